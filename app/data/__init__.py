@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy engine and sessions, the ORM models, and the queries the UI reads."""

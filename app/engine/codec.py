@@ -1,0 +1,60 @@
+"""(De)serialization of workflow state, without the process spec.
+
+SpiffWorkflow's serializer embeds the whole spec in every saved instance. The spec is the
+deployed definition, which we already store once and cache parsed by its hash, so the
+saved state leaves it out and loading binds the cached spec objects again. This keeps
+rows small and loads fast. The serializer version is stored with each row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+_registry = _serializer.registry
+
+__all__ = ["SERIALIZER_VERSION", "dumps", "loads"]
+
+
+def dumps(workflow: BpmnWorkflow) -> str:
+    """The workflow's state as JSON, spec excluded."""
+    _registry._encoder_mode = True
+    try:
+        dct = _serializer.to_dict(workflow)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        dct[_serializer.VERSION_KEY] = SERIALIZER_VERSION
+        return json.dumps(dct, cls=_serializer._encoder_cls, separators=(",", ":"))
+    finally:
+        _registry._encoder_mode = False
+
+
+def loads(state: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> BpmnWorkflow:
+    """Rebuild a workflow from :func:`dumps` output and the (cached) spec objects."""
+    dct = json.loads(state, cls=_serializer.json_decoder_cls)
+    version = dct.get(_serializer.VERSION_KEY)
+    if version != SERIALIZER_VERSION:
+        # Older saves go through the library's migrations, which need the spec inline;
+        # the caller re-saves in the current format afterwards.
+        dct["spec"] = _serializer.to_dict(spec)
+        dct["subprocess_specs"] = {k: _serializer.to_dict(v) for k, v in subprocess_specs.items()}
+        _serializer.migrate(dct)
+        workflow = _serializer.from_dict(dct)
+        workflow.script_engine = script_engine
+        return workflow
+    dct.pop(_serializer.VERSION_KEY)
+    converter = _registry.convert_from_dict[_registry.typenames[BpmnWorkflow]].args[0].__self__
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+    workflow.tasks = converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    converter.set_default_attributes(workflow, dct)
+    converter.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = _registry.restore(dct.pop("bpmn_events", []))
+    return workflow

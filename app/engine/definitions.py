@@ -1,0 +1,306 @@
+"""Deploying BPMN and form definitions as immutable versions, and loading their specs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.data.models import FormDefinition, ProcessDefinition
+from app.engine.errors import DefinitionError, NotFound, Problem
+from app.engine.parser import (
+    ParsedSpec,
+    build_specs,
+    called_processes,
+    iter_task_specs,
+    parse_sources,
+    process_ids,
+    sha256,
+    spec_cache,
+)
+from app.engine.sandbox import check_source
+from app.formkit.definition import content_hash, validate_definition
+
+
+def task_properties(task_spec: Any) -> dict[str, str]:
+    """Our extension properties on a task (``spiffworkflow:property`` elements)."""
+    extensions = getattr(task_spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def is_user_task(task_spec: Any) -> bool:
+    return isinstance(task_spec, UserTask) or getattr(task_spec, "manual", False)
+
+
+@dataclass
+class DeployResult:
+    definitions: list[ProcessDefinition] = field(default_factory=list)
+    created: list[ProcessDefinition] = field(default_factory=list)
+    forms: dict[str, FormDefinition] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- forms
+
+
+def latest_form(session: Session, key: str) -> FormDefinition | None:
+    return session.scalars(
+        select(FormDefinition).where(FormDefinition.key == key).order_by(FormDefinition.version.desc()).limit(1)
+    ).first()
+
+
+def deploy_forms(
+    session: Session, forms: dict[str, dict[str, Any]], actor_id: int | None = None
+) -> dict[str, FormDefinition]:
+    """Store each form as a new version unless its content equals the latest version."""
+    problems = [
+        Problem(f"form {key}: {p}", element_id=key)
+        for key, definition in forms.items()
+        for p in validate_definition(definition, key=key)
+    ]
+    if problems:
+        raise DefinitionError(problems=problems)
+    result: dict[str, FormDefinition] = {}
+    for key, definition in forms.items():
+        digest = content_hash(definition)
+        current = latest_form(session, key)
+        if current is not None and current.content_hash == digest:
+            result[key] = current
+            continue
+        row = FormDefinition(
+            key=key,
+            version=(current.version + 1) if current else 1,
+            content_hash=digest,
+            content=definition,
+            created_by_id=actor_id,
+        )
+        session.add(row)
+        session.flush()
+        result[key] = row
+    return result
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalars(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    ).first()
+
+
+def _collect_dependency_sources(
+    session: Session, missing: Iterable[str], sources: dict[str, str], bound: dict[str, int]
+) -> list[Problem]:
+    """Add the XML of deployed definitions for called processes not in the upload."""
+    problems: list[Problem] = []
+    pending = list(missing)
+    while pending:
+        key = pending.pop()
+        if key in bound:
+            continue
+        definition = latest_definition(session, key)
+        if definition is None:
+            problems.append(Problem(f"called process '{key}' is not deployed", element_id=key))
+            continue
+        bound[key] = definition.id
+        sources[f"deployed:{definition.key}:v{definition.version}"] = definition.bpmn_xml
+        for dep_key in definition.dependencies or {}:
+            pending.append(dep_key)
+    return problems
+
+
+def _check_rules(
+    spec: Any,
+    subprocess_specs: dict[str, Any],
+    forms: dict[str, FormDefinition],
+    known_departments: set[str] | None,
+) -> list[Problem]:
+    """Our own rules on top of the BPMN schema and the library's parser."""
+    problems: list[Problem] = []
+    for ts in iter_task_specs(spec, subprocess_specs):
+        element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
+        props = task_properties(ts)
+
+        def problem(message: str) -> None:
+            problems.append(Problem(message, element_id=element, element_name=name))  # noqa: B023
+
+        if isinstance(ts, UserTask):
+            form_key = props.get("formKey")
+            if not form_key:
+                problem("user task has no formKey property")
+            elif form_key not in forms:
+                problem(f"form '{form_key}' does not exist")
+            department = props.get("department", "")
+            if known_departments is not None:
+                if department and not department.startswith("="):
+                    if department.lower() not in known_departments:
+                        problem(f"unknown department '{department}'")
+                elif not department and not ts.lane:
+                    problem("user task is in no lane and names no department")
+                elif not department and ts.lane.lower() not in known_departments:
+                    problem(f"lane '{ts.lane}' is not a known department")
+        for prop in ("dueAt", "department", "assignee"):
+            value = props.get(prop, "")
+            if value.startswith("="):
+                error = check_source(value[1:], "eval")
+                if error:
+                    problem(f"{prop} expression: {error}")
+        if isinstance(ts, ScriptTask) and ts.script:
+            error = check_source(ts.script, "exec")
+            if error:
+                problem(f"script: {error}")
+        for attr in ("prescript", "postscript"):
+            script = getattr(ts, attr, None)
+            if script:
+                error = check_source(script, "exec")
+                if error:
+                    problem(f"{attr}: {error}")
+        if isinstance(ts, ExclusiveGateway | InclusiveGateway):
+            for condition, target in getattr(ts, "cond_task_specs", []):
+                source = getattr(condition, "args", [condition])[0] if condition else None
+                if isinstance(source, str):
+                    error = check_source(source, "eval")
+                    if error:
+                        problem(f"condition to {target}: {error}")
+        event_definition = getattr(ts, "event_definition", None)
+        if isinstance(event_definition, TimerEventDefinition):
+            error = check_source(event_definition.expression, "eval")
+            if error:
+                problem(f"timer expression: {error}")
+    return problems
+
+
+def deploy(
+    session: Session,
+    sources: dict[str, str],
+    forms: dict[str, dict[str, Any]] | None = None,
+    actor_id: int | None = None,
+    known_departments: set[str] | None = None,
+) -> DeployResult:
+    """Validate and deploy BPMN files (and the forms they use) as new immutable versions.
+
+    Each executable process becomes a definition version; content equal to the latest
+    version of its key (diagram, called processes and forms alike) deploys nothing new.
+    Raises DefinitionError listing every problem, each naming its element.
+    """
+    parser = parse_sources(sources)
+    result = DeployResult()
+    result.forms = deploy_forms(session, forms or {}, actor_id)
+    ids = process_ids(parser)
+    if not ids:
+        raise DefinitionError(problems=[Problem("no executable process (isExecutable=\"true\")")])
+    problems: list[Problem] = []
+    uploaded = set(parser.process_parsers)
+    for pid in ids:
+        file_name = parser.get_process_parser(pid).filename or ""
+        xml = sources.get(file_name) or next(iter(sources.values()))
+        bound: dict[str, int] = {}
+        combined = dict(sources)
+        missing = called_processes(parser, pid) - uploaded
+        problems += _collect_dependency_sources(session, missing, combined, bound)
+        if problems:
+            continue
+        try:
+            full = parse_sources(combined, validate=False) if bound else parser
+            spec, subprocess_specs = build_specs(full, pid, file_name)
+        except DefinitionError as exc:
+            problems += exc.problems
+            continue
+        used_forms = {
+            props["formKey"]
+            for ts in iter_task_specs(spec, subprocess_specs)
+            if (props := task_properties(ts)).get("formKey")
+        }
+        available = dict(result.forms)
+        for key in used_forms - set(available):
+            existing = latest_form(session, key)
+            if existing is not None:
+                available[key] = existing
+        found = _check_rules(spec, subprocess_specs, available, known_departments)
+        problems += [
+            Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found
+        ]
+        if found:
+            continue
+        form_ids = {key: available[key].id for key in sorted(used_forms)}
+        dep_hashes = sorted(
+            session.get(ProcessDefinition, dep_id).spec_hash for dep_id in bound.values()
+        )
+        form_hashes = sorted(available[key].content_hash for key in used_forms)
+        content = sha256(xml)
+        spec_hash = sha256("|".join([pid, content, *dep_hashes, *form_hashes]))
+        current = latest_definition(session, pid)
+        if current is not None and current.spec_hash == spec_hash:
+            result.definitions.append(current)
+            continue
+        row = ProcessDefinition(
+            key=pid,
+            version=(current.version + 1) if current else 1,
+            name=spec.description if spec.description != pid else None,
+            source_name=file_name,
+            content_hash=content,
+            spec_hash=spec_hash,
+            bpmn_xml=xml,
+            dependencies=bound,
+            forms=form_ids,
+            deployed_by_id=actor_id,
+        )
+        session.add(row)
+        session.flush()
+        result.definitions.append(row)
+        result.created.append(row)
+    if problems:
+        raise DefinitionError(problems=problems)
+    return result
+
+
+def get_definition(session: Session, definition_id: int) -> ProcessDefinition:
+    definition = session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFound(f"process definition {definition_id} not found")
+    return definition
+
+
+def _sources_for(session: Session, definition: ProcessDefinition) -> dict[str, str]:
+    sources = {f"{definition.key}:v{definition.version}": definition.bpmn_xml}
+    pending = list((definition.dependencies or {}).values())
+    seen: set[int] = set()
+    while pending:
+        dep = get_definition(session, pending.pop())
+        if dep.id in seen:
+            continue
+        seen.add(dep.id)
+        sources[f"{dep.key}:v{dep.version}"] = dep.bpmn_xml
+        pending.extend((dep.dependencies or {}).values())
+    return sources
+
+
+def load_spec(session: Session, definition: ProcessDefinition) -> ParsedSpec:
+    """The parsed spec of a deployed definition, from the cache when possible."""
+
+    def build() -> ParsedSpec:
+        parser = parse_sources(_sources_for(session, definition), validate=False)
+        spec, subprocess_specs = build_specs(parser, definition.key)
+        return ParsedSpec(spec, subprocess_specs)
+
+    return spec_cache.get(definition.spec_hash, build)
+
+
+def definition_summaries(session: Session) -> list[dict[str, Any]]:
+    """Every process key with its versions and the live (latest) version."""
+    rows = session.execute(
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version), func.count())
+        .group_by(ProcessDefinition.key)
+        .order_by(ProcessDefinition.key)
+    ).all()
+    return [{"key": key, "live_version": live, "versions": count} for key, live, count in rows]

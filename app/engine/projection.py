@@ -1,0 +1,166 @@
+"""Projections of workflow state into indexed tables, so inboxes never load workflows.
+
+After every save the open human tasks of an instance are reconciled with ``human_task``:
+new READY user tasks are inserted with their department, assignee, form, due time and
+case essentials; tasks that are no longer READY are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import clock
+from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
+from app.engine.definitions import task_properties
+from app.engine.helpers import to_datetime
+
+if TYPE_CHECKING:
+    from app.engine.runtime import RunContext
+
+log = logging.getLogger(__name__)
+
+TIMER_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
+
+
+def next_timer_due(workflow: BpmnWorkflow) -> datetime | None:
+    """The earliest due time among the instance's waiting timer events."""
+    due: list[datetime] = []
+    for event in workflow.waiting_events():
+        if event.event_type not in TIMER_TYPES or not event.value:
+            continue
+        try:
+            value = event.value
+            if isinstance(value, dict):  # cycle timers report {"cycles", "next", "duration"}
+                value = value.get("next")
+            due.append(TimerEventDefinition.get_datetime(str(value)))
+        except (TypeError, ValueError):
+            log.warning("unreadable timer value %r", event.value)
+    return min(due) if due else None
+
+
+class _Lookups:
+    """Departments and users resolved once per save."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._departments: dict[str, int] | None = None
+
+    def department_id(self, name: str | None) -> int | None:
+        if not name:
+            return None
+        if self._departments is None:
+            self._departments = {}
+            for dept in self.session.scalars(select(Department)):
+                for label in (dept.code, dept.name_zh, dept.name_en):
+                    self._departments[label.lower()] = dept.id
+        return self._departments.get(str(name).strip().lower())
+
+    def user_id(self, username: str | None) -> int | None:
+        if not username:
+            return None
+        return self.session.scalars(select(User.id).where(User.username == str(username))).first()
+
+
+def _evaluate(workflow: BpmnWorkflow, task: Any, value: str) -> Any:
+    """A property value: ``=expression`` is evaluated against the task data."""
+    if value.startswith("="):
+        return workflow.script_engine.evaluate(task, value[1:])
+    return value
+
+
+def _due_at(workflow: BpmnWorkflow, task: Any, value: str) -> datetime | None:
+    result = _evaluate(workflow, task, value)
+    if not result:
+        return None
+    text = str(result)
+    if text.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(text)
+        return clock.now() + TimerEventDefinition.get_timedelta_from_start(parsed, clock.now())
+    return to_datetime(result)
+
+
+class TaskProjector:
+    """Keeps ``human_task`` in step with the READY user tasks of an instance."""
+
+    def sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
+        ready = {
+            str(task.id): task
+            for task in workflow.get_tasks(state=SpiffState.READY, manual=True)
+        }
+        open_rows = {
+            row.id: row
+            for row in session.scalars(
+                select(HumanTask)
+                .where(HumanTask.instance_id == instance.id)
+                .where(HumanTask.state == TaskState.OPEN)
+            )
+        }
+        now = clock.now()
+        for task_id, row in open_rows.items():
+            if task_id not in ready:
+                row.state = TaskState.CANCELLED
+                row.completed_at = now
+                ctx.closed.append(row)
+        new_ids = [task_id for task_id in ready if task_id not in open_rows]
+        if not new_ids:
+            return
+        # A task id may exist already (completed, then re-opened by a loop is a new id,
+        # but be safe against a re-READY task after an incident retry).
+        known = {
+            row.id: row
+            for row in session.scalars(select(HumanTask).where(HumanTask.id.in_(new_ids)))
+        }
+        case = session.get(Case, instance.case_id) if instance.case_id else None
+        lookups = _Lookups(session)
+        for task_id in new_ids:
+            task = ready[task_id]
+            row = known.get(task_id) or HumanTask(id=task_id)
+            self._fill(row, instance, workflow, task, case, lookups, now)
+            if task_id not in known:
+                session.add(row)
+            ctx.opened.append(row)
+
+    def _fill(self, row: HumanTask, instance: ProcessInstance, workflow: BpmnWorkflow,
+              task: Any, case: Case | None, lookups: _Lookups, now: datetime) -> None:
+        spec = task.task_spec
+        props = task_properties(spec)
+        row.instance_id = instance.id
+        row.case_id = instance.case_id
+        row.process_key = instance.process_key
+        row.element_id = getattr(spec, "bpmn_id", None) or spec.name
+        row.title = (getattr(spec, "bpmn_name", None) or row.element_id)[:200]
+        row.title_en = props.get("nameEn")
+        row.lane = spec.lane
+        row.form_key = props.get("formKey")
+        row.form_id = (instance.definition.forms or {}).get(row.form_key) if row.form_key else None
+        row.state = TaskState.OPEN
+        row.created_at = now
+        row.completed_at = None
+        row.completed_by_id = None
+        row.completion_token = None
+        try:
+            row.priority = int(props.get("priority", 0))
+        except ValueError:
+            row.priority = 0
+        department = props.get("department")
+        department_name = _evaluate(workflow, task, department) if department else spec.lane
+        row.department_id = lookups.department_id(department_name)
+        assignee = props.get("assignee")
+        row.assignee_id = lookups.user_id(_evaluate(workflow, task, assignee)) if assignee else None
+        due = props.get("dueAt")
+        row.due_at = _due_at(workflow, task, due) if due else None
+        if case is not None:
+            row.case_number = case.number
+            row.customer_name = case.customer_name
+            row.product_model = case.product_model
+            row.urgency = case.urgency
+            row.category = case.category
+        row.context = {"stage": props.get("stage") or row.title}

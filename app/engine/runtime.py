@@ -1,0 +1,387 @@
+"""The engine service: start, complete, fire timers, deliver messages — each one transaction.
+
+Every operation locks the instance row, loads the workflow, runs SpiffWorkflow, saves the
+state with its serializer version, refreshes the projections the UI reads (open human
+tasks, the next timer due time, status) and writes an audit event. Callers own the
+transaction: they commit on success and roll back on error, so either all of it lands
+or none of it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+import app.engine.timeshim  # noqa: F401  (timers read the application clock)
+from app.clock import clock
+from app.data.models import (
+    AuditEvent,
+    HumanTask,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskState,
+)
+from app.engine import codec
+from app.engine.definitions import get_definition, latest_definition, load_spec
+from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
+from app.engine.helpers import helpers, to_datetime
+from app.engine.projection import TaskProjector, next_timer_due
+from app.engine.sandbox import make_script_engine
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who triggers an operation: a user, or the system (timers, integrations)."""
+
+    id: int | None
+    label: str
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(None, label)
+
+
+@dataclass
+class RunContext:
+    """What one operation changed; handed to hooks after the save."""
+
+    actor: Actor
+    action: str
+    opened: list[HumanTask] = field(default_factory=list)
+    closed: list[HumanTask] = field(default_factory=list)
+    incident: str | None = None
+
+
+Hook = Callable[[Session, ProcessInstance, BpmnWorkflow, RunContext], None]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class WorkflowRuntime:
+    """Runs process instances; stateless apart from its hooks, so one per process is enough."""
+
+    def __init__(self, hooks: list[Hook] | None = None, script_time_limit: float = 1.0) -> None:
+        self.hooks: list[Hook] = list(hooks or [])
+        self.script_time_limit = script_time_limit
+        self.projector = TaskProjector()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def script_engine(self):
+        return make_script_engine(helpers(), self.script_time_limit)
+
+    def lock(self, session: Session, instance_id: int) -> ProcessInstance:
+        """Lock the instance row for this transaction and return it fresh from the database."""
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks: a no-op write takes the database write lock now,
+            # so a competing writer waits (busy timeout) instead of failing later.
+            session.execute(
+                update(ProcessInstance)
+                .where(ProcessInstance.id == instance_id)
+                .values(lock_version=ProcessInstance.lock_version)
+                .execution_options(synchronize_session=False)
+            )
+            stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        else:
+            stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+        instance = session.scalars(stmt.execution_options(populate_existing=True)).first()
+        if instance is None:
+            raise NotFound(f"process instance {instance_id} not found")
+        return instance
+
+    def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
+        parsed = load_spec(session, instance.definition)
+        return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine())
+
+    def _advance(self, workflow: BpmnWorkflow) -> str | None:
+        """Run engine steps and due timers; an error becomes an incident message."""
+        try:
+            workflow.do_engine_steps()
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+        except Exception as exc:  # noqa: BLE001 - any engine failure must become an incident
+            log.exception("engine step failed")
+            return _describe_failure(exc)
+        return None
+
+    def _audit(self, session: Session, instance: ProcessInstance, ctx: RunContext, **fields: Any) -> None:
+        session.add(
+            AuditEvent(
+                at=clock.now(),
+                actor_id=ctx.actor.id,
+                actor_label=ctx.actor.label,
+                action=fields.pop("action", ctx.action),
+                instance_id=instance.id,
+                case_id=instance.case_id,
+                **{k: _jsonable(v) if k.startswith("data_") else v for k, v in fields.items()},
+            )
+        )
+
+    def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
+        now = clock.now()
+        instance.state = codec.dumps(workflow)
+        instance.serializer_version = codec.SERIALIZER_VERSION
+        instance.updated_at = now
+        instance.next_due_at = None
+        if ctx.incident:
+            instance.status = InstanceStatus.INCIDENT
+            instance.incident_message = ctx.incident
+        elif workflow.is_completed():
+            instance.status = InstanceStatus.COMPLETED
+            instance.completed_at = now
+        elif not workflow.get_tasks(state=ACTIVE_STATES):
+            ctx.incident = "The process stalled: nothing is ready or waiting, but it has not ended."
+            instance.status = InstanceStatus.INCIDENT
+            instance.incident_message = ctx.incident
+        else:
+            instance.status = InstanceStatus.RUNNING
+            instance.incident_message = None
+            instance.next_due_at = next_timer_due(workflow)
+        self.projector.sync(session, instance, workflow, ctx)
+        self._route_events(session, instance, workflow, ctx)
+        if ctx.incident:
+            self._audit(session, instance, ctx, action="incident", message=ctx.incident)
+        for hook in self.hooks:
+            hook(session, instance, workflow, ctx)
+        try:
+            session.flush()
+        except StaleDataError as exc:
+            raise ConcurrentUpdate("The process was changed by someone else; please try again.") from exc
+
+    def _route_events(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
+        """Thrown messages nobody in this instance caught: record them so none is lost."""
+        for event in workflow.get_events():
+            name = getattr(event.event_definition, "name", type(event.event_definition).__name__)
+            self._audit(
+                session, instance, ctx, action="event_thrown", element=name,
+                data_after={"payload": event.payload},
+            )
+
+    # ------------------------------------------------------------------ operations
+
+    def start(
+        self,
+        session: Session,
+        process_key: str,
+        data: dict[str, Any] | None = None,
+        actor: Actor | None = None,
+        case_id: int | None = None,
+        business_key: str | None = None,
+        definition: ProcessDefinition | None = None,
+    ) -> ProcessInstance:
+        """Start the live version of ``process_key`` (or the given definition version)."""
+        actor = actor or Actor.system()
+        definition = definition or latest_definition(session, process_key)
+        if definition is None:
+            raise NotFound(f"process '{process_key}' is not deployed")
+        parsed = load_spec(session, definition)
+        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine())
+        start_task = workflow.get_next_task(state=SpiffState.READY)
+        if start_task is not None and data:
+            start_task.set_data(**data)
+        instance = ProcessInstance(
+            definition_id=definition.id,
+            process_key=definition.key,
+            case_id=case_id,
+            business_key=business_key,
+            status=InstanceStatus.RUNNING,
+            state="",
+            serializer_version=codec.SERIALIZER_VERSION,
+            started_by_id=actor.id,
+            started_at=clock.now(),
+        )
+        instance.definition = definition
+        session.add(instance)
+        session.flush()
+        ctx = RunContext(actor, "process_started")
+        ctx.incident = self._advance(workflow)
+        self._save(session, instance, workflow, ctx)
+        self._audit(
+            session, instance, ctx, element=definition.key,
+            message=f"{definition.key} v{definition.version}", data_after=data or {},
+        )
+        return instance
+
+    def complete_task(
+        self,
+        session: Session,
+        task_id: str,
+        data: dict[str, Any],
+        actor: Actor,
+        submit_token: str | None = None,
+    ) -> HumanTask:
+        """Complete an open human task with form data and run the process on.
+
+        A repeated submit with the same token returns the completed task (a double click
+        completes once); any other submit on a task that is no longer open is refused.
+        """
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound("task not found")
+        instance = self.lock(session, row.instance_id)
+        session.refresh(row)
+        if row.state != TaskState.OPEN:
+            if submit_token and row.completion_token == submit_token:
+                return row
+            raise TaskNotOpen("This task has already been completed or is no longer open.")
+        if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.INCIDENT):
+            raise InstanceNotRunning("The process of this task is no longer running.")
+        workflow = self.load(session, instance)
+        task = workflow.get_task_from_id(UUID(task_id))
+        if task is None or task.state != SpiffState.READY:
+            raise TaskNotOpen("This task is no longer open.")
+        before = {key: task.data.get(key) for key in data}
+        ctx = RunContext(actor, "task_completed")
+        try:
+            task.set_data(**data)
+            task.run()
+        except Exception as exc:  # noqa: BLE001 - a failing post-script is an incident
+            log.exception("completing task %s failed", task_id)
+            ctx.incident = _describe_failure(exc)
+        row.state = TaskState.COMPLETED
+        row.completed_at = clock.now()
+        row.completed_by_id = actor.id
+        row.completion_token = submit_token
+        ctx.closed.append(row)
+        if ctx.incident is None:
+            ctx.incident = self._advance(workflow)
+        self._save(session, instance, workflow, ctx)
+        self._audit(
+            session, instance, ctx, task_id=task_id, element=row.element_id,
+            message=row.title, data_before=before, data_after=data,
+        )
+        return row
+
+    def fire_timers(self, session: Session, instance_id: int) -> bool:
+        """Fire whatever timers of the instance are due; True when anything moved."""
+        instance = self.lock(session, instance_id)
+        if instance.status != InstanceStatus.RUNNING:
+            return False
+        workflow = self.load(session, instance)
+        before = _signature(workflow)
+        ctx = RunContext(Actor.system("timer"), "timer_fired")
+        ctx.incident = self._advance(workflow)
+        changed = _signature(workflow) != before
+        previous_due = instance.next_due_at
+        self._save(session, instance, workflow, ctx)
+        if changed:
+            self._audit(
+                session, instance, ctx,
+                message=f"due {previous_due.isoformat() if previous_due else '-'}",
+            )
+        return changed
+
+    def deliver_message(
+        self,
+        session: Session,
+        instance_id: int,
+        message_name: str,
+        payload: Any = None,
+        actor: Actor | None = None,
+    ) -> None:
+        """Deliver a BPMN message to a waiting instance."""
+        actor = actor or Actor.system()
+        instance = self.lock(session, instance_id)
+        if instance.status != InstanceStatus.RUNNING:
+            raise InstanceNotRunning("The process is not running.")
+        workflow = self.load(session, instance)
+        try:
+            workflow.send_event(BpmnEvent(MessageEventDefinition(message_name), payload))
+        except WorkflowException as exc:
+            raise NotFound(f"The process is not waiting for the message '{message_name}'.") from exc
+        ctx = RunContext(actor, "message_delivered")
+        ctx.incident = self._advance(workflow)
+        self._save(session, instance, workflow, ctx)
+        self._audit(session, instance, ctx, element=message_name, data_after={"payload": payload})
+
+    def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str) -> None:
+        """Cancel a running instance and close its open tasks."""
+        instance = self.lock(session, instance_id)
+        workflow = self.load(session, instance)
+        workflow.cancel()
+        ctx = RunContext(actor, "process_cancelled")
+        self.projector.sync(session, instance, workflow, ctx)
+        instance.state = codec.dumps(workflow)
+        instance.status = InstanceStatus.CANCELLED
+        instance.completed_at = clock.now()
+        instance.next_due_at = None
+        for hook in self.hooks:
+            hook(session, instance, workflow, ctx)
+        self._audit(session, instance, ctx, message=reason)
+        session.flush()
+
+    def task_data(self, session: Session, task_id: str) -> dict[str, Any]:
+        """The data a human task sees (for prefilling its form); read-only."""
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound("task not found")
+        instance = session.get(ProcessInstance, row.instance_id)
+        workflow = self.load(session, instance)
+        task = workflow.get_task_from_id(UUID(task_id))
+        return dict(task.data) if task is not None else {}
+
+    def instance_data(self, session: Session, instance_id: int) -> dict[str, Any]:
+        """The instance's latest data: of its last completed task, or its workflow data."""
+        instance = session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"process instance {instance_id} not found")
+        workflow = self.load(session, instance)
+        last = workflow.last_task
+        return dict(last.data) if last is not None else dict(workflow.data)
+
+
+def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    """Running instances whose next timer is due (indexed on status, next_due_at)."""
+    return list(
+        session.scalars(
+            select(ProcessInstance.id)
+            .where(ProcessInstance.status == InstanceStatus.RUNNING)
+            .where(ProcessInstance.next_due_at <= now)
+            .order_by(ProcessInstance.next_due_at)
+            .limit(limit)
+        )
+    )
+
+
+def _signature(workflow: BpmnWorkflow) -> frozenset:
+    return frozenset((t.id, t.state) for t in workflow.get_tasks())
+
+
+def _describe_failure(exc: Exception) -> str:
+    task = getattr(exc, "task", None)
+    spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+    element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+    name = getattr(spec, "bpmn_name", None)
+    where = f"{element} ({name})" if name else (element or "engine")
+    return f"{where}: {exc}"
+
+
+__all__ = ["Actor", "RunContext", "WorkflowRuntime", "due_instance_ids", "to_datetime"]

@@ -1,0 +1,155 @@
+"""The form definition format, its validation, and loading from the ``forms/`` folder.
+
+A definition is JSON::
+
+    {"key": "intake", "title": {"zh": "...", "en": "..."},
+     "fields": [{"name": "customer_name", "type": "text", "required": true,
+                 "label": {"zh": "客户名称", "en": "Customer"}, "max_length": 200}, ...]}
+
+Labels, titles, help texts and choice labels are either a string or ``{"zh", "en"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import re
+from pathlib import Path
+from typing import Any
+
+FIELD_TYPES = {
+    "text", "textarea", "email", "integer", "number", "money", "date", "datetime",
+    "boolean", "select", "multiselect", "radio", "user", "department", "file", "files",
+    "group",
+}
+CHOICE_TYPES = {"select", "multiselect", "radio"}
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,98}$")
+#: names the engine or the serializer reserve in task data
+RESERVED_NAMES = {
+    "typename", "task", "data", "now", "case_id", "case_number", "submitted_by",
+}
+FIELD_KEYS = {
+    "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
+    "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
+    "placeholder", "readonly", "rows", "roles", "width",
+}
+
+
+def localized(value: Any, locale: str) -> str:
+    """Pick the text for ``locale`` from a string or a ``{"zh", "en"}`` mapping."""
+    if isinstance(value, dict):
+        return str(value.get(locale) or value.get("zh") or value.get("en") or "")
+    return "" if value is None else str(value)
+
+
+def content_hash(definition: dict[str, Any]) -> str:
+    canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _check_label(value: Any, where: str, problems: list[str], required: bool = True) -> None:
+    if value is None:
+        if required:
+            problems.append(f"{where}: label is missing")
+        return
+    if isinstance(value, str):
+        return
+    if isinstance(value, dict) and value and all(
+        k in ("zh", "en") and isinstance(v, str) for k, v in value.items()
+    ):
+        return
+    problems.append(f"{where}: label must be a string or {{\"zh\": ..., \"en\": ...}}")
+
+
+def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) -> None:
+    if not isinstance(fields, list) or not fields:
+        problems.append(f"{where}: 'fields' must be a non-empty list")
+        return
+    seen: set[str] = set()
+    for index, field in enumerate(fields):
+        here = f"{where}.fields[{index}]"
+        if not isinstance(field, dict):
+            problems.append(f"{here}: must be an object")
+            continue
+        name = field.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name) or keyword.iskeyword(name):
+            problems.append(f"{here}: name {name!r} must be lower_case letters, digits and _")
+        elif name in RESERVED_NAMES:
+            problems.append(f"{here}: name {name!r} is reserved")
+        elif name in seen:
+            problems.append(f"{here}: duplicate field name {name!r}")
+        else:
+            seen.add(name)
+            here = f"{where}.{name}"
+        unknown = set(field) - FIELD_KEYS
+        if unknown:
+            problems.append(f"{here}: unknown keys {sorted(unknown)}")
+        ftype = field.get("type")
+        if ftype not in FIELD_TYPES:
+            problems.append(f"{here}: unknown type {ftype!r}")
+            continue
+        _check_label(field.get("label"), here, problems)
+        if ftype in CHOICE_TYPES:
+            choices = field.get("choices")
+            if not isinstance(choices, list) or not choices:
+                problems.append(f"{here}: {ftype} needs a non-empty 'choices' list")
+            else:
+                values = []
+                for choice in choices:
+                    if not isinstance(choice, dict) or not isinstance(choice.get("value"), str):
+                        problems.append(f"{here}: each choice needs a string 'value'")
+                        continue
+                    values.append(choice["value"])
+                    _check_label(choice.get("label"), f"{here}[{choice['value']}]", problems)
+                if len(values) != len(set(values)):
+                    problems.append(f"{here}: duplicate choice values")
+        for bound in ("min", "max", "min_length", "max_length", "max_files", "min_rows", "max_rows"):
+            if bound in field and not isinstance(field[bound], int | float):
+                problems.append(f"{here}: {bound} must be a number")
+        if ftype == "group":
+            if depth >= 1:
+                problems.append(f"{here}: groups cannot be nested")
+            else:
+                _check_fields(field.get("fields"), here, problems, depth + 1)
+
+
+def validate_definition(definition: Any, key: str | None = None) -> list[str]:
+    """Every problem in a form definition (empty list when it is valid)."""
+    problems: list[str] = []
+    if not isinstance(definition, dict):
+        return ["a form definition must be a JSON object"]
+    form_key = definition.get("key")
+    if not isinstance(form_key, str) or not KEY_RE.match(form_key):
+        problems.append(f"key {form_key!r} must be lower_case letters, digits and _")
+    elif key is not None and form_key != key:
+        problems.append(f"key {form_key!r} does not match the file name {key!r}")
+    _check_label(definition.get("title"), "title", problems)
+    _check_fields(definition.get("fields"), form_key or "form", problems)
+    return problems
+
+
+def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """Read ``<folder>/*.json``; raises ValueError listing every broken file."""
+    forms: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            definition = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        found = validate_definition(definition, key=path.stem)
+        if found:
+            problems.extend(f"{path.name}: {p}" for p in found)
+            continue
+        forms[path.stem] = definition
+    if problems:
+        raise ValueError("; ".join(problems))
+    return forms
+
+
+def iter_fields(definition: dict[str, Any]):
+    """Top-level fields of a definition."""
+    yield from definition.get("fields", [])

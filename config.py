@@ -1,0 +1,89 @@
+"""Application configuration, read from environment variables with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Settings shared by every environment; each one can be overridden from the environment."""
+
+    ENV_NAME = os.environ.get("APP_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    DATABASE_URL = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'feedback.db'}"
+    )
+    BPMN_DIR = os.environ.get("BPMN_DIR", str(BASE_DIR / "bpmn"))
+    FORMS_DIR = os.environ.get("FORMS_DIR", str(BASE_DIR / "forms"))
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
+    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+
+    # Languages: Simplified Chinese by default, English on request.
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh", "en")
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # forms may stay open for a whole shift
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 12)
+    PUBLIC_FORM_RATE_LIMIT = _int("PUBLIC_FORM_RATE_LIMIT", 5)  # submissions per IP per hour
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = _int("MAIL_PORT", 8025)
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", "feedback@example.com")
+
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
+    TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
+    TESTING = False
+
+    @classmethod
+    def is_production(cls) -> bool:
+        return cls.ENV_NAME == "production"
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies; start-up refuses the development secret key."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+
+
+class TestConfig(Config):
+    """Tests: database from TEST_DATABASE_URL, no background scheduler, CSRF stays on."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SCHEDULER_ENABLED = False
+    DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+
+
+def config_from_env() -> type[Config]:
+    """The configuration class named by APP_ENV."""
+    return {"production": ProductionConfig, "testing": TestConfig}.get(
+        os.environ.get("APP_ENV", "development"), Config
+    )
