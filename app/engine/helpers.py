@@ -7,7 +7,7 @@ Other layers add theirs with :func:`register_helper` (the working-time calendar 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.clock import clock
@@ -26,13 +26,8 @@ def helpers() -> dict[str, Callable[..., Any]]:
 
 def to_datetime(value: Any) -> datetime:
     """An aware datetime from an ISO string or datetime (naive values are taken as UTC)."""
-    if isinstance(value, datetime):
-        result = value
-    else:
-        result = datetime.fromisoformat(str(value))
+    result = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if result.tzinfo is None:
-        from datetime import UTC
-
         result = result.replace(tzinfo=UTC)
     return result
 

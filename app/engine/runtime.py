@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
 import app.engine.timeshim  # noqa: F401  (timers read the application clock)
 from app.clock import clock
 from app.data.models import (
@@ -36,7 +37,7 @@ from app.data.models import (
     TaskState,
 )
 from app.engine import codec
-from app.engine.definitions import get_definition, latest_definition, load_spec
+from app.engine.definitions import latest_definition, load_spec
 from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due
@@ -176,7 +177,9 @@ class WorkflowRuntime:
         except StaleDataError as exc:
             raise ConcurrentUpdate("The process was changed by someone else; please try again.") from exc
 
-    def _route_events(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
+    def _route_events(
+        self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext
+    ) -> None:
         """Thrown messages nobody in this instance caught: record them so none is lost."""
         for event in workflow.get_events():
             name = getattr(event.event_definition, "name", type(event.event_definition).__name__)

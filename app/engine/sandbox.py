@@ -10,6 +10,7 @@ has arithmetic that could exhaust memory bounded, and is stopped after a time li
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import operator
 import sys
@@ -72,19 +73,17 @@ def _check_size(value: Any) -> Any:
 
 def _guarded_mul(a: Any, b: Any) -> Any:
     for seq, n in ((a, b), (b, a)):
-        if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
-            if len(seq) * max(n, 0) > MAX_SEQUENCE:
-                raise ScriptSecurityError("result too large")
-    if isinstance(a, int) and isinstance(b, int):
-        if a.bit_length() + b.bit_length() > MAX_INT_BITS:
-            raise ScriptSecurityError("number too large")
+        sequence = isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
+        if sequence and len(seq) * max(n, 0) > MAX_SEQUENCE:
+            raise ScriptSecurityError("result too large")
+    if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
+        raise ScriptSecurityError("number too large")
     return a * b
 
 
 def _guarded_pow(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and b > 0:
-        if abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
-            raise ScriptSecurityError("number too large")
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
+        raise ScriptSecurityError("number too large")
     return _check_size(a**b)
 
 
@@ -121,14 +120,12 @@ def _inplacevar(op: str, x: Any, y: Any) -> Any:
     return _check_size(fn(x, y))
 
 
-_SAFE_BUILTINS: dict[str, Any] = {
-    name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
-    for name in (
-        "abs all any bool dict divmod enumerate filter float int isinstance len list map max "
-        "min reversed round set sorted str sum tuple zip ValueError KeyError TypeError "
-        "IndexError ZeroDivisionError Exception ArithmeticError LookupError"
-    ).split()
-}
+_ALLOWED_BUILTINS = (
+    "abs all any bool dict divmod enumerate filter float int isinstance len list map max min reversed "
+    "round set sorted str sum tuple zip ValueError KeyError TypeError IndexError ZeroDivisionError "
+    "Exception ArithmeticError LookupError"
+).split()
+_SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _ALLOWED_BUILTINS}
 _SAFE_BUILTINS.update({"True": True, "False": False, "None": None, "range": _guarded_range})
 
 _GUARDS: dict[str, Any] = {
@@ -231,6 +228,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise ScriptSecurityError("service tasks are not available to diagrams")
 
 
-def make_script_engine(helpers: Mapping[str, Any] | None = None, time_limit: float = DEFAULT_TIME_LIMIT) -> PythonScriptEngine:
+def make_script_engine(
+    helpers: Mapping[str, Any] | None = None, time_limit: float = DEFAULT_TIME_LIMIT
+) -> PythonScriptEngine:
     """A SpiffWorkflow script engine bound to the sandbox and the given helper functions."""
     return PythonScriptEngine(environment=SandboxEnvironment(helpers, time_limit))

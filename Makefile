@@ -1,0 +1,65 @@
+# Two commands matter: `make run` (set up and serve with demo data) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+export FLASK_APP := wsgi
+
+.PHONY: run test setup venv assets translations db demo lint test-sqlite test-postgres browser bench clean
+
+setup: venv assets translations
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+assets: app/static/vendor/.installed
+app/static/vendor/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	mkdir -p app/static/vendor/bootstrap
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js app/static/vendor/bootstrap/
+	touch $@
+
+translations: venv
+	$(VENV)/bin/pybabel compile -d app/translations 2>&1 | grep -v "^compiling" || true
+
+db: setup
+	mkdir -p instance
+	$(VENV)/bin/flask migrate
+	$(VENV)/bin/flask deploy
+
+demo: db
+	$(VENV)/bin/flask seed-demo
+
+run: demo
+	@echo "Serving on http://127.0.0.1:$(PORT) — sign in as marketing / demo (see README)"
+	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test-sqlite: setup browser
+	TEST_DB=sqlite $(PY) -m pytest -n 2 -q
+
+test-postgres: setup
+	TEST_DB=postgres $(PY) -m pytest -n 2 -q -m "not browser"
+
+test: lint test-sqlite test-postgres
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules app/static/vendor instance .pytest_cache
+
+# Refresh the catalogue after adding strings: then translate the new entries in messages.po.
+i18n-extract: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o app/translations/messages.pot app
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching

@@ -1,0 +1,7 @@
+"""JSON API v1 for integrations (bearer tokens), described by /api/v1/openapi.json."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from app.api import errors, routes  # noqa: E402,F401

@@ -1,0 +1,65 @@
+"""JSON errors: every failure answers with a message, never an HTML page or a bare 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from app.api import bp
+from app.engine.errors import (
+    ConcurrentUpdate,
+    DefinitionError,
+    EngineError,
+    InstanceNotRunning,
+    NotFound,
+    TaskNotOpen,
+)
+from app.extensions import db
+from app.services.tasks import Forbidden
+
+STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    TaskNotOpen: 409,
+    ConcurrentUpdate: 409,
+    InstanceNotRunning: 409,
+    DefinitionError: 422,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, message: str, **extra: Any):
+    body = {"error": {"status": status, "message": message, **extra}}
+    return jsonify(body), status
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    db.session.rollback()
+    return error_response(exc.status, exc.message, **exc.extra)
+
+
+@bp.errorhandler(EngineError)
+def engine_error(exc: EngineError):
+    db.session.rollback()
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    extra: dict[str, Any] = {"code": exc.code}
+    if isinstance(exc, DefinitionError):
+        extra["problems"] = [p.as_dict() for p in exc.problems]
+        return error_response(status, _("The process definition is invalid."), **extra)
+    return error_response(status, _(exc.message), **extra)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return error_response(exc.code or 500, exc.description or exc.name)

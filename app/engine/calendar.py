@@ -1,0 +1,348 @@
+"""Working-time calendar: Chinese working days (holidays and 调休) and office hours.
+
+Working days come from the ``chinese_calendar`` package (statutory holidays and the weekend
+days made working days), with admin overrides on top. For years the package does not cover
+it raises ``NotImplementedError``; here those dates fall back to "Monday–Friday plus
+overrides", and :meth:`WorkingCalendar.uncovered_years` tells admins which years still need
+their holidays entered by hand.
+
+Working hours default to 08:30–12:00 and 13:00–17:30 in Asia/Shanghai, so a working day is
+8 working hours and half a working day 4. All arithmetic is done on UTC instants, so the
+results are exact even across daylight-saving changes of a configured zone.
+
+Importing this module registers ``add_working_hours`` and ``add_working_days`` with the
+diagram expression sandbox (:mod:`app.engine.helpers`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+from app.engine.helpers import register_helper, to_datetime
+
+__all__ = [
+    "DEFAULT_PERIODS",
+    "DEFAULT_TIMEZONE",
+    "MAX_SPAN_DAYS",
+    "WorkingCalendar",
+    "add_working_days",
+    "add_working_hours",
+    "default_calendar",
+    "set_default_calendar",
+]
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_PERIODS: tuple[tuple[time, time], ...] = (
+    (time(8, 30), time(12, 0)),
+    (time(13, 0), time(17, 30)),
+)
+MAX_SPAN_DAYS = 5 * 366  # longest stretch of calendar days any computation may walk
+
+_ONE_DAY = timedelta(days=1)
+_ZERO = timedelta(0)
+
+
+def _require_aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def _as_timedelta_hours(hours: float, max_days: int, name: str = "hours") -> timedelta:
+    try:
+        value = float(hours)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number") from exc
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    if value > max_days * 24:
+        raise ValueError(f"{name} is too large (more than {max_days} days)")
+    return timedelta(hours=value)
+
+
+def _ceil_div(numerator: timedelta, denominator: timedelta) -> int:
+    """``ceil(numerator / denominator)`` computed exactly on microseconds."""
+    num = numerator // timedelta(microseconds=1)
+    den = denominator // timedelta(microseconds=1)
+    return -(-num // den)
+
+
+class WorkingCalendar:
+    """Working days and working hours of the company.
+
+    ``overrides`` maps dates to ``True`` (working day) or ``False`` (day off) and wins over
+    both the package data and weekends. ``periods`` are the daily working periods as
+    ``(start, end)`` wall-clock times in ``timezone``, sorted and non-overlapping.
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[date, bool] | None = None,
+        periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS,
+        timezone: str = DEFAULT_TIMEZONE,
+        max_span_days: int = MAX_SPAN_DAYS,
+    ) -> None:
+        self.tz = ZoneInfo(timezone)
+        self.periods = self._validate_periods(periods)
+        self.day_length: timedelta = sum(
+            (self._period_length(s, e) for s, e in self.periods), _ZERO
+        )
+        self.hours_per_day: float = self.day_length / timedelta(hours=1)
+        if max_span_days < 1:
+            raise ValueError("max_span_days must be positive")
+        self.max_span_days = int(max_span_days)
+        # (overrides, cache) swapped as one tuple so readers never mix old and new.
+        self._state: tuple[dict[date, bool], dict[date, bool]] = ({}, {})
+        self._year_covered: dict[int, bool] = {}
+        self.set_overrides(overrides or {})
+
+    # -- configuration -------------------------------------------------------------
+
+    @staticmethod
+    def _period_length(start: time, end: time) -> timedelta:
+        day = date(2000, 1, 1)
+        return datetime.combine(day, end) - datetime.combine(day, start)
+
+    @classmethod
+    def _validate_periods(
+        cls, periods: Sequence[tuple[time, time]]
+    ) -> tuple[tuple[time, time], ...]:
+        result = tuple((start, end) for start, end in periods)
+        if not result:
+            raise ValueError("at least one working period is needed")
+        previous_end: time | None = None
+        for start, end in result:
+            if not isinstance(start, time) or not isinstance(end, time):
+                raise ValueError("working periods must be pairs of datetime.time")
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise ValueError("working period times must be naive wall-clock times")
+            if start >= end:
+                raise ValueError(f"working period {start}–{end} is empty")
+            if previous_end is not None and start < previous_end:
+                raise ValueError("working periods must be sorted and must not overlap")
+            previous_end = end
+        return result
+
+    @property
+    def overrides(self) -> dict[date, bool]:
+        """A copy of the admin overrides."""
+        return dict(self._state[0])
+
+    def set_overrides(self, overrides: Mapping[date, bool]) -> None:
+        """Replace the admin overrides (date -> working day?)."""
+        cleaned: dict[date, bool] = {}
+        for key, value in overrides.items():
+            day = key.date() if isinstance(key, datetime) else key
+            if not isinstance(day, date):
+                raise ValueError(f"override key {key!r} is not a date")
+            cleaned[day] = bool(value)
+        self._state = (cleaned, {})
+
+    # -- working days ----------------------------------------------------------------
+
+    def _package_covers_year(self, year: int) -> bool:
+        covered = self._year_covered.get(year)
+        if covered is None:
+            try:
+                chinese_calendar.is_workday(date(year, 6, 1))
+                covered = True
+            except NotImplementedError:
+                covered = False
+            self._year_covered[year] = covered
+        return covered
+
+    def covers(self, day: date) -> bool:
+        """Whether ``chinese_calendar`` has holiday data for ``day``'s year (overrides aside)."""
+        if isinstance(day, datetime):
+            day = day.date()
+        return self._package_covers_year(day.year)
+
+    def uncovered_years(self, years: Iterable[int]) -> list[int]:
+        """The sorted years among ``years`` that the package does not cover.
+
+        Dates in those years count as working days Monday–Friday unless overridden, so an
+        admin should enter their holidays and 调休 days as overrides.
+        """
+        return sorted({int(y) for y in years if not self._package_covers_year(int(y))})
+
+    def is_working_day(self, day: date) -> bool:
+        """Whether ``day`` is a working day: override, else package data, else Mon–Fri."""
+        if isinstance(day, datetime):
+            day = day.date()
+        overrides, cache = self._state
+        cached = cache.get(day)
+        if cached is not None:
+            return cached
+        override = overrides.get(day)
+        if override is not None:
+            result = override
+        elif self._package_covers_year(day.year):
+            try:
+                result = bool(chinese_calendar.is_workday(day))
+            except NotImplementedError:
+                result = day.weekday() < 5
+        else:
+            result = day.weekday() < 5
+        cache[day] = result
+        return result
+
+    # -- working hours ---------------------------------------------------------------
+
+    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The working periods of ``day`` as UTC intervals (empty on days off)."""
+        if not self.is_working_day(day):
+            return []
+        result = []
+        for start, end in self.periods:
+            s = datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC)
+            e = datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC)
+            if s < e:
+                result.append((s, e))
+        return result
+
+    def _local_day(self, instant: datetime) -> date:
+        return instant.astimezone(self.tz).date()
+
+    def add_working_hours(self, start: datetime, hours: float) -> datetime:
+        """``start`` plus ``hours`` of working time, as an aware UTC datetime.
+
+        A start outside working hours starts counting at the next working period; adding
+        0 hours returns ``start`` unchanged. A result that lands exactly on the end of a
+        period is that end (e.g. 12:00, not 13:00).
+        """
+        _require_aware(start, "start")
+        remaining = _as_timedelta_hours(hours, self.max_span_days)
+        try:
+            cursor = start.astimezone(UTC)
+            if remaining == _ZERO:
+                return cursor
+            # Start one day early: a UTC instant may belong to the previous local day.
+            day = self._local_day(cursor) - _ONE_DAY
+            for _ in range(self.max_span_days + 2):
+                for s, e in self._intervals(day):
+                    if e <= cursor:
+                        continue
+                    cursor = max(cursor, s)
+                    available = e - cursor
+                    if remaining <= available:
+                        return cursor + remaining
+                    remaining -= available
+                    cursor = e
+                day += _ONE_DAY
+        except OverflowError as exc:
+            raise ValueError("date out of range") from exc
+        raise ValueError(f"no result within {self.max_span_days} days of {start.isoformat()}")
+
+    def add_working_days(self, start: datetime, days: float) -> datetime:
+        """``start`` plus ``days`` working days, one day being a full day's working hours."""
+        try:
+            value = float(days)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("days must be a number") from exc
+        if not math.isfinite(value):
+            raise ValueError("days must be finite")
+        if value < 0:
+            raise ValueError("days must not be negative")
+        if value > self.max_span_days:
+            raise ValueError(f"days is too large (more than {self.max_span_days})")
+        return self.add_working_hours(start, value * self.hours_per_day)
+
+    def _working_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """Working time in ``[a, b]`` (negative when ``b`` is before ``a``)."""
+        _require_aware(a, "a")
+        _require_aware(b, "b")
+        a, b = a.astimezone(UTC), b.astimezone(UTC)
+        if b < a:
+            return -self._working_time_between(b, a)
+        if b - a > timedelta(days=self.max_span_days):
+            raise ValueError(f"span longer than {self.max_span_days} days")
+        total = _ZERO
+        try:
+            day = self._local_day(a) - _ONE_DAY
+            last = self._local_day(b) + _ONE_DAY
+            while day <= last:
+                for s, e in self._intervals(day):
+                    lo, hi = max(s, a), min(e, b)
+                    if lo < hi:
+                        total += hi - lo
+                day += _ONE_DAY
+        except OverflowError as exc:
+            raise ValueError("date out of range") from exc
+        return total
+
+    def working_hours_between(self, a: datetime, b: datetime) -> float:
+        """Working hours from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
+        return self._working_time_between(a, b) / timedelta(hours=1)
+
+    def working_days_late(self, due: datetime, done: datetime) -> int:
+        """Started working days of lateness: ``ceil(working hours after due / hours per day)``.
+
+        0 when ``done`` is not after ``due`` or no working time passed in between (e.g. done
+        on the weekend after a Friday-evening deadline). One working minute late is 1 day;
+        exactly one full working day late is 1; a minute more is 2.
+        """
+        late = self._working_time_between(due, done)
+        if late <= _ZERO:
+            return 0
+        return _ceil_div(late, self.day_length)
+
+    @staticmethod
+    def calendar_days_late(due: datetime, done: datetime) -> int:
+        """Started calendar days of lateness: ``ceil((done - due) / 24 h)``, 0 when on time."""
+        _require_aware(due, "due")
+        _require_aware(done, "done")
+        late = done.astimezone(UTC) - due.astimezone(UTC)
+        if late <= _ZERO:
+            return 0
+        return _ceil_div(late, _ONE_DAY)
+
+
+_default_lock = threading.Lock()
+_default: WorkingCalendar | None = None
+
+
+def default_calendar() -> WorkingCalendar:
+    """The process-wide calendar used by the diagram helpers (created on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = WorkingCalendar()
+        return _default
+
+
+def set_default_calendar(cal: WorkingCalendar | None) -> None:
+    """Replace the process-wide calendar (``None`` restores a fresh default one)."""
+    global _default
+    with _default_lock:
+        _default = cal
+
+
+def add_working_hours(start: Any, hours: float) -> str:
+    """Diagram helper: ISO string/datetime ``start`` plus working hours, as a UTC ISO string.
+
+    A naive ``start`` is read as UTC (like the other helpers).
+    """
+    return default_calendar().add_working_hours(to_datetime(start), hours).isoformat()
+
+
+def add_working_days(start: Any, days: float) -> str:
+    """Diagram helper: ISO string/datetime ``start`` plus working days, as a UTC ISO string.
+
+    A naive ``start`` is read as UTC (like the other helpers).
+    """
+    return default_calendar().add_working_days(to_datetime(start), days).isoformat()
+
+
+register_helper("add_working_hours", add_working_hours)
+register_helper("add_working_days", add_working_days)

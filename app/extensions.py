@@ -1,0 +1,46 @@
+"""Flask extensions and the request-scoped database session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from app.data.db import Database
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+class FlaskDatabase:
+    """Binds a :class:`Database` to the app and hands out one session per request."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["database"] = Database(app.config["DATABASE_URL"])
+        app.teardown_appcontext(self._teardown)
+
+    @property
+    def database(self) -> Database:
+        return current_app.extensions["database"]
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = self.database.session()
+        return g.db_session
+
+    @staticmethod
+    def _teardown(exc: BaseException | None) -> None:
+        session: Any = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+
+db = FlaskDatabase()

@@ -1,0 +1,92 @@
+"""The application factory: configuration, extensions, engine runtime, blueprints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from app.engine.runtime import WorkflowRuntime
+from app.extensions import babel, csrf, db, login_manager
+from app.services.cases import case_projection_hook
+from config import DEV_SECRET_KEY, config_from_env
+
+
+def select_locale() -> str:
+    """The user's chosen language; else the session's; else Chinese."""
+    if current_user and getattr(current_user, "is_authenticated", False):
+        return current_user.locale
+    chosen = session.get("locale")
+    if chosen in ("zh", "en"):
+        return chosen
+    return "zh"
+
+
+def select_timezone() -> str:
+    if current_user and getattr(current_user, "is_authenticated", False):
+        return current_user.timezone
+    return "Asia/Shanghai"
+
+
+def build_app(config: Any = None) -> Flask:
+    """Create and configure the Flask application."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config or config_from_env())
+    if isinstance(config, dict):
+        app.config.update(config)
+    if app.config.get("ENV_NAME") == "production" and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
+        raise RuntimeError("Refusing to start in production with the default SECRET_KEY; set SECRET_KEY.")
+    logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    app.extensions["runtime"] = WorkflowRuntime(hooks=[case_projection_hook])
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from app.data.models import User
+
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def remember_locale() -> None:
+        g.locale = str(get_locale())
+
+    from app.web import register_web
+
+    register_web(app)
+    from app.api import bp as api_bp
+
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    if app.config.get("SCHEDULER_ENABLED") and not app.config.get("TESTING"):
+        from app.scheduler import start_scheduler
+
+        start_scheduler(app)
+    return app
+
+
+def runtime() -> WorkflowRuntime:
+    """The engine runtime of the current app."""
+    from flask import current_app
+
+    return current_app.extensions["runtime"]
+
+
+__all__ = ["build_app", "runtime"]

@@ -1,0 +1,333 @@
+"""Turn a form definition into a WTForms class, an API schema, and validated task data.
+
+The same definition drives the HTML form, the JSON schema the API publishes and the
+server-side validation of both, so the two channels can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from werkzeug.datastructures import MultiDict
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    FieldList,
+    FileField,
+    Form,
+    FormField,
+    IntegerField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from app.formkit.definition import CHOICE_TYPES, localized
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_TEXT_MAX = 2000
+DEFAULT_TEXTAREA_MAX = 20000
+FILE_TYPES = {"file", "files"}
+
+
+class ChoiceSource(Protocol):
+    """Where people and department pickers get their options."""
+
+    def user_choices(self) -> list[tuple[str, str]]: ...
+
+    def department_choices(self, locale: str) -> list[tuple[str, str]]: ...
+
+
+@dataclass
+class StaticChoices:
+    """A ChoiceSource from fixed lists (tests, previews)."""
+
+    users: list[tuple[str, str]] = field(default_factory=list)
+    departments: list[tuple[str, str]] = field(default_factory=list)
+
+    def user_choices(self) -> list[tuple[str, str]]:
+        return self.users
+
+    def department_choices(self, locale: str) -> list[tuple[str, str]]:
+        return self.departments
+
+
+class _RowForm(Form):
+    """Sub-form of a repeating group; CSRF lives on the outer form only."""
+
+
+def _messages(locale: str) -> dict[str, str]:
+    zh = locale != "en"
+    return {
+        "required": "此项为必填项。" if zh else "This field is required.",
+        "email": "请输入有效的电子邮件地址。" if zh else "Enter a valid e-mail address.",
+        "rows_min": "至少需要 %(n)d 行。" if zh else "At least %(n)d rows are needed.",
+        "rows_max": "最多允许 %(n)d 行。" if zh else "At most %(n)d rows are allowed.",
+        "files_max": "最多上传 %(n)d 个文件。" if zh else "At most %(n)d files.",
+    }
+
+
+def _choices(spec: dict[str, Any], locale: str, source: ChoiceSource) -> list[tuple[str, str]]:
+    ftype = spec["type"]
+    if ftype == "user":
+        return list(source.user_choices())
+    if ftype == "department":
+        return list(source.department_choices(locale))
+    return [(c["value"], localized(c.get("label", c["value"]), locale)) for c in spec["choices"]]
+
+
+def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
+    ftype = spec["type"]
+    msg = _messages(locale)
+    label = localized(spec.get("label"), locale)
+    required = bool(spec.get("required"))
+    validators: list[Any] = [InputRequired(msg["required"])] if required else [Optional()]
+    kwargs: dict[str, Any] = {"description": localized(spec.get("help"), locale)}
+    render_kw: dict[str, Any] = {}
+    if spec.get("placeholder"):
+        render_kw["placeholder"] = localized(spec["placeholder"], locale)
+    if spec.get("readonly"):
+        render_kw["readonly"] = True
+    if render_kw:
+        kwargs["render_kw"] = render_kw
+    bounds = {k: spec[k] for k in ("min", "max") if k in spec}
+
+    if ftype in ("text", "email", "textarea"):
+        limit = spec.get("max_length") or (DEFAULT_TEXTAREA_MAX if ftype == "textarea" else DEFAULT_TEXT_MAX)
+        validators.append(Length(min=spec.get("min_length", -1), max=limit))
+        if ftype == "email":
+            validators.append(Regexp(EMAIL_RE, message=msg["email"]))
+        cls = TextAreaField if ftype == "textarea" else StringField
+        return cls(label, validators=validators, **kwargs)
+    if ftype == "integer":
+        if bounds:
+            validators.append(NumberRange(**bounds))
+        return IntegerField(label, validators=validators, **kwargs)
+    if ftype in ("number", "money"):
+        bounds.setdefault("min", 0) if ftype == "money" else None
+        if bounds:
+            validators.append(NumberRange(**bounds))
+        places = 2 if ftype == "money" else None
+        return DecimalField(label, validators=validators, places=places, **kwargs)
+    if ftype == "date":
+        return DateField(label, validators=validators, **kwargs)
+    if ftype == "datetime":
+        formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        return DateTimeLocalField(label, validators=validators, format=formats, **kwargs)
+    if ftype == "boolean":
+        return BooleanField(label, validators=[Optional()], **kwargs)
+    if ftype in CHOICE_TYPES or ftype in ("user", "department"):
+        choices = _choices(spec, locale, source)
+        if ftype == "multiselect":
+            return SelectMultipleField(label, choices=choices, validators=validators, **kwargs)
+        if ftype == "radio":
+            return RadioField(label, choices=choices, validators=validators, **kwargs)
+        if not required:
+            choices = [("", "—"), *choices]
+        return SelectField(label, choices=choices, validators=validators, **kwargs)
+    if ftype == "file":
+        return FileField(label, validators=[Optional()], **kwargs)
+    if ftype == "files":
+        return MultipleFileField(label, validators=[Optional()], **kwargs)
+    if ftype == "group":
+        row_cls = type("Row_" + spec["name"], (_RowForm,), {
+            sub["name"]: _field(sub, locale, source) for sub in spec["fields"]
+        })
+        min_rows, max_rows = spec.get("min_rows", 0), spec.get("max_rows", 50)
+
+        def check_rows(form: Any, fld: Any) -> None:
+            rows = [e for e in fld.entries if not _row_is_blank(e)]
+            if len(rows) < min_rows:
+                raise ValidationError(msg["rows_min"] % {"n": min_rows})
+            if len(rows) > max_rows:
+                raise ValidationError(msg["rows_max"] % {"n": max_rows})
+
+        return FieldList(
+            FormField(row_cls), label=label, min_entries=max(min_rows, 1),
+            max_entries=max_rows, validators=[check_rows],
+        )
+    raise ValueError(f"unsupported field type {ftype}")
+
+
+def _row_is_blank(entry: Any) -> bool:
+    return all(
+        f.data in (None, "", [], False) for f in entry.form if f.type not in ("CSRFTokenField",)
+    )
+
+
+def form_class(
+    definition: dict[str, Any], locale: str, source: ChoiceSource, base: type = Form
+) -> type:
+    """A WTForms class for ``definition`` (``base`` may be Flask-WTF's FlaskForm for CSRF)."""
+    attrs = {spec["name"]: _field(spec, locale, source) for spec in definition["fields"]}
+    return type("Form_" + definition["key"], (base,), attrs)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly value for task data."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+FileStore = Callable[[Any], dict[str, Any]]
+
+
+def form_data(form: Any, definition: dict[str, Any], store_file: FileStore | None = None) -> dict[str, Any]:
+    """The validated values of ``form`` as task data (groups as lists of dicts)."""
+    data: dict[str, Any] = {}
+    for spec in definition["fields"]:
+        fld = form[spec["name"]]
+        ftype = spec["type"]
+        if ftype == "group":
+            rows = []
+            for entry in fld.entries:
+                if _row_is_blank(entry):
+                    continue
+                rows.append({sub["name"]: _plain(entry.form[sub["name"]].data) for sub in spec["fields"]
+                             if sub["type"] not in FILE_TYPES})
+            data[spec["name"]] = rows
+        elif ftype in FILE_TYPES:
+            files = fld.data if isinstance(fld.data, list) else [fld.data]
+            files = [f for f in files if f and getattr(f, "filename", "")]
+            stored = [store_file(f) for f in files] if store_file else []
+            data[spec["name"]] = stored if ftype == "files" else (stored[0] if stored else None)
+        elif ftype in ("select", "radio", "user", "department"):
+            data[spec["name"]] = fld.data or None
+        else:
+            data[spec["name"]] = _plain(fld.data)
+    return data
+
+
+def to_formdata(definition: dict[str, Any], data: dict[str, Any]) -> MultiDict:
+    """JSON task data → the form-encoded shape WTForms reads (for the API)."""
+    md: MultiDict = MultiDict()
+
+    def put(name: str, spec: dict[str, Any], value: Any) -> None:
+        ftype = spec["type"]
+        if value is None:
+            return
+        if ftype == "boolean":
+            if value is True or (isinstance(value, str) and value.lower() in ("true", "y", "yes", "1")):
+                md.add(name, "y")
+        elif ftype == "multiselect":
+            for item in value if isinstance(value, list) else [value]:
+                md.add(name, str(item))
+        elif ftype in FILE_TYPES:
+            return
+        elif isinstance(value, dict | list):
+            md.add(name, "\x00invalid")  # a structure where a scalar belongs fails validation
+        else:
+            md.add(name, str(value).lower() if isinstance(value, bool) else str(value))
+
+    for spec in definition["fields"]:
+        value = data.get(spec["name"])
+        if spec["type"] == "group":
+            rows = value if isinstance(value, list) else []
+            for index, row in enumerate(rows):
+                if not isinstance(row, dict):
+                    continue
+                for sub in spec["fields"]:
+                    put(f"{spec['name']}-{index}-{sub['name']}", sub, row.get(sub["name"]))
+        else:
+            put(spec["name"], spec, value)
+    return md
+
+
+def _flatten_errors(form: Any) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for fld in form:
+        if isinstance(fld, FieldList):
+            own = [e for e in fld.errors if isinstance(e, str)]
+            if own:
+                errors[fld.name] = own
+            for index, entry in enumerate(fld.entries):
+                for sub in entry.form:
+                    if sub.errors:
+                        errors[f"{fld.name}[{index}].{sub.name.split('-')[-1]}"] = list(sub.errors)
+        elif fld.errors:
+            errors[fld.name] = list(fld.errors)
+    return errors
+
+
+@dataclass
+class Validation:
+    data: dict[str, Any]
+    errors: dict[str, list[str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_data(
+    definition: dict[str, Any], payload: dict[str, Any], locale: str, source: ChoiceSource
+) -> Validation:
+    """Validate JSON ``payload`` against ``definition`` exactly as the HTML form would."""
+    unknown = sorted(set(payload) - {spec["name"] for spec in definition["fields"]})
+    cls = form_class(definition, locale, source)
+    rows = {spec["name"]: len(payload.get(spec["name"]) or []) for spec in definition["fields"]
+            if spec["type"] == "group" and isinstance(payload.get(spec["name"]), list)}
+    form = cls(formdata=to_formdata(definition, payload), meta={"locales": [_wtf_locale(locale)]})
+    for name, count in rows.items():
+        while len(form[name].entries) < min(count, form[name].max_entries or count):
+            form[name].append_entry()
+    if rows:  # re-process so appended rows read their values
+        form.process(formdata=to_formdata(definition, payload))
+    form.validate()
+    errors = _flatten_errors(form)
+    for name in unknown:
+        errors[name] = ["未知字段。" if locale != "en" else "Unknown field."]
+    return Validation(form_data(form, definition) if not errors else {}, errors)
+
+
+def _wtf_locale(locale: str) -> str:
+    return "en" if locale == "en" else "zh"
+
+
+def schema(definition: dict[str, Any], locale: str, source: ChoiceSource) -> dict[str, Any]:
+    """The form as JSON for API clients: each field's name, type, label, required, choices…"""
+
+    def describe(spec: dict[str, Any]) -> dict[str, Any]:
+        ftype = spec["type"]
+        item: dict[str, Any] = {
+            "name": spec["name"],
+            "type": ftype,
+            "label": localized(spec.get("label"), locale),
+            "required": bool(spec.get("required")),
+            "multiple": ftype in ("multiselect", "files", "group"),
+        }
+        if spec.get("help"):
+            item["help"] = localized(spec["help"], locale)
+        if ftype in CHOICE_TYPES or ftype in ("user", "department"):
+            item["choices"] = [{"value": v, "label": lbl} for v, lbl in _choices(spec, locale, source)]
+        for key in ("min", "max", "min_length", "max_length", "max_files", "accept", "min_rows", "max_rows"):
+            if key in spec:
+                item[key] = spec[key]
+        if ftype == "group":
+            item["fields"] = [describe(sub) for sub in spec["fields"]]
+        return item
+
+    return {
+        "key": definition["key"],
+        "title": localized(definition.get("title"), locale),
+        "fields": [describe(spec) for spec in definition["fields"]],
+    }

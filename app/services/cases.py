@@ -1,0 +1,122 @@
+"""Feedback cases: opening one (numbered, acknowledged, process started) and its projection."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.clock import clock
+from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.errors import NotFound
+from app.engine.runtime import Actor, RunContext, WorkflowRuntime
+from app.i18n import N_
+
+MAIN_PROCESS = "feedback_case"
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+CASE_COLUMNS = (
+    "feedback_type", "category", "urgency", "channel", "customer_name", "customer_contact",
+    "customer_email", "product_model", "serial_numbers", "defective_qty", "description",
+)
+
+
+def next_counter(session: Session, name: str) -> int:
+    """Atomically increment and return the counter ``name`` (safe across processes)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Counter).values(name=name, value=0).on_conflict_do_nothing())
+    return session.execute(
+        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    ).scalar_one()
+
+
+def next_case_number(session: Session) -> str:
+    year = clock.now().astimezone(LOCAL_TZ).year
+    return f"FB-{year}-{next_counter(session, f'case:{year}'):05d}"
+
+
+def open_case(
+    session: Session,
+    runtime: WorkflowRuntime,
+    intake: dict[str, Any],
+    actor: Actor,
+    process_key: str = MAIN_PROCESS,
+) -> Case:
+    """Create a case from validated intake data and start its process, in one transaction."""
+    now = clock.now()
+    case = Case(
+        number=next_case_number(session),
+        public_token=secrets.token_urlsafe(24),
+        received_at=now,
+        acknowledged_at=now,
+        created_by_id=actor.id,
+        status="open",
+        data=dict(intake),
+        **{column: intake.get(column) for column in CASE_COLUMNS},
+    )
+    case.feedback_type = case.feedback_type or "complaint"
+    case.customer_name = case.customer_name or ""
+    ship_date = intake.get("ship_date")
+    case.ship_date = date.fromisoformat(ship_date) if isinstance(ship_date, str) and ship_date else None
+    session.add(case)
+    session.flush()
+    runtime.start(
+        session,
+        process_key,
+        {**intake, "case_id": case.id, "case_number": case.number},
+        actor,
+        case_id=case.id,
+        business_key=case.number,
+    )
+    return case
+
+
+def case_projection_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
+    """Keep the case's status and stage in step with its process (a runtime hook)."""
+    if instance.case_id is None:
+        return
+    case = session.get(Case, instance.case_id)
+    if case is None:
+        return
+    session.flush()
+    titles = session.scalars(
+        select(HumanTask.title)
+        .where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
+        .order_by(HumanTask.created_at)
+    ).all()
+    case.stage = "、".join(dict.fromkeys(titles))[:300] or None
+    last = workflow.last_task
+    data = last.data if last is not None else {}
+    if instance.status == InstanceStatus.COMPLETED:
+        case.status = str(data.get("case_status") or "closed")
+        case.closed_at = clock.now()
+        case.stage = None
+    elif instance.status == InstanceStatus.CANCELLED:
+        case.status = "cancelled"
+        case.closed_at = clock.now()
+    elif data.get("case_status") and data.get("case_status") != case.status:
+        case.status = str(data["case_status"])
+    case.updated_at = clock.now()
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(N_("Case not found."))
+    return case
+
+
+def case_by_token(session: Session, token: str) -> Case | None:
+    return session.scalars(select(Case).where(Case.public_token == token)).first()
+
+
+def main_instance(session: Session, case: Case) -> ProcessInstance | None:
+    return session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id).limit(1)
+    ).first()

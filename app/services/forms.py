@@ -1,0 +1,41 @@
+"""Form definitions at run time: which form a task shows, and validating submissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.data.models import FormDefinition, HumanTask
+from app.engine.definitions import latest_form
+from app.engine.errors import NotFound
+from app.formkit.build import Validation, schema, validate_data
+from app.i18n import N_
+from app.services.choices import DatabaseChoices
+
+
+def definition_for_task(session: Session, task: HumanTask) -> dict[str, Any]:
+    """The form version the task's process was deployed with (else the latest of its key)."""
+    row = session.get(FormDefinition, task.form_id) if task.form_id else None
+    if row is None and task.form_key:
+        row = latest_form(session, task.form_key)
+    if row is None:
+        raise NotFound(N_("The form of this task does not exist."))
+    return row.content
+
+
+def definition_by_key(session: Session, key: str) -> dict[str, Any]:
+    row = latest_form(session, key)
+    if row is None:
+        raise NotFound(N_("The form does not exist."))
+    return row.content
+
+
+def task_schema(session: Session, task: HumanTask, locale: str) -> dict[str, Any]:
+    return schema(definition_for_task(session, task), locale, DatabaseChoices(session))
+
+
+def validate_submission(session: Session, definition: dict[str, Any], payload: Any, locale: str) -> Validation:
+    if not isinstance(payload, dict):
+        return Validation({}, {"data": [N_("The data must be a JSON object.")]})
+    return validate_data(definition, payload, locale, DatabaseChoices(session))

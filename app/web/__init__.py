@@ -1,0 +1,46 @@
+"""The server-rendered web UI: one blueprint package per concern."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_web(app: Flask) -> None:
+    from app.web.auth.routes import bp as auth_bp
+    from app.web.main.routes import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    for module in ("inbox", "tasks", "cases", "admin", "public"):
+        try:
+            routes = __import__(f"app.web.{module}.routes", fromlist=["bp"])
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"app.web.{module}"):
+                continue
+            raise
+        app.register_blueprint(routes.bp)
+    app.jinja_env.globals["nav_items"] = nav_items
+
+
+NAV = (
+    ("inbox.index", "Inbox", None),
+    ("cases.new_case", "New case", None),
+    ("cases.index", "Cases", None),
+    ("admin.users", "Administration", ("admin",)),
+)
+
+
+def nav_items():
+    """(endpoint, translated label) for the navigation entries this user may use."""
+    from flask import current_app
+    from flask_babel import gettext
+    from flask_login import current_user
+
+    items = []
+    for endpoint, label, roles in NAV:
+        if endpoint not in current_app.view_functions:
+            continue
+        if roles and not current_user.has_role(*roles):
+            continue
+        items.append((endpoint, gettext(label)))
+    return items
