@@ -37,7 +37,7 @@ demo: db
 
 run: demo
 	@echo "Serving on http://127.0.0.1:$(PORT) — sign in as marketing / demo (see README)"
-	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+	SCHEDULER_ENABLED=true $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

@@ -57,7 +57,7 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "feedback@example.com")
 
-    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
     TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
     TESTING = False
 

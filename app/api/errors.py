@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import jsonify
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.api import bp
 from app.engine.errors import (
@@ -20,6 +21,8 @@ from app.engine.errors import (
 from app.extensions import db
 from app.services.tasks import Forbidden
 
+log = logging.getLogger(__name__)
+
 STATUS = {
     NotFound: 404,
     Forbidden: 403,
@@ -31,27 +34,40 @@ STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    """An error answered as ``{"error": {"status", "message", **extra}}``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
 
-def error_response(status: int, message: str, **extra: Any):
+def error_response(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any):
     body = {"error": {"status": status, "message": message, **extra}}
-    return jsonify(body), status
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a failed rollback must not hide the original error
+        log.exception("rollback failed")
 
 
 @bp.errorhandler(ApiError)
 def api_error(exc: ApiError):
-    db.session.rollback()
-    return error_response(exc.status, exc.message, **exc.extra)
+    _rollback()
+    return error_response(exc.status, exc.message, exc.headers, **exc.extra)
 
 
 @bp.errorhandler(EngineError)
 def engine_error(exc: EngineError):
-    db.session.rollback()
+    _rollback()
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     extra: dict[str, Any] = {"code": exc.code}
     if isinstance(exc, DefinitionError):
@@ -62,4 +78,7 @@ def engine_error(exc: EngineError):
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
+    _rollback()
+    if isinstance(exc, InternalServerError):
+        return error_response(500, _("An unexpected error occurred."))
     return error_response(exc.code or 500, exc.description or exc.name)

@@ -112,7 +112,11 @@ class WorkflowRuntime:
             )
             stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
         else:
-            stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+            stmt = (
+                select(ProcessInstance)
+                .where(ProcessInstance.id == instance_id)
+                .with_for_update(of=ProcessInstance)
+            )
         instance = session.scalars(stmt.execution_options(populate_existing=True)).first()
         if instance is None:
             raise NotFound(f"process instance {instance_id} not found")

@@ -13,10 +13,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
+from app.data.queries import case_has_department_task
 from app.engine.errors import NotFound
 from app.engine.runtime import Actor, RunContext, WorkflowRuntime
 from app.i18n import N_
+from app.services.tasks import Forbidden
 
 MAIN_PROCESS = "feedback_case"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -120,3 +122,38 @@ def main_instance(session: Session, case: Case) -> ProcessInstance | None:
     return session.scalars(
         select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id).limit(1)
     ).first()
+
+
+# ---------------------------------------------------------------------------- who may see / open cases
+
+#: Members of these departments see every case; marketing also opens them.
+CASE_READER_DEPARTMENTS = frozenset({"marketing", "quality"})
+CASE_READER_ROLES = ("manager", "admin", "auditor")
+CASE_CREATOR_DEPARTMENTS = frozenset({"marketing"})
+
+
+def department_codes(user: User) -> set[str]:
+    return {m.department.code for m in user.memberships if m.department is not None}
+
+
+def can_open_case(user: User) -> bool:
+    """Members of marketing and admins register new cases."""
+    return user.has_role("admin") or bool(department_codes(user) & CASE_CREATOR_DEPARTMENTS)
+
+
+def sees_all_cases(user: User) -> bool:
+    return user.has_role(*CASE_READER_ROLES) or bool(department_codes(user) & CASE_READER_DEPARTMENTS)
+
+
+def can_view_case(session: Session, user: User, case: Case) -> bool:
+    """Marketing, quality, managers, admins and auditors see every case; others only the cases
+    where one of their departments has (or had) a task."""
+    return sees_all_cases(user) or case_has_department_task(session, case.id, user.department_ids)
+
+
+def get_visible_case(session: Session, user: User, case_id: int) -> Case:
+    """The case, if ``user`` may see it; raises NotFound / Forbidden."""
+    case = get_case(session, case_id)
+    if not can_view_case(session, user, case):
+        raise Forbidden(N_("You may not see this case."))
+    return case

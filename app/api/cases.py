@@ -1,0 +1,103 @@
+"""Cases: open one from intake data (starting its process) and read one with its tasks and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, url_for
+from flask_babel import gettext as _
+
+from app.api import bp
+from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
+from app.api.errors import ApiError
+from app.api.tasks import task_items, task_title
+from app.data import queries
+from app.data.models import AuditEvent, Case, TaskState
+from app.engine.errors import NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.i18n import N_
+from app.services import cases as case_service
+from app.services import forms as form_service
+from app.services.tasks import actor_for
+
+INTAKE_FORM = "case_intake"
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "number": case.number,
+        "status": case.status,
+        "stage": case.stage,
+        "feedback_type": case.feedback_type,
+        "category": case.category,
+        "urgency": case.urgency,
+        "channel": case.channel,
+        "customer_name": case.customer_name,
+        "customer_contact": case.customer_contact,
+        "customer_email": case.customer_email,
+        "product_model": case.product_model,
+        "serial_numbers": case.serial_numbers,
+        "ship_date": iso(case.ship_date),
+        "defective_qty": case.defective_qty,
+        "description": case.description,
+        "received_at": iso(case.received_at),
+        "acknowledged_at": iso(case.acknowledged_at),
+        "closed_at": iso(case.closed_at),
+        "updated_at": iso(case.updated_at),
+        "data": case.data or {},
+    }
+
+
+def history_item(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": iso(event.at),
+        "actor": event.actor_label,
+        "action": event.action,
+        "element": event.element,
+        "message": event.message,
+    }
+
+
+def visible_case(case_id: int) -> Case:
+    number = int_id(case_id)
+    if number is None:
+        raise NotFound(N_("Case not found."))
+    return case_service.get_visible_case(db.session, api_user(), number)
+
+
+@bp.post("/cases")
+@endpoint()
+def create_case():
+    """Register a case from intake data (validated with the case_intake form) and start its process."""
+    user = api_user()
+    if not case_service.can_open_case(user):
+        raise ApiError(403, _("Only marketing staff and administrators may open cases."))
+    body = json_body()
+    definition = form_service.definition_by_key(db.session, INTAKE_FORM)
+    validation = form_service.validate_submission(db.session, definition, body, api_locale())
+    if not validation.ok:
+        raise validation_error(validation.errors)
+    case = case_service.open_case(db.session, runtime(), validation.data, actor_for(user))
+    db.session.commit()
+    response = jsonify(case_summary(case))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_case", case_id=case.id)
+    return response
+
+
+@bp.get("/cases/<int:case_id>")
+@endpoint()
+def get_case(case_id: int):
+    """The case's essentials, status and stages, open tasks and history."""
+    case = visible_case(case_id)
+    locale = api_locale()
+    open_tasks = [t for t in queries.case_tasks(db.session, case.id) if t.state == TaskState.OPEN]
+    body = case_summary(case)
+    body.update(
+        stages=list(dict.fromkeys(task_title(t, locale) for t in open_tasks)),
+        open_tasks=task_items(open_tasks, locale),
+        history=[history_item(e) for e in queries.audit_events(db.session, case_id=case.id)],
+    )
+    return jsonify(body)

@@ -1,0 +1,426 @@
+"""The OpenAPI 3.1 document of API v1, served at /api/v1/openapi.json.
+
+tests/api/test_openapi.py checks that every route of the blueprint is described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from app.api import bp
+from app.api.auth import endpoint
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"} for code in codes}
+
+
+ERROR_RESPONSES = {
+    400: ("BadRequest", "Malformed request: the body is not JSON, or a query parameter is invalid."),
+    401: ("Unauthorized", "Missing, invalid or expired bearer token (or wrong credentials)."),
+    403: ("Forbidden", "The caller may not see or act on this resource."),
+    404: ("NotFound", "No such resource."),
+    409: ("Conflict", "The task is no longer open, or someone else holds it."),
+    413: ("PayloadTooLarge", "The request body is too large."),
+    422: ("ValidationFailed", "The data is not valid; error.fields lists the messages per field."),
+}
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+DATETIME = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601, UTC"}
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 36}}
+CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ACCEPT_LANGUAGE = {
+    "name": "Accept-Language", "in": "header", "required": False,
+    "description": "zh (default) or en; without it the caller's own language is used.",
+    "schema": {"type": "string", "example": "en"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "message"],
+                "properties": {
+                    "status": {"type": "integer"},
+                    "message": {"type": "string", "description": "In the request's language."},
+                    "code": {"type": "string", "description": "Machine-readable reason (engine errors)."},
+                    "fields": {
+                        "type": "object",
+                        "description": "422 only: messages per field name (group rows as name[index].sub).",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}},
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token", "expires_at"],
+        "properties": {
+            "token": {"type": "string"},
+            "token_type": {"type": "string", "const": "Bearer"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "username": {"type": "string"},
+        },
+    },
+    "Health": {"type": "object", "properties": {"status": {"type": "string", "const": "ok"}}},
+    "CaseIntake": {
+        "type": "object",
+        "description": "Fields of the case_intake form; unknown fields are refused.",
+        "required": ["customer_name", "description", "feedback_type", "urgency"],
+        "properties": {
+            "customer_name": {"type": "string", "maxLength": 200},
+            "customer_contact": {"type": "string", "maxLength": 200},
+            "customer_email": {"type": "string", "format": "email"},
+            "product_model": {"type": "string", "maxLength": 120},
+            "ship_date": {"type": "string", "format": "date"},
+            "description": {"type": "string"},
+            "defective_qty": {"type": "integer", "minimum": 0},
+            "serial_numbers": {"type": "string"},
+            "demands": {
+                "type": "array",
+                "items": {"enum": ["onsite", "replenish", "exchange", "return", "claim", "fine"]},
+            },
+            "channel": {"type": "string"},
+            "feedback_type": {"enum": ["consultation", "suggestion", "complaint", "praise"]},
+            "category": {"type": "string"},
+            "urgency": {"enum": ["urgent", "important", "general"]},
+        },
+        "additionalProperties": True,
+    },
+    "Case": {
+        "type": "object",
+        "required": ["id", "number", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string", "pattern": "^FB-[0-9]{4}-[0-9]{5}$"},
+            "status": {"type": "string", "examples": ["open", "closed", "unresolvable", "cancelled"]},
+            "stage": NULLABLE_STRING,
+            "feedback_type": {"type": "string"},
+            "category": NULLABLE_STRING,
+            "urgency": NULLABLE_STRING,
+            "channel": NULLABLE_STRING,
+            "customer_name": {"type": "string"},
+            "customer_contact": NULLABLE_STRING,
+            "customer_email": NULLABLE_STRING,
+            "product_model": NULLABLE_STRING,
+            "serial_numbers": NULLABLE_STRING,
+            "ship_date": {"type": ["string", "null"], "format": "date"},
+            "defective_qty": {"type": ["integer", "null"]},
+            "description": NULLABLE_STRING,
+            "received_at": DATETIME,
+            "acknowledged_at": DATETIME,
+            "closed_at": DATETIME,
+            "updated_at": DATETIME,
+            "data": {"type": "object", "description": "The full intake data."},
+        },
+    },
+    "HistoryEntry": {
+        "type": "object",
+        "properties": {
+            "at": DATETIME,
+            "actor": {"type": "string"},
+            "action": {"type": "string", "examples": ["process_started", "task_completed", "timer_fired"]},
+            "element": NULLABLE_STRING,
+            "message": NULLABLE_STRING,
+        },
+    },
+    "CaseDetail": {
+        "allOf": [
+            _ref("Case"),
+            {
+                "type": "object",
+                "properties": {
+                    "stages": {"type": "array", "items": {"type": "string"}},
+                    "open_tasks": {"type": "array", "items": _ref("Task")},
+                    "history": {"type": "array", "items": _ref("HistoryEntry")},
+                },
+            },
+        ]
+    },
+    "Task": {
+        "type": "object",
+        "required": ["id", "name", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "case_id": {"type": ["integer", "null"]},
+            "case_number": NULLABLE_STRING,
+            "name": {"type": "string", "description": "The task's title in the request's language."},
+            "element_id": {"type": "string"},
+            "form_key": NULLABLE_STRING,
+            "department": {"type": ["string", "null"], "description": "Department code."},
+            "assignee": {"type": ["string", "null"], "description": "Username of the assignee."},
+            "status": {"enum": ["open", "completed", "cancelled"]},
+            "due_at": DATETIME,
+            "created_at": DATETIME,
+            "completed_at": DATETIME,
+            "customer_name": NULLABLE_STRING,
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "properties": {
+            "scope": {"enum": ["mine", "department", "all"]},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "tasks": {"type": "array", "items": _ref("Task")},
+        },
+    },
+    "FormField": {
+        "type": "object",
+        "required": ["name", "type", "label", "required", "multiple"],
+        "properties": {
+            "name": {"type": "string"},
+            "type": {
+                "enum": ["text", "textarea", "email", "integer", "number", "money", "date", "datetime", "boolean",
+                         "select", "multiselect", "radio", "user", "department", "file", "files", "group"],
+            },
+            "label": {"type": "string"},
+            "help": {"type": "string"},
+            "required": {"type": "boolean"},
+            "multiple": {"type": "boolean"},
+            "choices": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"value": {"type": "string"}, "label": {"type": "string"}}},
+            },
+            "min": {"type": "number"},
+            "max": {"type": "number"},
+            "min_length": {"type": "integer"},
+            "max_length": {"type": "integer"},
+            "min_rows": {"type": "integer"},
+            "max_rows": {"type": "integer"},
+            "fields": {"type": "array", "items": _ref("FormField"), "description": "Sub-fields of a group."},
+        },
+    },
+    "FormSchema": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "title": {"type": "string"},
+            "fields": {"type": "array", "items": _ref("FormField")},
+        },
+    },
+    "TaskDetail": {
+        "allOf": [
+            _ref("Task"),
+            {
+                "type": "object",
+                "properties": {
+                    "form": _ref("FormSchema"),
+                    "data": {"type": "object", "description": "Current values of the form's fields."},
+                    "can_act": {"type": "boolean"},
+                },
+            },
+        ]
+    },
+    "Completion": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "object", "description": "Values for the task's form fields (see TaskDetail.form)."},
+            "submit_token": {
+                "type": "string", "minLength": 1, "maxLength": 64,
+                "description": "Makes the submit idempotent: repeating it answers 200 with the completed task.",
+            },
+        },
+        "additionalProperties": False,
+    },
+    "AuditEvent": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": DATETIME,
+            "actor": {"type": "string"},
+            "actor_id": {"type": ["integer", "null"]},
+            "action": {"type": "string"},
+            "element": NULLABLE_STRING,
+            "task_id": NULLABLE_STRING,
+            "message": NULLABLE_STRING,
+            "data_before": {},
+            "data_after": {},
+        },
+    },
+    "AuditTrail": {
+        "type": "object",
+        "properties": {
+            "case_id": {"type": "integer"},
+            "case_number": {"type": "string"},
+            "events": {"type": "array", "items": _ref("AuditEvent")},
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/health": {
+        "get": {
+            "operationId": "health", "tags": ["meta"], "summary": "Liveness and database reachability",
+            "security": [],
+            "responses": {"200": _json(_ref("Health"), "The service is up.")},
+        }
+    },
+    "/api/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
+            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+        }
+    },
+    "/api/v1/auth/token": {
+        "post": {
+            "operationId": "issueToken", "tags": ["auth"], "summary": "Exchange credentials for a bearer token",
+            "security": [],
+            "parameters": [ACCEPT_LANGUAGE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TokenRequest")}}},
+            "responses": {"200": _json(_ref("Token"), "A new token."), **_errors(400, 401, 413, 422)},
+        }
+    },
+    "/api/v1/cases": {
+        "post": {
+            "operationId": "createCase", "tags": ["cases"],
+            "summary": "Register a case and start its process (marketing staff and admins)",
+            "parameters": [ACCEPT_LANGUAGE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CaseIntake")}}},
+            "responses": {
+                "201": {**_json(_ref("Case"), "The new case."),
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 403, 413, 422),
+            },
+        }
+    },
+    "/api/v1/cases/{case_id}": {
+        "get": {
+            "operationId": "getCase", "tags": ["cases"],
+            "summary": "A case with its status, stages, open tasks and history",
+            "parameters": [CASE_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("CaseDetail"), "The case."), **_errors(401, 403, 404)},
+        }
+    },
+    "/api/v1/tasks": {
+        "get": {
+            "operationId": "listTasks", "tags": ["tasks"], "summary": "Open tasks visible to the caller",
+            "parameters": [
+                {"name": "scope", "in": "query", "required": False,
+                 "description": "mine: assigned to me; department: my departments' tasks; "
+                                "all (default): everything I may see.",
+                 "schema": {"enum": ["mine", "department", "all"], "default": "all"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 200}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {"200": _json(_ref("TaskList"), "Open tasks, soonest due first."), **_errors(400, 401)},
+        }
+    },
+    "/api/v1/tasks/{task_id}": {
+        "get": {
+            "operationId": "getTask", "tags": ["tasks"], "summary": "A task with its form schema",
+            "parameters": [TASK_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("TaskDetail"), "The task."), **_errors(401, 403, 404)},
+        }
+    },
+    "/api/v1/tasks/{task_id}/claim": {
+        "post": {
+            "operationId": "claimTask", "tags": ["tasks"], "summary": "Assign the task to the caller",
+            "parameters": [TASK_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("Task"), "The claimed task."), **_errors(401, 403, 404, 409)},
+        }
+    },
+    "/api/v1/tasks/{task_id}/unclaim": {
+        "post": {
+            "operationId": "unclaimTask", "tags": ["tasks"],
+            "summary": "Release the task (its assignee or the department head)",
+            "parameters": [TASK_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("Task"), "The released task."), **_errors(401, 403, 404, 409)},
+        }
+    },
+    "/api/v1/tasks/{task_id}/complete": {
+        "post": {
+            "operationId": "completeTask", "tags": ["tasks"],
+            "summary": "Complete the task with its form data and run the process on",
+            "parameters": [TASK_ID, ACCEPT_LANGUAGE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Completion")}}},
+            "responses": {
+                "200": _json(_ref("Task"), "The completed task (status completed)."),
+                **_errors(400, 401, 403, 404, 409, 413, 422),
+            },
+        }
+    },
+    "/api/v1/audit": {
+        "get": {
+            "operationId": "auditTrail", "tags": ["audit"], "summary": "The audit trail of a case",
+            "parameters": [
+                {"name": "case", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "format", "in": "query", "required": False,
+                 "schema": {"enum": ["json", "csv"], "default": "json"}},
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {
+                "200": {
+                    "description": "The events, oldest first.",
+                    "content": {
+                        "application/json": {"schema": _ref("AuditTrail")},
+                        "text/csv": {
+                            "schema": {"type": "string"},
+                            "description": "UTF-8 with BOM; header row: at, actor, action, element, task_id, "
+                                           "message, data_before, data_after (the data as JSON strings).",
+                        },
+                    },
+                },
+                **_errors(400, 401, 403, 404),
+            },
+        }
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Customer feedback BPM — API",
+        "version": "1.0.0",
+        "description": "Cases, tasks and the audit trail of the customer feedback process. "
+                       "Obtain a token with POST /api/v1/auth/token and send it as `Authorization: Bearer <token>`. "
+                       "Every error answers {\"error\": {\"status\", \"message\", ...}}.",
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearerAuth": []}],
+    "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit")],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token"},
+        },
+        "schemas": SCHEMAS,
+        "responses": {
+            name: _json(_ref("Error"), description) for name, description in ERROR_RESPONSES.values()
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return DOCUMENT
+
+
+@bp.get("/openapi.json")
+@endpoint(auth=False)
+def openapi_json():
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(document())

@@ -1,0 +1,162 @@
+"""Tasks: the caller's open tasks, one task with its form, claim/unclaim and completion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from app.api import bp
+from app.api.auth import api_locale, api_user, endpoint, iso, json_body, valid_task_id, validation_error
+from app.api.errors import ApiError
+from app.data import queries
+from app.data.models import HumanTask, TaskState
+from app.engine.errors import NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.i18n import N_
+from app.services import forms as form_service
+from app.services import tasks as task_service
+
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 500
+MAX_SUBMIT_TOKEN = 64
+
+
+def task_title(task: HumanTask, locale: str) -> str:
+    return task.title_en if locale == "en" and task.title_en else task.title
+
+
+def task_items(tasks: Iterable[HumanTask], locale: str) -> list[dict[str, Any]]:
+    """The API shape of tasks (department codes and usernames looked up once)."""
+    tasks = list(tasks)
+    departments = queries.departments_by_id(db.session) if tasks else {}
+    users = queries.usernames(db.session, {t.assignee_id for t in tasks if t.assignee_id is not None})
+    items = []
+    for task in tasks:
+        department = departments.get(task.department_id) if task.department_id is not None else None
+        items.append({
+            "id": task.id,
+            "case_id": task.case_id,
+            "case_number": task.case_number,
+            "name": task_title(task, locale),
+            "element_id": task.element_id,
+            "form_key": task.form_key,
+            "department": department.code if department is not None else None,
+            "assignee": users.get(task.assignee_id) if task.assignee_id is not None else None,
+            "status": task.state,
+            "due_at": iso(task.due_at),
+            "created_at": iso(task.created_at),
+            "completed_at": iso(task.completed_at),
+            "customer_name": task.customer_name,
+        })
+    return items
+
+
+def task_item(task: HumanTask, locale: str) -> dict[str, Any]:
+    return task_items([task], locale)[0]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _task_id(task_id: str) -> str:
+    if not valid_task_id(task_id):
+        raise NotFound(N_("Task not found."))
+    return task_id
+
+
+# ---------------------------------------------------------------------------- endpoints
+
+
+@bp.get("/tasks")
+@endpoint()
+def list_tasks():
+    """Open tasks visible to the caller: scope mine, department or all (default)."""
+    scope = request.args.get("scope", "all")
+    if scope not in queries.TASK_SCOPES:
+        raise ApiError(400, _("Unknown scope; use mine, department or all."))
+    try:
+        limit = int(request.args.get("limit", DEFAULT_LIMIT))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
+    if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
+        raise ApiError(400, _("limit must be between 1 and 500 and offset must not be negative."))
+    tasks = queries.open_tasks(db.session, api_user(), scope, limit=limit, offset=offset)
+    return jsonify(scope=scope, limit=limit, offset=offset, tasks=task_items(tasks, api_locale()))
+
+
+@bp.get("/tasks/<task_id>")
+@endpoint()
+def get_task(task_id: str):
+    """One task with its form schema and the current values of its fields."""
+    task = task_service.get_visible(db.session, api_user(), _task_id(task_id))
+    locale = api_locale()
+    item = task_item(task, locale)
+    form = form_service.task_schema(db.session, task, locale)
+    names = {f["name"] for f in form["fields"]}
+    data = runtime().task_data(db.session, task.id) if task.state == TaskState.OPEN else {}
+    item.update(
+        form=form,
+        data={k: _jsonable(v) for k, v in data.items() if k in names},
+        can_act=task_service.can_act(api_user(), task),
+    )
+    return jsonify(item)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@endpoint()
+def claim_task(task_id: str):
+    """Assign the task to the caller."""
+    task = task_service.claim(db.session, api_user(), _task_id(task_id))
+    db.session.commit()
+    return jsonify(task_item(task, api_locale()))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@endpoint()
+def unclaim_task(task_id: str):
+    """Give the task back to its department."""
+    task = task_service.unclaim(db.session, api_user(), _task_id(task_id))
+    db.session.commit()
+    return jsonify(task_item(task, api_locale()))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@endpoint()
+def complete_task(task_id: str):
+    """Complete the task with its form data; a repeated submit_token answers like the first."""
+    task_id = _task_id(task_id)
+    body = json_body()
+    submit_token = body.get("submit_token")
+    if submit_token is not None and (
+        not isinstance(submit_token, str) or not submit_token or len(submit_token) > MAX_SUBMIT_TOKEN
+    ):
+        raise validation_error({"submit_token": [N_("submit_token must be a string of 1 to 64 characters.")]})
+    unknown = sorted(set(body) - {"data", "submit_token"})
+    if unknown:
+        raise validation_error({name: [N_("Unknown field.")] for name in unknown})
+    locale = api_locale()
+    result = task_service.complete(
+        db.session, runtime(), api_user(), task_id, body.get("data"), locale, submit_token
+    )
+    if not result.validation.ok or result.task is None:
+        raise validation_error(result.validation.errors)
+    db.session.commit()
+    return jsonify(task_item(result.task, locale))

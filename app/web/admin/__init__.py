@@ -1,0 +1,1 @@
+"""Administration: users, departments and process incidents (role admin only)."""

@@ -1,0 +1,173 @@
+"""Cases: list, intake of new feedback (Marketing), and the case page with its timeline."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.data.models import Case, HumanTask, TaskState
+from app.data.queries import (
+    audit_events,
+    case_has_department_task,
+    case_statuses,
+    case_tasks,
+    cases_query,
+    page_of,
+)
+from app.engine.errors import EngineError, NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.services.accounts import department_by_code
+from app.services.cases import open_case
+from app.services.forms import definition_by_key, definition_for_task
+from app.services.tasks import actor_for
+from app.web.tasks.display import install, readable, task_title
+from app.web.tasks.forms import build_form, check_files, submitted_data
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+install(bp)
+
+PAGE_SIZE = 50
+INTAKE_FORM = "case_intake"
+#: departments whose members see every case
+ALL_CASES_DEPARTMENTS = ("marketing", "quality")
+ALL_CASES_ROLES = ("admin", "manager", "auditor", "quality_engineer")
+
+
+def _department_ids(*codes: str) -> set[int]:
+    ids = set()
+    for code in codes:
+        department = department_by_code(db.session, code)
+        if department is not None:
+            ids.add(department.id)
+    return ids
+
+
+def sees_all_cases(user) -> bool:
+    return user.has_role(*ALL_CASES_ROLES) or bool(user.department_ids & _department_ids(*ALL_CASES_DEPARTMENTS))
+
+
+def may_open_cases(user) -> bool:
+    return user.has_role("admin") or bool(user.department_ids & _department_ids("marketing"))
+
+
+def can_view_case(user, case: Case) -> bool:
+    return sees_all_cases(user) or case_has_department_task(db.session, case.id, user.department_ids)
+
+
+def _require_case_access() -> None:
+    if not (sees_all_cases(current_user) or current_user.department_ids):
+        abort(403)
+
+
+@bp.route("/")
+@login_required
+def index():
+    _require_case_access()
+    status = request.args.get("status", "").strip() or None
+    search = request.args.get("q", "").strip()[:100] or None
+    try:
+        page = max(int(request.args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    limit_to = None if sees_all_cases(current_user) else current_user.department_ids
+    rows, total = page_of(db.session, cases_query(limit_to, status, search), page, PAGE_SIZE)
+    return render_template(
+        "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status or "", q=search or "",
+        statuses=case_statuses(db.session), may_open=may_open_cases(current_user),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new_case():
+    if not may_open_cases(current_user):
+        abort(403)
+    try:
+        definition = definition_by_key(db.session, INTAKE_FORM)
+    except NotFound:
+        abort(404)
+    form = build_form(definition)
+    if request.method == "POST":
+        valid = form.validate_on_submit()
+        valid = check_files(form, definition) and valid
+        if valid:
+            try:
+                case = open_case(db.session, runtime(), submitted_data(form, definition), actor_for(current_user))
+                db.session.commit()
+            except EngineError as exc:
+                db.session.rollback()
+                flash(_("The case could not be opened: %(reason)s", reason=_(exc.message)), "danger")
+            else:
+                flash(_("Case %(number)s created.", number=case.number), "success")
+                return redirect(url_for("cases.show", case_id=case.id))
+        db.session.rollback()
+        return render_template("cases/new.html", title=_("New case"), form=form, definition=definition,
+                               invalid=True), 422
+    return render_template("cases/new.html", title=_("New case"), form=form, definition=definition)
+
+
+def _action_label(action: str) -> str:
+    labels = {
+        "process_started": _("Case opened, process started"),
+        "task_completed": _("Task completed"),
+        "timer_fired": _("Deadline timer fired"),
+        "message_delivered": _("Message received"),
+        "process_cancelled": _("Process cancelled"),
+        "incident": _("Incident"),
+        "event_thrown": _("Event sent"),
+    }
+    return labels.get(action, action)
+
+
+@bp.route("/<int:case_id>")
+@login_required
+def show(case_id: int):
+    case = db.session.get(Case, case_id)
+    if case is None:
+        abort(404)
+    if not can_view_case(current_user, case):
+        abort(403)
+    tasks = case_tasks(db.session, case.id)
+    by_id: dict[str, HumanTask] = {t.id: t for t in tasks}
+    definitions: dict[str, dict | None] = {}
+    try:
+        intake_definition = definition_by_key(db.session, INTAKE_FORM)
+    except NotFound:
+        intake_definition = None
+    timeline = []
+    for event in audit_events(db.session, case_id=case.id):
+        item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
+        task = by_id.get(event.task_id or "")
+        if event.action == "task_completed" and task is not None:
+            item["title"] = task_title(task)
+            item["task"] = task
+            if task.id not in definitions:
+                try:
+                    definitions[task.id] = definition_for_task(db.session, task)
+                except NotFound:
+                    definitions[task.id] = None
+            item["data"] = readable(definitions[task.id], event.data_after)
+        elif event.action in ("incident", "process_cancelled", "timer_fired"):
+            item["title"] = event.message
+        timeline.append(item)
+    open_tasks = [t for t in tasks if t.state == TaskState.OPEN]
+    return render_template(
+        "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
+        intake=readable(intake_definition, case.data), status_url=_status_url(case),
+    )
+
+
+def _status_url(case: Case) -> str:
+    """The customer's status page (served by the public blueprint once it exists)."""
+    from flask import current_app
+
+    for endpoint in ("public.status", "public.case_status"):
+        if endpoint in current_app.view_functions:
+            try:
+                return url_for(endpoint, token=case.public_token, _external=True)
+            except Exception:  # noqa: BLE001, S110 - another parameter name: fall back to the plain URL
+                pass
+    return request.host_url.rstrip("/") + "/status/" + case.public_token

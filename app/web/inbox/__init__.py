@@ -1,0 +1,1 @@
+"""The inbox: my tasks and my departments' queue, read from the task projection."""

@@ -1,0 +1,1 @@
+"""The task page: a human task's form, rendered from its declarative definition."""

@@ -1,0 +1,225 @@
+"""Presentation helpers shared by the inbox, task, case and admin pages.
+
+Everything a template shows about a task, case or submitted form data goes through here so
+the pages stay consistent: titles in the user's language, local times, urgency and status
+badges, and form data as readable "label: value" lists.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Blueprint, g
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from app.clock import clock
+from app.data.models import HumanTask
+from app.data.queries import departments_by_id, user_names
+from app.extensions import db
+from app.formkit.definition import localized
+from app.i18n import N_
+from app.services.choices import DatabaseChoices
+
+DATETIME_PATTERN = "yyyy-MM-dd HH:mm"
+URGENCY = {
+    "urgent": (N_("Urgent"), "danger"),
+    "important": (N_("Important"), "warning"),
+    "general": (N_("General"), "secondary"),
+}
+STATUS = {
+    "open": (N_("Open"), "primary"),
+    "in_progress": (N_("In progress"), "primary"),
+    "closed": (N_("Closed"), "success"),
+    "unresolvable": (N_("Unresolvable"), "secondary"),
+    "cancelled": (N_("Cancelled"), "dark"),
+    "running": (N_("Running"), "primary"),
+    "completed": (N_("Completed"), "success"),
+    "incident": (N_("Incident"), "danger"),
+}
+FEEDBACK_TYPES = {
+    "consultation": N_("Consultation"),
+    "suggestion": N_("Suggestion"),
+    "complaint": N_("Complaint"),
+    "praise": N_("Praise"),
+}
+LANGUAGES = {"zh": "中文", "en": "English"}
+
+
+def locale() -> str:
+    return "en" if str(get_locale() or "zh") == "en" else "zh"
+
+
+def task_title(task: HumanTask) -> str:
+    """The task's title in the user's language (the Chinese title when there is no English one)."""
+    if locale() == "en" and task.title_en:
+        return task.title_en
+    return task.title
+
+
+def fmt_dt(value: Any) -> str:
+    """A date-time in the user's time zone ("—" when missing)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return format_datetime(value, DATETIME_PATTERN)
+    if isinstance(value, date):
+        return format_date(value, "yyyy-MM-dd")
+    return str(value)
+
+
+def is_overdue(task: HumanTask) -> bool:
+    return task.due_at is not None and task.state == "open" and task.due_at < clock.now()
+
+
+def _departments() -> dict:
+    if "web_departments" not in g:
+        g.web_departments = departments_by_id(db.session)
+    return g.web_departments
+
+
+def dept_name(department_id: int | None) -> str:
+    if department_id is None:
+        return "—"
+    department = _departments().get(department_id)
+    return department.name(locale()) if department else "—"
+
+
+def user_name(user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    cache = g.setdefault("web_user_names", {})
+    if user_id not in cache:
+        cache.update(user_names(db.session, {user_id}))
+        cache.setdefault(user_id, "?")
+    return cache[user_id]
+
+
+def urgency_label(value: str | None) -> str:
+    if not value:
+        return "—"
+    return _(URGENCY[value][0]) if value in URGENCY else value
+
+
+def urgency_badge(value: str | None) -> Markup:
+    if not value:
+        return Markup('<span class="text-body-secondary">—</span>')
+    color = URGENCY.get(value, ("", "light"))[1]
+    return Markup('<span class="badge text-bg-{}" data-testid="urgency">{}</span>').format(color, urgency_label(value))
+
+
+def status_label(value: str | None) -> str:
+    if not value:
+        return "—"
+    return _(STATUS[value][0]) if value in STATUS else value
+
+
+def status_badge(value: str | None) -> Markup:
+    color = STATUS.get(value or "", ("", "secondary"))[1]
+    return Markup('<span class="badge text-bg-{}" data-testid="status">{}</span>').format(color, status_label(value))
+
+
+def feedback_type_label(value: str | None) -> str:
+    if not value:
+        return "—"
+    return _(FEEDBACK_TYPES[value]) if value in FEEDBACK_TYPES else value
+
+
+# ---------------------------------------------------------------------------- form data
+
+
+def _choice_map(spec: dict[str, Any], loc: str) -> dict[str, str]:
+    ftype = spec["type"]
+    if ftype == "user":
+        return dict(DatabaseChoices(db.session).user_choices())
+    if ftype == "department":
+        return dict(DatabaseChoices(db.session).department_choices(loc))
+    return {c["value"]: localized(c.get("label", c["value"]), loc) for c in spec.get("choices", [])}
+
+
+def _file_label(item: Any) -> str:
+    if isinstance(item, dict):
+        size = item.get("size")
+        return f"{item.get('name') or item.get('id')}" + (f" ({_size(size)})" if isinstance(size, int) else "")
+    return str(item)
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size} B"
+
+
+def display_value(spec: dict[str, Any], value: Any, loc: str | None = None) -> str:
+    """One submitted value as text for people (choice labels, Yes/No, money with 2 places…)."""
+    loc = loc or locale()
+    ftype = spec["type"]
+    if value is None or value == "" or value == []:
+        return "—"
+    if ftype == "boolean":
+        return _("Yes") if value is True or str(value).lower() in ("true", "y", "yes", "1") else _("No")
+    if ftype in ("select", "radio", "multiselect", "user", "department"):
+        choices = _choice_map(spec, loc)
+        items = value if isinstance(value, list) else [value]
+        return "、".join(choices.get(str(v), str(v)) for v in items)
+    if ftype == "money":
+        try:
+            return format_decimal(Decimal(str(value)), format="#,##0.00")
+        except (InvalidOperation, ValueError):
+            return str(value)
+    if ftype == "datetime":
+        return fmt_dt(value)
+    if ftype in ("file", "files"):
+        items = value if isinstance(value, list) else [value]
+        return "、".join(_file_label(v) for v in items)
+    return str(value)
+
+
+def readable(definition: dict[str, Any] | None, data: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Submitted data as ``[{"label", "value"} | {"label", "rows": [[(label, value), …], …]}]``.
+
+    Fields of the definition come first in its order; other keys are left out (engine data).
+    """
+    if not definition or not isinstance(data, dict):
+        return []
+    loc = locale()
+    items: list[dict[str, Any]] = []
+    for spec in definition.get("fields", []):
+        if spec["name"] not in data:
+            continue
+        value = data[spec["name"]]
+        label = localized(spec.get("label"), loc)
+        if spec["type"] == "group":
+            rows = []
+            for row in value if isinstance(value, list) else []:
+                if isinstance(row, dict):
+                    rows.append([(localized(sub.get("label"), loc), display_value(sub, row.get(sub["name"]), loc))
+                                 for sub in spec["fields"]])
+            items.append({"label": label, "rows": rows})
+        else:
+            items.append({"label": label, "value": display_value(spec, value, loc)})
+    return items
+
+
+def install(bp: Blueprint) -> None:
+    """Make the helpers available to every template (registered once per app)."""
+
+    def register(state: Any) -> None:
+        state.app.jinja_env.globals.update(
+            task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
+            user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
+            status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
+            ui_locale=locale,
+        )
+
+    bp.record_once(register)
