@@ -114,7 +114,8 @@ def _collect_dependency_sources(
             problems.append(Problem(f"called process '{key}' is not deployed", element_id=key))
             continue
         bound[key] = definition.id
-        sources[f"deployed:{definition.key}:v{definition.version}"] = definition.bpmn_xml
+        if definition.bpmn_xml not in sources.values():  # one file may hold several processes
+            sources[f"deployed:{definition.key}:v{definition.version}"] = definition.bpmn_xml
         for dep_key in definition.dependencies or {}:
             pending.append(dep_key)
     return problems
@@ -181,6 +182,26 @@ def _check_rules(
     return problems
 
 
+def _callees_first(ids: list[str], calls: dict[str, set[str]]) -> list[str]:
+    """Process ids ordered so that every process comes after the processes it calls."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(pid: str) -> None:
+        if pid in ordered or pid in visiting:
+            return
+        visiting.add(pid)
+        for callee in sorted(calls.get(pid, ())):
+            if callee in calls:
+                visit(callee)
+        visiting.discard(pid)
+        ordered.append(pid)
+
+    for pid in ids:
+        visit(pid)
+    return ordered
+
+
 def deploy(
     session: Session,
     sources: dict[str, str],
@@ -202,17 +223,25 @@ def deploy(
         raise DefinitionError(problems=[Problem("no executable process (isExecutable=\"true\")")])
     problems: list[Problem] = []
     uploaded = set(parser.process_parsers)
-    for pid in ids:
+    calls = {pid: called_processes(parser, pid) for pid in ids}
+    deployed: dict[str, ProcessDefinition] = {}
+    for pid in _callees_first(ids, calls):
         file_name = parser.get_process_parser(pid).filename or ""
         xml = sources.get(file_name) or next(iter(sources.values()))
-        bound: dict[str, int] = {}
+        # Callees in this upload bind to the version deployed just now; others to the
+        # latest deployed version, whose XML joins the sources for building the spec.
+        bound = {key: deployed[key].id for key in calls[pid] & uploaded if key in deployed}
+        if calls[pid] & uploaded - set(bound):
+            problems.append(Problem("a called process in this upload could not be deployed", element_id=pid))
+            continue
         combined = dict(sources)
-        missing = called_processes(parser, pid) - uploaded
-        problems += _collect_dependency_sources(session, missing, combined, bound)
+        from_db: dict[str, int] = {}
+        problems += _collect_dependency_sources(session, calls[pid] - uploaded, combined, from_db)
         if problems:
             continue
+        bound.update(from_db)
         try:
-            full = parse_sources(combined, validate=False) if bound else parser
+            full = parse_sources(combined, validate=False) if from_db else parser
             spec, subprocess_specs = build_specs(full, pid, file_name)
         except DefinitionError as exc:
             problems += exc.problems
@@ -243,6 +272,7 @@ def deploy(
         current = latest_definition(session, pid)
         if current is not None and current.spec_hash == spec_hash:
             result.definitions.append(current)
+            deployed[pid] = current
             continue
         row = ProcessDefinition(
             key=pid,
@@ -260,6 +290,7 @@ def deploy(
         session.flush()
         result.definitions.append(row)
         result.created.append(row)
+        deployed[pid] = row
     if problems:
         raise DefinitionError(problems=problems)
     return result
@@ -281,7 +312,8 @@ def _sources_for(session: Session, definition: ProcessDefinition) -> dict[str, s
         if dep.id in seen:
             continue
         seen.add(dep.id)
-        sources[f"{dep.key}:v{dep.version}"] = dep.bpmn_xml
+        if dep.bpmn_xml not in sources.values():  # one file may hold several processes
+            sources[f"{dep.key}:v{dep.version}"] = dep.bpmn_xml
         pending.extend((dep.dependencies or {}).values())
     return sources
 

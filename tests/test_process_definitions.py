@@ -1,0 +1,739 @@
+"""The production diagrams (bpmn/) and forms (forms/): they deploy cleanly and the engine can
+drive the whole complaint procedure and the weekly assessment end to end.
+
+Every task is completed with data validated by its form (the API path), so the forms and the
+gateway conditions are checked together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask as ScriptTaskMixin
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from sqlalchemy import select
+
+from app.clock import clock
+from app.data.db import Database
+from app.data.migrate import upgrade
+from app.data.models import Department, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.definitions import DeployResult, deploy, load_spec, task_properties
+from app.engine.helpers import helpers
+from app.engine.parser import build_specs, iter_task_specs, parse_sources
+from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.sandbox import SandboxEnvironment, check_source
+from app.formkit.build import StaticChoices, validate_data
+from app.formkit.definition import load_forms
+from app.services.assessment_math import logistics_split
+
+ROOT = Path(__file__).resolve().parents[1]
+BPMN_DIR = ROOT / "bpmn"
+FORMS_DIR = ROOT / "forms"
+DEPARTMENTS = (
+    "marketing", "quality", "technical", "production", "purchasing", "warehouse", "finance", "management",
+)
+PROCESSES = {"feedback_case", "stock_count", "eight_d", "weekly_assessment"}
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
+ACTOR = Actor(None, "test")
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+}
+
+
+def bpmn_sources() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(BPMN_DIR.glob("*.bpmn"))}
+
+
+FORMS = load_forms(FORMS_DIR)
+CALLED = ("stock_count.bpmn", "eight_d.bpmn")  # deployed before the processes that call them
+
+
+def deploy_all(session) -> DeployResult:
+    """Deploy bpmn/*.bpmn: the called processes first, then the rest, so that feedback_case
+    binds the deployed versions of stock_count and eight_d (see test_single_upload_binds_...)."""
+    sources = bpmn_sources()
+    first = deploy(session, {k: v for k, v in sources.items() if k in CALLED}, FORMS,
+                   known_departments=set(DEPARTMENTS))
+    second = deploy(session, {k: v for k, v in sources.items() if k not in CALLED}, FORMS,
+                    known_departments=set(DEPARTMENTS))
+    return DeployResult(first.definitions + second.definitions, first.created + second.created,
+                        {**first.forms, **second.forms})
+
+
+CHOICES = StaticChoices(departments=[(code, code) for code in DEPARTMENTS])
+
+
+def form_data(form_key: str, **values: Any) -> dict[str, Any]:
+    """``values`` validated by the form exactly like an API submission; all fields come back."""
+    result = validate_data(FORMS[form_key], values, "en", CHOICES)
+    assert result.ok, (form_key, result.errors)
+    return result.data
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+class Engine:
+    """A migrated SQLite database with the departments and the diagrams deployed."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.runtime = WorkflowRuntime()
+        with self.db.transaction() as session:
+            for code in DEPARTMENTS:
+                session.add(Department(code=code, name_zh=code, name_en=code))
+            session.flush()
+            self.deployed = deploy_all(session)
+            self.dept_codes = {d.id: d.code for d in session.scalars(select(Department))}
+
+    # ---- driving
+    def start(self, key: str, data: dict[str, Any]) -> int:
+        with self.db.transaction() as session:
+            return self.runtime.start(session, key, data, ACTOR).id
+
+    def open_tasks(self, iid: int) -> list[HumanTask]:
+        with self.db.transaction() as session:
+            return list(session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.state == TaskState.OPEN)
+                .order_by(HumanTask.created_at, HumanTask.element_id)
+            ))
+
+    def open_elements(self, iid: int) -> list[tuple[str, str | None]]:
+        return sorted((t.element_id, self.dept_codes.get(t.department_id)) for t in self.open_tasks(iid))
+
+    def task(self, iid: int, element: str, dept: str | None = None) -> HumanTask:
+        found = [t for t in self.open_tasks(iid) if t.element_id == element
+                 and (dept is None or self.dept_codes.get(t.department_id) == dept)]
+        assert len(found) == 1, (element, dept, self.open_elements(iid), self.instance(iid).incident_message)
+        return found[0]
+
+    def complete(self, iid: int, element: str, form_key: str | None = None, dept: str | None = None,
+                 **values: Any) -> HumanTask:
+        row = self.task(iid, element, dept)
+        assert form_key is None or row.form_key == form_key
+        data = form_data(row.form_key, **values)
+        with self.db.transaction() as session:
+            self.runtime.complete_task(session, row.id, data, ACTOR)
+        instance = self.instance(iid)
+        assert instance.status != InstanceStatus.INCIDENT, instance.incident_message
+        return row
+
+    def task_data(self, row: HumanTask) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return self.runtime.task_data(session, row.id)
+
+    def data(self, iid: int) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return self.runtime.instance_data(session, iid)
+
+    def instance(self, iid: int) -> ProcessInstance:
+        with self.db.transaction() as session:
+            return session.get(ProcessInstance, iid)
+
+    def advance(self, iid: int, delta: timedelta) -> bool:
+        clock.advance(delta)
+        with self.db.transaction() as session:
+            moved = self.runtime.fire_timers(session, iid)
+        instance = self.instance(iid)
+        assert instance.status != InstanceStatus.INCIDENT, instance.incident_message
+        return moved
+
+    def history(self, iid: int, element: str) -> list[HumanTask]:
+        with self.db.transaction() as session:
+            return list(session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.element_id == element)
+                .order_by(HumanTask.created_at)
+            ))
+
+
+@pytest.fixture
+def engine(tmp_path):
+    url = f"sqlite:///{tmp_path / 'processes.db'}"
+    upgrade(url)
+    clock.set(T0)
+    eng = Engine(url)
+    yield eng
+    clock.reset()
+    eng.db.dispose()
+
+
+# --------------------------------------------------------------------------- form payloads
+
+
+def intake(**overrides: Any) -> dict[str, Any]:
+    values = {
+        "customer_name": "华东机电有限公司", "customer_contact": "王工 13800000000",
+        "customer_email": "wang@example.com", "product_model": "XK-200", "ship_date": "2026-02-20",
+        "description": "设备运行10分钟后报警停机", "defective_qty": 5, "serial_numbers": "SN001\nSN002",
+        "demands": ["replenish", "onsite"], "channel": "hotline", "feedback_type": "complaint",
+        "category": "quality", "urgency": "important",
+    }
+    values.update(overrides)
+    return {**form_data("case_intake", **values), "case_id": 1, "case_number": "FB-2026-00001"}
+
+
+def verify_ok(**overrides: Any) -> dict[str, Any]:
+    values = {
+        "info_complete": "yes", "verified_description": "报警代码E21,已确认",
+        "onsite_needed": False,
+        "temporary_measures": [{"measure": "先补发2台控制板", "owner": "李四", "due_date": "2026-03-04"}],
+        "request_type": "replenish", "request_items": [{"item": "控制板", "model": "CB-2", "qty": 2}],
+        "request_reason": "客户停线",
+    }
+    values.update(overrides)
+    return values
+
+
+def analysis(**overrides: Any) -> dict[str, Any]:
+    values = {"analysis": "疑似焊接不良", "responsible_departments": ["production"],
+              "need_more_evidence": False, "approve_shipment": False, "needs_stock_count": False}
+    values.update(overrides)
+    return values
+
+
+EIGHT_D = {
+    "d0_emergency": "隔离在库同批次产品", "d1_team": [{"member": "张三", "role": "组长"}],
+    "d2_what": "控制板虚焊", "d2_where": "二号线", "d2_when": "2月第3周", "d2_who": "夜班",
+    "d2_why": "回流焊温度曲线漂移", "d2_how": "客户现场报警", "d2_how_many": 5, "d2_is_not": "一号线无此问题",
+    "d3_containment": [{"action": "库存全检", "scope": "stock", "owner": "王五", "due_date": "2026-03-03",
+                        "effectiveness": "全检50台无不良"}],
+    "d4_occurrence_cause": "温度曲线未点检", "d4_escape_cause": "出厂测试未覆盖热态",
+    "d4_five_why": [{"why": "为什么虚焊"}, {"why": "为什么温度低"}],
+    "d5_corrective": [{"action": "增加炉温点检", "owner": "张三", "due_date": "2026-03-10",
+                       "verification": "连续两周点检记录"}],
+    "d6_implementation": "已实施", "d7_prevention": ["fmea", "control_plan"], "d7_notes": "更新PFMEA",
+    "d8_closure": "小组表彰",
+}
+
+
+def run_8d(eng: Engine, iid: int, dept: str, late_execution_days: int = 0) -> None:
+    eng.complete(iid, "report", "eight_d_report", dept=dept, **EIGHT_D)
+    row = eng.task(iid, "verify_8d")
+    assert eng.task_data(row)["dept"] == dept
+    eng.complete(iid, "verify_8d", "verify_8d", decision="accept", reason="措施有效",
+                 late_execution_days=late_execution_days)
+
+
+def close_and_visit(eng: Engine, iid: int) -> None:
+    eng.complete(iid, "summary", "measures_summary", measures_summary="各部门措施见8D")
+    eng.complete(iid, "close_case", "close_case", reply_to_customer="改善措施如下……", reply_channel="email",
+                 customer_accepted="yes")
+    assert eng.open_elements(iid) == [] or all(e != "return_visit" for e, _ in eng.open_elements(iid))
+    assert eng.advance(iid, timedelta(days=3, minutes=1))
+    eng.complete(iid, "return_visit", "return_visit", visit_on="2026-03-09", customer_satisfied="yes")
+
+
+def to_preliminary(eng: Engine, iid: int, **verify: Any) -> None:
+    eng.complete(iid, "verify", "verify_feedback", **verify_ok(**verify))
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+def test_definitions_deploy_without_problems(engine):
+    created = {d.key: d for d in engine.deployed.created}
+    assert set(created) == PROCESSES
+    assert created["feedback_case"].dependencies == {
+        "stock_count": created["stock_count"].id, "eight_d": created["eight_d"].id,
+    }
+    assert set(engine.deployed.forms) == set(FORMS)
+    for definition in created.values():
+        assert definition.forms, definition.key
+        assert set(definition.forms) <= set(FORMS)
+    with engine.db.transaction() as session:  # deploying the same content again creates nothing
+        again = deploy_all(session)
+    assert again.created == []
+
+
+def test_single_upload_binds_called_processes(engine, tmp_path):
+    url = f"sqlite:///{tmp_path / 'single.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.transaction() as session:
+            for code in DEPARTMENTS:
+                session.add(Department(code=code, name_zh=code, name_en=code))
+            session.flush()
+            deploy(session, bpmn_sources(), FORMS, known_departments=set(DEPARTMENTS))
+            WorkflowRuntime().start(session, "feedback_case", intake(), ACTOR)
+    finally:
+        db.dispose()
+
+
+def test_definitions_follow_our_conventions():
+    """The user-task and sandbox rules of app.engine.definitions._check_rules, applied with the
+    library's mixin classes (so they hold whichever task classes the parser produces)."""
+    parser = parse_sources(bpmn_sources())
+    assert set(parser.get_process_ids()) == PROCESSES
+    seen_forms: set[str] = set()
+    for pid in PROCESSES:
+        spec, subprocess_specs = build_specs(parser, pid)
+        for ts in iter_task_specs(spec, subprocess_specs):
+            props = task_properties(ts)
+            where = (pid, getattr(ts, "bpmn_id", ts.name))
+            if isinstance(ts, UserTaskMixin):
+                assert props.get("formKey") in FORMS, where
+                assert props.get("nameEn"), where
+                seen_forms.add(props["formKey"])
+                department = props.get("department", "")
+                if department.startswith("="):
+                    assert check_source(department[1:], "eval") is None, where
+                else:
+                    assert (department or ts.lane) in DEPARTMENTS, where
+                for prop in ("dueAt", "assignee"):
+                    value = props.get(prop, "")
+                    if value.startswith("="):
+                        assert check_source(value[1:], "eval") is None, (where, prop)
+                    elif value:
+                        TimerEventDefinition.parse_iso_duration(value)
+            if isinstance(ts, ScriptTaskMixin):
+                assert check_source(ts.script, "exec") is None, where
+            for script in (getattr(ts, "prescript", None), getattr(ts, "postscript", None)):
+                if script:
+                    assert check_source(script, "exec") is None, where
+            if isinstance(ts, ExclusiveGateway):
+                for condition, _target in ts.cond_task_specs:
+                    if condition is not None:
+                        assert check_source(condition.args[0], "eval") is None, where
+            event = getattr(ts, "event_definition", None)
+            if isinstance(event, TimerEventDefinition):
+                assert check_source(event.expression, "eval") is None, where
+                assert event.expression.startswith('"P'), where
+    assert seen_forms == set(FORMS) - {"case_intake"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BPMN_DIR.glob("*.bpmn")))
+def test_every_element_has_diagram_interchange(name):
+    tree = etree.fromstring((BPMN_DIR / name).read_bytes())
+    process = tree.find("bpmn:process", NS)
+    assert process.get("isExecutable") == "true"
+    shapes = {s.get("bpmnElement") for s in tree.iterfind(".//bpmndi:BPMNShape", NS)}
+    edges = {e.get("bpmnElement") for e in tree.iterfind(".//bpmndi:BPMNEdge", NS)}
+    lanes = process.findall("bpmn:laneSet/bpmn:lane", NS)
+    assert lanes and all(lane.get("id") in shapes for lane in lanes)
+    assert {lane.get("name") for lane in lanes} <= {*DEPARTMENTS, "responsible"}
+    in_lane = {ref.text for lane in lanes for ref in lane.iterfind("bpmn:flowNodeRef", NS)}
+    for element in process:
+        if not isinstance(element.tag, str):  # XML comments
+            continue
+        tag = etree.QName(element).localname
+        if tag == "laneSet":
+            continue
+        element_id = element.get("id")
+        if tag == "sequenceFlow":
+            assert element_id in edges, element_id
+        else:
+            assert element_id in shapes, element_id
+            assert element_id in in_lane, element_id
+            if tag == "userTask":
+                assert element.get("name"), element_id
+
+
+# --------------------------------------------------------------------------- complaint paths
+
+
+def test_complaint_with_two_departments_to_closure(engine):
+    iid = engine.start("feedback_case", intake(category="technical"))
+    verify = engine.task(iid, "verify")
+    assert verify.due_at == T0 + timedelta(hours=4)
+    assert verify.title == "核实反馈信息" and verify.title_en == "Verify the feedback"
+    assert engine.dept_codes[verify.department_id] == "marketing"
+    assert verify.context["stage"] == "核实"
+    to_preliminary(engine, iid, onsite_needed=True)
+    engine.complete(iid, "onsite", "onsite_visit", visit_date="2026-03-03", findings="现场确认报警")
+    engine.complete(iid, "preliminary", "preliminary_analysis",
+                    **analysis(responsible_departments=["production", "purchasing"], approve_shipment=True))
+    distributed = clock.now()
+    assert engine.open_elements(iid) == [
+        ("report", "production"), ("report", "purchasing"), ("shipment", "warehouse"),
+        ("technical_reply", "technical"),
+    ]
+    report = engine.task(iid, "report", dept="production")
+    assert report.due_at == distributed + timedelta(hours=48)
+    assert report.context["stage"] == "8D"
+    assert engine.task(iid, "shipment").due_at == distributed + timedelta(hours=24)
+
+    # purchasing in time; production 50 hours after distribution: the boundary timer records it
+    run_8d(engine, iid, "purchasing")
+    assert engine.advance(iid, timedelta(hours=50))
+    assert engine.task(iid, "report", dept="production")  # non-interrupting: the report stays open
+    run_8d(engine, iid, "production", late_execution_days=2)
+    engine.complete(iid, "technical_reply", "technical_reply", technical_analysis="固件版本过旧",
+                    technical_customer_reply="请升级固件至V2.3")
+    summary = engine.task(iid, "summary")
+    results = {r["department"]: r for r in engine.task_data(summary)["eight_d_results"]}
+    assert set(results) == {"production", "purchasing"}
+    assert results["production"]["late_measure_days"] == 1 and results["production"]["overdue"] is True
+    assert results["purchasing"]["late_measure_days"] == 0 and results["purchasing"]["overdue"] is False
+    assert results["production"]["report"]["d2_problem"]["what"] == "控制板虚焊"
+    assert results["production"]["accepted"] is True and results["production"]["rounds"] == 1
+
+    close_and_visit(engine, iid)
+    # the shipment is still open: the case waits for it at the join
+    assert engine.open_elements(iid) == [("shipment", "warehouse")]
+    engine.complete(iid, "shipment", "shipment", items=[{"item": "控制板", "model": "CB-2", "qty": 2}],
+                    carrier="顺丰", tracking_number="SF123", freight_cost="35.50")
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    data = engine.data(iid)
+    assert data["case_status"] == "closed"
+    assert data["responsible_departments"] == ["production", "purchasing"]
+    assert data["tracking_number"] == "SF123" and data["freight_cost"] == 35.5
+    assert data["technical_customer_reply"] == "请升级固件至V2.3"
+    assert data["customer_satisfied"] == "yes" and data["close_rounds"] == 0
+    assert data["lateness"] == [
+        {"department": "production", "late_measure_days": 1, "late_execution_days": 2, "rounds": 1,
+         "overdue": True},
+        {"department": "purchasing", "late_measure_days": 0, "late_execution_days": 0, "rounds": 1,
+         "overdue": False},
+    ]
+
+
+@pytest.mark.parametrize(("feedback_type", "days"), [("consultation", 1), ("suggestion", 3), ("praise", 3)])
+def test_short_path_answers_and_closes(engine, feedback_type, days):
+    iid = engine.start("feedback_case", intake(feedback_type=feedback_type))
+    task = engine.task(iid, "answer_close")
+    assert engine.open_elements(iid) == [("answer_close", "marketing")]
+    assert task.due_at == T0 + timedelta(days=days)
+    engine.complete(iid, "answer_close", "answer_close", answer="型号XK-200支持220V", reply_channel="phone")
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    assert engine.data(iid)["case_status"] == "closed"
+
+
+STOCK_COUNTS = {
+    # outcome: (book, card, physical) entered by all three parties; the customer reported 5
+    "quality_problem": (100, 100, 105),
+    "customer_info_inaccurate": (100, 100, 100),
+    "warehouse_problem": (100, 98, 97),
+}
+
+
+@pytest.mark.parametrize("outcome", sorted(STOCK_COUNTS))
+def test_stock_count_outcomes(engine, outcome):
+    book, card, physical = STOCK_COUNTS[outcome]
+    iid = engine.start("feedback_case", intake(defective_qty=5))
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis",
+                    **analysis(responsible_departments=["production"], needs_stock_count=True))
+    assert engine.open_elements(iid) == [
+        ("count_finance", "finance"), ("count_quality", "quality"), ("count_warehouse", "warehouse"),
+    ]
+    for element in ("count_finance", "count_quality", "count_warehouse"):
+        engine.complete(iid, element, "stock_count_entry", book_qty=book, card_qty=card,
+                        physical_qty=physical, count_note=element)
+    if outcome == "customer_info_inaccurate":
+        assert engine.open_elements(iid) == [("close_case", "marketing")]
+        row = engine.task(iid, "close_case")
+    else:
+        dept = "production" if outcome == "quality_problem" else "warehouse"
+        assert engine.open_elements(iid) == [("report", dept)]
+        row = engine.task(iid, "report")
+    data = engine.task_data(row)
+    assert data["stock_count_outcome"] == outcome
+    assert data["stock_count_result"]["physical_qty"] == physical
+    assert data["count_finance"]["note"] == "count_finance"
+    assert "book_qty" not in data
+
+    if outcome == "customer_info_inaccurate":
+        engine.complete(iid, "close_case", "close_case", reply_to_customer="盘点账物相符", reply_channel="email",
+                        customer_accepted="yes")
+        engine.advance(iid, timedelta(days=3, minutes=1))
+        engine.complete(iid, "return_visit", "return_visit", visit_on="2026-03-09", customer_satisfied="yes")
+        expected: list[str] = []
+    else:
+        run_8d(engine, iid, dept)
+        close_and_visit(engine, iid)
+        expected = [dept]
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    final = engine.data(iid)
+    assert final["case_status"] == "closed"
+    assert final["stock_count_outcome"] == outcome
+    assert final["responsible_departments"] == expected
+
+
+def test_stock_count_rule_uses_the_median_physical_count(engine):
+    iid = engine.start("feedback_case", intake(defective_qty=3))
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis",
+                    **analysis(needs_stock_count=True, customer_reported_qty=4))
+    engine.complete(iid, "count_finance", book_qty=50, card_qty=50, physical_qty=54)
+    engine.complete(iid, "count_quality", book_qty=50, card_qty=50, physical_qty=54)
+    engine.complete(iid, "count_warehouse", book_qty=50, card_qty=51, physical_qty=60)
+    data = engine.task_data(engine.task(iid, "report"))
+    assert data["stock_count_result"] == {
+        **data["stock_count_result"], "book_qty": 50, "card_qty": 51, "physical_qty": 54, "deviation": 4,
+        "customer_reported_qty": 4, "outcome": "quality_problem",
+    }
+
+
+def test_8d_rejected_once_then_accepted(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    first = engine.complete(iid, "report", "eight_d_report", dept="production", **EIGHT_D)
+    engine.complete(iid, "verify_8d", "verify_8d", decision="reject", reason="根本原因未验证")
+    second = engine.task(iid, "report", dept="production")
+    assert second.id != first.id
+    assert second.due_at == clock.now() + timedelta(hours=48)
+    assert engine.task_data(second)["eight_d_verifications"][0]["reason"] == "根本原因未验证"
+    clock.advance(timedelta(hours=10))
+    engine.complete(iid, "report", "eight_d_report", dept="production", **EIGHT_D)
+    engine.complete(iid, "verify_8d", "verify_8d", decision="accept", reason="已验证")
+    reports = engine.history(iid, "report")
+    assert [r.state for r in reports] == [TaskState.COMPLETED, TaskState.COMPLETED]
+    assert len(engine.history(iid, "verify_8d")) == 2
+    result = engine.task_data(engine.task(iid, "summary"))["eight_d_results"][0]
+    assert result["rounds"] == 2 and result["accepted"] is True
+    assert [v["decision"] for v in result["verifications"]] == ["reject", "accept"]
+    assert [s["round"] for s in result["submissions"]] == [1, 2]
+    close_and_visit(engine, iid)
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    assert engine.data(iid)["lateness"][0]["rounds"] == 2
+
+
+def test_8d_rework_is_bounded(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    for _ in range(4):
+        engine.complete(iid, "report", "eight_d_report", **EIGHT_D)
+        engine.complete(iid, "verify_8d", "verify_8d", decision="reject", reason="不充分")
+    result = engine.task_data(engine.task(iid, "summary"))["eight_d_results"][0]
+    assert result["rounds"] == 4 and result["accepted"] is False
+
+
+def test_customer_not_accepting_reopens_and_redoes_the_8d(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    run_8d(engine, iid, "production")
+    engine.complete(iid, "summary", "measures_summary", measures_summary="措施A")
+    engine.complete(iid, "close_case", "close_case", reply_to_customer="措施A", reply_channel="email",
+                    customer_accepted="no", customer_comment="需要采购部也整改")
+    engine.complete(iid, "summary", "measures_summary", measures_summary="追加采购部整改", redo_8d=True,
+                    redo_departments=["purchasing"])
+    assert engine.open_elements(iid) == [("report", "purchasing")]
+    run_8d(engine, iid, "purchasing")
+    close_and_visit(engine, iid)
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    data = engine.data(iid)
+    assert data["close_rounds"] == 1 and data["eight_d_rounds"] == 2
+    assert data["responsible_departments"] == ["production", "purchasing"]
+
+
+def test_urgent_shipment_first_departments_named_later(engine):
+    iid = engine.start("feedback_case", intake(urgency="urgent"))
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis",
+                    **analysis(responsible_departments=[], approve_shipment=True))
+    assert engine.open_elements(iid) == [("assign_departments", "quality"), ("shipment", "warehouse")]
+    assert engine.task(iid, "shipment").due_at == clock.now() + timedelta(hours=4)
+    engine.complete(iid, "shipment", "shipment", items=[{"item": "控制板", "qty": 1}], carrier="顺丰",
+                    tracking_number="SF9")
+    engine.complete(iid, "assign_departments", "assign_departments", assigned_departments=["purchasing"])
+    assert engine.open_elements(iid) == [("report", "purchasing")]
+    run_8d(engine, iid, "purchasing")
+    close_and_visit(engine, iid)
+    data = engine.data(iid)
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    assert data["responsible_departments"] == ["purchasing"] and data["tracking_number"] == "SF9"
+
+
+def test_more_evidence_goes_back_to_verification(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    for _ in range(3):
+        engine.complete(iid, "preliminary", "preliminary_analysis",
+                        **analysis(need_more_evidence=True, evidence_request="请提供照片"))
+        to_preliminary(engine, iid)
+    # the fourth request is not honoured any more: the case moves on
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis(need_more_evidence=True))
+    assert engine.open_elements(iid) == [("report", "production")]
+
+
+def test_information_request_and_customer_reply(engine):
+    iid = engine.start("feedback_case", intake())
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no", missing_info="缺序列号"))
+    engine.complete(iid, "info_request", "info_request", question="请提供序列号", request_channel="email")
+    reply = engine.task(iid, "customer_reply")
+    assert engine.advance(iid, timedelta(days=3, minutes=1))  # one reminder
+    assert engine.task(iid, "customer_reply").id != reply.id
+    assert [t.state for t in engine.history(iid, "customer_reply")] == [TaskState.CANCELLED, TaskState.OPEN]
+    engine.complete(iid, "customer_reply", "customer_reply", reply_text="SN001, SN002")
+    assert engine.open_elements(iid) == [("verify", "marketing")]
+    data = engine.task_data(engine.task(iid, "verify"))
+    assert data["reply_text"] == "SN001, SN002" and data["info_requests"] == 1 and data["reminders_sent"] == 1
+
+
+def test_unanswered_reminders_end_as_unresolvable(engine):
+    iid = engine.start("feedback_case", intake())
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no"))
+    engine.complete(iid, "info_request", "info_request", question="请提供照片", request_channel="phone")
+    for reminder in range(3):
+        assert engine.advance(iid, timedelta(days=3, minutes=1))
+        assert engine.task_data(engine.task(iid, "customer_reply"))["reminders_sent"] == reminder + 1
+    assert engine.instance(iid).next_due_at is not None
+    assert engine.advance(iid, timedelta(days=3, minutes=1))
+    instance = engine.instance(iid)
+    assert instance.status == InstanceStatus.COMPLETED
+    assert engine.data(iid)["case_status"] == "unresolvable"
+    assert engine.open_tasks(iid) == []
+
+
+def test_information_requests_are_bounded(engine):
+    iid = engine.start("feedback_case", intake())
+    for _ in range(5):
+        engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no"))
+        engine.complete(iid, "info_request", "info_request", question="?", request_channel="phone")
+        engine.complete(iid, "customer_reply", "customer_reply", reply_text="...")
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no"))
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    assert engine.data(iid)["case_status"] == "unresolvable"
+
+
+# --------------------------------------------------------------------------- weekly assessment
+
+
+COSTS = {  # case: (freight, loss) -> hand-computed base, head 20 %, responsible person 80 %
+    "FB-1": ("0", "0", 0, 0, 0),
+    "FB-2": ("60", "40", 100, 20, 80),
+    "FB-3": ("101", "0", 100.5, 20.1, 80.4),
+    "FB-4": ("300", "200", 300, 60, 240),
+    "FB-5": ("500", "1", 300.4, 60.08, 240.32),
+    "FB-6": ("2000", "8000", 4100, 820, 3280),
+}
+
+
+def compute_script() -> str:
+    parser = parse_sources(bpmn_sources())
+    spec, _ = build_specs(parser, "weekly_assessment")
+    return spec.task_specs["compute"].script
+
+
+def run_compute(rows: list[dict], logistics_rows: list[dict]) -> dict[str, Any]:
+    context = {"rows": rows, "logistics_rows": logistics_rows}
+    SandboxEnvironment(helpers()).execute(compute_script(), context)
+    return context
+
+
+def test_assessment_script_matches_the_assessment_math():
+    costs = [Decimal(c) / 100 for c in range(0, 120001, 1237)] + [
+        Decimal(x) for x in ("0", "99.99", "100", "100.01", "100.5", "101", "499.99", "500", "500.01",
+                             "500.5", "501", "10000", "0.03")]
+    rows = [{"case_no": f"C{i}", "department": "production", "late_measure_days": 0,
+             "late_execution_days": 0} for i in range(len(costs))]
+    logistics = [{"case_no": f"C{i}", "freight": float(c), "loss": 0} for i, c in enumerate(costs)]
+    items = run_compute(rows, logistics)["assessment_items"]
+    for cost, item in zip(costs, items, strict=True):
+        split = logistics_split(cost)
+        assert (item["logistics_base"], item["head_share"], item["responsible_share"]) == (
+            float(split.base), float(split.head), float(split.responsible)), cost
+
+
+def test_weekly_assessment(engine):
+    rows = [
+        {"case_no": no, "department": "production", "late_measure_days": 0, "late_execution_days": 0}
+        for no in COSTS
+    ] + [
+        {"case_no": "FB-7", "department": "purchasing", "late_measure_days": 2, "late_execution_days": 1},
+        {"case_no": "FB-7", "department": "technical", "late_measure_days": 0, "late_execution_days": 3},
+        {"case_no": "FB-8", "department": "warehouse", "late_measure_days": 0, "late_execution_days": 0},
+    ]
+    iid = engine.start("weekly_assessment", {"week_start": "2026-03-02", "week_end": "2026-03-08", "rows": rows})
+    review = engine.task(iid, "review")
+    assert engine.dept_codes[review.department_id] == "quality"
+    prefilled = engine.task_data(review)["logistics_rows"]
+    assert [r["case_no"] for r in prefilled] == [*COSTS, "FB-7", "FB-8"]
+
+    def review_and_logistics(edit: bool = False) -> None:
+        reviewed = [dict(r) for r in rows]
+        if edit:
+            reviewed[-3]["late_measure_days"] = 3
+            reviewed[-3]["edit_reason"] = "按质量部记录更正"
+        engine.complete(iid, "review", "assessment_review", rows=reviewed)
+        logistics = [{"case_no": no, "freight": f, "loss": loss} for no, (f, loss, *_rest) in COSTS.items()]
+        logistics += [{"case_no": "FB-7", "freight": "200", "loss": "0"}]
+        engine.complete(iid, "logistics", "assessment_logistics", logistics_rows=logistics)
+
+    review_and_logistics()
+    tasks = engine.open_elements(iid)
+    assert tasks == [("breakdown", "production"), ("breakdown", "purchasing"), ("breakdown", "technical")]
+    row = engine.task(iid, "breakdown", dept="production")
+    assert row.due_at == clock.now() + timedelta(days=3)
+    data = engine.task_data(row)
+    items = {(i["case_no"], i["department"]): i for i in data["assessment_items"]}
+    for no, (_f, _l, base, head, person) in COSTS.items():
+        item = items[(no, "production")]
+        assert (item["logistics_base"], item["head_share"], item["responsible_share"]) == (base, head, person)
+        assert item["head_total"] == head
+    # FB-7: 200 yuan shared by two departments → 100 each → base 100, head 20, person 80
+    purchasing = items[("FB-7", "purchasing")]
+    assert purchasing["logistics_cost"] == 100 and purchasing["head_share"] == 20
+    assert purchasing["measure_penalty"] == 20 and purchasing["execution_penalty"] == 20
+    assert purchasing["head_total"] == 60
+    technical = items[("FB-7", "technical")]
+    assert technical["execution_penalty"] == 60 and technical["head_total"] == 80
+    assert items[("FB-8", "warehouse")]["head_total"] == 0
+    totals = data["assessment_totals"]
+    assert totals["production"]["head_share"] == 980.18  # 20 + 20.1 + 60 + 60.08 + 820
+    assert totals["production"]["responsible_share"] == 3920.72
+    assert totals["production"]["cases"] == 6
+    assert data["assessment_departments"] == ["production", "purchasing", "technical"]  # not warehouse: 0
+
+    def breakdowns() -> None:
+        for dept in ("production", "purchasing", "technical"):
+            engine.complete(iid, "breakdown", "assessment_breakdown", dept=dept,
+                            operators=[{"operator": f"{dept}-op", "amount": "10"}], breakdown_note="已落实")
+
+    breakdowns()
+    engine.complete(iid, "sign_quality", "sign_off", decision="reject", reason="FB-7措施延误天数有误")
+    assert engine.open_elements(iid) == [("review", "quality")]
+    assert engine.task_data(engine.task(iid, "review"))["rejections"][0]["reason"] == "FB-7措施延误天数有误"
+    review_and_logistics(edit=True)
+    breakdowns()
+    engine.complete(iid, "sign_quality", "sign_off", decision="approve")
+    gm = engine.task(iid, "sign_gm")
+    assert engine.dept_codes[gm.department_id] == "management"
+    engine.complete(iid, "sign_gm", "sign_off", decision="approve", reason="同意")
+    finance = engine.task(iid, "finance_confirm")
+    assert engine.dept_codes[finance.department_id] == "finance"
+    engine.complete(iid, "finance_confirm", "finance_confirm", confirmed=True, applied_period="2026-03")
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    data = engine.data(iid)
+    assert data["assessment_status"] == "confirmed" and data["assessment_rounds"] == 1
+    purchasing = next(i for i in data["assessment_items"] if i["department"] == "purchasing")
+    assert purchasing["measure_penalty"] == 30 and purchasing["head_total"] == 70
+    assert sorted(b["department"] for b in data["breakdowns"]) == ["production", "purchasing", "technical"]
+    assert data["gm_sign_off"]["decision"] == "approve"
+
+
+def test_weekly_assessment_rejections_are_bounded(engine):
+    rows = [{"case_no": "FB-1", "department": "production", "late_measure_days": 1, "late_execution_days": 0}]
+    iid = engine.start("weekly_assessment", {"rows": rows})
+    for round_ in range(3):
+        engine.complete(iid, "review", rows=rows)
+        engine.complete(iid, "logistics", logistics_rows=[{"case_no": "FB-1", "freight": "0", "loss": "0"}])
+        engine.complete(iid, "breakdown", dept="production", operators=[{"operator": "op", "amount": "10"}])
+        if round_ == 1:
+            engine.complete(iid, "sign_quality", decision="approve")
+            engine.complete(iid, "sign_gm", decision="reject", reason="金额有误")
+        else:
+            engine.complete(iid, "sign_quality", decision="reject", reason="重新核对")
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    data = engine.data(iid)
+    assert data["assessment_status"] == "rejected"
+    assert [r["by"] for r in data["rejections"]] == ["quality", "management", "quality"]
+
+
+def test_deployed_specs_load_from_the_database(engine):
+    with engine.db.transaction() as session:
+        for definition in engine.deployed.definitions:
+            parsed = load_spec(session, definition)
+            assert parsed.spec.name == definition.key
