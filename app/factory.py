@@ -40,6 +40,7 @@ def build_app(config: Any = None) -> Flask:
     if app.config.get("ENV_NAME") == "production" and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("Refusing to start in production with the default SECRET_KEY; set SECRET_KEY.")
     logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 1 s poll at INFO
 
     db.init_app(app)
     csrf.init_app(app)
