@@ -18,11 +18,15 @@ from sqlalchemy import text
 from app.clock import clock
 from app.data.db import Base, Database
 from app.data.migrate import upgrade
+from app.services.accounts import set_hash_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKEND = os.environ.get("TEST_DB", "sqlite")
+
+# Real argon2id, at a cost that keeps seeding twenty users per test fast.
+set_hash_cost(time_cost=1, memory_cost=1024)
 
 
 def _pg_reachable() -> bool:

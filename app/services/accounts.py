@@ -20,6 +20,13 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
+def set_hash_cost(time_cost: int, memory_cost: int) -> None:
+    """Change the argon2 cost of new hashes (the test suite lowers it; production keeps the default)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
 class AccountError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -42,5 +42,10 @@ def nav_items():
             continue
         if roles and not current_user.has_role(*roles):
             continue
+        if endpoint == "cases.new_case":
+            from app.web.cases.routes import may_open_cases
+
+            if not may_open_cases(current_user):
+                continue
         items.append((endpoint, gettext(label)))
     return items

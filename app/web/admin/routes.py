@@ -9,7 +9,8 @@ from flask_login import current_user, login_required
 from app.data.models import ROLES, User
 from app.data.queries import case_numbers, department_members, incident_instances
 from app.extensions import db
-from app.services.accounts import AccountError, departments, save_user, users
+from app.services import accounts
+from app.services.accounts import AccountError
 from app.web.admin.forms import ROLE_LABELS, user_form
 from app.web.tasks.display import install
 
@@ -31,13 +32,9 @@ def index():
 
 
 @bp.route("/users")
-def users_list():
-    return render_template("admin/users.html", title=_("Users"), users=users(db.session),
+def users():
+    return render_template("admin/users.html", title=_("Users"), users=accounts.users(db.session),
                            role_labels=ROLE_LABELS)
-
-
-# The navigation links to admin.users.
-bp.add_url_rule("/users", endpoint="users", view_func=users_list)
 
 
 def _memberships_from_request(department_ids: list[int]) -> dict[int, bool]:
@@ -49,18 +46,22 @@ def _memberships_from_request(department_ids: list[int]) -> dict[int, bool]:
 
 
 def _edit(user: User | None):
-    all_departments = departments(db.session)
-    form = user_form(ROLES, obj=user) if request.method == "GET" and user else user_form(ROLES)
+    all_departments = accounts.departments(db.session)
+    form = user_form(ROLES, obj=user) if request.method == "GET" and user is not None else user_form(ROLES)
+    memberships = {m.department_id: m.is_head for m in user.memberships} if user else {}
+    form_error = None
+    status = 200
     if request.method == "GET" and user is not None:
         form.roles.data = sorted(user.role_names)
-    memberships = {m.department_id: m.is_head for m in user.memberships} if user else {}
     if request.method == "POST":
         memberships = _memberships_from_request([d.id for d in all_departments])
+        valid = form.validate_on_submit()
         if user is None and not form.password.data:
-            form.password.errors = [_("A new user needs a password.")]
-        if form.validate_on_submit() and not (user is None and not form.password.data):
+            form.password.errors = [*form.password.errors, _("A new user needs a password.")]
+            valid = False
+        if valid:
             try:
-                saved = save_user(
+                saved = accounts.save_user(
                     db.session, form.username.data, form.display_name.data.strip(), user=user,
                     password=form.password.data or None, email=(form.email.data or "").strip() or None,
                     locale=form.locale.data, departments=memberships, roles=set(form.roles.data or ()),
@@ -69,24 +70,20 @@ def _edit(user: User | None):
                 db.session.commit()
             except AccountError as exc:
                 db.session.rollback()
-                form.username.errors = [*form.username.errors, _(exc.message)] if "username" in exc.message \
-                    else form.username.errors
-                if "username" not in exc.message:
-                    form.password.errors = [*form.password.errors, _(exc.message)] if "password" in exc.message \
-                        else form.password.errors
-                    if "password" not in exc.message:
-                        flash(_(exc.message), "danger")
+                target = {"This username is already taken.": form.username,
+                          "A new user needs a password.": form.password,
+                          "The password is too short.": form.password}.get(exc.message)
+                if target is not None:
+                    target.errors = [*target.errors, _(exc.message)]
+                else:
+                    form_error = _(exc.message)
             else:
                 flash(_("User %(name)s saved.", name=saved.username), "success")
                 return redirect(url_for("admin.users"))
-        elif user is None and not form.password.data:
-            form.password.errors = [*form.password.errors, _("A new user needs a password.")]
         status = 422
-    else:
-        status = 200
     return render_template(
         "admin/user_form.html", title=_("Edit user") if user else _("New user"), form=form, user=user,
-        departments=all_departments, memberships=memberships,
+        departments=all_departments, memberships=memberships, form_error=form_error,
     ), status
 
 
@@ -105,8 +102,8 @@ def edit_user(user_id: int):
 
 @bp.route("/departments")
 def departments_list():
-    return render_template("admin/departments.html", title=_("Departments"), departments=departments(db.session),
-                           members=department_members(db.session))
+    return render_template("admin/departments.html", title=_("Departments"),
+                           departments=accounts.departments(db.session), members=department_members(db.session))
 
 
 @bp.route("/incidents")

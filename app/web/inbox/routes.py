@@ -12,6 +12,7 @@ from app.data.queries import count_rows, open_tasks_query, page_of
 from app.engine.errors import NotFound, TaskNotOpen
 from app.extensions import db
 from app.services import tasks as task_service
+from app.web.cases.routes import may_open_cases
 from app.web.tasks.display import install
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -48,7 +49,7 @@ def index():
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template(
         "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=scope, counts=counts, tasks=rows,
-        page=page, pages=pages, total=total,
+        page=page, pages=pages, total=total, may_open=may_open_cases(current_user),
         may_claim=lambda t: t.assignee_id is None and t.department_id in current_user.department_ids,
         may_release=lambda t: t.assignee_id is not None and (
             t.assignee_id == current_user.id or t.department_id in current_user.head_of_ids),

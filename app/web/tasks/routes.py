@@ -15,7 +15,7 @@ from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning,
 from app.extensions import db
 from app.factory import runtime
 from app.services import tasks as task_service
-from app.services.forms import definition_by_key, definition_for_task
+from app.services.forms import definition_for_task
 from app.web.tasks.display import install, readable, task_title
 from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
 
@@ -49,12 +49,13 @@ def _done(task) -> None:
 def show(task_id: str):
     task = _load(task_id)
     case = db.session.get(Case, task.case_id) if task.case_id else None
-    try:
-        definition = definition_for_task(db.session, task)
-    except NotFound:
-        abort(404)
-    intake = _intake_definition()
-
+    if task.form_key is None and task.form_id is None:
+        definition = {"key": "no_form", "fields": []}  # a task that only needs to be confirmed
+    else:
+        try:
+            definition = definition_for_task(db.session, task)
+        except NotFound:
+            abort(404)
     if task.state != TaskState.OPEN:
         if request.method == "POST":
             token = _submit_token()
@@ -66,24 +67,27 @@ def show(task_id: str):
         events = completed_task_events(db.session, task.id)
         submitted = readable(definition, events[-1].data_after) if events else []
         return render_template("tasks/show.html", title=task_title(task), task=task, case=case, mode="closed",
-                               definition=definition, submitted=submitted, intake=intake, form=None)
+                               definition=definition, submitted=submitted, form=None)
 
     may_act = task_service.can_act(current_user, task)
-    data = runtime().task_data(db.session, task.id)
+    try:
+        data = runtime().task_data(db.session, task.id)
+    except EngineError:
+        data = {}
     files = existing_files(definition, data)
     if request.method == "POST":
         if not may_act:
             abort(403)
-        return _complete(task, case, definition, intake, files)
+        return _complete(task, case, definition, files)
     form = build_form(definition, data)
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=case, definition=definition, form=form,
-        mode="edit" if may_act else "view", submit_token=uuid.uuid4().hex, files=files, intake=intake,
+        mode="edit" if may_act else "view", submit_token=uuid.uuid4().hex, files=files,
         may_claim=task.assignee_id is None and task.department_id in current_user.department_ids,
     )
 
 
-def _complete(task, case, definition, intake, files):
+def _complete(task, case, definition, files):
     token = _submit_token() or uuid.uuid4().hex
     form = build_form(definition)
     valid = form.validate_on_submit()
@@ -92,7 +96,7 @@ def _complete(task, case, definition, intake, files):
         db.session.rollback()
         return render_template(
             "tasks/show.html", title=task_title(task), task=task, case=case, definition=definition, form=form,
-            mode="edit", submit_token=token, files=files, intake=intake, invalid=True, may_claim=False,
+            mode="edit", submit_token=token, files=files, invalid=True, may_claim=False,
         ), 422
     try:
         data = submitted_data(form, definition, files)
@@ -121,9 +125,3 @@ def _complete(task, case, definition, intake, files):
     _done(done)
     return redirect(url_for("inbox.index"))
 
-
-def _intake_definition():
-    try:
-        return definition_by_key(db.session, "case_intake")
-    except NotFound:
-        return None
