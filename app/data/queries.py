@@ -149,3 +149,21 @@ def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+# ---------------------------------------------------------------------------- weekly assessments
+
+
+def process_instances(session: Session, process_key: str, limit: int = 200) -> Sequence[ProcessInstance]:
+    """Instances of ``process_key``, newest first."""
+    return session.scalars(
+        select(ProcessInstance).where(ProcessInstance.process_key == process_key)
+        .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()).limit(limit)
+    ).all()
+
+
+def case_ids_by_number(session: Session, numbers: set[str]) -> dict[str, int]:
+    """Case ids by case number (for linking figures back to their cases)."""
+    if not numbers:
+        return {}
+    return dict(session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers))).all())

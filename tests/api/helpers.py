@@ -21,7 +21,11 @@ INTAKE: dict[str, Any] = {
     "ship_date": "2024-03-01",
 }
 
-VERIFY_OK = {"info_complete": "yes", "verify_note": "已电话核实", "measures": [{"action": "更换主轴", "owner": "production"}]}
+VERIFY_OK = {
+    "info_complete": "yes",
+    "verify_note": "已电话核实",
+    "measures": [{"action": "更换主轴", "owner": "production"}],
+}
 
 
 def auth(client, username: str, lang: str | None = None) -> dict[str, str]:

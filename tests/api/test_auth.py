@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from app.clock import clock
 from tests.api.helpers import assert_error, auth
 
@@ -64,11 +66,58 @@ def test_health_and_openapi_need_no_token(client):
     assert client.get("/api/v1/openapi.json").get_json()["openapi"].startswith("3.1")
 
 
-def test_messages_follow_accept_language(client):
-    zh = assert_error(client.get("/api/v1/tasks"), 401)["message"]
-    en = assert_error(client.get("/api/v1/tasks", headers={"Accept-Language": "en-US,en;q=0.9"}), 401)["message"]
-    assert en.startswith("Authentication required")
-    assert zh != en  # Chinese is the default
+@pytest.fixture
+def fresh_translations(app):
+    """Flask-Babel caches catalogues process-wide: start and end with an empty cache."""
+    from app.extensions import babel
+
+    with app.app_context():
+        babel.domain_instance.cache.clear()
+    yield
+    with app.app_context():
+        babel.domain_instance.cache.clear()
+
+
+def _app_with_catalogue(database, tmp_path):
+    """An app on the test database whose Chinese catalogue translates "Task not found."."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    from app import create_app
+    from config import TestConfig
+
+    folder = tmp_path / "translations" / "zh" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    catalog = Catalog(locale="zh")
+    catalog.add("Task not found.", "未找到任务。")
+    with open(folder / "messages.mo", "wb") as handle:
+        write_mo(handle, catalog)
+
+    class Cfg(TestConfig):
+        DATABASE_URL = database.url
+        BABEL_TRANSLATION_DIRECTORIES = str(tmp_path / "translations")
+
+    return create_app(Cfg)
+
+
+def test_messages_follow_accept_language_then_user_locale(app, database, tmp_path, fresh_translations):
+    from app.data.models import User
+
+    client = _app_with_catalogue(database, tmp_path).test_client()
+    missing = "/api/v1/tasks/00000000-0000-0000-0000-000000000000"
+    headers = auth(client, "quality")
+    assert assert_error(client.get(missing, headers=headers), 404)["message"] == "未找到任务。"  # zh by default
+    en = {**headers, "Accept-Language": "en-US,en;q=0.9"}
+    assert assert_error(client.get(missing, headers=en), 404)["message"] == "Task not found."
+    with database.transaction() as session:
+        session.query(User).filter_by(username="quality").one().locale = "en"
+    assert assert_error(client.get(missing, headers=headers), 404)["message"] == "Task not found."
+    zh = {**headers, "Accept-Language": "zh-CN,zh;q=0.9"}
+    assert assert_error(client.get(missing, headers=zh), 404)["message"] == "未找到任务。"
+    # before authentication only the header counts
+    assert assert_error(client.get("/api/v1/tasks", headers={"Accept-Language": "en"}), 401)["message"].startswith(
+        "Authentication required"
+    )
 
 
 def test_form_labels_follow_the_language(client):
@@ -87,14 +136,15 @@ def test_form_labels_follow_the_language(client):
     assert assert_error(bad, 422)["fields"]["info_complete"] == ["This field is required."]
 
 
-def test_user_locale_applies_without_accept_language(app, client, database):
+def test_validation_messages_follow_the_user_locale(app, client, database):
     from app.data.models import User
+    from tests.api.helpers import INTAKE
 
     with database.transaction() as session:
-        session.query(User).filter_by(username="quality").one().locale = "en"
-    headers = auth(client, "quality")
-    message = assert_error(client.get("/api/v1/tasks?scope=everything", headers=headers), 400)["message"]
-    assert message.startswith("Unknown scope")
-    headers["Accept-Language"] = "zh-CN"
-    message_zh = assert_error(client.get("/api/v1/tasks?scope=everything", headers=headers), 400)["message"]
-    assert message_zh != message
+        session.query(User).filter_by(username="marketing").one().locale = "en"
+    headers = auth(client, "marketing")
+    bad = {**INTAKE, "customer_name": ""}
+    error = assert_error(client.post("/api/v1/cases", json=bad, headers=headers), 422)
+    assert error["fields"]["customer_name"] == ["This field is required."]
+    error = assert_error(client.post("/api/v1/cases", json=bad, headers={**headers, "Accept-Language": "zh"}), 422)
+    assert error["fields"]["customer_name"] == ["此项为必填项。"]
