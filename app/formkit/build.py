@@ -6,6 +6,7 @@ server-side validation of both, so the two channels can never disagree.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.formkit.definition import CHOICE_TYPES, localized
@@ -65,6 +67,26 @@ class StaticChoices:
 
 class _RowForm(Form):
     """Sub-form of a repeating group; CSRF lives on the outer form only."""
+
+
+class GroupField(FieldList):
+    """A repeating group: blank rows are ignored, and rows beyond the maximum are an error
+    rather than silently dropped (WTForms' FieldList truncates them)."""
+
+    submitted_rows = 0
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.submitted_rows = len(set(self._extract_indices(self.name, formdata))) if formdata else 0
+        super().process(formdata, data, extra_filters)
+
+    def validate(self, form, extra_validators=()):
+        self.errors = []
+        for entry in self.entries:
+            if not _row_is_blank(entry):
+                entry.validate(form)
+        chain = itertools.chain(self.validators, extra_validators)
+        self._run_validation_chain(form, chain)
+        return not self.errors and not any(e.errors for e in self.entries if not _row_is_blank(e))
 
 
 def _messages(locale: str) -> dict[str, str]:
@@ -150,10 +172,10 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
             rows = [e for e in fld.entries if not _row_is_blank(e)]
             if len(rows) < min_rows:
                 raise ValidationError(msg["rows_min"] % {"n": min_rows})
-            if len(rows) > max_rows:
+            if len(rows) > max_rows or fld.submitted_rows > max_rows:
                 raise ValidationError(msg["rows_max"] % {"n": max_rows})
 
-        return FieldList(
+        return GroupField(
             FormField(row_cls), label=label, min_entries=max(min_rows, 1),
             max_entries=max_rows, validators=[check_rows],
         )
@@ -284,14 +306,7 @@ def validate_data(
     """Validate JSON ``payload`` against ``definition`` exactly as the HTML form would."""
     unknown = sorted(set(payload) - {spec["name"] for spec in definition["fields"]})
     cls = form_class(definition, locale, source)
-    rows = {spec["name"]: len(payload.get(spec["name"]) or []) for spec in definition["fields"]
-            if spec["type"] == "group" and isinstance(payload.get(spec["name"]), list)}
     form = cls(formdata=to_formdata(definition, payload), meta={"locales": [_wtf_locale(locale)]})
-    for name, count in rows.items():
-        while len(form[name].entries) < min(count, form[name].max_entries or count):
-            form[name].append_entry()
-    if rows:  # re-process so appended rows read their values
-        form.process(formdata=to_formdata(definition, payload))
     form.validate()
     errors = _flatten_errors(form)
     for name in unknown:

@@ -1,0 +1,100 @@
+"""The declarative form layer: definition checks, validation, schema, data conversion."""
+
+from app.formkit.build import StaticChoices, form_class, schema, validate_data
+from app.formkit.definition import validate_definition
+
+CHOICES = StaticChoices([("marketing", "营销 (marketing)")], [("quality", "质量部"), ("production", "生产车间")])
+FORM = {
+    "key": "sample",
+    "title": {"zh": "示例", "en": "Sample"},
+    "fields": [
+        {"name": "name", "type": "text", "required": True, "max_length": 5, "label": {"zh": "名称", "en": "Name"}},
+        {"name": "qty", "type": "integer", "min": 0, "label": "Qty"},
+        {"name": "cost", "type": "money", "label": "Cost"},
+        {"name": "when", "type": "date", "label": "When"},
+        {"name": "ok", "type": "boolean", "label": "OK"},
+        {"name": "kind", "type": "select", "required": True, "label": "Kind",
+         "choices": [{"value": "a", "label": {"zh": "甲", "en": "A"}}, {"value": "b", "label": "B"}]},
+        {"name": "tags", "type": "multiselect", "label": "Tags",
+         "choices": [{"value": "x", "label": "X"}, {"value": "y", "label": "Y"}]},
+        {"name": "dept", "type": "department", "label": "Dept"},
+        {"name": "owner", "type": "user", "label": "Owner"},
+        {"name": "rows", "type": "group", "min_rows": 0, "max_rows": 2, "label": "Rows",
+         "fields": [{"name": "action", "type": "text", "required": True, "label": "Action"},
+                    {"name": "due", "type": "date", "label": "Due"}]},
+    ],
+}
+
+
+def test_valid_payload_becomes_plain_task_data():
+    result = validate_data(FORM, {
+        "name": "abc", "qty": 3, "cost": "12.50", "when": "2026-01-02", "ok": True, "kind": "a",
+        "tags": ["x", "y"], "dept": "quality", "owner": "marketing",
+        "rows": [{"action": "fix", "due": "2026-02-01"}, {"action": "check"}],
+    }, "en", CHOICES)
+    assert result.errors == {}
+    assert result.data == {
+        "name": "abc", "qty": 3, "cost": 12.5, "when": "2026-01-02", "ok": True, "kind": "a",
+        "tags": ["x", "y"], "dept": "quality", "owner": "marketing",
+        "rows": [{"action": "fix", "due": "2026-02-01"}, {"action": "check", "due": None}],
+    }
+
+
+def test_each_bad_field_gets_its_own_error_in_the_users_language():
+    result = validate_data(FORM, {"name": "toolongname", "qty": -1, "kind": "z", "tags": ["q"],
+                                  "dept": "finance", "extra": 1}, "zh", CHOICES)
+    assert set(result.errors) == {"name", "qty", "kind", "tags", "dept", "extra"}
+    assert result.data == {}
+    assert "未知字段" in result.errors["extra"][0]
+    missing = validate_data(FORM, {}, "zh", CHOICES)
+    assert missing.errors["name"] == ["此项为必填项。"]
+    assert validate_data(FORM, {}, "en", CHOICES).errors["name"] == ["This field is required."]
+
+
+def test_optional_group_may_stay_empty_and_blank_rows_are_ignored():
+    result = validate_data(FORM, {"name": "a", "kind": "a", "rows": [{"action": "", "due": ""}]}, "en", CHOICES)
+    assert result.errors == {}
+    assert result.data["rows"] == []
+
+
+def test_group_rows_are_validated_and_bounded():
+    bad_row = validate_data(FORM, {"name": "a", "kind": "a", "rows": [{"due": "2026-01-01"}]}, "en", CHOICES)
+    assert bad_row.errors == {"rows[0].action": ["This field is required."]}
+    too_many = validate_data(FORM, {"name": "a", "kind": "a", "rows": [{"action": str(i)} for i in range(3)]},
+                             "en", CHOICES)
+    assert too_many.errors == {"rows": ["At most 2 rows are allowed."]}
+
+
+def test_schema_describes_every_field_with_localized_labels_and_choices():
+    described = schema(FORM, "en", CHOICES)
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["title"] == "Sample"
+    assert fields["name"] == {"name": "name", "type": "text", "label": "Name", "required": True,
+                              "multiple": False, "max_length": 5}
+    assert fields["kind"]["choices"] == [{"value": "a", "label": "A"}, {"value": "b", "label": "B"}]
+    assert fields["tags"]["multiple"] is True
+    assert [c["value"] for c in fields["dept"]["choices"]] == ["quality", "production"]
+    assert [f["name"] for f in fields["rows"]["fields"]] == ["action", "due"]
+    assert schema(FORM, "zh", CHOICES)["fields"][0]["label"] == "名称"
+
+
+def test_wtforms_class_renders_optional_select_with_an_empty_choice():
+    form = form_class(FORM, "zh", CHOICES)()
+    assert form.dept.choices[0] == ("", "—")
+    assert form.kind.choices[0] == ("a", "甲")
+
+
+def test_definition_problems_are_listed():
+    problems = validate_definition({"key": "Bad-Key", "title": "t", "fields": [
+        {"name": "a", "type": "nope", "label": "A"},
+        {"name": "a", "type": "text", "label": "A"},
+        {"name": "typename", "type": "text", "label": "T"},
+        {"name": "s", "type": "select", "label": "S"},
+    ]})
+    text = " | ".join(problems)
+    assert "key 'Bad-Key'" in text
+    assert "unknown type 'nope'" in text
+    assert "duplicate field name 'a'" in text
+    assert "'typename' is reserved" in text
+    assert "needs a non-empty 'choices' list" in text
+    assert validate_definition(FORM) == []
