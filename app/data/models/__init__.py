@@ -11,6 +11,7 @@ from app.data.models.process import (
     ProcessInstance,
     TaskState,
 )
+from app.data.models.public import PublicSubmission, SurveyResponse
 
 __all__ = [
     "ROLES",
@@ -25,6 +26,8 @@ __all__ = [
     "Membership",
     "ProcessDefinition",
     "ProcessInstance",
+    "PublicSubmission",
+    "SurveyResponse",
     "TaskState",
     "User",
     "UserRole",

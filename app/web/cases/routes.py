@@ -118,6 +118,7 @@ def _action_label(action: str) -> str:
         "process_cancelled": _("Process cancelled"),
         "incident": _("Incident"),
         "event_thrown": _("Event sent"),
+        "survey_answered": _("Satisfaction survey answered"),
     }
     return labels.get(action, action)
 
@@ -140,6 +141,8 @@ def show(case_id: int):
     timeline = []
     for event in audit_events(db.session, case_id=case.id):
         item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
+        if event.actor_id is None and event.actor_label == "customer":
+            item["actor"] = _("Customer")  # public pages (feedback form, status link, survey)
         task = by_id.get(event.task_id or "")
         if event.action == "task_completed" and task is not None:
             item["title"] = task_title(task)
@@ -152,12 +155,27 @@ def show(case_id: int):
             item["data"] = readable(definitions[task.id], event.data_after)
         elif event.action in ("incident", "process_cancelled", "timer_fired"):
             item["title"] = event.message
+        elif event.action == "survey_answered" and event.message:
+            item["title"] = _(event.message)
         timeline.append(item)
     open_tasks = [t for t in tasks if t.state == TaskState.OPEN]
     return render_template(
         "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
         intake=readable(intake_definition, case.data), status_url=_status_url(case),
+        **_public_side(case),
     )
+
+
+def _public_side(case: Case) -> dict:
+    """The case's attachments (with previews) and the customer's survey answer."""
+    from app.services.public import SURVEY_LABELS, case_attachments, survey_for
+
+    survey = survey_for(db.session, case)
+    return {
+        "attachments": case_attachments(db.session, case),
+        "survey": survey,
+        "survey_label": _(SURVEY_LABELS[survey.score]) if survey else None,
+    }
 
 
 def _status_url(case: Case) -> str:

@@ -1,0 +1,1 @@
+"""Downloads of stored attachments for signed-in users who may see a case that holds them."""

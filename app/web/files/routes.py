@@ -1,0 +1,54 @@
+"""``/files/<id>``: a stored attachment, for signed-in users who may see a case holding it.
+
+The id is the file's SHA-256 as recorded in case or task data; the file is looked up by that
+id only (never by a path from the request), and served with the content type recorded for it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, abort, current_app, request, send_file
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.services import attachments
+from app.services.public import IMAGE_TYPES, attachment_references
+
+bp = Blueprint("files", __name__)
+
+#: stored types shown inline (thumbnails, previews); everything else is a download
+INLINE_TYPES = IMAGE_TYPES | {"application/pdf"}
+
+
+def _disposition(kind: str, name: str) -> str:
+    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name) or "file"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@bp.route("/files/<file_id>")
+@login_required
+def download(file_id: str):
+    from app.web.cases.routes import can_view_case
+
+    references = attachment_references(db.session, file_id)
+    if not references:
+        abort(404)
+    visible = [(case, item) for case, item in references if can_view_case(current_user, case)]
+    if not visible:
+        abort(403)
+    path = attachments.path_for(current_app.config["UPLOAD_DIR"], file_id)
+    if path is None:
+        abort(404)
+    item = visible[0][1]
+    content_type = str(item.get("content_type") or "application/octet-stream")[:100]
+    if "/" not in content_type or any(ch in content_type for ch in "\r\n"):
+        content_type = "application/octet-stream"
+    inline = content_type in INLINE_TYPES and not request.args.get("download")
+    name = attachments.clean_name(str(item.get("name") or file_id))
+    response = send_file(path, mimetype=content_type, conditional=True, max_age=0, etag=file_id)
+    response.headers["Content-Disposition"] = _disposition("inline" if inline else "attachment", name)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,287 @@
+"""Customer-facing pages, no login: the feedback form, the status page (with the reply to an
+information request) and the satisfaction survey. The case's ``public_token`` in the URL is
+the only key; nothing internal is shown."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from app.data.models import Case
+from app.engine.errors import EngineError, NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.formkit.build import form_class, form_data
+from app.services import attachments
+from app.services import public as svc
+from app.services.cases import case_by_token, open_case
+from app.services.choices import DatabaseChoices
+from app.services.forms import definition_by_key
+from app.web.files.routes import bp as files_bp
+from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
+from app.web.tasks.display import install, locale
+from app.web.tasks.forms import check_files
+
+bp = Blueprint("public", __name__)
+bp.register_blueprint(files_bp)  # /files/<id> (signed-in staff), endpoint "public.files.download"
+install(bp)
+
+INTAKE_FORM = "case_intake"
+LANGUAGES = ("zh", "en")
+
+
+# ---------------------------------------------------------------------------- language
+
+
+def _browser_language_selector(original):
+    """On the public pages, without a chosen language (user setting or the switch in the
+    layout), follow the browser's Accept-Language; Chinese when it names neither."""
+
+    def select() -> str | None:
+        if (request and (request.blueprint or "").split(".")[0] == "public"
+                and not getattr(current_user, "is_authenticated", False)
+                and session.get("locale") not in LANGUAGES):
+            return request.accept_languages.best_match(LANGUAGES, default="zh")
+        return original() if original else None
+
+    return select
+
+
+@bp.record_once
+def _install_language(state: Any) -> None:
+    babel = state.app.extensions["babel"]
+    babel.locale_selector = _browser_language_selector(babel.locale_selector)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _client_ip() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _max_file_bytes() -> int:
+    return int(current_app.config.get("PUBLIC_MAX_FILE_BYTES", svc.DEFAULT_MAX_FILE_BYTES))
+
+
+def _uploads(field: Any) -> list[Any]:
+    files = field.data if isinstance(field.data, list) else [field.data]
+    return [f for f in files if f and getattr(f, "filename", "")]
+
+
+def _check_uploads(field: Any) -> dict[int, str] | None:
+    """Detected content type per upload (by ``id()``), or None after adding field errors."""
+    detected: dict[int, str] = {}
+    ok = True
+    for upload in _uploads(field):
+        content_type, problem = svc.check_upload(upload, _max_file_bytes())
+        if problem is not None:
+            field.errors = [*field.errors, _(problem.message, **problem.params)]
+            ok = False
+        else:
+            detected[id(upload)] = content_type
+    return detected if ok else None
+
+
+def _store(detected: dict[int, str]):
+    def store(upload: Any) -> dict[str, Any]:
+        stored = attachments.store(current_app.config["UPLOAD_DIR"], upload, _max_file_bytes())
+        stored["content_type"] = detected[id(upload)]  # what the content is, not what the browser said
+        return stored
+
+    return store
+
+
+def _page(template: str, status: int = 200, **context: Any):
+    return render_template(f"public/{template}", **context), status
+
+
+def _message(title: str, message: str, status: int, testid: str = "public-message"):
+    return _page("message.html", status, title=title, message=message, testid=testid)
+
+
+def _not_found():
+    return _message(_("Not found"), _("We could not find this case. Please check the link you received."), 404,
+                    "not-found")
+
+
+def _case_or_none(token: str) -> Case | None:
+    if not token or len(token) > 64:
+        return None
+    return case_by_token(db.session, token)
+
+
+def _too_many():
+    limit = current_app.config["PUBLIC_FORM_RATE_LIMIT"]
+    return _message(
+        _("Too many submissions"),
+        _("You have sent %(n)d submissions within the last hour. Please wait a while before sending more, "
+          "or call us.", n=limit),
+        429, "rate-limited",
+    )
+
+
+# ---------------------------------------------------------------------------- feedback form
+
+
+def _feedback_form(definition: dict[str, Any]) -> FlaskForm:
+    loc = locale()
+    cls = form_class(definition, loc, DatabaseChoices(db.session), base=FlaskForm)
+    cls = type("PublicFeedbackForm", (HoneypotMixin, cls), {})
+    meta = {"locales": [loc]}
+    if request.method == "POST":
+        return cls(meta=meta)
+    defaults = {spec["name"]: spec["default"] for spec in definition["fields"] if "default" in spec}
+    return cls(formdata=None, data=defaults, meta=meta)
+
+
+def _needs_contact(form: FlaskForm, definition: dict[str, Any]) -> bool:
+    """A customer must leave a phone number or an e-mail address; True when one is missing."""
+    names = {spec["name"] for spec in definition["fields"]}
+    if not {"customer_contact", "customer_email"} <= names:
+        return False
+    if (form["customer_contact"].data or "").strip() or (form["customer_email"].data or "").strip():
+        return False
+    form["customer_contact"].errors = [
+        *form["customer_contact"].errors,
+        _("Please give a phone number or an e-mail address so that we can reach you."),
+    ]
+    return True
+
+
+@bp.route("/feedback", methods=["GET", "POST"])
+def feedback():
+    try:
+        definition = svc.public_definition(definition_by_key(db.session, INTAKE_FORM))
+    except NotFound:
+        return _message(_("Not available"), _("The feedback form is not available at the moment."), 503)
+    form = _feedback_form(definition)
+    context = {"title": _("Send us your feedback"), "form": form, "definition": definition,
+               "accept": svc.ACCEPT_ATTRIBUTE, "max_mb": _max_file_bytes() // (1024 * 1024)}
+    if request.method != "POST":
+        return _page("feedback.html", **context)
+
+    limit = current_app.config["PUBLIC_FORM_RATE_LIMIT"]
+    ip = _client_ip()
+    if svc.over_limit(db.session, ip, limit):
+        return _too_many()
+    if (request.form.get("website") or "").strip():
+        return _message(_("Not accepted"), _("Your submission could not be accepted."), 400)
+    valid = form.validate_on_submit()
+    valid = check_files(form, definition) and valid
+    valid = not _needs_contact(form, definition) and valid
+    detected = _check_uploads(form["attachments"]) if "attachments" in form else {}
+    if not valid or detected is None:
+        db.session.rollback()
+        return _page("feedback.html", 422, invalid=True, **context)
+
+    if not svc.reserve_submission(db.session, ip, limit):
+        db.session.rollback()
+        return _too_many()
+    try:
+        intake = svc.intake_from_public(form_data(form, definition, _store(detected)))
+        case = open_case(db.session, runtime(), intake, svc.CUSTOMER)
+        db.session.commit()
+    except EngineError:
+        db.session.rollback()
+        current_app.logger.exception("public feedback could not be opened")
+        return _message(_("Not saved"), _("Your feedback could not be saved. Please try again later."), 503)
+    return redirect(url_for("public.received", token=case.public_token), 303)
+
+
+@bp.route("/feedback/received/<token>")
+def received(token: str):
+    case = _case_or_none(token)
+    if case is None:
+        return _not_found()
+    return _page("received.html", title=_("Thank you"), case=case,
+                 status_url=url_for("public.status", token=case.public_token, _external=True))
+
+
+# ---------------------------------------------------------------------------- status and reply
+
+
+def _status_page(case: Case, reply_form: ReplyForm | None = None, status: int = 200, **extra: Any):
+    state = svc.public_status(db.session, case)
+    waiting = state == "waiting"
+    if waiting and reply_form is None:
+        reply_form = ReplyForm(formdata=None, data={"submit_token": secrets.token_urlsafe(16)})
+    survey = svc.survey_for(db.session, case)
+    return _page(
+        "status.html", status, title=case.number, case=case, state=state,
+        state_label=_(svc.PUBLIC_STATUSES[state]), state_help=_(svc.PUBLIC_STATUS_HELP[state]),
+        conversation=svc.conversation(db.session, case), reply_form=reply_form if waiting else None,
+        survey_open=svc.survey_available(db.session, case), survey=survey,
+        survey_label=_(svc.SURVEY_LABELS[survey.score]) if survey else None, accept=svc.ACCEPT_ATTRIBUTE,
+        **extra,
+    )
+
+
+@bp.route("/status/<token>", methods=["GET", "POST"])
+def status(token: str):
+    case = _case_or_none(token)
+    if case is None:
+        return _not_found()
+    if request.method != "POST":
+        return _status_page(case)
+    form = ReplyForm()
+    valid = form.validate_on_submit()
+    files = _uploads(form.files)
+    if len(files) > MAX_REPLY_FILES:
+        form.files.errors = [*form.files.errors, _("At most %(n)d files.", n=MAX_REPLY_FILES)]
+        valid = False
+    detected = _check_uploads(form.files)
+    if not valid or detected is None:
+        db.session.rollback()
+        return _status_page(case, form, 422, invalid=True)
+    try:
+        stored = [_store(detected)(f) for f in files]
+        svc.submit_reply(db.session, runtime(), case, form.reply_text.data.strip(), stored,
+                         form.submit_token.data or None)
+        db.session.commit()
+    except svc.NotWaiting as exc:
+        db.session.rollback()
+        return _status_page(case, status=409, notice=_(exc.message))
+    except EngineError as exc:
+        db.session.rollback()
+        current_app.logger.warning("customer reply on %s failed: %s", case.number, exc)
+        return _status_page(case, form, 409, notice=_("Your answer could not be saved. Please try again."))
+    return redirect(url_for("public.status", token=case.public_token, sent=1), 303)
+
+
+# ---------------------------------------------------------------------------- survey
+
+
+@bp.route("/survey/<token>", methods=["GET", "POST"])
+def survey(token: str):
+    case = _case_or_none(token)
+    if case is None:
+        return _not_found()
+    context = {"title": _("Satisfaction survey"), "case": case}
+    existing = svc.survey_for(db.session, case)
+    if existing is not None:
+        return _page("survey.html", answered=existing, answered_label=_(svc.SURVEY_LABELS[existing.score]),
+                     already=request.method == "POST", **context)
+    if not svc.survey_available(db.session, case):
+        return _page("survey.html", 409 if request.method == "POST" else 200, not_open=True, **context)
+    form = SurveyForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            db.session.rollback()
+            return _page("survey.html", 422, form=form, invalid=True, **context)
+        try:
+            answer = svc.answer_survey(db.session, case, int(form.score.data), form.comment.data)
+            db.session.commit()
+        except svc.AlreadyAnswered:
+            db.session.rollback()
+            answer = svc.survey_for(db.session, case)
+            return _page("survey.html", answered=answer, answered_label=_(svc.SURVEY_LABELS[answer.score]),
+                         already=True, **context)
+        return _page("survey.html", answered=answer, answered_label=_(svc.SURVEY_LABELS[answer.score]),
+                     thanks=True, **context)
+    return _page("survey.html", form=form, **context)
