@@ -11,7 +11,8 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
-    for module in ("inbox", "tasks", "cases", "admin", "public"):
+    for module in ("inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
+                   "approvals", "designer", "assessment"):
         try:
             routes = __import__(f"app.web.{module}.routes", fromlist=["bp"])
         except ModuleNotFoundError as exc:
@@ -26,7 +27,11 @@ NAV = (
     ("inbox.index", "Inbox", None),
     ("cases.new_case", "New case", None),
     ("cases.index", "Cases", None),
+    ("approvals.index", "Approvals", None),
+    ("assessment.index", "Weekly assessments", None),
     ("admin.users", "Administration", ("admin",)),
+    ("calendar_admin.index", "Working calendar", ("admin",)),
+    ("designer.index", "Process designer", ("designer", "admin")),
 )
 
 
@@ -46,6 +51,11 @@ def nav_items():
             from app.web.cases.routes import may_open_cases
 
             if not may_open_cases(current_user):
+                continue
+        if endpoint == "assessment.index":
+            from app.web.assessment.routes import headed_departments, sees_everything
+
+            if not (sees_everything(current_user) or headed_departments(current_user)):
                 continue
         items.append((endpoint, gettext(label)))
     return items
