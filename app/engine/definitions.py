@@ -179,6 +179,7 @@ def _check_rules(
             error = check_source(event_definition.expression, "eval")
             if error:
                 problem(f"timer expression: {error}")
+    problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs)
     return problems
 
 
@@ -337,3 +338,145 @@ def definition_summaries(session: Session) -> list[dict[str, Any]]:
         .order_by(ProcessDefinition.key)
     ).all()
     return [{"key": key, "live_version": live, "versions": count} for key, live, count in rows]
+
+
+# ---------------------------------------------------------------------------- validation without storing
+
+
+def _spec_label(ts: Any) -> tuple[str, str]:
+    return getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
+
+
+def check_paths(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
+    """Every element of every process must have a path to an end event (no dead ends, no closed loops)."""
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    for process in [spec, *subprocess_specs.values()]:
+        if process is None or id(process) in seen:
+            continue
+        seen.add(id(process))
+        task_specs = process.task_specs
+        end = task_specs.get("End")
+        if end is None:
+            continue
+        # Multi-instance children run inside their loop task, not on the flow graph.
+        inner = {getattr(ts, "task_spec", None) for ts in task_specs.values() if hasattr(ts, "task_spec")}
+        reached: set[str] = {end.name}
+        pending = [end]
+        while pending:
+            current = pending.pop()
+            for parent in current.inputs:
+                if parent.name not in reached:
+                    reached.add(parent.name)
+                    pending.append(parent)
+        for name, ts in task_specs.items():
+            if name in reached or name in inner or not getattr(ts, "bpmn_id", None):
+                continue
+            element, label = _spec_label(ts)
+            problems.append(Problem("no path from this element reaches an end event", element, label))
+    return problems
+
+
+def check_timers(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
+    """Constant timer expressions must be valid ISO 8601 dates, durations or cycles for their timer type."""
+    import ast
+
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+        CycleTimerEventDefinition,
+        DurationTimerEventDefinition,
+        TimeDateEventDefinition,
+    )
+
+    problems: list[Problem] = []
+    for ts in iter_task_specs(spec, subprocess_specs):
+        event_definition = getattr(ts, "event_definition", None)
+        if not isinstance(event_definition, TimerEventDefinition):
+            continue
+        element, label = _spec_label(ts)
+        expression = (event_definition.expression or "").strip()
+        if not expression:
+            problems.append(Problem("timer has no expression", element, label))
+            continue
+        try:
+            value = ast.literal_eval(expression)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue  # computed at run time from the process data; compiled in the sandbox by _check_rules
+        if not isinstance(value, str):
+            problems.append(Problem(f"timer expression {expression} is not a text value", element, label))
+            continue
+        try:
+            if isinstance(event_definition, DurationTimerEventDefinition):
+                if not value.upper().startswith("P"):
+                    raise ValueError(value)
+                TimerEventDefinition.parse_iso_duration(value)
+            elif isinstance(event_definition, CycleTimerEventDefinition):
+                TimerEventDefinition.parse_iso_recurring_interval(value)
+            elif isinstance(event_definition, TimeDateEventDefinition):
+                TimerEventDefinition.parse_time_or_duration(value)
+        except Exception:  # noqa: BLE001 - the library raises bare Exception for bad durations
+            kind = type(event_definition).__name__.replace("EventDefinition", "")
+            problems.append(Problem(f"invalid timer expression '{value}' ({kind})", element, label))
+    return problems
+
+
+def validate_sources(
+    session: Session,
+    sources: dict[str, str],
+    known_departments: set[str] | None = None,
+    forms: dict[str, dict[str, Any]] | None = None,
+) -> list[Problem]:
+    """Every problem :func:`deploy` would find (plus path and timer checks), storing nothing.
+
+    ``forms`` are form definitions not deployed yet that the diagram may use.
+    """
+    from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+    from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+    from app.engine.parser import _problem_from
+
+    problems: list[Problem] = []
+    try:
+        parser = parse_sources(sources)
+    except DefinitionError as exc:
+        return list(exc.problems)
+    available: dict[str, Any] = {}
+    for key, definition in (forms or {}).items():
+        found = validate_definition(definition, key=key)
+        problems += [Problem(f"form {key}: {p}", element_id=key) for p in found]
+        available[key] = definition
+    ids = process_ids(parser)
+    if not ids:
+        return [*problems, Problem("no executable process (isExecutable=\"true\")")]
+    uploaded = set(parser.process_parsers)
+    for pid in ids:
+        file_name = parser.get_process_parser(pid).filename or ""
+        combined = dict(sources)
+        from_db: dict[str, int] = {}
+        try:
+            missing = called_processes(parser, pid) - uploaded
+        except (ValidationException, SpiffWorkflowException) as exc:
+            problems.append(_problem_from(exc, file_name))
+            continue
+        dep_problems = _collect_dependency_sources(session, missing, combined, from_db)
+        if dep_problems:
+            problems += dep_problems
+            continue
+        try:
+            full = parse_sources(combined, validate=False) if from_db else parser
+            spec, subprocess_specs = build_specs(full, pid, file_name)
+        except DefinitionError as exc:
+            problems += exc.problems
+            continue
+        for ts in iter_task_specs(spec, subprocess_specs):
+            key = task_properties(ts).get("formKey")
+            if key and key not in available:
+                existing = latest_form(session, key)
+                if existing is not None:
+                    available[key] = existing
+        found = _check_rules(spec, subprocess_specs, available, known_departments)
+        problems += [Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found]
+    unique: list[Problem] = []
+    for problem in problems:
+        if problem not in unique:
+            unique.append(problem)
+    return unique

@@ -11,6 +11,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -78,8 +79,23 @@ def process_ids(parser: SpiffBpmnParser) -> list[str]:
 
 def called_processes(parser: SpiffBpmnParser, process_id: str) -> set[str]:
     """Ids of the processes that ``process_id`` calls, directly or not, as far as known."""
-    specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
-    return set(specs)
+    try:
+        specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
+    except (ValidationException, SpiffWorkflowException) as exc:
+        file_name = getattr(parser.get_process_parser(process_id), "filename", "") or ""
+        raise DefinitionError(problems=[_problem_from(exc, file_name)]) from exc
+    return set(specs) & parser.get_process_dependencies()  # embedded subprocesses are no calls
+
+
+def connect_loop_children(spec: Any) -> None:
+    """Wire each loop task's child spec to the loop's merge, as the library's spec deserializer
+    does. A freshly parsed spec is only wired when it creates a child itself, so an instance
+    whose multi-instance children were created before a restart would never finish its loop."""
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
 
 
 def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -> tuple[Any, dict]:
@@ -89,6 +105,9 @@ def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except (ValidationException, SpiffWorkflowException) as exc:
         raise DefinitionError(problems=[_problem_from(exc, file_name)]) from exc
+    for each in (spec, *subprocess_specs.values()):
+        if each is not None:
+            connect_loop_children(each)
     return spec, subprocess_specs
 
 

@@ -57,6 +57,14 @@ class _Transformer(RestrictingNodeTransformer):
         call = ast.Call(func=name, args=[node.left, node.right], keywords=[])
         return ast.fix_missing_locations(ast.copy_location(call, node))
 
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        self.error(node, "Imports are not allowed in scripts.")
+        return node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        self.error(node, "Imports are not allowed in scripts.")
+        return node
+
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
         if type(node.op) in self._GUARDED:
             self.error(node, "Augmented assignment with *, ** or << is not allowed in scripts.")
@@ -173,6 +181,7 @@ def _run_with_deadline(fn: Callable[[], Any], limit: float) -> Any:
 
     def global_trace(frame, event, arg):
         if frame.f_code.co_filename == SCRIPT_FILENAME:
+            frame.f_trace_opcodes = True  # `while True: pass` on one line emits no line events
             return local_trace(frame, event, arg)
         return None
 

@@ -37,7 +37,8 @@ def props(**values: str) -> str:
     items = "".join(
         f"<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)} />" for k, v in values.items()
     )
-    return f"<bpmn:extensionElements><spiffworkflow:properties>{items}</spiffworkflow:properties></bpmn:extensionElements>"
+    block = f"<spiffworkflow:properties>{items}</spiffworkflow:properties>"
+    return f"<bpmn:extensionElements>{block}</bpmn:extensionElements>"
 
 
 def user_task(element_id: str, name: str = "", inner: str = "", **properties: str) -> str:
@@ -73,7 +74,7 @@ def process(pid: str, body: str, lanes: dict[str, list[str]] | None = None, name
     """One executable ``bpmn:process`` element; ``lanes`` maps a lane name to its node ids."""
     lane_xml = ""
     if lanes:
-        lane_xml = '<bpmn:laneSet id="LaneSet_%s">' % pid + "".join(
+        lane_xml = f'<bpmn:laneSet id="LaneSet_{pid}">' + "".join(
             f'<bpmn:lane id="Lane_{pid}_{i}" name={quoteattr(lane)}>'
             + "".join(f"<bpmn:flowNodeRef>{ref}</bpmn:flowNodeRef>" for ref in refs)
             + "</bpmn:lane>"

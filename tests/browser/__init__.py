@@ -1,0 +1,1 @@
+"""End-to-end checks that drive Debian's Chromium through Playwright against the real app."""

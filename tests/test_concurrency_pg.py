@@ -1,0 +1,128 @@
+"""Concurrency on PostgreSQL: real row locks between OS processes and under a thread pool.
+
+Runs only with TEST_DB=postgres (the Makefile runs the suite once per database).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from app.data.models import AuditEvent, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.definitions import deploy
+from app.engine.runtime import Actor, WorkflowRuntime
+from app.services.setup import ensure_departments, known_department_names
+from tests.engine import forms, one_task_process
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        os.environ.get("TEST_DB", "sqlite") != "postgres",
+        reason="PostgreSQL concurrency tests run only with TEST_DB=postgres",
+    ),
+]
+
+
+def _complete_in_process(db_url: str, task_id: str, label: str, barrier, results) -> None:
+    """Child process: its own Database and runtime; complete the task right after the barrier."""
+    from app.data.db import Database
+    from app.engine.errors import ConcurrentUpdate, TaskNotOpen
+
+    database = Database(db_url)
+    runtime = WorkflowRuntime()
+    try:
+        with database.session() as warm:  # connect before the race, not during it
+            warm.execute(select(1))
+        barrier.wait(timeout=30)
+        try:
+            with database.transaction() as session:
+                runtime.complete_task(session, task_id, {"note": label}, Actor(None, label))
+            results.put((label, "ok"))
+        except (TaskNotOpen, ConcurrentUpdate) as exc:
+            results.put((label, type(exc).__name__))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            results.put((label, f"error: {exc!r}"))
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def one_task(database):
+    with database.transaction() as session:
+        ensure_departments(session)
+        deploy(session, {"one_task.bpmn": one_task_process()}, forms(),
+               known_departments=known_department_names(session))
+
+
+def _start(database, count: int) -> list[tuple[int, str]]:
+    runtime = WorkflowRuntime()
+    started = []
+    with database.transaction() as session:
+        for i in range(count):
+            instance = runtime.start(session, "one_task", {"n": i}, Actor.system())
+            task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+            started.append((instance.id, task.id))
+    return started
+
+
+def test_two_processes_complete_the_same_task_exactly_once(db_url, database, one_task):
+    ((instance_id, task_id),) = _start(database, 1)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_complete_in_process, args=(db_url, task_id, label, barrier, results))
+        for label in ("proc-a", "proc-b")
+    ]
+    for p in procs:
+        p.start()
+    outcomes = dict(results.get(timeout=90) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+
+    assert sorted(outcomes.values()) in (["TaskNotOpen", "ok"], ["ConcurrentUpdate", "ok"]), outcomes
+    winner = next(label for label, outcome in outcomes.items() if outcome == "ok")
+    with database.session() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.action == "task_completed")
+        ).all()
+        assert [(e.task_id, e.actor_label, e.data_after) for e in events] == [(task_id, winner, {"note": winner})]
+        task = session.get(HumanTask, task_id)
+        assert task.state == TaskState.COMPLETED
+        assert session.get(ProcessInstance, instance_id).status == InstanceStatus.COMPLETED
+
+
+def test_fifty_parallel_completions_lose_nothing(database, one_task):
+    started = _start(database, 50)
+    runtime = WorkflowRuntime()
+
+    def complete(item: tuple[int, str]) -> str:
+        _instance_id, task_id = item
+        with database.transaction() as session:
+            runtime.complete_task(session, task_id, {"note": f"done {task_id[:8]}"}, Actor(None, "pool"))
+        return task_id
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        done = list(pool.map(complete, started))
+    assert sorted(done) == sorted(task_id for _, task_id in started)
+
+    ids = [instance_id for instance_id, _ in started]
+    with database.session() as session:
+        statuses = session.scalars(select(ProcessInstance.status).where(ProcessInstance.id.in_(ids))).all()
+        assert statuses == [InstanceStatus.COMPLETED] * 50
+        completed_events = session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "task_completed")
+        )
+        assert completed_events == 50
+        assert session.scalar(
+            select(func.count(func.distinct(AuditEvent.task_id))).where(AuditEvent.action == "task_completed")
+        ) == 50
+        open_count = session.scalar(
+            select(func.count()).select_from(HumanTask).where(HumanTask.state == TaskState.OPEN)
+        )
+        assert open_count == 0
