@@ -22,6 +22,9 @@ app/static/vendor/.installed: package.json
 	npm install --no-audit --no-fund --silent
 	mkdir -p app/static/vendor/bootstrap
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js app/static/vendor/bootstrap/
+	mkdir -p app/static/vendor/bpmn-js
+	cp node_modules/bpmn-js/dist/bpmn-modeler.production.min.js node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js app/static/vendor/bpmn-js/
+	cp -r node_modules/bpmn-js/dist/assets/. app/static/vendor/bpmn-js/
 	touch $@
 
 translations: venv

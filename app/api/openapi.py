@@ -390,6 +390,172 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# ---------------------------------------------------------------------------- process definitions (designer)
+
+KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 100}}
+INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+SCHEMAS.update({
+    "DefinitionVersion": {
+        "type": "object",
+        "required": ["id", "key", "version"],
+        "properties": {
+            "id": {"type": "integer"},
+            "key": {"type": "string"},
+            "version": {"type": "integer", "minimum": 1},
+            "name": NULLABLE_STRING,
+            "source_name": NULLABLE_STRING,
+            "deployed_at": DATETIME,
+            "running_instances": {"type": "integer", "description": "Running or incident instances on it."},
+            "live": {"type": "boolean", "description": "The latest version: new instances start on it."},
+        },
+    },
+    "ProcessDefinitionList": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "name": NULLABLE_STRING,
+                        "live_version": {"type": "integer"},
+                        "versions": {"type": "array", "items": _ref("DefinitionVersion")},
+                    },
+                },
+            }
+        },
+    },
+    "DiagramUpload": {
+        "type": "object",
+        "required": ["xml"],
+        "properties": {"filename": {"type": "string", "default": "upload.bpmn"}, "xml": {"type": "string"}},
+    },
+    "DeployResult": {
+        "type": "object",
+        "properties": {
+            "created": {"type": "boolean", "description": "false: identical content was deployed already."},
+            "definitions": {"type": "array", "items": _ref("DefinitionVersion")},
+        },
+    },
+    "DefinitionProblems": {
+        "description": "422 for a bad diagram: error.problems lists every problem with the element it concerns.",
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "integer", "const": 422},
+                    "message": {"type": "string"},
+                    "code": {"type": "string", "const": "invalid_definition"},
+                    "problems": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "message": {"type": "string"},
+                                "element_id": {"type": "string"},
+                                "element_name": {"type": "string"},
+                                "file": {"type": "string"},
+                                "line": {"type": ["integer", "null"]},
+                                "severity": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "StartRequest": {
+        "type": "object",
+        "description": "The process data: either the object itself or {\"data\": {...}}.",
+        "additionalProperties": True,
+    },
+    "StartedInstance": {
+        "type": "object",
+        "required": ["instance_id"],
+        "properties": {
+            "instance_id": {"type": "integer"},
+            "process_key": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": {"type": "string"},
+        },
+    },
+    "Instance": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "process_key": {"type": "string"},
+            "version": {"type": "integer"},
+            "definition_id": {"type": "integer"},
+            "case_id": {"type": ["integer", "null"]},
+            "status": {"enum": ["running", "completed", "incident", "cancelled"]},
+            "started_at": DATETIME,
+            "completed_at": DATETIME,
+            "next_timer_due_at": DATETIME,
+            "incident_message": NULLABLE_STRING,
+            "open_tasks": {"type": "array", "items": _ref("Task")},
+        },
+    },
+})
+
+PATHS.update({
+    "/api/v1/process-definitions": {
+        "get": {
+            "operationId": "listProcessDefinitions", "tags": ["process-definitions"],
+            "summary": "Process keys with their versions and live version (designers and admins)",
+            "parameters": [ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("ProcessDefinitionList"), "The processes."), **_errors(401, 403)},
+        },
+        "post": {
+            "operationId": "deployProcessDefinition", "tags": ["process-definitions"],
+            "summary": "Validate and deploy a .bpmn file as a new version (designers and admins)",
+            "parameters": [ACCEPT_LANGUAGE],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "required": ["file"],
+                                   "properties": {"file": {"type": "string", "format": "binary"}}},
+                    },
+                    "application/json": {"schema": _ref("DiagramUpload")},
+                },
+            },
+            "responses": {
+                "201": _json(_ref("DeployResult"), "New version(s) deployed."),
+                "200": _json(_ref("DeployResult"), "Identical content: the existing version(s)."),
+                "422": {"$ref": "#/components/responses/DefinitionInvalid"},
+                **_errors(400, 401, 403, 413),
+            },
+        },
+    },
+    "/api/v1/process-definitions/{key}/start": {
+        "post": {
+            "operationId": "startProcess", "tags": ["process-definitions"],
+            "summary": "Start an instance of the live version with JSON data (designers and admins)",
+            "parameters": [KEY, ACCEPT_LANGUAGE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("StartRequest")}}},
+            "responses": {
+                "201": {**_json(_ref("StartedInstance"), "The new instance."),
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 403, 404, 413, 422),
+            },
+        }
+    },
+    "/api/v1/instances/{instance_id}": {
+        "get": {
+            "operationId": "getInstance", "tags": ["process-definitions"],
+            "summary": "An instance's status, open tasks, next timer and incident (designers, admins, managers, "
+                       "auditors)",
+            "parameters": [INSTANCE_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("Instance"), "The instance."), **_errors(401, 403, 404)},
+        }
+    },
+})
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -401,7 +567,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit")],
+    "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "process-definitions")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {
@@ -413,6 +579,10 @@ DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+DOCUMENT["components"]["responses"]["DefinitionInvalid"] = _json(
+    _ref("DefinitionProblems"), "The diagram is invalid; nothing was deployed. error.problems names the elements."
+)
 
 
 def document() -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""Process definitions for designers' tooling and CI of diagrams: list, upload (validate and
+deploy), start an instance, and read an instance's status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.api import bp
+from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body
+from app.api.errors import ApiError
+from app.api.tasks import task_items
+from app.data.models import HumanTask, ProcessDefinition, ProcessInstance, TaskState
+from app.engine.errors import NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.i18n import N_
+from app.services import designer as service
+from app.services.tasks import actor_for
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise ApiError(403, _("Only process designers and administrators may do this."))
+
+
+def definition_item(row: ProcessDefinition) -> dict[str, Any]:
+    return {"id": row.id, "key": row.key, "version": row.version, "name": row.name,
+            "deployed_at": iso(row.deployed_at), "source_name": row.source_name}
+
+
+@bp.get("/process-definitions")
+@endpoint()
+def list_definitions():
+    """Every process key with its versions (newest first) and its live version."""
+    _require(service.can_design(api_user()))
+    items = []
+    for info in service.overview(db.session):
+        items.append({
+            "key": info.key,
+            "name": info.name,
+            "live_version": info.live.version,
+            "versions": [{**definition_item(v.definition), "running_instances": v.running,
+                          "live": v.live} for v in info.versions],
+        })
+    return jsonify(items=items)
+
+
+def _upload() -> tuple[str, str]:
+    """``(filename, xml)`` from a multipart file or a JSON body; 413 when too large."""
+    limit = service.MAX_DIAGRAM_BYTES
+    too_large = ApiError(413, _("The diagram is larger than %(mb)s MB.", mb=limit // (1024 * 1024)))
+    if request.content_length is not None and request.content_length > limit * 2:
+        raise too_large
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(400, _("Send the diagram as the multipart field \"file\", or JSON {\"filename\", \"xml\"}."))
+        data = upload.stream.read(limit + 1)
+        if len(data) > limit:
+            raise too_large
+        try:
+            return upload.filename or "upload.bpmn", data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(422, _("The file is not UTF-8 text."), fields={"file": [_("The file is not UTF-8 text.")]}) \
+                from None
+    raw = request.get_data(cache=True)
+    if len(raw) > limit * 2:
+        raise too_large
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (ValueError, RecursionError):
+        raise ApiError(400, _("The request body is not valid JSON.")) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, _("Send the diagram as the multipart field \"file\", or JSON {\"filename\", \"xml\"}."))
+    xml, filename = body.get("xml"), body.get("filename", "upload.bpmn")
+    if not isinstance(xml, str) or not isinstance(filename, str):
+        raise ApiError(422, _("The data is not valid."),
+                       fields={"xml": [_("A non-empty string is required.")]} if not isinstance(xml, str) else
+                       {"filename": [_("A non-empty string is required.")]})
+    if len(xml.encode("utf-8")) > limit:
+        raise too_large
+    return filename, xml
+
+
+@bp.post("/process-definitions")
+@endpoint()
+def upload_definition():
+    """Validate and deploy a .bpmn file: 201 with new versions, 200 for identical content, 422 with problems."""
+    user = api_user()
+    _require(service.can_design(user))
+    filename, xml = _upload()
+    try:
+        result = service.deploy_diagram(db.session, filename, xml, user)
+    except service.DiagramTooLarge:
+        raise ApiError(413, _("The diagram is larger than %(mb)s MB.",
+                              mb=service.MAX_DIAGRAM_BYTES // (1024 * 1024))) from None
+    db.session.commit()
+    created = bool(result.created)
+    rows = result.created if created else result.definitions
+    response = jsonify(created=created, definitions=[definition_item(d) for d in rows])
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.post("/process-definitions/<key>/start")
+@endpoint()
+def start_instance(key: str):
+    """Start the live version of a deployed process with JSON data."""
+    user = api_user()
+    _require(service.can_design(user))
+    body = json_body()
+    data = body.get("data", body) if set(body) <= {"data"} else body
+    if not isinstance(data, dict):
+        raise ApiError(422, _("The data is not valid."), fields={"data": [_("The data must be a JSON object.")]})
+    if len(key) > 100:
+        raise NotFound(N_("The process is not deployed."))
+    definition = service.live_definition(db.session, key)
+    instance = runtime().start(db.session, key, data, actor_for(user), definition=definition)
+    db.session.commit()
+    response = jsonify(instance_id=instance.id, process_key=key, version=definition.version,
+                       status=instance.status)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_instance", instance_id=instance.id)
+    return response
+
+
+@bp.get("/instances/<int:instance_id>")
+@endpoint()
+def get_instance(instance_id: int):
+    """Status (running, completed, incident, cancelled), open tasks, next timer due time, incident."""
+    _require(service.can_view_instances(api_user()))
+    number = int_id(instance_id)
+    instance = db.session.get(ProcessInstance, number) if number else None
+    if instance is None:
+        raise NotFound(N_("The process instance does not exist."))
+    open_tasks = list(
+        db.session.scalars(
+            select(HumanTask)
+            .where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
+            .order_by(HumanTask.created_at)
+        )
+    )
+    return jsonify(
+        id=instance.id,
+        process_key=instance.process_key,
+        version=instance.definition.version,
+        definition_id=instance.definition_id,
+        case_id=instance.case_id,
+        status=instance.status,
+        started_at=iso(instance.started_at),
+        completed_at=iso(instance.completed_at),
+        next_timer_due_at=iso(instance.next_due_at),
+        incident_message=instance.incident_message,
+        open_tasks=task_items(open_tasks, api_locale()),
+    )
