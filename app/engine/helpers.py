@@ -51,5 +51,13 @@ def hours_between(start: Any, end: Any) -> float:
     return (to_datetime(end) - to_datetime(start)).total_seconds() / 3600.0
 
 
-for _fn in (now, add_hours, add_days, hours_between):
+def to_int(value: Any, default: int = 0) -> int:
+    """``value`` as an integer, or ``default`` when it is missing or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+for _fn in (now, add_hours, add_days, hours_between, to_int):
     register_helper(_fn.__name__, _fn)

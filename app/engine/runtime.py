@@ -42,6 +42,7 @@ from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, Ta
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due
 from app.engine.sandbox import make_script_engine
+from app.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -170,16 +171,21 @@ class WorkflowRuntime:
             instance.status = InstanceStatus.RUNNING
             instance.incident_message = None
             instance.next_due_at = next_timer_due(workflow)
+        self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
         self.projector.sync(session, instance, workflow, ctx)
         self._route_events(session, instance, workflow, ctx)
         if ctx.incident:
             self._audit(session, instance, ctx, action="incident", message=ctx.incident)
         for hook in self.hooks:
             hook(session, instance, workflow, ctx)
+        self._flush(session)
+
+    @staticmethod
+    def _flush(session: Session) -> None:
         try:
             session.flush()
         except StaleDataError as exc:
-            raise ConcurrentUpdate("The process was changed by someone else; please try again.") from exc
+            raise ConcurrentUpdate(N_("The process was changed by someone else; please try again.")) from exc
 
     def _route_events(
         self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextvars
 import functools
 import operator
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -44,9 +46,18 @@ class ScriptTimeout(Exception):
 
 
 class _Transformer(RestrictingNodeTransformer):
-    """RestrictedPython's policy, plus guarded ``*``, ``**`` and ``<<`` (memory bombs)."""
+    """RestrictedPython's policy, plus guarded ``*``, ``**``, ``<<``, ``+`` and ``%`` (memory
+    bombs), and no ``try``: a script that could catch the time-limit exception could run on
+    after CPython drops the trace function that enforces it."""
 
-    _GUARDED = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+    _GUARDED = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Add: "_add_", ast.Mod: "_mod_"}
+    _NO_AUGMENTED = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
+
+    def visit_Try(self, node: ast.Try) -> ast.AST:
+        self.error(node, "try/except/finally is not allowed in scripts.")
+        return node
+
+    visit_TryStar = visit_Try
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
@@ -66,9 +77,41 @@ class _Transformer(RestrictingNodeTransformer):
         return node
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
-        if type(node.op) in self._GUARDED:
-            self.error(node, "Augmented assignment with *, ** or << is not allowed in scripts.")
+        if isinstance(node.op, self._NO_AUGMENTED):
+            self.error(node, "Augmented assignment with *, **, << or % is not allowed in scripts.")
         return super().visit_AugAssign(node)
+
+
+MAX_ALLOCATION = 64 * 1024 * 1024  # approximate bytes all guarded operations of one run may build
+ITEM_BYTES = 40  # a container slot plus a small object
+_budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("sandbox_budget")
+
+
+def _cost(value: Any) -> int:
+    """Approximate bytes a value holds (strings by length, containers by item count)."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        return len(value) * ITEM_BYTES
+    return 0
+
+
+def _charge(length: int, cost: int | None = None) -> None:
+    """Refuse a result longer than MAX_SEQUENCE, and count its cost against the run's budget
+    (so a comprehension of big strings is bounded by the total, not only by each one)."""
+    if length > MAX_SEQUENCE:
+        raise ScriptSecurityError("result too large")
+    budget = _budget.get(None)
+    if budget is not None:
+        budget[0] -= length if cost is None else cost
+        if budget[0] < 0:
+            raise ScriptSecurityError("script builds too much data")
+
+
+def _charge_value(value: Any) -> Any:
+    if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
+        _charge(len(value), _cost(value))
+    return value
 
 
 def _check_size(value: Any) -> Any:
@@ -86,7 +129,7 @@ def _guarded_mul(a: Any, b: Any) -> Any:
             raise ScriptSecurityError("result too large")
     if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
         raise ScriptSecurityError("number too large")
-    return a * b
+    return _charge_value(a * b)
 
 
 def _guarded_pow(a: Any, b: Any) -> Any:
@@ -99,6 +142,78 @@ def _guarded_lshift(a: Any, b: Any) -> Any:
     if isinstance(b, int) and b > MAX_INT_BITS:
         raise ScriptSecurityError("number too large")
     return a << b
+
+
+def _guarded_add(a: Any, b: Any) -> Any:
+    if isinstance(a, str | bytes | list | tuple) and isinstance(b, str | bytes | list | tuple):
+        _charge(len(a) + len(b), _cost(a) + _cost(b))
+    return a + b
+
+
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _guarded_mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str):
+        for width, precision in _FORMAT_WIDTH.findall(a):
+            if "*" in (width, precision) or int(width or 0) > 1000 or int(precision or 0) > 1000:
+                raise ScriptSecurityError("format width too large")
+        result = a % b
+        _charge(len(result))
+        return result
+    return a % b
+
+
+def _guarded_sum(iterable: Any, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        raise ScriptSecurityError("sum() adds numbers only")
+    return sum(iterable, start)
+
+
+def _sized(constructor: Callable[..., Any]) -> Callable[..., Any]:
+    def build(*args: Any, **kwargs: Any) -> Any:
+        return _charge_value(constructor(*args, **kwargs))
+
+    build.__name__ = constructor.__name__
+    return build
+
+
+def _str_method(obj: str | bytes, name: str) -> Callable[..., Any] | None:
+    """Size-checked versions of the str methods that can build huge strings in one C call."""
+    method = getattr(obj, name)
+    if name in ("ljust", "rjust", "center", "zfill"):
+        def padded(width: int, *args: Any) -> Any:
+            _charge(max(int(width), len(obj)))
+            return method(width, *args)
+        return padded
+    if name == "expandtabs":
+        def expanded(tabsize: int = 8) -> Any:
+            _charge(len(obj) * max(int(tabsize), 1))
+            return method(tabsize)
+        return expanded
+    if name == "replace":
+        def replaced(old: Any, new: Any, count: int = -1) -> Any:
+            occurrences = obj.count(old) if old else len(obj) + 1
+            if count >= 0:
+                occurrences = min(occurrences, count)
+            _charge(len(obj) + occurrences * max(len(new) - len(old), 0))
+            return method(old, new, count)
+        return replaced
+    if name == "join":
+        def joined(items: Any) -> Any:
+            items = list(items)
+            _charge(sum(len(i) for i in items if isinstance(i, str | bytes)) + len(obj) * len(items))
+            return method(items)
+        return joined
+    return None
+
+
+def _guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, str | bytes) and isinstance(name, str):
+        wrapped = _str_method(obj, name)
+        if wrapped is not None:
+            return wrapped
+    return safer_getattr(obj, name, default) if default is not None else safer_getattr(obj, name)
 
 
 def _guarded_range(*args: int) -> range:
@@ -125,6 +240,8 @@ def _inplacevar(op: str, x: Any, y: Any) -> Any:
     fn = _INPLACE.get(op)
     if fn is None:
         raise ScriptSecurityError(f"operator {op} is not allowed")
+    if op == "+=":
+        return _guarded_add(x, y)
     return _check_size(fn(x, y))
 
 
@@ -134,10 +251,23 @@ _ALLOWED_BUILTINS = (
     "Exception ArithmeticError LookupError"
 ).split()
 _SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _ALLOWED_BUILTINS}
-_SAFE_BUILTINS.update({"True": True, "False": False, "None": None, "range": _guarded_range})
+_SAFE_BUILTINS.update({"True": True, "False": False, "None": None, "range": _guarded_range, "sum": _guarded_sum})
+_SIZED = {name: _sized(getattr(builtins, name)) for name in ("list", "tuple", "set", "dict", "sorted")}
+_REAL_TYPES = {wrapper: getattr(builtins, name) for name, wrapper in _SIZED.items()}
+
+
+def _isinstance(obj: Any, types: Any) -> bool:
+    """isinstance that understands the size-checked list/tuple/set/dict constructors."""
+    if isinstance(types, tuple):
+        return isinstance(obj, tuple(_REAL_TYPES.get(t, t) for t in types))
+    return isinstance(obj, _REAL_TYPES.get(types, types))
+
+
+_SAFE_BUILTINS.update(_SIZED)
+_SAFE_BUILTINS["isinstance"] = _isinstance
 
 _GUARDS: dict[str, Any] = {
-    "_getattr_": safer_getattr,
+    "_getattr_": _guarded_getattr,
     "_getitem_": lambda obj, key: obj[key],
     "_getiter_": iter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
@@ -147,6 +277,8 @@ _GUARDS: dict[str, Any] = {
     "_mul_": _guarded_mul,
     "_pow_": _guarded_pow,
     "_lshift_": _guarded_lshift,
+    "_add_": _guarded_add,
+    "_mod_": _guarded_mod,
 }
 
 
@@ -186,11 +318,13 @@ def _run_with_deadline(fn: Callable[[], Any], limit: float) -> Any:
         return None
 
     previous = sys.gettrace()
+    token = _budget.set([MAX_ALLOCATION])
     sys.settrace(global_trace)
     try:
         return fn()
     finally:
         sys.settrace(previous)
+        _budget.reset(token)
 
 
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
@@ -205,6 +339,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         scope.update(self.globals)
         scope.update(external or {})
         scope.update(context)
+        # Reads a data key that may not exist (scripts have no try/except to catch a NameError).
+        scope["value_of"] = lambda name, default=None: context.get(name, default)
         return scope
 
     def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
@@ -222,7 +358,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         scope = self._globals(context, external_context)
         before = set(scope)
         _run_with_deadline(lambda: exec(code, scope), self.time_limit)  # noqa: S102
-        reserved = {"__builtins__", *_GUARDS, *self.globals, *(external_context or {})}
+        reserved = {"__builtins__", "value_of", *_GUARDS, *self.globals, *(external_context or {})}
         for key in list(context):
             if key not in scope:
                 del context[key]

@@ -28,7 +28,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,98}$")
 #: names the engine or the serializer reserve in task data
 RESERVED_NAMES = {
-    "typename", "task", "data", "now", "case_id", "case_number", "submitted_by",
+    "typename", "task", "data", "now", "case_id", "case_number", "submitted_by", "value_of", "to_int",
 }
 FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",

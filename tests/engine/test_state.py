@@ -149,8 +149,6 @@ def test_stale_lock_version_is_a_concurrent_update(database, session, runtime, a
     assert instance(session, started.id).status == InstanceStatus.COMPLETED
 
 
-@pytest.mark.xfail(strict=True, raises=StaleDataError,
-                   reason="runtime._save: autoflush in projector.sync raises StaleDataError before the wrapped flush")
 def test_stale_save_is_reported_as_concurrent_update(database, session, runtime, actor, deploy_sources):
     started, (first, second) = _two_task_instance(session, runtime, actor, deploy_sources)
 
