@@ -57,7 +57,24 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "feedback@example.com")
 
+    MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)  # seconds per SMTP connection
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")  # links in e-mails
+
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
+    TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
+    # Escalation ladder: reminder N working hours before due, head at due, manager N working
+    # days after due; lateness counted in "working" or "calendar" days (started days).
+    ESCALATION_INTERVAL_SECONDS = _int("ESCALATION_INTERVAL_SECONDS", 60)
+    ESCALATION_REMINDER_HOURS = float(os.environ.get("ESCALATION_REMINDER_HOURS", "4"))
+    ESCALATION_MANAGER_DELAY_DAYS = float(os.environ.get("ESCALATION_MANAGER_DELAY_DAYS", "1"))
+    ESCALATION_LATENESS_DAYS = os.environ.get("ESCALATION_LATENESS_DAYS", "working")
+    # E-mail outbox: drained every N seconds; a failure is retried after 60 s, 120 s, ...
+    # (capped), and marked failed after OUTBOX_MAX_ATTEMPTS attempts.
+    OUTBOX_INTERVAL_SECONDS = _int("OUTBOX_INTERVAL_SECONDS", 10)
+    OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+    OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)
+    OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
     TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
     TESTING = False
 

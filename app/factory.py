@@ -49,7 +49,14 @@ def build_app(config: Any = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
-    app.extensions["runtime"] = WorkflowRuntime(hooks=[case_projection_hook])
+    from app.scheduler.timers import timer_hook
+    from app.services.escalation import lateness_hook, settings_from_config
+    from app.services.notifications import notification_hook
+
+    app.extensions["runtime"] = WorkflowRuntime(
+        hooks=[case_projection_hook, lateness_hook(settings_from_config(app.config)), notification_hook(app),
+               timer_hook]
+    )
 
     @login_manager.user_loader
     def load_user(user_id: str):

@@ -306,7 +306,8 @@ def test_definitions_follow_our_conventions():
             event = getattr(ts, "event_definition", None)
             if isinstance(event, TimerEventDefinition):
                 assert check_source(event.expression, "eval") is None, where
-                assert event.expression.startswith('"P'), where
+                # a quoted ISO duration, or a deadline on the working-time calendar
+                assert event.expression.startswith('"P') or event.expression.startswith("add_working_"), where
     assert seen_forms == set(FORMS) - {"case_intake"}
 
 
@@ -343,7 +344,8 @@ def test_every_element_has_diagram_interchange(name):
 def test_complaint_with_two_departments_to_closure(engine):
     iid = engine.start("feedback_case", intake(category="technical"))
     verify = engine.task(iid, "verify")
-    assert verify.due_at == T0 + timedelta(hours=4)
+    # half a working day: Monday 09:00 + 4 working hours = 14:00 Shanghai (12:00-13:00 is lunch)
+    assert verify.due_at == T0 + timedelta(hours=5)
     assert verify.title == "核实反馈信息" and verify.title_en == "Verify the feedback"
     assert engine.dept_codes[verify.department_id] == "marketing"
     assert verify.context["stage"] == "核实"
@@ -576,11 +578,14 @@ def test_unanswered_reminders_end_as_unresolvable(engine):
     iid = engine.start("feedback_case", intake())
     engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no"))
     engine.complete(iid, "info_request", "info_request", question="请提供照片", request_channel="phone")
+    # each reminder waits 3 working days; 5 calendar days always cover them, weekends included
     for reminder in range(3):
-        assert engine.advance(iid, timedelta(days=3, minutes=1))
+        due = engine.instance(iid).next_due_at
+        assert not engine.advance(iid, due - clock.now() - timedelta(minutes=1))  # not before its time
+        assert engine.advance(iid, timedelta(minutes=2))
         assert engine.task_data(engine.task(iid, "customer_reply"))["reminders_sent"] == reminder + 1
     assert engine.instance(iid).next_due_at is not None
-    assert engine.advance(iid, timedelta(days=3, minutes=1))
+    assert engine.advance(iid, timedelta(days=5, minutes=1))
     instance = engine.instance(iid)
     assert instance.status == InstanceStatus.COMPLETED
     assert engine.data(iid)["case_status"] == "unresolvable"

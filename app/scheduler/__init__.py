@@ -1,5 +1,6 @@
-"""Fires BPMN timers with APScheduler (see :mod:`app.scheduler.timers`)."""
+"""The scheduler: exact BPMN timers, the escalation ladder, the e-mail outbox, the weekly
+assessment (see :mod:`app.scheduler.runner` and :mod:`app.scheduler.timers`)."""
 
-from app.scheduler.timers import run_forever, start_scheduler
+from app.scheduler.runner import run_forever, start_scheduler, stop_scheduler, weekly_trigger
 
-__all__ = ["run_forever", "start_scheduler"]
+__all__ = ["run_forever", "start_scheduler", "stop_scheduler", "weekly_trigger"]

@@ -188,7 +188,7 @@ def reserve_submission(session: Session, client_ip: str, limit: int) -> bool:
 # ---------------------------------------------------------------------------- public status
 
 PUBLIC_STATUSES = {
-    "received": N_("Received"),
+    "received": N_("Feedback received"),
     "in_progress": N_("In progress"),
     "waiting": N_("Waiting for your information"),
     "answered": N_("Answered"),

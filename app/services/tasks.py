@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from app.data.models import HumanTask, TaskState, User
+from app.clock import clock
+from app.data.models import DelegationState, HumanTask, TaskState, User
+from app.data.queries import open_delegation, substituted_users
 from app.engine.errors import EngineError, NotFound, TaskNotOpen
 from app.engine.runtime import Actor, WorkflowRuntime
 from app.formkit.build import Validation
@@ -20,28 +23,71 @@ class Forbidden(EngineError):
     code = "forbidden"
 
 
-def actor_for(user: User) -> Actor:
-    return Actor(user.id, user.display_name or user.username)
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """Whom a user substitutes today: their user ids, names and department ids."""
+
+    user_ids: frozenset[int] = frozenset()
+    department_ids: frozenset[int] = frozenset()
+    names: tuple[tuple[int, str], ...] = ()
+
+
+def stand_in(user: User) -> StandIn:
+    """The people (and their departments) ``user`` stands in for today (Shanghai date)."""
+    session = object_session(user)
+    if session is None or user.id is None:
+        return StandIn()
+    principals = substituted_users(session, user.id, clock.now().astimezone(LOCAL_TZ).date())
+    return StandIn(
+        frozenset(p.id for p in principals),
+        frozenset(d for p in principals for d in p.department_ids),
+        tuple((p.id, p.display_name or p.username) for p in principals),
+    )
+
+
+def actor_for(user: User, task: HumanTask | None = None) -> Actor:
+    """The audit actor; a substitute acting on a task of the person they stand in for is
+    labelled "<substitute> (on behalf of <principal>)"."""
+    label = user.display_name or user.username
+    if task is not None and task.assignee_id not in (None, user.id):
+        names = dict(stand_in(user).names)
+        if task.assignee_id in names:
+            label = f"{label} (on behalf of {names[task.assignee_id]})"
+    return Actor(user.id, label[:120])
 
 
 def can_view(user: User, task: HumanTask) -> bool:
-    """Members of the task's department, its assignee, and admins/managers/auditors."""
-    return (
+    """Members of the task's department, its assignee, admins/managers/auditors, and a
+    substitute of the assignee or of a department member while the substitution lasts."""
+    if (
         task.assignee_id == user.id
         or (task.department_id is not None and task.department_id in user.department_ids)
         or user.has_role("admin", "manager", "auditor")
+    ):
+        return True
+    standing = stand_in(user)
+    return task.assignee_id in standing.user_ids or (
+        task.department_id is not None and task.department_id in standing.department_ids
     )
 
 
 def can_act(user: User, task: HumanTask) -> bool:
-    """The assignee; or, while unassigned, a member of the task's department."""
+    """The assignee; or, while unassigned, a member of the task's department — each also
+    through a substitute while the substitution lasts."""
     if task.state != TaskState.OPEN:
         return False
     if task.assignee_id is not None:
-        return task.assignee_id == user.id or (
+        if task.assignee_id == user.id or (
             task.department_id is not None and task.department_id in user.head_of_ids
-        )
-    return task.department_id is not None and task.department_id in user.department_ids
+        ):
+            return True
+        return task.assignee_id in stand_in(user).user_ids
+    if task.department_id is None:
+        return False
+    return task.department_id in user.department_ids or task.department_id in stand_in(user).department_ids
 
 
 def get_visible(session: Session, user: User, task_id: str) -> HumanTask:
@@ -58,7 +104,7 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
     task = get_visible(session, user, task_id)
     if task.state != TaskState.OPEN:
         raise TaskNotOpen(N_("This task is no longer open."))
-    if task.department_id not in user.department_ids:
+    if task.department_id not in user.department_ids and task.department_id not in stand_in(user).department_ids:
         raise Forbidden(N_("You may not act on this task."))
     result = session.execute(
         update(HumanTask)
@@ -99,6 +145,13 @@ def check_can_complete(session: Session, user: User, task_id: str, submit_token:
         raise TaskNotOpen(N_("This task has already been completed or is no longer open."))
     if not can_act(user, task):
         raise Forbidden(N_("You may not act on this task."))
+    delegation = open_delegation(session, task.id)
+    if delegation is not None and delegation.state == DelegationState.ACTIVE and delegation.delegate_id == user.id:
+        raise Forbidden(N_("This task was delegated to you: save your work from the inbox; "
+                           "it goes back to the delegator for a final check."))
+    from app.services.approvals import check_four_eyes  # late: approvals builds on this module
+
+    check_four_eyes(session, user, task)
     return task
 
 
@@ -114,7 +167,7 @@ def complete_validated(
     task = check_can_complete(session, user, task_id, submit_token)
     if task.state != TaskState.OPEN:  # a repeated submit of the same token
         return task
-    return runtime.complete_task(session, task_id, data, actor_for(user), submit_token)
+    return runtime.complete_task(session, task_id, data, actor_for(user, task), submit_token)
 
 
 def complete(
@@ -138,5 +191,5 @@ def complete(
     validation = validate_submission(session, definition, payload, locale)
     if not validation.ok:
         return Completion(None, validation)
-    done = runtime.complete_task(session, task_id, validation.data, actor_for(user), submit_token)
+    done = runtime.complete_task(session, task_id, validation.data, actor_for(user, task), submit_token)
     return Completion(done, validation)

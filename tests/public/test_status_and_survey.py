@@ -59,7 +59,7 @@ def test_status_page_shows_status_and_hides_internals(prod_app, client, database
     with database.transaction() as session:
         number = session.get(Case, case_id).number
     assert number in page
-    assert 'data-status="received"' in page and "Received" in page
+    assert 'data-status="received"' in page and "Feedback received" in page
     assert 'data-testid="reply-form"' not in page and 'data-testid="survey-link"' not in page
     assert "li@example.com" not in page and "13900000000" not in page  # contact data stays internal
 

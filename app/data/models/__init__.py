@@ -2,7 +2,16 @@
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
 from app.data.models.audit import AuditEvent
+from app.data.models.calendar import CalendarOverride
 from app.data.models.cases import Case, Counter
+from app.data.models.inbox import DelegationState, SavedFilter, Substitution, TaskDelegation
+from app.data.models.notifications import (
+    EmailOutbox,
+    Notification,
+    NotificationOptOut,
+    TaskEscalation,
+    TaskLateness,
+)
 from app.data.models.process import (
     FormDefinition,
     HumanTask,
@@ -17,17 +26,27 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AuditEvent",
+    "CalendarOverride",
     "Case",
     "Counter",
+    "DelegationState",
     "Department",
+    "EmailOutbox",
     "FormDefinition",
     "HumanTask",
     "InstanceStatus",
     "Membership",
+    "Notification",
+    "NotificationOptOut",
     "ProcessDefinition",
     "ProcessInstance",
     "PublicSubmission",
+    "SavedFilter",
+    "Substitution",
     "SurveyResponse",
+    "TaskDelegation",
+    "TaskEscalation",
+    "TaskLateness",
     "TaskState",
     "User",
     "UserRole",

@@ -1,58 +1,128 @@
-"""The inbox: my tasks and my departments' queue, with claim and release."""
+"""The inbox: my tasks, my departments' queue, overdue, recently completed, delegated — with
+business-field filters, sorting, pagination, saved filters, claim/release, assignment by
+department heads, delegation with return, substitutes while away, and bulk claim/assign.
+
+Lists read only the ``human_task`` projection (and the inbox tables); a workflow is loaded
+only to prefill the form on the delegation page.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
-from app.data.queries import count_rows, open_tasks_query, page_of
-from app.engine.errors import NotFound, TaskNotOpen
+from app.clock import clock
+from app.data.models import Case, DelegationState, TaskState
+from app.data.queries import (
+    TaskFilter,
+    count_rows,
+    department_colleagues,
+    inbox_query,
+    open_delegation,
+    open_delegations,
+    page_of,
+    saved_filters,
+    substitutions_of,
+    user_names,
+)
+from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.extensions import db
+from app.factory import runtime
+from app.i18n import N_
+from app.services import inbox as inbox_service
 from app.services import tasks as task_service
+from app.services.forms import definition_for_task
 from app.web.cases.routes import may_open_cases
-from app.web.tasks.display import install
+from app.web.tasks.display import URGENCY, install, task_title
+from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 install(bp)
 
+MAX_PAGE_SIZE = 100
 PAGE_SIZE = 50
 ELEVATED = ("admin", "manager", "auditor")
+CATEGORIES = {
+    "quality": N_("Product quality"), "service": N_("Service"), "delivery": N_("Delivery / logistics"),
+    "technical": N_("Technical"), "other": N_("Other"),
+}
 
 
 def _tabs() -> list[tuple[str, str]]:
-    tabs = [("mine", _("My tasks")), ("department", _("My departments' queue"))]
+    tabs = [
+        ("mine", _("My tasks")), ("department", _("My departments' queue")), ("overdue", _("Overdue")),
+        ("completed", _("Recently completed")), ("delegated", _("Delegated by me")),
+    ]
     if current_user.has_role(*ELEVATED):
         tabs.append(("all", _("All open tasks")))
     return tabs
 
 
-def _page() -> int:
+def _int_arg(name: str, default: int, minimum: int = 1) -> int:
     try:
-        return max(int(request.args.get("page", 1)), 1)
+        return max(int(request.args.get(name, default)), minimum)
     except ValueError:
-        return 1
+        return default
+
+
+def _colleagues_by_department(department_ids: set[int]) -> dict[int, list]:
+    return {dept_id: list(department_colleagues(db.session, dept_id)) for dept_id in sorted(department_ids)}
 
 
 @bp.route("/")
 @login_required
 def index():
     tabs = _tabs()
-    scope = request.args.get("tab", "mine")
-    if scope not in {key for key, _label in tabs}:
-        scope = "mine"
-    counts = {key: count_rows(db.session, open_tasks_query(current_user, key)) for key, _label in tabs}
-    page = _page()
-    rows, total = page_of(db.session, open_tasks_query(current_user, scope), page, PAGE_SIZE)
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    view = request.args.get("tab", "mine")
+    if view not in {key for key, _label in tabs}:
+        view = "mine"
+    scope = inbox_service.scope_for(current_user)
+    flt = inbox_service.parse_filter(request.args)
+    now = clock.now()
+    counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
+              for key in ("mine", "department", "overdue")}
+    size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
+    page = _int_arg("page", 1)
+    rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
+    pages = max((total + size - 1) // size, 1)
+    delegations = open_delegations(db.session, {t.id for t in rows})
+    names = user_names(db.session, {d.delegator_id for d in delegations.values()}
+                       | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id}))
+    head_of = set(current_user.head_of_ids)
+    colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id} | head_of)
+    standing = scope.user_ids - {current_user.id}
+
+    def may_claim(task) -> bool:
+        return task.state == TaskState.OPEN and task.assignee_id is None and task.department_id in scope.department_ids
+
+    def may_release(task) -> bool:
+        return task.state == TaskState.OPEN and task.assignee_id is not None and task.id not in delegations and (
+            task.assignee_id == current_user.id or task.department_id in head_of)
+
+    def may_assign(task) -> bool:
+        return task.state == TaskState.OPEN and task.department_id in head_of
+
+    def may_delegate(task) -> bool:
+        return task.state == TaskState.OPEN and task.assignee_id == current_user.id and task.id not in delegations
+
     return render_template(
-        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=scope, counts=counts, tasks=rows,
-        page=page, pages=pages, total=total, may_open=may_open_cases(current_user),
-        may_claim=lambda t: t.assignee_id is None and t.department_id in current_user.department_ids,
-        may_release=lambda t: t.assignee_id is not None and (
-            t.assignee_id == current_user.id or t.department_id in current_user.head_of_ids),
+        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
+        page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
+        may_open=may_open_cases(current_user), may_claim=may_claim, may_release=may_release,
+        may_assign=may_assign, may_delegate=may_delegate, delegations=delegations, names=names,
+        colleagues=colleagues, head_of=head_of, standing=standing,
+        standing_names="、".join(names.get(uid, "?") for uid in sorted(standing)),
+        filters=saved_filters(db.session, current_user.id), urgencies=URGENCY, categories=CATEGORIES,
+        departments=sorted(scope.department_ids), current_query=inbox_service.clean_query(request.args),
+        bulk_assignees=sorted({u.id: u for d in head_of for u in colleagues.get(d, [])}.values(),
+                              key=lambda u: u.username),
+        filtered=any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort"),
     )
 
 
@@ -64,11 +134,10 @@ def _back() -> str:
     return url_for("inbox.index")
 
 
-@bp.route("/<task_id>/claim", methods=["POST"])
-@login_required
-def claim(task_id: str):
+def _run(action, success, category: str = "success"):
+    """Run a service call, commit, flash; 404/403 for missing/forbidden, a warning otherwise."""
     try:
-        task = task_service.claim(db.session, current_user, task_id)
+        result = action()
         db.session.commit()
     except NotFound:
         db.session.rollback()
@@ -76,29 +145,295 @@ def claim(task_id: str):
     except task_service.Forbidden:
         db.session.rollback()
         abort(403)
-    except TaskNotOpen as exc:
+    except EngineError as exc:
         db.session.rollback()
         flash(_(exc.message), "warning")
         return redirect(_back())
-    flash(_("You have claimed the task %(number)s.", number=task.case_number or ""), "success")
+    flash(success(result), category)
     return redirect(_back())
+
+
+@bp.route("/<task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: str):
+    return _run(lambda: task_service.claim(db.session, current_user, task_id),
+                lambda task: _("You have claimed the task %(number)s.", number=task.case_number or ""))
 
 
 @bp.route("/<task_id>/release", methods=["POST"])
 @login_required
 def release(task_id: str):
+    return _run(lambda: task_service.unclaim(db.session, current_user, task_id),
+                lambda task: _("The task %(number)s is back in the department queue.", number=task.case_number or ""),
+                "info")
+
+
+def _form_int(name: str) -> int | None:
+    value = (request.form.get(name) or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+@bp.route("/<task_id>/assign", methods=["POST"])
+@login_required
+def assign(task_id: str):
+    assignee_id = _form_int("assignee_id")
+    if assignee_id is None:
+        flash(_("Choose a colleague to assign to."), "warning")
+        return redirect(_back())
+    expected = request.form.get("expected_assignee", "any")
+    expected = None if expected == "" else (int(expected) if expected.isdigit() else "any")
+    return _run(
+        lambda: inbox_service.assign(db.session, current_user, task_id, assignee_id, expected),
+        lambda task: _("Task %(number)s assigned to %(name)s.", number=task.case_number or "",
+                       name=user_names(db.session, {assignee_id}).get(assignee_id, "?")),
+    )
+
+
+@bp.route("/<task_id>/delegate", methods=["POST"])
+@login_required
+def delegate(task_id: str):
+    delegate_id = _form_int("delegate_id")
+    if delegate_id is None:
+        flash(_("Choose a colleague to delegate to."), "warning")
+        return redirect(_back())
+    return _run(
+        lambda: inbox_service.delegate(db.session, current_user, task_id, delegate_id, request.form.get("note", "")),
+        lambda d: _("Task delegated to %(name)s; it comes back to you for a final check.",
+                    name=user_names(db.session, {d.delegate_id}).get(d.delegate_id, "?")),
+    )
+
+
+@bp.route("/<task_id>/recall", methods=["POST"])
+@login_required
+def recall(task_id: str):
+    return _run(lambda: inbox_service.recall(db.session, current_user, task_id),
+                lambda task: _("You have taken the task %(number)s back.", number=task.case_number or ""), "info")
+
+
+@bp.route("/bulk", methods=["POST"])
+@login_required
+def bulk():
+    action = request.form.get("action", "")
+    task_ids = [t for t in request.form.getlist("task_id") if t][:200]
+    if not task_ids:
+        flash(_("Select at least one task."), "warning")
+        return redirect(_back())
+    results = inbox_service.bulk(db.session, current_user, action, task_ids, _form_int("assignee_id"))
+    for item in results:
+        label = item.case_number or item.task_id[:8]
+        flash(Markup("<span data-testid=\"bulk-result\" data-ok=\"{}\" data-task-id=\"{}\">{}: {}</span>").format(
+            "true" if item.ok else "false", item.task_id, label, _(item.message)),
+            "success" if item.ok else "warning")
+    return redirect(_back())
+
+
+# ---------------------------------------------------------------------------- saved filters
+
+
+@bp.route("/filters", methods=["POST"])
+@login_required
+def save_filter():
+    query = request.form.get("query", "")
+    return _run(lambda: inbox_service.save_filter(db.session, current_user, request.form.get("name", ""), query),
+                lambda row: _("Filter “%(name)s” saved.", name=row.name))
+
+
+@bp.route("/filters/<int:filter_id>/delete", methods=["POST"])
+@login_required
+def delete_filter(filter_id: int):
+    return _run(lambda: inbox_service.delete_filter(db.session, current_user, filter_id),
+                lambda _row: _("Filter deleted."), "info")
+
+
+# ---------------------------------------------------------------------------- substitutes
+
+
+@bp.route("/substitutes", methods=["GET", "POST"])
+@login_required
+def substitutes():
+    if request.method == "POST":
+        try:
+            starts = date.fromisoformat(request.form.get("starts_on", ""))
+            ends = date.fromisoformat(request.form.get("ends_on", ""))
+        except ValueError:
+            flash(_("Enter the first and last day as dates."), "warning")
+            return redirect(url_for("inbox.substitutes"))
+        substitute_id = _form_int("substitute_id")
+        if substitute_id is None:
+            flash(_("Choose a colleague."), "warning")
+            return redirect(url_for("inbox.substitutes"))
+        try:
+            inbox_service.name_substitute(db.session, current_user, substitute_id, starts, ends)
+            db.session.commit()
+        except EngineError as exc:
+            db.session.rollback()
+            flash(_(exc.message), "warning")
+            return redirect(url_for("inbox.substitutes"))
+        flash(_("Substitute saved."), "success")
+        return redirect(url_for("inbox.substitutes"))
+    from app.data.models import User
+
+    rows = substitutions_of(db.session, current_user.id)
+    names = user_names(db.session, {r.user_id for r in rows} | {r.substitute_id for r in rows})
+    users = db.session.query(User).filter(User.active.is_(True), User.id != current_user.id).order_by(User.username)
+    return render_template("inbox/substitutes.html", title=_("Substitutes"), rows=rows, names=names,
+                           users=list(users), today=clock.now().astimezone(task_service.LOCAL_TZ).date())
+
+
+@bp.route("/substitutes/<int:substitution_id>/delete", methods=["POST"])
+@login_required
+def end_substitution(substitution_id: int):
     try:
-        task = task_service.unclaim(db.session, current_user, task_id)
+        inbox_service.end_substitution(db.session, current_user, substitution_id)
         db.session.commit()
     except NotFound:
         db.session.rollback()
         abort(404)
+    flash(_("Substitution removed."), "info")
+    return redirect(url_for("inbox.substitutes"))
+
+
+# ---------------------------------------------------------------------------- delegation page
+
+
+@bp.before_app_request
+def _route_delegated_tasks():
+    """A task under delegation is worked on from the delegation page: the delegate saves a
+    draft there, the delegator does the final check there (the task page would complete it)."""
+    if request.endpoint != "tasks.show" or not current_user.is_authenticated:
+        return None
+    task_id = (request.view_args or {}).get("task_id")
+    delegation = open_delegation(db.session, task_id) if task_id else None
+    if delegation is None:
+        return None
+    if (delegation.state == DelegationState.ACTIVE and delegation.delegate_id == current_user.id) or (
+            delegation.state == DelegationState.RETURNED and delegation.delegator_id == current_user.id):
+        return redirect(url_for("inbox.work", task_id=task_id), code=307 if request.method == "POST" else 302)
+    return None
+
+
+@bp.route("/<task_id>/work", methods=["GET", "POST"])
+@login_required
+def work(task_id: str):
+    try:
+        task = task_service.get_visible(db.session, current_user, task_id)
+    except NotFound:
+        abort(404)
+    except task_service.Forbidden:
+        abort(403)
+    delegation = open_delegation(db.session, task_id)
+    if task.state != TaskState.OPEN or delegation is None:
+        return redirect(url_for("tasks.show", task_id=task_id))
+    as_delegate = delegation.state == DelegationState.ACTIVE and delegation.delegate_id == current_user.id
+    as_delegator = delegation.state == DelegationState.RETURNED and delegation.delegator_id == current_user.id
+    if not (as_delegate or as_delegator):
+        return redirect(url_for("tasks.show", task_id=task_id))
+    try:
+        definition = definition_for_task(db.session, task) if (task.form_key or task.form_id) else {
+            "key": "no_form", "fields": []}
+    except NotFound:
+        abort(404)
+    try:
+        data = runtime().task_data(db.session, task.id)
+    except EngineError:
+        data = {}
+    if as_delegator and delegation.draft:
+        data = {**data, **delegation.draft}
+    files = existing_files(definition, data)
+    case = db.session.get(Case, task.case_id) if task.case_id else None
+    names = user_names(db.session, {delegation.delegator_id, delegation.delegate_id})
+    context = dict(title=task_title(task), task=task, case=case, definition=definition, files=files,
+                   delegation=delegation, as_delegate=as_delegate, names=names)
+    if request.method == "GET":
+        return render_template("inbox/work.html", form=build_form(definition, data),
+                               submit_token=uuid.uuid4().hex, **context)
+    form = build_form(definition)
+    valid = form.validate_on_submit()
+    valid = check_files(form, definition, files) and valid
+    token = request.form.get("submit_token", "")[:64] or uuid.uuid4().hex
+    if not valid:
+        db.session.rollback()
+        return render_template("inbox/work.html", form=form, submit_token=token, invalid=True, **context), 422
+    try:
+        submitted = submitted_data(form, definition, files)
+        if as_delegate:
+            inbox_service.return_draft(db.session, current_user, task_id, submitted)
+        else:
+            inbox_service.finish_delegated(db.session, runtime(), current_user, task_id, submitted, token)
+        db.session.commit()
     except task_service.Forbidden:
         db.session.rollback()
         abort(403)
-    except TaskNotOpen as exc:
+    except (TaskNotOpen, ConcurrentUpdate, InstanceNotRunning) as exc:
         db.session.rollback()
         flash(_(exc.message), "warning")
-        return redirect(_back())
-    flash(_("The task %(number)s is back in the department queue.", number=task.case_number or ""), "info")
-    return redirect(_back())
+        return redirect(url_for("inbox.index"))
+    except EngineError as exc:
+        db.session.rollback()
+        flash(_(exc.message), "danger")
+        return redirect(url_for("inbox.work", task_id=task_id))
+    if as_delegate:
+        flash(_("Saved. The task is back with %(name)s for a final check.",
+                name=names.get(delegation.delegator_id, "?")), "success")
+    else:
+        flash(_("Task “%(title)s” of case %(number)s completed.", title=task_title(task),
+                number=task.case_number or ""), "success")
+    return redirect(url_for("inbox.index"))
+
+
+# ---------------------------------------------------------------------------- navigation badges
+
+
+@bp.app_context_processor
+def _navigation_counts():
+    """Badges on the Inbox (my open tasks) and Approvals (items I can decide) nav entries.
+
+    The shared ``nav_items`` helper yields (endpoint, label); this wraps it for the request
+    so the labels carry a small count badge, and hides Approvals from users who decide nothing.
+    """
+    from flask import current_app
+
+    original = current_app.jinja_env.globals.get("nav_items")
+    if original is None or not current_user.is_authenticated:
+        return {}
+
+    def nav_items():
+        items = []
+        for endpoint, label in original():
+            count = _nav_count(endpoint)
+            if count is None:
+                items.append((endpoint, label))
+            elif count == -1:
+                continue
+            else:
+                badge = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')
+                items.append((endpoint, Markup("{}").format(label) + badge.format(endpoint.split(".")[0], count)))
+        return items
+
+    return {"nav_items": nav_items, "inbox_open_count": _my_open_count}
+
+
+def _my_open_count() -> int:
+    if "inbox_open_count" not in g:
+        scope = inbox_service.scope_for(current_user)
+        g.inbox_open_count = count_rows(db.session, inbox_query(scope, "mine", TaskFilter(),
+                                                                clock.now()))
+    return g.inbox_open_count
+
+
+def _nav_count(endpoint: str) -> int | None:
+    """The badge count of a nav entry; None for no badge; -1 to hide the entry."""
+    try:
+        if endpoint == "inbox.index":
+            return _my_open_count()
+        if endpoint == "approvals.index":
+            from app.services import approvals
+
+            if not any(approvals.may_see(db.session, current_user, kind) for kind in approvals.KINDS.values()):
+                return -1
+            return approvals.count_pending(db.session, current_user)
+    except Exception:  # noqa: BLE001 - a badge must never break a page
+        import logging
+
+        logging.getLogger(__name__).exception("navigation count failed")
+    return None

@@ -1,0 +1,147 @@
+"""Build, start and run the scheduler (in the web process with ``make run``, or alone with
+``flask scheduler``).
+
+Job stores: ``timers`` is the application database (APScheduler's ``apscheduler_jobs``
+table, written by every process through :func:`app.scheduler.timers.timer_hook`); the
+periodic jobs below live in memory, each scheduler process adds its own:
+
+* ``safety_net`` every ``TIMER_SAFETY_NET_SECONDS`` (1 s): wakes the scheduler so it
+  re-reads the shared job store, fires overdue instances, reloads the calendar if an admin
+  changed it;
+* ``escalation`` every ``ESCALATION_INTERVAL_SECONDS``: the escalation ladder;
+* ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
+* ``weekly_assessment``: Mondays 09:00 Asia/Shanghai, starts the weekly assessment.
+
+Two schedulers at once are safe: both may run a due job, but the instance row lock and the
+engine state fire each timer once; the ladder and the outbox claim their rows with
+compare-and-set updates; the weekly start is idempotent per week.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from flask import Flask
+
+from app.clock import clock
+from app.scheduler import timers
+
+log = logging.getLogger(__name__)
+
+WEEKLY_TIMEZONE = "Asia/Shanghai"
+
+
+def weekly_trigger() -> CronTrigger:
+    """Every Monday at 09:00 Shanghai time (01:00 UTC)."""
+    return CronTrigger(day_of_week="mon", hour=9, minute=0, second=0, timezone=WEEKLY_TIMEZONE)
+
+
+def _in_app(app: Flask, name: str, fn, *args: Any) -> Any:
+    with app.app_context():
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("scheduler job %s failed", name)
+            return None
+
+
+def safety_net(app: Flask) -> int:
+    """Fire overdue instances and pick up calendar changes made by other processes."""
+    from app.services import calendar_admin
+
+    database = app.extensions["database"]
+    try:
+        with database.session() as session:
+            calendar_admin.refresh_if_changed(app, session)
+    except Exception:
+        log.exception("calendar refresh failed")
+    return timers.fire_due_timers(database, app.extensions["runtime"])
+
+
+def escalation_job(app: Flask) -> int:
+    from app.services.escalation import run_ladder, settings_from_config
+
+    with app.extensions["database"].transaction() as session:
+        return len(run_ladder(session, clock.now(), settings_from_config(app.config)))
+
+
+def outbox_job(app: Flask) -> tuple[int, int]:
+    from app.services.notifications import drain_outbox
+
+    return drain_outbox(app.extensions["database"], app.config)
+
+
+def weekly_job(app: Flask):
+    from app.services.weekly import start_weekly_assessment
+
+    with app.extensions["database"].transaction() as session:
+        instance = start_weekly_assessment(session, app.extensions["runtime"], clock.now())
+        return instance.id if instance is not None else None
+
+
+def build_scheduler(app: Flask) -> BackgroundScheduler:
+    """A scheduler with the shared timer store and this process's periodic jobs (not started)."""
+    database = app.extensions["database"]
+    scheduler = BackgroundScheduler(
+        jobstores={
+            "default": MemoryJobStore(),
+            "timers": timers.TimerJobStore(engine=database.engine),
+        },
+        executors={"default": ThreadPoolExecutor(app.config.get("SCHEDULER_THREADS", 10))},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
+    every = app.config.get
+    scheduler.add_job(_in_app, "interval", seconds=every("TIMER_SAFETY_NET_SECONDS", 1.0),
+                      args=[app, "safety_net", safety_net, app], id="safety_net", replace_existing=True)
+    scheduler.add_job(_in_app, "interval", seconds=every("ESCALATION_INTERVAL_SECONDS", 60),
+                      args=[app, "escalation", escalation_job, app], id="escalation", replace_existing=True)
+    scheduler.add_job(_in_app, "interval", seconds=every("OUTBOX_INTERVAL_SECONDS", 10),
+                      args=[app, "outbox", outbox_job, app], id="outbox", replace_existing=True)
+    scheduler.add_job(_in_app, weekly_trigger(), args=[app, "weekly_assessment", weekly_job, app],
+                      id="weekly_assessment", replace_existing=True)
+    return scheduler
+
+
+
+def start_scheduler(app: Flask) -> BackgroundScheduler:
+    """Start a background scheduler in this process (``make run`` or ``flask scheduler``)."""
+    timers._context["app"] = app
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    app.extensions["scheduler"] = scheduler
+    log.info("scheduler started (timers, escalation, outbox, weekly assessment)")
+    return scheduler
+
+
+def stop_scheduler(app: Flask, wait: bool = True) -> None:
+    scheduler = app.extensions.pop("scheduler", None)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=wait)
+    if timers._context.get("app") is app:
+        timers._context.pop("app", None)
+
+
+def run_forever(app: Flask) -> None:
+    """Run the scheduler in the foreground until interrupted (SIGINT or SIGTERM)."""
+    start_scheduler(app)
+    stop = threading.Event()
+
+    def _stop(*_args) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop.is_set():
+        stop.wait(3600)
+    stop_scheduler(app)
+
+
+__all__ = ["build_scheduler", "run_forever", "start_scheduler", "stop_scheduler", "weekly_trigger"]

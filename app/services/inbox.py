@@ -1,0 +1,351 @@
+"""Inbox actions beyond claim/release: assignment by a department head, delegation with
+return, substitutes while away, saved filters, and bulk claim/assign.
+
+Everything here works on the ``human_task`` projection and the inbox tables; the only
+workflow operation is the delegator's final completion (through services.tasks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.clock import clock
+from app.data.models import (
+    AuditEvent,
+    DelegationState,
+    HumanTask,
+    SavedFilter,
+    Substitution,
+    TaskDelegation,
+    TaskState,
+    User,
+)
+from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
+from app.engine.errors import EngineError, NotFound, TaskNotOpen
+from app.engine.runtime import WorkflowRuntime
+from app.i18n import N_
+from app.services import tasks as task_service
+from app.services.tasks import LOCAL_TZ, Forbidden, stand_in
+
+FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
+                 "department", "due_from", "due_to", "sort")
+#: query-string keys a saved filter keeps (the view and the business filters, not the page)
+SAVED_KEYS = ("tab", *FILTER_FIELDS)
+ELEVATED = ("admin", "manager", "auditor")
+
+
+class InvalidInput(EngineError):
+    code = "invalid"
+
+
+def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
+           data: dict[str, Any] | None = None, label: str | None = None) -> None:
+    session.add(AuditEvent(
+        at=clock.now(), actor_id=user.id, actor_label=(label or user.display_name or user.username)[:120],
+        action=action, instance_id=task.instance_id, case_id=task.case_id, task_id=task.id,
+        element=task.element_id, message=message, data_after=data,
+    ))
+
+
+def _name(user: User) -> str:
+    return user.display_name or user.username
+
+
+# ---------------------------------------------------------------------------- scope and filters
+
+
+def scope_for(user: User) -> InboxScope:
+    """The user's own id and departments plus whoever they stand in for today."""
+    standing = stand_in(user)
+    return InboxScope(
+        user_id=user.id, user_ids={user.id, *standing.user_ids},
+        department_ids=set(user.department_ids) | set(standing.department_ids),
+        elevated=user.has_role(*ELEVATED),
+    )
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip()[:10]) if value and value.strip() else None
+    except ValueError:
+        return None
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
+
+
+def parse_filter(args: Any) -> TaskFilter:
+    """A TaskFilter from request arguments (unknown or malformed values are ignored)."""
+    def text(key: str, size: int = 120) -> str:
+        return str(args.get(key) or "").strip()[:size]
+
+    department = text("department")
+    due_from, due_to = _day(text("due_from")), _day(text("due_to"))
+    sort = text("sort")
+    return TaskFilter(
+        q=text("q", 200), case_number=text("case_number"), customer=text("customer"),
+        product_model=text("product_model"), serial=text("serial"), category=text("category", 30),
+        urgency=text("urgency", 20), stage=text("stage"),
+        department_id=int(department) if department.isdigit() else None,
+        due_from=_local_midnight(due_from) if due_from else None,
+        due_before=_local_midnight(due_to + timedelta(days=1)) if due_to else None,  # the "to" day is included
+        sort=sort if sort in INBOX_SORTS else "due",
+    )
+
+
+def clean_query(args: Any) -> str:
+    """The saved-filter part of a query string (view and filters; no page), normalised."""
+    pairs = [(key, str(args.get(key)).strip()) for key in SAVED_KEYS if str(args.get(key) or "").strip()]
+    return urlencode(pairs)
+
+
+def view_of(query: str) -> str:
+    view = dict(parse_qsl(query)).get("tab", "mine")
+    return view if view in INBOX_VIEWS else "mine"
+
+
+# ---------------------------------------------------------------------------- assignment
+
+
+def _open_task(session: Session, user: User, task_id: str) -> HumanTask:
+    task = task_service.get_visible(session, user, task_id)
+    if task.state != TaskState.OPEN:
+        raise TaskNotOpen(N_("This task is no longer open."))
+    return task
+
+
+def _member(session: Session, department_id: int | None, user_id: int) -> User:
+    colleague = session.get(User, user_id)
+    if colleague is None or not colleague.active or department_id not in colleague.department_ids:
+        raise InvalidInput(N_("The chosen colleague is not an active member of the task's department."))
+    return colleague
+
+
+def assign(session: Session, head: User, task_id: str, assignee_id: int, expected_assignee: Any = "any") -> HumanTask:
+    """A department head assigns (or reassigns) an open task of their department to a member.
+
+    ``expected_assignee`` (an id, None for "unassigned", or "any") makes the change
+    conditional on what the head saw, so a concurrent claim is not silently overridden.
+    """
+    task = _open_task(session, head, task_id)
+    if task.department_id is None or task.department_id not in head.head_of_ids:
+        raise Forbidden(N_("Only the head of the task's department can assign it."))
+    colleague = _member(session, task.department_id, assignee_id)
+    before = task.assignee_id
+    stmt = update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == TaskState.OPEN)
+    if expected_assignee != "any":
+        stmt = stmt.where(HumanTask.assignee_id.is_(None) if expected_assignee is None
+                          else HumanTask.assignee_id == expected_assignee)
+    result = session.execute(stmt.values(assignee_id=colleague.id).execution_options(synchronize_session=False))
+    if result.rowcount == 0:
+        raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
+    session.refresh(task)
+    _cancel_delegation(session, task, DelegationState.RECALLED)
+    _audit(session, head, task, "task_assigned", f"assigned to {_name(colleague)}",
+           {"assignee_id": colleague.id, "previous_assignee_id": before})
+    session.flush()
+    return task
+
+
+# ---------------------------------------------------------------------------- delegation with return
+
+
+def _cancel_delegation(session: Session, task: HumanTask, state: str) -> None:
+    delegation = open_delegation(session, task.id)
+    if delegation is not None:
+        delegation.state = state
+        delegation.closed_at = clock.now()
+
+
+def delegate(session: Session, user: User, task_id: str, delegate_id: int, note: str = "") -> TaskDelegation:
+    """Hand a task the user holds to a colleague of its department; it comes back for a final check."""
+    task = _open_task(session, user, task_id)
+    if task.assignee_id != user.id:
+        raise Forbidden(N_("Claim the task before delegating it."))
+    if open_delegation(session, task.id) is not None:
+        raise InvalidInput(N_("This task is already delegated."))
+    if delegate_id == user.id:
+        raise InvalidInput(N_("Choose a colleague other than yourself."))
+    colleague = _member(session, task.department_id, delegate_id)
+    result = session.execute(
+        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == TaskState.OPEN,
+                                HumanTask.assignee_id == user.id)
+        .values(assignee_id=colleague.id).execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:
+        raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
+    session.refresh(task)
+    delegation = TaskDelegation(task_id=task.id, delegator_id=user.id, delegate_id=colleague.id,
+                                state=DelegationState.ACTIVE, note=(note or "").strip()[:500] or None,
+                                created_at=clock.now())
+    session.add(delegation)
+    _audit(session, user, task, "task_delegated", f"delegated to {_name(colleague)}",
+           {"delegate_id": colleague.id, "note": delegation.note})
+    session.flush()
+    return delegation
+
+
+def recall(session: Session, user: User, task_id: str) -> HumanTask:
+    """The delegator takes an active delegation back (the delegate has not submitted yet)."""
+    task = _open_task(session, user, task_id)
+    delegation = open_delegation(session, task.id)
+    if delegation is None or delegation.delegator_id != user.id or delegation.state != DelegationState.ACTIVE:
+        raise Forbidden(N_("There is no delegation of yours to take back."))
+    task.assignee_id = user.id
+    delegation.state = DelegationState.RECALLED
+    delegation.closed_at = clock.now()
+    _audit(session, user, task, "delegation_recalled", "delegation taken back", {"delegate_id": delegation.delegate_id})
+    session.flush()
+    return task
+
+
+def return_draft(session: Session, user: User, task_id: str, data: dict[str, Any]) -> TaskDelegation:
+    """The delegate submits: the data becomes a draft and the task goes back to the delegator.
+    The BPMN task stays open."""
+    task = _open_task(session, user, task_id)
+    delegation = open_delegation(session, task.id)
+    if delegation is None or delegation.state != DelegationState.ACTIVE or delegation.delegate_id != user.id:
+        raise Forbidden(N_("This task is not delegated to you."))
+    if task.assignee_id != user.id:
+        raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
+    delegation.draft = _jsonable(data)
+    delegation.state = DelegationState.RETURNED
+    delegation.returned_at = clock.now()
+    task.assignee_id = delegation.delegator_id
+    _audit(session, user, task, "delegation_returned", "returned for the final check", delegation.draft)
+    session.flush()
+    return delegation
+
+
+def finish_delegated(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
+                     data: dict[str, Any], submit_token: str | None = None) -> HumanTask:
+    """The delegator's final check: completes the BPMN task with the (possibly edited) data."""
+    delegation = open_delegation(session, task_id)
+    done = task_service.complete_validated(session, runtime, user, task_id, data, submit_token)
+    if delegation is not None and delegation.state == DelegationState.RETURNED and delegation.delegator_id == user.id:
+        delegation.state = DelegationState.COMPLETED
+        delegation.closed_at = clock.now()
+        delegate_user = session.get(User, delegation.delegate_id)
+        _audit(session, user, done, "delegation_completed",
+               f"final check of the work of {_name(delegate_user) if delegate_user else '?'}",
+               {"delegate_id": delegation.delegate_id})
+        session.flush()
+    return done
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- substitutes
+
+
+def name_substitute(session: Session, user: User, substitute_id: int, starts_on: date, ends_on: date) -> Substitution:
+    """``user`` names a substitute for the days ``starts_on``–``ends_on`` (inclusive)."""
+    if substitute_id == user.id:
+        raise InvalidInput(N_("Choose a colleague other than yourself."))
+    substitute = session.get(User, substitute_id)
+    if substitute is None or not substitute.active:
+        raise InvalidInput(N_("Choose an active colleague."))
+    if ends_on < starts_on:
+        raise InvalidInput(N_("The last day must not be before the first day."))
+    row = Substitution(user_id=user.id, substitute_id=substitute.id, starts_on=starts_on, ends_on=ends_on,
+                       created_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def end_substitution(session: Session, user: User, substitution_id: int) -> None:
+    row = session.get(Substitution, substitution_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(N_("Substitution not found."))
+    session.delete(row)
+    session.flush()
+
+
+# ---------------------------------------------------------------------------- saved filters
+
+
+def save_filter(session: Session, user: User, name: str, query: str) -> SavedFilter:
+    name = (name or "").strip()[:80]
+    if not name:
+        raise InvalidInput(N_("Give the filter a name."))
+    existing = session.scalars(select(SavedFilter).where(SavedFilter.user_id == user.id,
+                                                         SavedFilter.name == name)).first()
+    if existing is not None:
+        existing.query = query[:2000]
+        session.flush()
+        return existing
+    row = SavedFilter(user_id=user.id, name=name, query=query[:2000], created_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_filter(session: Session, user: User, filter_id: int) -> None:
+    row = session.get(SavedFilter, filter_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(N_("Filter not found."))
+    session.delete(row)
+    session.flush()
+
+
+# ---------------------------------------------------------------------------- bulk
+
+
+@dataclass
+class ItemResult:
+    task_id: str
+    case_number: str | None
+    ok: bool
+    message: str  # an N_() msgid
+
+
+def bulk(session: Session, user: User, action: str, task_ids: list[str], assignee_id: int | None = None
+         ) -> list[ItemResult]:
+    """Claim or assign each task independently, committing each success on its own (a
+    failure — e.g. a task someone else claimed first — affects only that item)."""
+    results: list[ItemResult] = []
+    for task_id in dict.fromkeys(task_ids):  # unique, in order
+        row = session.get(HumanTask, task_id)
+        number = row.case_number if row is not None else None
+        try:
+            if action == "claim":
+                task_service.claim(session, user, task_id)
+                message = N_("Claimed.")
+            elif action == "assign":
+                if assignee_id is None:
+                    raise InvalidInput(N_("Choose a colleague to assign to."))
+                assign(session, user, task_id, assignee_id)
+                message = N_("Assigned.")
+            else:
+                raise InvalidInput(N_("Unknown action."))
+            session.commit()
+            results.append(ItemResult(task_id, number, True, message))
+        except EngineError as exc:
+            session.rollback()
+            results.append(ItemResult(task_id, number, False, exc.message))
+    return results
+
+
+__all__ = [
+    "FILTER_FIELDS", "InvalidInput", "ItemResult", "assign", "bulk", "clean_query", "delegate", "delete_filter",
+    "end_substitution", "finish_delegated", "name_substitute", "parse_filter", "recall", "return_draft",
+    "save_filter", "scope_for", "view_of",
+]

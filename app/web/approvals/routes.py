@@ -1,0 +1,125 @@
+"""/approvals: everything awaiting a manager's or approver's decision, with the facts to
+decide on; approve, reject with a mandatory reason (= return for rework), bulk approve of
+routine items. The rules (kinds, who decides, four-eyes) live in app.services.approvals."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from app.data.queries import departments_by_id, user_names
+from app.engine.errors import EngineError, NotFound
+from app.extensions import db
+from app.factory import runtime
+from app.i18n import N_
+from app.services import approvals as approval_service
+from app.services import tasks as task_service
+from app.web.tasks.display import install, locale
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+install(bp)
+
+PAGE_LIMIT = 100
+REQUEST_TYPES = {"replenish": N_("Replenish"), "exchange": N_("Exchange"), "return": N_("Return"), "none": N_("None")}
+
+
+def _sees_anything() -> bool:
+    return any(approval_service.may_see(db.session, current_user, kind) for kind in approval_service.KINDS.values())
+
+
+@bp.route("/")
+@login_required
+def index():
+    if not _sees_anything():
+        abort(403)
+    kind = request.args.get("kind") or None
+    if kind not in approval_service.KINDS:
+        kind = None
+    items = approval_service.pending(db.session, runtime(), current_user, kind, limit=PAGE_LIMIT)
+    names = user_names(db.session, {uid for item in items for uid in item.submitters})
+    kinds = [(k, _(v.label)) for k, v in approval_service.KINDS.items()
+             if approval_service.may_see(db.session, current_user, v)]
+    loc = locale()
+    departments = {d.code: d.name(loc) for d in departments_by_id(db.session).values()}
+    return render_template("approvals/index.html", title=_("Approvals"), items=items, names=names, kinds=kinds,
+                           kind=kind, request_types=REQUEST_TYPES, endpoints=set(current_app.view_functions),
+                           dept_label=lambda code: departments.get(str(code), code or "—"))
+
+
+def _decide_one(task_id: str, decision: str, reason: str):
+    return approval_service.decide(db.session, runtime(), current_user, task_id, decision, reason, locale(),
+                                   default_reason=_("Approved"))
+
+
+def _errors(validation) -> str:
+    return "; ".join(f"{field}: {', '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                     for field, msgs in (validation.errors or {}).items())
+
+
+@bp.route("/<task_id>/decide", methods=["POST"])
+@login_required
+def decide(task_id: str):
+    decision = request.form.get("decision", "")
+    try:
+        result = _decide_one(task_id, decision, request.form.get("reason", ""))
+        if result.task is None:
+            db.session.rollback()
+            flash(_("The decision was not accepted: %(errors)s", errors=_errors(result.validation)), "danger")
+            return redirect(url_for("approvals.index"))
+        db.session.commit()
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except task_service.Forbidden as exc:
+        db.session.rollback()
+        return render_template("approvals/forbidden.html", title=_("Approvals"), message=_(exc.message)), 403
+    except approval_service.ReasonRequired as exc:
+        db.session.rollback()
+        flash(_(exc.message), "danger")
+        return redirect(url_for("approvals.index"))
+    except EngineError as exc:
+        db.session.rollback()
+        flash(_(exc.message), "warning")
+        return redirect(url_for("approvals.index"))
+    task = result.task
+    if decision == approval_service.APPROVE:
+        flash(_("Approved: %(title)s (%(number)s).", title=task.title_en if locale() == "en" and task.title_en
+                else task.title, number=task.case_number or "—"), "success")
+    else:
+        flash(_("Sent back for rework: %(number)s.", number=task.case_number or "—"), "info")
+    return redirect(url_for("approvals.index"))
+
+
+@bp.route("/bulk", methods=["POST"])
+@login_required
+def bulk():
+    task_ids = list(dict.fromkeys(t for t in request.form.getlist("task_id") if t))[:100]
+    if not task_ids:
+        flash(_("Select at least one item."), "warning")
+        return redirect(url_for("approvals.index"))
+    for task_id in task_ids:
+        ok, message = False, ""
+        try:
+            task = task_service.get_visible(db.session, current_user, task_id)
+            kind = approval_service.kind_of(db.session, task)
+            number = task.case_number or task_id[:8]
+            if kind is None or not kind.routine:
+                message = _("Only routine items can be approved in bulk; open this one.")
+            else:
+                result = _decide_one(task_id, approval_service.APPROVE, request.form.get("reason", ""))
+                if result.task is None:
+                    message = _("The decision was not accepted: %(errors)s", errors=_errors(result.validation))
+                else:
+                    ok, message = True, _("Approved.")
+        except EngineError as exc:
+            number = task_id[:8]
+            message = _(exc.message)
+        if ok:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        flash(Markup('<span data-testid="bulk-result" data-ok="{}" data-task-id="{}">{}: {}</span>').format(
+            "true" if ok else "false", task_id, number, message), "success" if ok else "warning")
+    return redirect(url_for("approvals.index"))

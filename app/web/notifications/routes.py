@@ -1,0 +1,96 @@
+"""Notifications: the bell's list, mark read, and per-user opt-outs per kind and channel."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.data.models.notifications import NotificationKind
+from app.extensions import db
+from app.i18n import N_
+from app.services import notifications as service
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+PAGE_SIZE = 50
+
+KIND_LABELS = {
+    NotificationKind.NEW_TASK: N_("New task for my department"),
+    NotificationKind.ASSIGNED: N_("Task assigned to me"),
+    NotificationKind.DUE_SOON: N_("Task due soon"),
+    NotificationKind.OVERDUE: N_("Task overdue"),
+    NotificationKind.ESCALATED: N_("Overdue task escalated to me"),
+    NotificationKind.REWORK: N_("Task returned for rework"),
+}
+
+
+@bp.app_context_processor
+def bell():
+    def unread_notifications() -> int:
+        if not getattr(current_user, "is_authenticated", False):
+            return 0
+        return service.unread_count(db.session, current_user.id)
+
+    return {"unread_notifications": unread_notifications}
+
+
+def notification_text(note) -> str:
+    return service.render_subject(note.kind, note.params or {}, service.user_locale(current_user),
+                                  current_user.timezone)
+
+
+@bp.route("/")
+@login_required
+def index():
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows = service.user_notifications(db.session, current_user.id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    items = [(note, notification_text(note)) for note in rows[:PAGE_SIZE]]
+    return render_template("notifications/index.html", title=_("Notifications"), items=items, page=page,
+                           has_more=len(rows) > PAGE_SIZE, local_time=service.local_time)
+
+
+@bp.route("/<int:notification_id>/read", methods=["POST"])
+@login_required
+def read(notification_id: int):
+    service.mark_read(db.session, current_user.id, notification_id)
+    db.session.commit()
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("notifications.index"))
+
+
+@bp.route("/read-all", methods=["POST"])
+@login_required
+def read_all():
+    count = service.mark_read(db.session, current_user.id)
+    db.session.commit()
+    flash(_("%(count)s notifications marked as read.", count=count), "success")
+    return redirect(url_for("notifications.index"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    if request.method == "POST":
+        from flask_wtf.csrf import validate_csrf
+        from wtforms.validators import ValidationError
+
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400)
+        # A ticked box means "send me this"; everything unticked is an opt-out.
+        chosen = {
+            (kind, channel)
+            for kind in NotificationKind.ALL
+            for channel in service.CHANNELS
+            if not request.form.get(f"{kind}:{channel}")
+        }
+        service.set_opt_outs(db.session, current_user.id, chosen)
+        db.session.commit()
+        flash(_("Notification settings saved."), "success")
+        return redirect(url_for("notifications.settings"))
+    return render_template("notifications/settings.html", title=_("Notification settings"),
+                           kinds=[(k, _(label)) for k, label in KIND_LABELS.items()],
+                           opted_out=service.opt_outs(db.session, current_user.id))

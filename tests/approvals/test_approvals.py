@@ -1,0 +1,248 @@
+"""/approvals on the production diagrams: the items and their facts, approve, reject with a
+mandatory reason (back for rework), four-eyes, bulk approve of routine items, and the audit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.clock import clock
+from app.data.models import AuditEvent, Department, HumanTask, Membership, User
+from app.services.setup import deploy_folder
+from tests.conftest import ROOT
+from tests.process_http.conftest import T0, Flow
+from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
+from tests.web.helpers import text
+
+
+@pytest.fixture
+def flow(app):
+    with app.extensions["database"].transaction() as session:
+        deploy_folder(session, ROOT / "bpmn", ROOT / "forms")
+    clock.set(T0)
+    return Flow(app)
+
+
+ITEM = re.compile(r'data-testid="approval-item" data-task-id="([^"]+)" data-kind="([^"]+)"')
+
+
+def items(flow, username: str, **params) -> dict[str, str]:
+    response = flow.client(username).get("/approvals/", query_string=params)
+    assert response.status_code == 200, response.status_code
+    return {task_id: kind for task_id, kind in ITEM.findall(response.get_data(as_text=True))}
+
+
+def token(flow, username: str) -> str:
+    page = flow.client(username).get("/approvals/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def decide(flow, username: str, task_id: str, decision: str, reason: str = ""):
+    return flow.client(username).post(f"/approvals/{task_id}/decide", data={
+        "decision": decision, "reason": reason, "csrf_token": token(flow, username)})
+
+
+def decisions(flow, task_id: str) -> list[AuditEvent]:
+    with flow.database.transaction() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
+                                                       AuditEvent.action == "approval_decision")))
+
+
+def state(flow, task_id: str) -> str:
+    with flow.database.transaction() as s:
+        return s.get(HumanTask, task_id).state
+
+
+def case_at_verify_8d(flow, departments=("production",)) -> int:
+    case_id = flow.open_case(**intake())
+    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.complete("quality", "preliminary", analysis(responsible_departments=list(departments)), case_id)
+    for dept in departments:
+        flow.complete(dept, "report", EIGHT_D, case_id, dept=dept)
+    return case_id
+
+
+def assessment_at_sign_quality(flow, reviewer: str = "quality") -> int:
+    case_id = flow.open_case(**intake(customer_name="考核客户"))
+    number = flow.case("marketing", case_id)["number"]
+    iid = flow.start_process("weekly_assessment", {
+        "week_start": "2026-02-23", "week_end": "2026-03-01",
+        "rows": [{"case_no": number, "department": "production", "late_measure_days": 2,
+                  "late_execution_days": 1}]})
+    review = flow.find(reviewer, "review", None)
+    rows = flow.task_data(review["id"])["rows"]
+    flow.complete(reviewer, "review", {"rows": rows, "review_note": "已核对"}, via="api")
+    flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": number, "freight": "50", "loss": "0"}]},
+                  via="api")
+    flow.complete("production_head", "breakdown", {
+        "operators": [{"operator": "张三", "case_no": number, "amount": "40.00", "reason": "责任人"}]}, via="api")
+    assert [e for e, _d in flow.open_elements(instance_id=iid)] == ["sign_quality"]
+    return iid
+
+
+def test_screen_lists_items_with_their_facts(flow):
+    pending = flow.open_case(**intake(customer_name="补货客户"))
+    flow.complete("marketing", "verify", verify_ok(), pending)  # asks to replenish 2 × 控制板 CB-2
+    preliminary = flow.find("quality", "preliminary", pending)["id"]
+    no_request = flow.open_case(**intake(customer_name="无诉求客户"))
+    flow.complete("marketing", "verify", verify_ok(request_type="none", request_items=[]), no_request)
+    case_id = case_at_verify_8d(flow)
+    verify = flow.find("quality", "verify_8d", case_id)["id"]
+    iid = assessment_at_sign_quality(flow)
+    with flow.database.transaction() as s:
+        sign = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                 HumanTask.element_id == "sign_quality")).one().id
+
+    seen = items(flow, "quality_head")
+    assert seen[preliminary] == "shipment" and seen[verify] == "eight_d" and seen[sign] == "sign_quality"
+    assert flow.find("quality", "preliminary", no_request)["id"] not in seen  # request_type none: no approval
+    page = text(flow.client("quality_head").get("/approvals/"))
+    assert "补货客户" in page and "控制板 CB-2 × 2" in page  # the request items
+    assert "温度曲线未点检" in page and "生产车间" in page  # the 8D's root cause and department
+    assert "¥40.00" in page  # penalties: 2 days × 10 + 1 day × 20
+    assert "¥50.00" in page  # logistics cost
+    assert "生产车间专员" in page  # who submitted the 8D
+    assert 'data-testid="open-to-decide"' in page  # the shipment decision needs the full form
+
+    # Quality staff decide 8D verifications but not the head's sign-off; Marketing sees nothing
+    staff = items(flow, "quality")
+    assert verify in staff and sign not in staff
+    assert flow.client("marketing").get("/approvals/").status_code == 403
+    assert sign in items(flow, "quality_head", kind="sign_quality") and verify not in items(
+        flow, "quality_head", kind="sign_quality")
+    nav = text(flow.client("quality_head").get("/inbox/"))
+    assert re.search(r'data-testid="nav-count-approvals">3<', nav)
+
+
+def test_approve_an_8d_verification(flow):
+    case_id = case_at_verify_8d(flow)
+    verify = flow.find("quality", "verify_8d", case_id)["id"]
+    response = decide(flow, "quality", verify, "approve", "措施有效")
+    assert response.status_code == 302
+    assert state(flow, verify) == "completed"
+    assert [e for e, _d in flow.open_elements(case_id)] == ["summary"]
+    [event] = decisions(flow, verify)
+    assert event.data_after == {"kind": "eight_d", "decision": "approve", "reason": "措施有效"}
+    with flow.database.transaction() as s:
+        assert event.actor_id == s.scalar(select(User.id).where(User.username == "quality"))
+        completed = s.scalars(select(AuditEvent).where(AuditEvent.task_id == verify,
+                                                       AuditEvent.action == "task_completed")).one()
+        assert completed.data_after["decision"] == "accept"
+
+
+def test_reject_needs_a_reason_and_sends_back_for_rework(flow):
+    case_id = case_at_verify_8d(flow)
+    verify = flow.find("quality", "verify_8d", case_id)["id"]
+    before = flow.audit_count(flow.instance_id(case_id))
+    response = decide(flow, "quality", verify, "reject", "   ")
+    assert response.status_code == 302
+    page = text(flow.client("quality").get("/approvals/"))  # the flashed error
+    assert "A reason is required to reject or return an item." in page or "驳回或退回时必须填写原因" in page
+    assert state(flow, verify) == "open" and decisions(flow, verify) == []
+    assert flow.audit_count(flow.instance_id(case_id)) == before  # nothing changed
+
+    assert decide(flow, "quality", verify, "reject", "根本原因分析不充分").status_code == 302
+    assert state(flow, verify) == "completed"
+    assert flow.open_elements(case_id) == [("report", "production")]  # back with the department
+    [event] = decisions(flow, verify)
+    assert event.data_after == {"kind": "eight_d", "decision": "reject", "reason": "根本原因分析不充分"}
+
+
+def _join_quality(flow, username: str) -> None:
+    with flow.database.transaction() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        quality = s.scalar(select(Department).where(Department.code == "quality"))
+        s.add(Membership(user_id=user.id, department_id=quality.id, is_head=False))
+
+
+def test_four_eyes_the_8d_author_cannot_verify_it(flow):
+    _join_quality(flow, "production")  # a production engineer who is also in Quality
+    case_id = case_at_verify_8d(flow)
+    verify = flow.find("quality", "verify_8d", case_id)["id"]
+    page = text(flow.client("production").get("/approvals/"))
+    assert 'data-testid="blocked"' in page
+    response = decide(flow, "production", verify, "approve", "自己批准")
+    assert response.status_code == 403
+    assert 'data-testid="approval-forbidden"' in text(response)
+    assert "四眼" in text(response) or "someone else must decide on it (four-eyes)" in text(response)
+    assert state(flow, verify) == "open" and decisions(flow, verify) == []
+    # the task page and the API enforce it too
+    assert flow.api_submit("production", verify, {"decision": "accept", "reason": "x"}).status_code == 403
+    assert state(flow, verify) == "open"
+    assert decide(flow, "quality", verify, "approve", "").status_code == 302  # someone else may
+    assert state(flow, verify) == "completed"
+
+
+def test_sign_offs_four_eyes_chain_and_rejection(flow):
+    iid = assessment_at_sign_quality(flow, reviewer="quality_head")  # the head reviewed the list himself
+    with flow.database.transaction() as s:
+        sign = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                 HumanTask.element_id == "sign_quality")).one().id
+    response = decide(flow, "quality_head", sign, "approve")
+    assert response.status_code == 403 and state(flow, sign) == "open"
+
+    iid = assessment_at_sign_quality(flow)  # next week's list, reviewed by Quality staff
+    with flow.database.transaction() as s:
+        sign = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                 HumanTask.element_id == "sign_quality")).one().id
+    assert decide(flow, "quality", sign, "approve").status_code == 403  # staff: not the head of Quality
+    assert decide(flow, "quality_head", sign, "approve", "同意").status_code == 302
+    assert [e for e, _d in flow.open_elements(instance_id=iid)] == ["sign_gm"]
+    with flow.database.transaction() as s:
+        gm = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                               HumanTask.element_id == "sign_gm")).one().id
+    assert gm in items(flow, "manager") and gm not in items(flow, "quality_head")
+    assert "同意" in text(flow.client("manager").get("/approvals/"))  # the head of Quality's sign-off
+    assert decide(flow, "manager", gm, "reject", "").status_code == 302 and state(flow, gm) == "open"
+    assert decide(flow, "manager", gm, "reject", "物流费用待核实").status_code == 302
+    assert [e for e, _d in flow.open_elements(instance_id=iid)] == ["review"]  # back for rework
+    [event] = decisions(flow, gm)
+    assert event.data_after == {"kind": "sign_gm", "decision": "reject", "reason": "物流费用待核实"}
+    assert flow.data(iid)["gm_sign_off"]["decision"] == "reject"
+
+
+def test_bulk_approve_only_routine_items(flow):
+    case_id = case_at_verify_8d(flow, departments=("production", "purchasing"))
+    verifies = [t.id for t in flow.open_rows(case_id) if t.element_id == "verify_8d"]
+    assert len(verifies) == 2
+    iid = assessment_at_sign_quality(flow)
+    sign = next(t.id for t in flow.open_rows(instance_id=iid) if t.element_id == "sign_quality")
+    client = flow.client("quality_head")
+    page = client.get("/approvals/").get_data(as_text=True)
+    assert page.count('data-testid="select-item"') == 2  # only the routine 8D verifications
+    response = client.post("/approvals/bulk", data={"task_id": [*verifies, sign], "csrf_token": token(
+        flow, "quality_head")}, follow_redirects=True)
+    results = {task_id: (ok == "true", message) for ok, task_id, message in re.findall(
+        r'data-testid="bulk-result" data-ok="(true|false)" data-task-id="([^"]+)">([^<]+)<', text(response))}
+    assert set(results) == {*verifies, sign}
+    assert all(results[t][0] for t in verifies)
+    assert results[sign][0] is False and ("routine" in results[sign][1] or "常规" in results[sign][1])
+    assert [state(flow, t) for t in verifies] == ["completed", "completed"] and state(flow, sign) == "open"
+    assert all(decisions(flow, t)[0].data_after["decision"] == "approve" for t in verifies)
+    assert [e for e, _d in flow.open_elements(case_id)] == ["summary"]
+
+
+def test_a_bpmn_approval_property_overrides_the_table(flow, tmp_path):
+    from app.services.approvals import definition_steps, kind_of
+
+    source = (ROOT / "bpmn" / "weekly_assessment.bpmn").read_text(encoding="utf-8")
+    marker = '<spiffworkflow:property name="formKey" value="finance_confirm" />'
+    assert marker in source
+    (tmp_path / "weekly_assessment.bpmn").write_text(
+        source.replace(marker, marker + '<spiffworkflow:property name="approval" value="sign_gm" />'),
+        encoding="utf-8")
+    with flow.database.transaction() as s:
+        result = deploy_folder(s, tmp_path, ROOT / "forms")
+        definition = next(d for d in result.definitions if d.key == "weekly_assessment")
+        assert definition_steps(s, definition.id) == {"finance_confirm": "sign_gm"}
+    iid = assessment_at_sign_quality(flow)
+    with flow.database.transaction() as s:
+        sign = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid)
+                         .where(HumanTask.element_id == "sign_quality")).one()
+        assert kind_of(s, sign).key == "sign_quality"  # from the table: the new diagram has no property there
+        fake = HumanTask(instance_id=iid, process_key="weekly_assessment", element_id="finance_confirm")
+        assert kind_of(s, fake).key == "sign_gm"  # from the diagram's property
+        fake.element_id = "logistics"
+        assert kind_of(s, fake) is None

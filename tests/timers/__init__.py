@@ -1,0 +1,1 @@
+"""Tests of timers, the scheduler, the calendar admin, escalation, notifications and the weekly start."""

@@ -1,0 +1,235 @@
+"""Escalation ladder by moving the clock, lateness, notifications and e-mails over a local SMTP server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.clock import clock
+from app.data.models import (
+    EmailOutbox,
+    HumanTask,
+    Notification,
+    ProcessInstance,
+    TaskEscalation,
+    TaskLateness,
+    TaskState,
+    User,
+)
+from app.engine.calendar import WorkingCalendar
+from app.engine.runtime import Actor
+from app.services import escalation, notifications
+from app.services.escalation import LadderSettings, run_ladder
+from tests.conftest import login
+from tests.timers.conftest import SmtpServer
+
+MONDAY_0900 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 2 March 2026, 09:00 Shanghai
+
+
+def start_simple(app) -> tuple[int, str]:
+    """The fixture process "simple": its first task "enter" (marketing) is due in 4 hours."""
+    with app.extensions["database"].transaction() as session:
+        instance = app.extensions["runtime"].start(session, "simple", {})
+        task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+        return instance.id, task.id
+
+
+def notes(session, kind: str | None = None) -> list[tuple[str, str]]:
+    stmt = select(User.username, Notification.kind).join(User, User.id == Notification.user_id)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    return sorted(session.execute(stmt).all())
+
+
+def user_id(session, username: str) -> int:
+    return session.scalar(select(User.id).where(User.username == username))
+
+
+def ladder(app, at: datetime, settings: LadderSettings):
+    clock.set(at)
+    with app.app_context(), app.extensions["database"].transaction() as session:
+        return run_ladder(session, at, settings)
+
+
+def test_escalation_ladder_step_by_step_each_once(app):
+    database = app.extensions["database"]
+    clock.set(MONDAY_0900)
+    _, task_id = start_simple(app)  # due Monday 13:00 Shanghai
+    settings = LadderSettings(reminder_hours=2, manager_delay_days=1)
+    with database.session() as session:
+        session.execute(Notification.__table__.delete())  # forget the "new task" notes
+        session.commit()
+
+    assert ladder(app, MONDAY_0900, settings) == []  # 3 working hours before due: too early
+    assert ladder(app, MONDAY_0900 + timedelta(hours=1, minutes=30), settings) == [(task_id, 1)]  # 10:30
+    assert ladder(app, MONDAY_0900 + timedelta(hours=2), settings) == []  # recorded once
+    with database.session() as session:
+        assert notes(session) == [("marketing", "due_soon"), ("marketing_head", "due_soon")]
+
+    due = MONDAY_0900 + timedelta(hours=4)
+    assert ladder(app, due - timedelta(seconds=1), settings) == []
+    assert ladder(app, due, settings) == [(task_id, 2)]
+    assert ladder(app, due + timedelta(minutes=5), settings) == []
+    with database.session() as session:
+        assert notes(session, "overdue") == [("marketing", "overdue"), ("marketing_head", "overdue")]
+        assert notes(session, "escalated") == [("marketing_head", "escalated")]
+
+    # One working day (8 working hours) after Monday 13:00: 13:00–17:30 + 08:30–12:00 = Tuesday 12:00.
+    manager_at = due + timedelta(hours=23)
+    assert ladder(app, manager_at - timedelta(minutes=1), settings) == []
+    assert ladder(app, manager_at, settings) == [(task_id, 3)]
+    assert ladder(app, manager_at + timedelta(days=3), settings) == []
+    with database.session() as session:
+        assert notes(session, "escalated") == [("manager", "escalated"), ("marketing_head", "escalated")]
+        row = session.get(TaskEscalation, task_id)
+        assert (row.level, row.reminded_at, row.head_at, row.manager_at) == (
+            3, MONDAY_0900 + timedelta(hours=1, minutes=30), due, manager_at)
+        assert session.scalar(select(func.count(Notification.id))) == 6
+
+
+def test_late_start_skips_the_reminder_and_closed_tasks_leave_the_ladder(app):
+    clock.set(MONDAY_0900)
+    _, task_id = start_simple(app)
+    settings = LadderSettings(reminder_hours=2, manager_delay_days=1)
+    # The scheduler was down until Wednesday: head and manager steps, no stale reminder.
+    assert ladder(app, MONDAY_0900 + timedelta(days=2), settings) == [(task_id, 2), (task_id, 3)]
+    with app.extensions["database"].session() as session:
+        assert notes(session, "due_soon") == []
+
+
+def test_lateness_recorded_in_working_days_by_default(app):
+    database = app.extensions["database"]
+    friday = datetime(2026, 3, 6, 1, 0, tzinfo=UTC)  # Friday 09:00 Shanghai, due 13:00
+    clock.set(friday)
+    instance_id, task_id = start_simple(app)
+    monday_1000 = datetime(2026, 3, 9, 2, 0, tzinfo=UTC)
+    clock.set(monday_1000)
+    with database.transaction() as session:
+        app.extensions["runtime"].complete_task(session, task_id, {"note": "late"}, Actor(None, "t"))
+    with database.session() as session:
+        row = session.get(TaskLateness, task_id)
+        # Friday 13:00–17:30 and Monday 08:30–10:00: 6 working hours = 1 started working day,
+        # although 69 calendar hours (3 started calendar days) passed.
+        assert (row.days_late, row.basis, row.instance_id) == (1, "working", instance_id)
+    due, done = friday + timedelta(hours=4), monday_1000
+    assert escalation.days_late(due, done, "calendar", WorkingCalendar()) == 3
+    assert escalation.days_late(due, done, "working", WorkingCalendar()) == 1
+
+
+def test_new_task_rework_and_inbox_notifications(app, client):
+    database = app.extensions["database"]
+    runtime = app.extensions["runtime"]
+    instance_id, enter_id = start_simple(app)
+    with database.transaction() as session:
+        runtime.complete_task(session, enter_id, {"note": "x"}, Actor(None, "t"))
+        review = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                         HumanTask.state == TaskState.OPEN)).one()
+        runtime.complete_task(session, review.id, {"decision": "reject"}, Actor(None, "t"))
+    with database.session() as session:
+        kinds = notes(session)
+    assert ("quality", "new_task") in kinds and ("quality_head", "new_task") in kinds
+    assert ("marketing", "rework") in kinds and ("marketing_head", "rework") in kinds  # "enter" again
+    login(client, "marketing")
+    page = client.get("/inbox/").get_data(as_text=True)
+    assert 'data-testid="unread-count">2<' in page
+    listing = client.get("/notifications/").get_data(as_text=True)
+    assert "任务被退回整改" in listing and "本部门有新任务" in listing
+
+
+def test_notification_failure_never_breaks_the_workflow(app, monkeypatch):
+    def broken(session, opened):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(notifications, "notify_opened", broken)
+    instance_id, task_id = start_simple(app)
+    with app.extensions["database"].session() as session:
+        assert session.get(ProcessInstance, instance_id) is not None
+        assert session.get(HumanTask, task_id).state == TaskState.OPEN
+        assert session.scalar(select(func.count(Notification.id))) == 0
+
+
+def test_emails_in_the_recipients_language_with_opt_outs(app, smtp_server):
+    database = app.extensions["database"]
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port)
+    with database.transaction() as session:
+        session.get(User, user_id(session, "marketing_head")).locale = "en"
+        notifications.set_opt_outs(session, user_id(session, "quality"), {("new_task", "email")})
+    instance_id, enter_id = start_simple(app)
+    with database.transaction() as session:
+        app.extensions["runtime"].complete_task(session, enter_id, {"note": "x"}, Actor(None, "t"))
+    sent, failed = notifications.drain_outbox(database, app.config)
+    assert (sent, failed) == (3, 0)
+    [zh] = smtp_server.inbox.to("marketing@example.com")
+    assert zh["Subject"].startswith("本部门有新任务：登记")
+    assert "您好" in zh.get_content()
+    [en] = smtp_server.inbox.to("marketing_head@example.com")
+    assert en["Subject"].startswith("New task for your department: Enter")
+    assert "/tasks/" + enter_id in en.get_content()
+    assert len(smtp_server.inbox.to("quality_head@example.com")) == 1
+    assert smtp_server.inbox.to("quality@example.com") == []  # opted out of e-mail ...
+    with database.session() as session:  # ... but still told in the application
+        assert ("quality", "new_task") in notes(session)
+    assert notifications.drain_outbox(database, app.config) == (0, 0)  # nothing sent twice
+
+
+def test_smtp_down_is_retried_later_and_not_lost(app, smtp_port):
+    database = app.extensions["database"]
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_port, MAIL_TIMEOUT=2, OUTBOX_RETRY_SECONDS=60)
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    clock.set(t0)
+    instance_id, task_id = start_simple(app)  # the workflow commits although mail is down
+    assert notifications.drain_outbox(database, app.config) == (0, 2)
+    with database.session() as session:
+        rows = session.scalars(select(EmailOutbox)).all()
+        assert [(r.status, r.attempts) for r in rows] == [("pending", 1)] * 2
+        assert all(r.next_attempt_at == t0 + timedelta(seconds=60) and r.last_error for r in rows)
+        assert session.get(HumanTask, task_id).state == TaskState.OPEN
+    server = SmtpServer(smtp_port).start()
+    try:
+        clock.set(t0 + timedelta(seconds=30))
+        assert notifications.drain_outbox(database, app.config) == (0, 0)  # not yet: backoff
+        clock.set(t0 + timedelta(seconds=61))
+        assert notifications.drain_outbox(database, app.config) == (2, 0)
+        assert len(server.inbox.to("marketing@example.com")) == 1
+    finally:
+        server.stop()
+    with database.session() as session:
+        assert [(r.status, r.attempts) for r in session.scalars(select(EmailOutbox))] == [("sent", 2)] * 2
+
+
+def test_permanent_failure_is_recorded(app, smtp_port):
+    database = app.extensions["database"]
+    app.config.update(MAIL_PORT=smtp_port, MAIL_TIMEOUT=2, OUTBOX_MAX_ATTEMPTS=2, OUTBOX_RETRY_SECONDS=10)
+    clock.set(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    start_simple(app)
+    notifications.drain_outbox(database, app.config)
+    clock.advance(timedelta(seconds=11))
+    notifications.drain_outbox(database, app.config)
+    with database.session() as session:
+        rows = session.scalars(select(EmailOutbox)).all()
+        assert rows and all(r.status == "failed" and r.attempts == 2 for r in rows)
+    clock.advance(timedelta(days=1))
+    assert notifications.drain_outbox(database, app.config) == (0, 0)
+
+
+def test_opt_out_settings_page_and_mark_read(app, client):
+    start_simple(app)
+    login(client, "marketing")
+    from tests.conftest import csrf_token
+
+    token = csrf_token(client, "/notifications/settings")
+    form = {"csrf_token": token}
+    for kind in ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework"):
+        form[f"{kind}:in_app"] = "1"
+        if kind != "overdue":
+            form[f"{kind}:email"] = "1"
+    assert client.post("/notifications/settings", data=form).status_code == 302
+    with app.extensions["database"].session() as session:
+        assert notifications.opt_outs(session, user_id(session, "marketing")) == {("overdue", "email")}
+        note_id = session.scalar(select(Notification.id).join(User, User.id == Notification.user_id)
+                                 .where(User.username == "marketing"))
+    token = csrf_token(client, "/notifications/")
+    assert client.post(f"/notifications/{note_id}/read", data={"csrf_token": token}).status_code == 302
+    with app.extensions["database"].session() as session:
+        assert notifications.unread_count(session, user_id(session, "marketing")) == 0
