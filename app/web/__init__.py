@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
+
+BLUEPRINTS = (
+    "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
+    "approvals", "designer", "assessment",
+)
 
 
 def register_web(app: Flask) -> None:
-    from app.web.auth.routes import bp as auth_bp
-    from app.web.main.routes import bp as main_bp
-
-    app.register_blueprint(main_bp)
-    app.register_blueprint(auth_bp, url_prefix="/auth")
-    for module in ("inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
-                   "approvals", "designer", "assessment"):
-        try:
-            routes = __import__(f"app.web.{module}.routes", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"app.web.{module}"):
-                continue
-            raise
-        app.register_blueprint(routes.bp)
+    """Register every web blueprint (``app/web/<name>/routes.py`` defines ``bp``)."""
+    for name in BLUEPRINTS:
+        routes = importlib.import_module(f"app.web.{name}.routes")
+        app.register_blueprint(routes.bp, url_prefix="/auth" if name == "auth" else None)
     app.jinja_env.globals["nav_items"] = nav_items
 
 
