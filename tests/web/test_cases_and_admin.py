@@ -250,3 +250,26 @@ def test_attachment_storage_is_content_addressed(tmp_path):
     else:
         raise AssertionError("a file over the limit must be refused")
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_case_page_shows_the_process_diagram_with_the_active_task_marked(app, client):
+    import json
+
+    from app.engine.runtime import Actor
+    from app.services.cases import open_case
+
+    database = app.extensions["database"]
+    with database.transaction() as session:
+        case = open_case(session, app.extensions["runtime"],
+                         {"customer_name": "图示客户", "description": "坏了", "feedback_type": "complaint",
+                          "urgency": "general"}, Actor(None, "test"))
+        case_id = case.id
+    login(client, "marketing")
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'data-testid="case-diagram"' in page and 'data-active="verify"' in page
+    config = json.loads(re.search(r'<script id="viewer-config" type="application/json">(.*?)</script>', page, re.S)
+                        .group(1))
+    assert config["markers"]["active"] == ["verify"]
+    assert 'id="feedback_case"' in config["xml"]
+    with database.transaction() as session:
+        assert session.get(Case, case_id).stage == "核实反馈"

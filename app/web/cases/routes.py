@@ -19,7 +19,8 @@ from app.engine.errors import EngineError, NotFound
 from app.extensions import db
 from app.factory import runtime
 from app.services.accounts import department_by_code
-from app.services.cases import open_case
+from app.services.cases import main_instance, open_case
+from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
 from app.web.tasks.display import install, readable, task_title
@@ -162,8 +163,21 @@ def show(case_id: int):
     return render_template(
         "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
         intake=readable(intake_definition, case.data), status_url=_status_url(case),
-        **_public_side(case),
+        diagram=_diagram(case), **_public_side(case),
     )
+
+
+def _diagram(case: Case) -> dict | None:
+    """The case's process diagram with completed, active and overdue elements marked."""
+    instance = main_instance(db.session, case)
+    if instance is None:
+        return None
+    view = instance_view(db.session, runtime(), instance.id)
+    return {
+        "xml": instance.definition.bpmn_xml,
+        "markers": {"completed": view.completed, "active": view.active, "overdue": view.overdue,
+                    "waiting": view.waiting},
+    }
 
 
 def _public_side(case: Case) -> dict:
