@@ -43,7 +43,7 @@ run: demo
 	SCHEDULER_ENABLED=true $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

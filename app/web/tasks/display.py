@@ -31,7 +31,7 @@ URGENCY = {
     "general": (N_("General"), "secondary"),
 }
 STATUS = {
-    "open": (N_("Open"), "primary"),
+    "open": (N_("In progress"), "primary"),
     "in_progress": (N_("In progress"), "primary"),
     "closed": (N_("Closed"), "success"),
     "unresolvable": (N_("Unresolvable"), "secondary"),
