@@ -7,51 +7,25 @@ shared application clock past the survey timer and fires the timers itself.
 
 from __future__ import annotations
 
-import shutil
-import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.clock import clock
 from app.data.models import Case, ProcessInstance
 from app.services.setup import deploy_folder
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts"
-
-
 @pytest.fixture
-def live_server(app):
-    """The app with the production diagrams, served on a free port in a background thread."""
+def live_server(app, live_server):
+    """The shared live server, with the production diagrams deployed."""
     with app.extensions["database"].transaction() as session:
         deploy_folder(session, ROOT / "bpmn", ROOT / "forms")
-    server = make_server("127.0.0.1", 0, app, threaded=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
+    return live_server
 
 
 class User:

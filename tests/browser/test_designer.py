@@ -3,57 +3,34 @@ and deploys: a new version appears in the designer's list."""
 
 from __future__ import annotations
 
-import shutil
-import threading
-from pathlib import Path
-
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts"
+MODELER = ROOT / "app/static/vendor/bpmn-js/bpmn-modeler.production.min.js"
 
 
 @pytest.fixture
-def live_server(app):
-    if not (ROOT / "app/static/vendor/bpmn-js/bpmn-modeler.production.min.js").exists():
-        pytest.skip("bpmn-js is not installed (make assets)")
-    server = make_server("127.0.0.1", 0, app, threaded=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def page(live_server):
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{live_server}/auth/login")
-        page.fill("#username", "designer")
-        page.fill("#password", "demo")
-        page.click("form:has(#username) [type=submit]")
-        page.wait_for_url(lambda url: "/auth/login" not in url, wait_until="commit")
-        page.base = live_server
-        yield page
-        assert errors == [], errors
-        browser.close()
+def page(browser, live_server):
+    """A page signed in as the demo process designer; page errors fail the test."""
+    assert MODELER.exists(), "bpmn-js is not installed: run `make assets`"
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server}/auth/login")
+    page.fill("#username", "designer")
+    page.fill("#password", "demo")
+    page.click("form:has(#username) [type=submit]")
+    page.wait_for_url(lambda url: "/auth/login" not in url, wait_until="commit")
+    page.base = live_server
+    yield page
+    context.close()
+    assert errors == [], errors
 
 
 def test_open_modeler_rename_task_save_and_deploy(page):
