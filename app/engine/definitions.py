@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
@@ -157,6 +159,12 @@ def _check_rules(
                 error = check_source(value[1:], "eval")
                 if error:
                     problem(f"{prop} expression: {error}")
+        schedule = props.get("startSchedule")
+        if schedule:
+            if not isinstance(ts, StartEvent):
+                problem("startSchedule belongs on a start event")
+            elif schedule_error(schedule):
+                problem(schedule_error(schedule))
         if isinstance(ts, ScriptTask) and ts.script:
             error = check_source(ts.script, "exec")
             if error:
@@ -328,6 +336,41 @@ def load_spec(session: Session, definition: ProcessDefinition) -> ParsedSpec:
         return ParsedSpec(spec, subprocess_specs)
 
     return spec_cache.get(definition.spec_hash, build)
+
+
+def parse_schedule(schedule: str) -> tuple[datetime, timedelta]:
+    """(first start, interval) of an ISO 8601 repeating interval ``R[n]/<start>/<duration>``."""
+    parts = schedule.strip().split("/")
+    if len(parts) != 3 or not parts[0].upper().startswith("R") or not parts[2].upper().startswith("P"):
+        raise ValueError(schedule)
+    _cycles, start, interval = TimerEventDefinition.parse_iso_recurring_interval(schedule.strip())
+    if start.tzinfo is None or interval <= timedelta(0):
+        raise ValueError(schedule)
+    return start, interval
+
+
+def schedule_error(schedule: str) -> str | None:
+    try:
+        parse_schedule(schedule)
+    except Exception:  # noqa: BLE001 - the library raises plain Exception for bad intervals
+        return "startSchedule must be an ISO 8601 repeating interval with a start time and zone, " \
+               "e.g. R/2026-01-05T09:00:00+08:00/P7D"
+    return None
+
+
+def start_schedules(session: Session) -> dict[str, str]:
+    """Live processes whose start event carries a ``startSchedule`` property (an ISO 8601
+    repeating interval such as ``R/2026-01-05T09:00:00+08:00/P7D``): process key → schedule.
+    The scheduler starts them; changing when they start is a diagram change."""
+    schedules: dict[str, str] = {}
+    for summary in definition_summaries(session):
+        definition = latest_definition(session, summary["key"])
+        spec = load_spec(session, definition).spec
+        for task_spec in spec.task_specs.values():
+            schedule = task_properties(task_spec).get("startSchedule")
+            if schedule and isinstance(task_spec, StartEvent):
+                schedules[definition.key] = schedule
+    return schedules
 
 
 def definition_summaries(session: Session) -> list[dict[str, Any]]:

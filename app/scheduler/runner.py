@@ -10,7 +10,9 @@ periodic jobs below live in memory, each scheduler process adds its own:
   changed it;
 * ``escalation`` every ``ESCALATION_INTERVAL_SECONDS``: the escalation ladder;
 * ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
-* ``weekly_assessment``: Mondays 09:00 Asia/Shanghai, starts the weekly assessment.
+* ``start:<process>``: starts the processes whose start event has a ``startSchedule`` property
+  (the weekly assessment: every 7 days from Monday 09:00 Asia/Shanghai), re-read every minute
+  so a redeployed diagram changes the schedule.
 
 Two schedulers at once are safe: both may run a due job, but the instance row lock and the
 engine state fire each timer once; the ladder and the outbox claim their rows with
@@ -27,20 +29,34 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from app.clock import clock
+from app.engine.definitions import parse_schedule, start_schedules
 from app.scheduler import timers
 
 log = logging.getLogger(__name__)
 
-WEEKLY_TIMEZONE = "Asia/Shanghai"
 
 
-def weekly_trigger() -> CronTrigger:
-    """Every Monday at 09:00 Shanghai time (01:00 UTC)."""
-    return CronTrigger(day_of_week="mon", hour=9, minute=0, second=0, timezone=WEEKLY_TIMEZONE)
+def schedule_trigger(schedule: str) -> IntervalTrigger:
+    """The APScheduler trigger of a diagram's ``startSchedule`` (e.g. R/2026-01-05T09:00:00+08:00/P7D)."""
+    start, interval = parse_schedule(schedule)
+    return IntervalTrigger(seconds=interval.total_seconds(), start_date=start, timezone="UTC")
+
+
+def weekly_trigger(app: Flask | None = None) -> IntervalTrigger:
+    """When the live weekly assessment diagram says it starts (Mondays 09:00 Shanghai as shipped)."""
+    return schedule_trigger(_schedules(app)["weekly_assessment"])
+
+
+def _schedules(app: Flask | None) -> dict[str, str]:
+    from flask import current_app
+
+    app = app or current_app._get_current_object()
+    with app.extensions["database"].session() as session:
+        return start_schedules(session)
 
 
 def _in_app(app: Flask, name: str, fn, *args: Any) -> Any:
@@ -78,12 +94,44 @@ def outbox_job(app: Flask) -> tuple[int, int]:
     return drain_outbox(app.extensions["database"], app.config)
 
 
-def weekly_job(app: Flask):
+def scheduled_start_job(app: Flask, process_key: str):
+    """Start a scheduled process; the weekly assessment builds its week's rows first."""
+    from app.engine.runtime import Actor
     from app.services.weekly import start_weekly_assessment
 
     with app.extensions["database"].transaction() as session:
-        instance = start_weekly_assessment(session, app.extensions["runtime"], clock.now())
+        if process_key == "weekly_assessment":
+            instance = start_weekly_assessment(session, app.extensions["runtime"], clock.now())
+        else:
+            instance = app.extensions["runtime"].start(session, process_key, {}, Actor.system("scheduler"))
         return instance.id if instance is not None else None
+
+
+def refresh_schedules(app: Flask, scheduler: BackgroundScheduler) -> None:
+    """(Re)schedule the starts the live diagrams ask for; a redeployed diagram takes effect here."""
+    try:
+        wanted = _schedules(app)
+    except Exception:
+        log.exception("could not read the start schedules of the deployed diagrams")
+        return
+    for job in scheduler.get_jobs(jobstore="default"):
+        if job.id.startswith("start:") and job.id[len("start:"):] not in wanted:
+            job.remove()
+    for key, schedule in wanted.items():
+        job = scheduler.get_job(f"start:{key}", jobstore="default")
+        if job is not None and job.kwargs.get("schedule") == schedule:
+            continue
+        try:
+            trigger = schedule_trigger(schedule)
+        except ValueError:
+            log.warning("process %s: unreadable startSchedule %r", key, schedule)
+            continue
+        scheduler.add_job(_start_scheduled, trigger, args=[app, key], kwargs={"schedule": schedule},
+                          id=f"start:{key}", jobstore="default", replace_existing=True)
+
+
+def _start_scheduled(app: Flask, key: str, schedule: str) -> Any:
+    return _in_app(app, f"start:{key}", scheduled_start_job, app, key)
 
 
 def build_scheduler(app: Flask) -> BackgroundScheduler:
@@ -105,8 +153,9 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
                       args=[app, "escalation", escalation_job, app], id="escalation", replace_existing=True)
     scheduler.add_job(_in_app, "interval", seconds=every("OUTBOX_INTERVAL_SECONDS", 10),
                       args=[app, "outbox", outbox_job, app], id="outbox", replace_existing=True)
-    scheduler.add_job(_in_app, weekly_trigger(), args=[app, "weekly_assessment", weekly_job, app],
-                      id="weekly_assessment", replace_existing=True)
+    scheduler.add_job(_in_app, "interval", seconds=every("SCHEDULE_REFRESH_SECONDS", 60),
+                      args=[app, "refresh_schedules", refresh_schedules, app, scheduler],
+                      id="refresh_schedules", replace_existing=True, next_run_time=clock.now())
     return scheduler
 
 
@@ -144,4 +193,4 @@ def run_forever(app: Flask) -> None:
     stop_scheduler(app)
 
 
-__all__ = ["build_scheduler", "run_forever", "start_scheduler", "stop_scheduler", "weekly_trigger"]
+__all__ = ["build_scheduler", "run_forever", "schedule_trigger", "start_scheduler", "stop_scheduler", "weekly_trigger"]

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.clock import clock
 from app.data.models import ProcessInstance
 from app.engine.calendar import add_working_hours, default_calendar, set_default_calendar
 from app.engine.definitions import deploy
+from app.engine.errors import DefinitionError
 from app.engine.runtime import Actor
 from app.scheduler import weekly_trigger
 from app.services.cases import open_case
-from app.services.setup import known_department_names
+from app.services.setup import deploy_folder, known_department_names
 from app.services.weekly import start_weekly_assessment
-from tests.conftest import csrf_token, login
+from tests.conftest import ROOT, csrf_token, login
 
 THURSDAY_2027 = "2027-09-30T16:30:00+08:00"  # the holiday package does not know 2027
 
@@ -61,8 +63,11 @@ def test_calendar_page_is_for_admins_only(app, client):
     assert 'data-testid="calendar-warning"' not in client.get("/inbox/").get_data(as_text=True)
 
 
-def test_weekly_trigger_is_monday_0900_shanghai():
-    trigger = weekly_trigger()
+def test_weekly_start_comes_from_the_diagram_monday_0900_shanghai(app):
+    with app.extensions["database"].transaction() as session:
+        deploy_folder(session, ROOT / "bpmn", ROOT / "forms")
+    with app.app_context():
+        trigger = weekly_trigger(app)
     wednesday = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     assert trigger.get_next_fire_time(None, wednesday) == datetime(2026, 3, 9, 1, 0, tzinfo=UTC)
     monday_0830_shanghai = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
@@ -70,6 +75,31 @@ def test_weekly_trigger_is_monday_0900_shanghai():
     # Sunday 20:00 UTC is already Monday 04:00 in Shanghai: the same Monday 09:00.
     assert trigger.get_next_fire_time(None, datetime(2026, 3, 8, 20, 0, tzinfo=UTC)) == datetime(
         2026, 3, 9, 1, 0, tzinfo=UTC)
+
+
+def test_changing_the_start_schedule_is_a_diagram_change(app):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.scheduler.runner import refresh_schedules
+
+    database = app.extensions["database"]
+    tuesday = WEEKLY.replace('<bpmn:startEvent id="start" />', (
+        '<bpmn:startEvent id="start"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="startSchedule" value="R/2026-01-06T14:30:00+08:00/P7D" />'
+        '</spiffworkflow:properties></bpmn:extensionElements></bpmn:startEvent>'))
+    with database.transaction() as session:
+        deploy(session, {"weekly_assessment.bpmn": tuesday}, {}, known_departments=known_department_names(session))
+    scheduler = BackgroundScheduler(timezone="UTC")  # not started: jobs are only registered
+    with app.app_context():
+        refresh_schedules(app, scheduler)
+    job = scheduler.get_job("start:weekly_assessment")
+    assert job.trigger.get_next_fire_time(None, datetime(2026, 3, 4, 12, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 10, 6, 30, tzinfo=UTC)  # Tuesday 14:30 Shanghai
+    broken = tuesday.replace("R/2026-01-06T14:30:00+08:00/P7D", "every monday")
+    with database.transaction() as session, pytest.raises(DefinitionError) as info:
+        deploy(session, {"weekly_assessment.bpmn": broken}, {}, known_departments=known_department_names(session))
+    assert [p.element_id for p in info.value.problems] == ["start"]
+    assert "startSchedule" in info.value.problems[0].message
 
 
 #: A stand-in for the production diagram: the test is about how it is started, not its steps.
