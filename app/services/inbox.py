@@ -26,10 +26,12 @@ from app.data.models import (
     TaskState,
     User,
 )
+from app.data.models.notifications import NotificationKind
 from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
 from app.engine.errors import EngineError, NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
+from app.services import notifications
 from app.services import tasks as task_service
 from app.services.tasks import LOCAL_TZ, Forbidden, stand_in
 
@@ -150,6 +152,8 @@ def assign(session: Session, head: User, task_id: str, assignee_id: int, expecte
     _cancel_delegation(session, task, DelegationState.RECALLED)
     _audit(session, head, task, "task_assigned", f"assigned to {_name(colleague)}",
            {"assignee_id": colleague.id, "previous_assignee_id": before})
+    if colleague.id != head.id:
+        notifications.notify(session, [colleague], NotificationKind.ASSIGNED, task)
     session.flush()
     return task
 
@@ -188,6 +192,7 @@ def delegate(session: Session, user: User, task_id: str, delegate_id: int, note:
     session.add(delegation)
     _audit(session, user, task, "task_delegated", f"delegated to {_name(colleague)}",
            {"delegate_id": colleague.id, "note": delegation.note})
+    notifications.notify(session, [colleague], NotificationKind.ASSIGNED, task)
     session.flush()
     return delegation
 
