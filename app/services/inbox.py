@@ -276,12 +276,17 @@ def name_substitute(session: Session, user: User, substitute_id: int, starts_on:
     return row
 
 
-def end_substitution(session: Session, user: User, substitution_id: int) -> None:
-    row = session.get(Substitution, substitution_id)
+def _delete_own(session: Session, user: User, model: type, row_id: int, missing: str) -> None:
+    """Delete the user's own row of ``model``; another user's row is reported as not found."""
+    row = session.get(model, row_id)
     if row is None or row.user_id != user.id:
-        raise NotFound(N_("Substitution not found."))
+        raise NotFound(missing)
     session.delete(row)
     session.flush()
+
+
+def end_substitution(session: Session, user: User, substitution_id: int) -> None:
+    _delete_own(session, user, Substitution, substitution_id, N_("Substitution not found."))
 
 
 # ---------------------------------------------------------------------------- saved filters
@@ -304,11 +309,7 @@ def save_filter(session: Session, user: User, name: str, query: str) -> SavedFil
 
 
 def delete_filter(session: Session, user: User, filter_id: int) -> None:
-    row = session.get(SavedFilter, filter_id)
-    if row is None or row.user_id != user.id:
-        raise NotFound(N_("Filter not found."))
-    session.delete(row)
-    session.flush()
+    _delete_own(session, user, SavedFilter, filter_id, N_("Filter not found."))
 
 
 # ---------------------------------------------------------------------------- bulk
