@@ -49,13 +49,16 @@ def build_app(config: Any = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
+    from app.engine.calendar import days_late_helper
     from app.scheduler.timers import timer_hook
     from app.services.escalation import lateness_hook, settings_from_config
     from app.services.notifications import notification_hook
 
+    ladder = settings_from_config(app.config)
     app.extensions["runtime"] = WorkflowRuntime(
-        hooks=[case_projection_hook, lateness_hook(settings_from_config(app.config)), notification_hook(app),
-               timer_hook]
+        hooks=[case_projection_hook, lateness_hook(ladder), notification_hook(app), timer_hook],
+        # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names
+        extra_helpers={"days_late": days_late_helper(ladder.lateness_days)},
     )
 
     @login_manager.user_loader

@@ -40,7 +40,7 @@ FORMS_DIR = ROOT / "forms"
 DEPARTMENTS = (
     "marketing", "quality", "technical", "production", "purchasing", "warehouse", "finance", "management",
 )
-PROCESSES = {"feedback_case", "stock_count", "eight_d", "weekly_assessment"}
+PROCESSES = {"feedback_case", "stock_count", "eight_d", "weekly_assessment", "corrective_action"}
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 ACTOR = Actor(None, "test")
 NS = {
@@ -147,6 +147,12 @@ class Engine:
         assert instance.status != InstanceStatus.INCIDENT, instance.incident_message
         return moved
 
+    def instances(self, key: str) -> list[ProcessInstance]:
+        with self.db.transaction() as session:
+            return list(session.scalars(
+                select(ProcessInstance).where(ProcessInstance.process_key == key).order_by(ProcessInstance.id)
+            ))
+
     def history(self, iid: int, element: str) -> list[HumanTask]:
         with self.db.transaction() as session:
             return list(session.scalars(
@@ -183,12 +189,11 @@ def intake(**overrides: Any) -> dict[str, Any]:
 
 
 
-def run_8d(eng: Engine, iid: int, dept: str, late_execution_days: int = 0) -> None:
+def run_8d(eng: Engine, iid: int, dept: str) -> None:
     eng.complete(iid, "report", "eight_d_report", dept=dept, **EIGHT_D)
     row = eng.task(iid, "verify_8d")
     assert eng.task_data(row)["dept"] == dept
-    eng.complete(iid, "verify_8d", "verify_8d", decision="accept", reason="措施有效",
-                 late_execution_days=late_execution_days)
+    eng.complete(iid, "verify_8d", "verify_8d", decision="accept", reason="措施有效")
 
 
 def close_and_visit(eng: Engine, iid: int) -> None:
@@ -275,8 +280,10 @@ def test_definitions_follow_our_conventions():
             event = getattr(ts, "event_definition", None)
             if isinstance(event, TimerEventDefinition):
                 assert check_source(event.expression, "eval") is None, where
-                # a quoted ISO duration, or a deadline on the working-time calendar
-                assert event.expression.startswith('"P') or event.expression.startswith("add_working_"), where
+                # a quoted ISO duration, a deadline on the working-time calendar, or a data key
+                # holding one (computed by a script with the calendar helpers)
+                assert (event.expression.startswith('"P') or event.expression.startswith("add_working_")
+                        or event.expression.endswith("_due_at")), where
     assert seen_forms == set(FORMS) - {"case_intake"}
 
 
@@ -336,7 +343,7 @@ def test_complaint_with_two_departments_to_closure(engine):
     run_8d(engine, iid, "purchasing")
     assert engine.advance(iid, timedelta(hours=50))
     assert engine.task(iid, "report", dept="production")  # non-interrupting: the report stays open
-    run_8d(engine, iid, "production", late_execution_days=2)
+    run_8d(engine, iid, "production")
     engine.complete(iid, "technical_reply", "technical_reply", technical_analysis="固件版本过旧",
                     technical_customer_reply="请升级固件至V2.3")
     summary = engine.task(iid, "summary")
@@ -360,11 +367,12 @@ def test_complaint_with_two_departments_to_closure(engine):
     assert data["technical_customer_reply"] == "请升级固件至V2.3"
     assert data["customer_satisfied"] == "yes" and data["close_rounds"] == 0
     assert data["lateness"] == [
-        {"department": "production", "late_measure_days": 1, "late_execution_days": 2, "rounds": 1,
-         "overdue": True},
-        {"department": "purchasing", "late_measure_days": 0, "late_execution_days": 0, "rounds": 1,
-         "overdue": False},
+        {"department": "production", "late_measure_days": 1, "rounds": 1, "overdue": True},
+        {"department": "purchasing", "late_measure_days": 0, "rounds": 1, "overdue": False},
     ]
+    # each accepted 8D started the tracking of its corrective actions; the case did not wait for them
+    tracking = engine.instances("corrective_action")
+    assert len(tracking) == 2 and all(i.status == InstanceStatus.RUNNING for i in tracking)
 
 
 @pytest.mark.parametrize(("feedback_type", "days"), [("consultation", 1), ("suggestion", 3), ("praise", 3)])

@@ -10,8 +10,9 @@ Working hours default to 08:30–12:00 and 13:00–17:30 in Asia/Shanghai, so a 
 8 working hours and half a working day 4. All arithmetic is done on UTC instants, so the
 results are exact even across daylight-saving changes of a configured zone.
 
-Importing this module registers ``add_working_hours`` and ``add_working_days`` with the
-diagram expression sandbox (:mod:`app.engine.helpers`).
+Importing this module registers ``add_working_hours``, ``add_working_days``,
+``end_of_working_day`` and ``days_late`` with the diagram expression sandbox
+(:mod:`app.engine.helpers`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ __all__ = [
     "DEFAULT_TIMEZONE",
     "MAX_SPAN_DAYS",
     "WorkingCalendar",
+    "LATENESS_BASES",
     "add_working_days",
     "add_working_hours",
+    "days_late",
+    "days_late_helper",
     "default_calendar",
+    "end_of_working_day",
     "set_default_calendar",
 ]
 
@@ -44,6 +49,8 @@ DEFAULT_PERIODS: tuple[tuple[time, time], ...] = (
     (time(13, 0), time(17, 30)),
 )
 MAX_SPAN_DAYS = 5 * 366  # longest stretch of calendar days any computation may walk
+#: How days late are counted: started working days (default) or started calendar days.
+LATENESS_BASES = ("working", "calendar")
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
@@ -258,6 +265,33 @@ class WorkingCalendar:
             raise ValueError(f"days is too large (more than {self.max_span_days})")
         return self.add_working_hours(start, value * self.hours_per_day)
 
+    def end_of_working_day(self, day: date) -> datetime:
+        """The end of the last working period of ``day`` (UTC); a day off moves to the next working day.
+
+        This is when a deadline given as a date (e.g. a corrective action due on 2026-10-01,
+        a holiday) expires: at the close of business of that day or of the first working
+        day after it.
+        """
+        if isinstance(day, datetime):
+            day = day.date()
+        try:
+            for _ in range(self.max_span_days + 1):
+                intervals = self._intervals(day)
+                if intervals:
+                    return intervals[-1][1]
+                day += _ONE_DAY
+        except OverflowError as exc:
+            raise ValueError("date out of range") from exc
+        raise ValueError(f"no working day within {self.max_span_days} days")
+
+    def days_late(self, due: datetime, done: datetime, basis: str = "working") -> int:
+        """Started days ``done`` is after ``due``, in working (default) or calendar days."""
+        if basis not in LATENESS_BASES:
+            raise ValueError(f"lateness basis must be one of {LATENESS_BASES}")
+        if basis == "calendar":
+            return self.calendar_days_late(due, done)
+        return self.working_days_late(due, done)
+
     def _working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time in ``[a, b]`` (negative when ``b`` is before ``a``)."""
         _require_aware(a, "a")
@@ -344,5 +378,42 @@ def add_working_days(start: Any, days: float) -> str:
     return default_calendar().add_working_days(to_datetime(start), days).isoformat()
 
 
+def _to_day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text[:40]!r}") from exc
+
+
+def end_of_working_day(day: Any) -> str:
+    """Diagram helper: close of business of ``day`` (a date or ISO text) or of the next
+    working day when ``day`` is a day off, as a UTC ISO string."""
+    return default_calendar().end_of_working_day(_to_day(day)).isoformat()
+
+
+def days_late(due: Any, done: Any, basis: str = "working") -> int:
+    """Started days ``done`` is after ``due`` (ISO strings or datetimes), 0 when on time."""
+    return default_calendar().days_late(to_datetime(due), to_datetime(done), basis)
+
+
+def days_late_helper(basis: str):
+    """The ``days_late(due, done)`` diagram helper counting in ``basis`` days (the
+    ``ESCALATION_LATENESS_DAYS`` setting), so a diagram never names the basis itself."""
+    if basis not in LATENESS_BASES:
+        raise ValueError(f"lateness basis must be one of {LATENESS_BASES}")
+
+    def days_late_in_basis(due: Any, done: Any) -> int:
+        return days_late(due, done, basis)
+
+    return days_late_in_basis
+
+
 register_helper("add_working_hours", add_working_hours)
 register_helper("add_working_days", add_working_days)
+register_helper("end_of_working_day", end_of_working_day)
+register_helper("days_late", days_late_helper("working"))

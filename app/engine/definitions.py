@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
@@ -187,6 +188,11 @@ def _check_rules(
             error = check_source(event_definition.expression, "eval")
             if error:
                 problem(f"timer expression: {error}")
+        payload = getattr(event_definition, "expression", None)
+        if isinstance(event_definition, MessageEventDefinition) and isinstance(payload, str) and payload:
+            error = check_source(payload, "eval")
+            if error:
+                problem(f"message payload: {error}")
     problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs)
     return problems
 
@@ -371,6 +377,26 @@ def start_schedules(session: Session) -> dict[str, str]:
             if schedule and isinstance(task_spec, StartEvent):
                 schedules[definition.key] = schedule
     return schedules
+
+
+def start_message(spec: Any) -> str | None:
+    """The message name the process's start event waits for, or None for a plain start."""
+    for task_spec in spec.task_specs.values():
+        event_definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEvent) and isinstance(event_definition, MessageEventDefinition):
+            return event_definition.name
+    return None
+
+
+def message_start_processes(session: Session, message_name: str) -> list[ProcessDefinition]:
+    """The live versions of the processes whose start event catches ``message_name``: a
+    message thrown and not caught inside its own instance starts one instance of each."""
+    found = []
+    for summary in definition_summaries(session):
+        definition = latest_definition(session, summary["key"])
+        if start_message(load_spec(session, definition).spec) == message_name:
+            found.append(definition)
+    return found
 
 
 def definition_summaries(session: Session) -> list[dict[str, Any]]:

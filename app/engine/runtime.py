@@ -37,8 +37,8 @@ from app.data.models import (
     TaskState,
 )
 from app.engine import codec
-from app.engine.definitions import latest_definition, load_spec
-from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
+from app.engine.definitions import latest_definition, load_spec, message_start_processes, start_message
+from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due
 from app.engine.sandbox import make_script_engine
@@ -47,6 +47,9 @@ from app.i18n import N_
 log = logging.getLogger(__name__)
 
 ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
+#: How deep a chain of message-started instances may go in one operation (A starts B starts
+#: C ...): a diagram whose message starts itself must not loop for ever.
+MAX_MESSAGE_CHAIN = 5
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class RunContext:
     opened: list[HumanTask] = field(default_factory=list)
     closed: list[HumanTask] = field(default_factory=list)
     incident: str | None = None
+    chain: int = 0  # how many message starts led to this operation
 
 
 Hook = Callable[[Session, ProcessInstance, BpmnWorkflow, RunContext], None]
@@ -90,15 +94,21 @@ def _jsonable(value: Any) -> Any:
 class WorkflowRuntime:
     """Runs process instances; stateless apart from its hooks, so one per process is enough."""
 
-    def __init__(self, hooks: list[Hook] | None = None, script_time_limit: float = 1.0) -> None:
+    def __init__(
+        self,
+        hooks: list[Hook] | None = None,
+        script_time_limit: float = 1.0,
+        extra_helpers: dict[str, Callable[..., Any]] | None = None,
+    ) -> None:
         self.hooks: list[Hook] = list(hooks or [])
         self.script_time_limit = script_time_limit
+        self.extra_helpers = dict(extra_helpers or {})  # e.g. days_late in the configured basis
         self.projector = TaskProjector()
 
     # ------------------------------------------------------------------ plumbing
 
     def script_engine(self):
-        return make_script_engine(helpers(), self.script_time_limit)
+        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_time_limit)
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
@@ -153,6 +163,9 @@ class WorkflowRuntime:
 
     def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
         now = clock.now()
+        # Route thrown events first: the saved state keeps the workflow's pending event list,
+        # so routing after the dump would route the same message again on every later save.
+        self._route_events(session, instance, workflow, ctx)
         instance.state = codec.dumps(workflow)
         instance.serializer_version = codec.SERIALIZER_VERSION
         instance.updated_at = now
@@ -173,7 +186,6 @@ class WorkflowRuntime:
             instance.next_due_at = next_timer_due(workflow)
         self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
         self.projector.sync(session, instance, workflow, ctx)
-        self._route_events(session, instance, workflow, ctx)
         if ctx.incident:
             self._audit(session, instance, ctx, action="incident", message=ctx.incident)
         for hook in self.hooks:
@@ -190,12 +202,26 @@ class WorkflowRuntime:
     def _route_events(
         self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext
     ) -> None:
-        """Thrown messages nobody in this instance caught: record them so none is lost."""
+        """Thrown events nobody in this instance caught: a message starts the processes whose
+        start event catches it (same transaction, same case); every event is audited so none
+        is lost."""
         for event in workflow.get_events():
             name = getattr(event.event_definition, "name", type(event.event_definition).__name__)
+            started: list[int] = []
+            if isinstance(event.event_definition, MessageEventDefinition):
+                targets = message_start_processes(session, name)
+                if targets and ctx.chain >= MAX_MESSAGE_CHAIN:
+                    log.warning("message %s of instance %s not routed: chain too long", name, instance.id)
+                    targets = []
+                for definition in targets:
+                    child = self.start(
+                        session, definition.key, actor=ctx.actor, case_id=instance.case_id,
+                        definition=definition, message=event, chain=ctx.chain + 1,
+                    )
+                    started.append(child.id)
             self._audit(
                 session, instance, ctx, action="event_thrown", element=name,
-                data_after={"payload": event.payload},
+                data_after={"payload": event.payload, "started_instances": started},
             )
 
     # ------------------------------------------------------------------ operations
@@ -209,13 +235,26 @@ class WorkflowRuntime:
         case_id: int | None = None,
         business_key: str | None = None,
         definition: ProcessDefinition | None = None,
+        message: BpmnEvent | None = None,
+        chain: int = 0,
     ) -> ProcessInstance:
-        """Start the live version of ``process_key`` (or the given definition version)."""
+        """Start the live version of ``process_key`` (or the given definition version).
+
+        A process whose start event waits for a message is started only with that
+        ``message`` (routed from the instance that threw it); its payload lands in the
+        data the way the diagram's start event says.
+        """
         actor = actor or Actor.system()
         definition = definition or latest_definition(session, process_key)
         if definition is None:
             raise NotFound(f"process '{process_key}' is not deployed")
         parsed = load_spec(session, definition)
+        awaited = start_message(parsed.spec)
+        if message is None and awaited is not None:
+            raise EngineError(
+                N_("This process is started by a message from another process; it cannot be started by hand."),
+                message_name=awaited,
+            )
         workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine())
         start_task = workflow.get_next_task(state=SpiffState.READY)
         if start_task is not None and data:
@@ -234,14 +273,28 @@ class WorkflowRuntime:
         instance.definition = definition
         session.add(instance)
         session.flush()
-        ctx = RunContext(actor, "process_started")
-        ctx.incident = self._advance(workflow)
+        ctx = RunContext(actor, "process_started", chain=chain)
+        if message is not None:
+            ctx.incident = self._catch_start_message(workflow, message)
+        ctx.incident = ctx.incident or self._advance(workflow)
         self._save(session, instance, workflow, ctx)
         self._audit(
             session, instance, ctx, element=definition.key,
-            message=f"{definition.key} v{definition.version}", data_after=data or {},
+            message=f"{definition.key} v{definition.version}",
+            data_after=data or ({"message": awaited, "payload": message.payload} if message else {}),
         )
         return instance
+
+    @staticmethod
+    def _catch_start_message(workflow: BpmnWorkflow, message: BpmnEvent) -> str | None:
+        """Run up to the message start event and hand it the message."""
+        try:
+            workflow.do_engine_steps()
+            workflow.send_event(BpmnEvent(message.event_definition, message.payload))
+        except Exception as exc:  # noqa: BLE001 - any engine failure must become an incident
+            log.exception("start message not caught")
+            return _describe_failure(exc)
+        return None
 
     def complete_task(
         self,

@@ -74,7 +74,12 @@ KINDS: dict[str, ApprovalKind] = {
     ),
     "eight_d": ApprovalKind(
         "eight_d", N_("8D verification"), submitted_by=("report",), department="quality", routine=True,
-        approve_value="accept", approve_extra={"late_execution_days": 0},
+        approve_value="accept",
+    ),
+    "execution": ApprovalKind(
+        "execution", N_("Corrective action verification"), submitted_by=("execute",), department="quality",
+        routine=True, decision_field="execution_decision", approve_value="accept",
+        reason_field="execution_reason",
     ),
     "closure": ApprovalKind(
         "closure", N_("Case closure"), submitted_by=("report",), department="quality", inline=False,
@@ -94,6 +99,7 @@ APPROVAL_STEPS: dict[tuple[str, str], str] = {
     ("feedback_case", "preliminary"): "shipment",
     ("feedback_case", "verify_8d"): "eight_d",
     ("feedback_case", "summary"): "closure",
+    ("corrective_action", "verify_execution"): "execution",
     ("weekly_assessment", "sign_quality"): "sign_quality",
     ("weekly_assessment", "sign_gm"): "sign_gm",
 }
@@ -267,11 +273,19 @@ def facts_for(kind: ApprovalKind, data: dict[str, Any], request: dict[str, Any] 
             corrective=[row.get("action") for row in data.get("d5_corrective") or [] if isinstance(row, dict)],
             evidence=[f for f in data.get("eight_d_attachments") or [] if isinstance(f, dict)],
         )
+    elif kind.key == "execution":
+        facts.update(
+            department=data.get("dept"), round=data.get("execution_round"), due_at=data.get("execution_due_at"),
+            late_days=(data.get("execution_reports") or [{}])[-1].get("late_days"),
+            overdue=bool(data.get("execution_overdue")),
+            actions=[row for row in data.get("actions") or [] if isinstance(row, dict)],
+            evidence=[f for f in data.get("execution_attachments") or [] if isinstance(f, dict)],
+        )
     elif kind.key == "closure":
         facts.update(
             results=[
                 {"department": r.get("department"), "accepted": r.get("accepted"), "rounds": r.get("rounds"),
-                 "late_measure_days": r.get("late_measure_days"), "late_execution_days": r.get("late_execution_days")}
+                 "late_measure_days": r.get("late_measure_days")}
                 for r in data.get("eight_d_results") or [] if isinstance(r, dict)
             ],
             freight_cost=data.get("freight_cost"), close_rounds=data.get("close_rounds"),

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,6 +21,8 @@ from app.i18n import N_
 from app.services.tasks import Forbidden
 
 MAIN_PROCESS = "feedback_case"
+#: Started by a message from the 8D of each department with dated corrective actions (D5).
+TRACKING_PROCESS = "corrective_action"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 CASE_COLUMNS = (
     "feedback_type", "category", "urgency", "channel", "customer_name", "customer_contact",
@@ -80,7 +82,12 @@ def open_case(
 
 
 def case_projection_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
-    """Keep the case's status and stage in step with its process (a runtime hook)."""
+    """Keep the case's status and stage in step with its processes (a runtime hook).
+
+    The stage lists the open tasks of every process of the case (the complaint itself and
+    the corrective-action tracking its 8D reports started); the status follows the case's
+    main process only, so tracking that outlives the customer reply never reopens a case.
+    """
     if instance.case_id is None:
         return
     case = session.get(Case, instance.case_id)
@@ -89,22 +96,24 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     session.flush()
     titles = session.scalars(
         select(HumanTask.title)
-        .where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
+        .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
         .order_by(HumanTask.created_at)
     ).all()
     case.stage = "、".join(dict.fromkeys(titles))[:300] or None
+    case.updated_at = clock.now()
+    main_id = session.scalar(select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case.id))
+    if instance.id != main_id:
+        return
     last = workflow.last_task
     data = last.data if last is not None else {}
     if instance.status == InstanceStatus.COMPLETED:
         case.status = str(data.get("case_status") or "closed")
         case.closed_at = clock.now()
-        case.stage = None
     elif instance.status == InstanceStatus.CANCELLED:
         case.status = "cancelled"
         case.closed_at = clock.now()
     elif data.get("case_status") and data.get("case_status") != case.status:
         case.status = str(data["case_status"])
-    case.updated_at = clock.now()
 
 
 def get_case(session: Session, case_id: int) -> Case:

@@ -36,13 +36,12 @@ from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, TaskEscalation, TaskLateness, TaskState
 from app.data.models.notifications import EscalationLevel, NotificationKind
-from app.engine.calendar import WorkingCalendar, default_calendar
+from app.engine.calendar import LATENESS_BASES, WorkingCalendar, default_calendar
 from app.engine.runtime import RunContext
 from app.services import notifications
 
 log = logging.getLogger(__name__)
 
-LATENESS_BASES = ("working", "calendar")
 #: Tasks due within this many calendar days are candidates for the reminder (covers the
 #: longest holiday stretch between "4 working hours before" and the due time).
 REMINDER_HORIZON = timedelta(days=15)
@@ -153,13 +152,6 @@ def run_ladder(session: Session, now: datetime, settings: LadderSettings,
 # ------------------------------------------------------------------------------ lateness
 
 
-def days_late(due: datetime, done: datetime, basis: str, cal: WorkingCalendar | None = None) -> int:
-    cal = cal or default_calendar()
-    if basis == "calendar":
-        return WorkingCalendar.calendar_days_late(due, done)
-    return cal.working_days_late(due, done)
-
-
 def record_lateness(session: Session, rows: list[HumanTask], settings: LadderSettings) -> None:
     """A ``task_lateness`` row for each completed task that was finished after its due time."""
     for row in rows:
@@ -168,7 +160,7 @@ def record_lateness(session: Session, rows: list[HumanTask], settings: LadderSet
         if row.completed_at <= row.due_at:
             continue
         try:
-            late = days_late(row.due_at, row.completed_at, settings.lateness_days)
+            late = default_calendar().days_late(row.due_at, row.completed_at, settings.lateness_days)
         except ValueError:
             log.warning("cannot compute lateness of task %s", row.id)
             continue
@@ -196,7 +188,6 @@ def lateness_hook(settings: LadderSettings):
 
 __all__ = [
     "LadderSettings",
-    "days_late",
     "lateness_hook",
     "record_lateness",
     "run_ladder",

@@ -2,7 +2,10 @@
 
 :func:`start_weekly_assessment` assesses the previous ISO week (Monday–Sunday, Shanghai
 time): one row per closed case and responsible department from the case's ``lateness``
-data (set by the ``feedback_case`` process when it closes), and starts the process
+data (days late producing measures, set by the ``feedback_case`` process when it closes),
+plus the days late carrying out corrective actions of every ``corrective_action`` process
+verified in the week (added to the case's row when the case closed that week too, else a
+row of its own when it was late), and starts the process
 ``weekly_assessment`` with ``week_start``, ``week_end`` and ``rows``. It is idempotent per
 week: the instance's business key is ``assessment:<ISO week>`` (e.g. ``assessment:2026-W47``)
 and a per-week counter row serialises concurrent callers (two schedulers), so a week is
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.data.models import Case, InstanceStatus, ProcessInstance
 from app.engine.runtime import Actor, WorkflowRuntime
-from app.services.cases import MAIN_PROCESS, next_counter
+from app.services.cases import MAIN_PROCESS, TRACKING_PROCESS, next_counter
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,20 @@ def _int(value: Any) -> int:
         return 0
 
 
-def week_rows(session: Session, runtime: WorkflowRuntime, week_start: date, week_end: date) -> list[dict[str, Any]]:
-    """Rows of the cases closed in the week, from each case's ``lateness`` data."""
+def _week_bounds(week_start: date, week_end: date) -> tuple[datetime, datetime]:
     start = datetime.combine(week_start, time.min, tzinfo=LOCAL_TZ)
-    end = datetime.combine(week_end + timedelta(days=1), time.min, tzinfo=LOCAL_TZ)
+    return start, datetime.combine(week_end + timedelta(days=1), time.min, tzinfo=LOCAL_TZ)
+
+
+def _data(session: Session, runtime: WorkflowRuntime, instance_id: int, label: str) -> dict[str, Any] | None:
+    try:
+        return runtime.instance_data(session, instance_id)
+    except Exception:  # noqa: BLE001 - one unreadable instance must not stop the assessment
+        log.exception("cannot read the lateness of %s", label)
+        return None
+
+
+def _closed_case_rows(session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime) -> list[dict]:
     cases = session.scalars(
         select(Case).where(Case.status == "closed", Case.closed_at >= start, Case.closed_at < end)
         .order_by(Case.closed_at, Case.id)
@@ -63,14 +76,8 @@ def week_rows(session: Session, runtime: WorkflowRuntime, week_start: date, week
             .where(ProcessInstance.case_id == case.id, ProcessInstance.process_key == MAIN_PROCESS)
             .order_by(ProcessInstance.id).limit(1)
         )
-        if instance_id is None:
-            continue
-        try:
-            data = runtime.instance_data(session, instance_id)
-        except Exception:  # noqa: BLE001 - one unreadable case must not stop the assessment
-            log.exception("cannot read the lateness of case %s", case.number)
-            continue
-        for entry in data.get("lateness") or []:
+        data = _data(session, runtime, instance_id, f"case {case.number}") if instance_id else None
+        for entry in (data or {}).get("lateness") or []:
             if not isinstance(entry, dict) or not entry.get("department"):
                 continue
             rows.append({
@@ -79,6 +86,50 @@ def week_rows(session: Session, runtime: WorkflowRuntime, week_start: date, week
                 "late_measure_days": _int(entry.get("late_measure_days")),
                 "late_execution_days": _int(entry.get("late_execution_days")),
             })
+    return rows
+
+
+def _execution_results(
+    session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime
+) -> list[tuple[str, str, int]]:
+    """(case number, department, days late) of the corrective actions verified in the week."""
+    found = session.execute(
+        select(ProcessInstance.id, Case.number)
+        .outerjoin(Case, Case.id == ProcessInstance.case_id)
+        .where(
+            ProcessInstance.process_key == TRACKING_PROCESS,
+            ProcessInstance.status == InstanceStatus.COMPLETED,
+            ProcessInstance.completed_at >= start,
+            ProcessInstance.completed_at < end,
+        )
+        .order_by(ProcessInstance.completed_at, ProcessInstance.id)
+    ).all()
+    results = []
+    for instance_id, case_number in found:
+        data = _data(session, runtime, instance_id, f"corrective actions {instance_id}")
+        result = (data or {}).get("execution_result")
+        if not isinstance(result, dict) or not result.get("department"):
+            continue
+        number = case_number or result.get("case_number")
+        if number:
+            results.append((str(number), str(result["department"]), _int(result.get("late_execution_days"))))
+    return results
+
+
+def week_rows(session: Session, runtime: WorkflowRuntime, week_start: date, week_end: date) -> list[dict[str, Any]]:
+    """The assessment rows of the week: the cases closed in it (one row per responsible
+    department) with the days late carrying out the corrective actions verified in it."""
+    start, end = _week_bounds(week_start, week_end)
+    rows = _closed_case_rows(session, runtime, start, end)
+    by_key = {(r["case_no"], r["department"]): r for r in rows}
+    for case_no, department, days in _execution_results(session, runtime, start, end):
+        row = by_key.get((case_no, department))
+        if row is not None:
+            row["late_execution_days"] += days
+        elif days > 0:
+            row = {"case_no": case_no, "department": department, "late_measure_days": 0, "late_execution_days": days}
+            by_key[(case_no, department)] = row
+            rows.append(row)
     return rows
 
 

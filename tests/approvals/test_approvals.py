@@ -122,7 +122,8 @@ def test_approve_an_8d_verification(flow):
     response = decide(flow, "quality", verify, "approve", "措施有效")
     assert response.status_code == 302
     assert state(flow, verify) == "completed"
-    assert [e for e, _d in flow.open_elements(case_id)] == ["summary"]
+    # accepted: the case goes on to the summary, the tracking of the D5 actions starts beside it
+    assert [e for e, _d in flow.open_elements(case_id)] == ["execute", "summary"]
     [event] = decisions(flow, verify)
     assert event.data_after == {"kind": "eight_d", "decision": "approve", "reason": "措施有效"}
     with flow.database.transaction() as s:
@@ -221,7 +222,7 @@ def test_bulk_approve_only_routine_items(flow):
     assert results[sign][0] is False and ("routine" in results[sign][1] or "常规" in results[sign][1])
     assert [state(flow, t) for t in verifies] == ["completed", "completed"] and state(flow, sign) == "open"
     assert all(decisions(flow, t)[0].data_after["decision"] == "approve" for t in verifies)
-    assert [e for e, _d in flow.open_elements(case_id)] == ["summary"]
+    assert [e for e, _d in flow.open_elements(case_id)] == ["execute", "execute", "summary"]
 
 
 def test_a_bpmn_approval_property_overrides_the_table(flow, tmp_path):

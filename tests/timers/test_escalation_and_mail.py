@@ -19,7 +19,7 @@ from app.data.models import (
 )
 from app.engine.calendar import WorkingCalendar
 from app.engine.runtime import Actor
-from app.services import escalation, notifications
+from app.services import notifications
 from app.services.escalation import LadderSettings, run_ladder
 from tests.conftest import login
 from tests.timers.conftest import SmtpServer
@@ -113,8 +113,8 @@ def test_lateness_recorded_in_working_days_by_default(app):
         # although 69 calendar hours (3 started calendar days) passed.
         assert (row.days_late, row.basis, row.instance_id) == (1, "working", instance_id)
     due, done = friday + timedelta(hours=4), monday_1000
-    assert escalation.days_late(due, done, "calendar", WorkingCalendar()) == 3
-    assert escalation.days_late(due, done, "working", WorkingCalendar()) == 1
+    assert WorkingCalendar().days_late(due, done, "calendar") == 3
+    assert WorkingCalendar().days_late(due, done, "working") == 1
 
 
 def test_new_task_rework_and_inbox_notifications(app, client):
