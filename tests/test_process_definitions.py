@@ -719,3 +719,118 @@ def test_deployed_specs_load_from_the_database(engine):
         for definition in engine.deployed.definitions:
             parsed = load_spec(session, definition)
             assert parsed.spec.name == definition.key
+
+
+# --------------------------------------------------------------------------- corrective actions (D5)
+
+SH = timedelta(hours=8)  # Asia/Shanghai is UTC+8 all year
+D5_TWO = {**EIGHT_D, "d5_corrective": [
+    {"action": "增加炉温点检", "owner": "张三", "due_date": "2026-03-10", "verification": "点检记录"},
+    {"action": "更新作业指导书", "owner": "李四", "due_date": "2026-03-12"},
+]}
+
+
+def accepted_8d_with_actions(eng: Engine, eight_d: dict[str, Any] = D5_TWO) -> tuple[int, int]:
+    """A case whose production 8D (with ``eight_d``'s D5 actions) Quality accepted: (case, tracking) ids."""
+    iid = eng.start("feedback_case", intake())
+    to_preliminary(eng, iid)
+    eng.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    eng.complete(iid, "report", "eight_d_report", dept="production", **eight_d)
+    assert eng.instances("corrective_action") == []
+    eng.complete(iid, "verify_8d", "verify_8d", decision="accept", reason="措施有效")
+    [tracking] = eng.instances("corrective_action")
+    return iid, tracking.id
+
+
+def execute(eng: Engine, tid: int, executed_on: str = "2026-03-12") -> None:
+    rows = eng.task_data(eng.task(tid, "execute"))["actions"]
+    eng.complete(tid, "execute", "execute_actions", actions=[
+        {**row, "executed_on": executed_on, "result": "已完成"} for row in rows
+    ])
+
+
+def test_accepted_8d_starts_tracking_its_corrective_actions(engine):
+    iid, tid = accepted_8d_with_actions(engine)
+    # the case does not wait: Quality summarises while production carries the actions out
+    assert engine.open_elements(iid) == [("summary", "quality")]
+    task = engine.task(tid, "execute", dept="production")
+    # due at close of business (17:30 Shanghai) of the latest D5 due date, Thursday 12 March
+    deadline = datetime(2026, 3, 12, 17, 30, tzinfo=UTC) - SH
+    assert task.due_at == deadline
+    assert task.title == "落实纠正措施" and task.context["stage"] == "执行"
+    data = engine.task_data(task)
+    assert data["case_number"] == "FB-2026-00001"
+    assert [(a["action"], a["due_date"], a["executed_on"]) for a in data["actions"]] == [
+        ("增加炉温点检", "2026-03-10", None), ("更新作业指导书", "2026-03-12", None),
+    ]
+
+    # the deadline timer fires at the deadline and leaves the task open (non-interrupting)
+    assert not engine.advance(tid, deadline - clock.now() - timedelta(seconds=1))
+    assert engine.advance(tid, timedelta(seconds=2))
+    assert engine.data(tid)["execution_overdue"] is True
+    assert engine.task(tid, "execute").id == task.id
+
+    # reported Monday 10:00: Friday (8 h) + Monday 08:30-10:00 = 9.5 working hours → 2 working days late
+    clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=UTC) - SH)
+    execute(engine, tid, executed_on="2026-03-13")
+    verify = engine.task(tid, "verify_execution", dept="quality")
+    assert engine.task_data(verify)["execution_reports"][0]["late_days"] == 2
+    engine.complete(tid, "verify_execution", "verify_execution", execution_decision="accept",
+                    execution_reason="现场确认已落实")
+    assert engine.instance(tid).status == InstanceStatus.COMPLETED
+    result = engine.data(tid)["execution_result"]
+    assert (result["department"], result["accepted"], result["rounds"]) == ("production", True, 1)
+    assert result["late_execution_days"] == 2 and result["overdue"] is True
+    assert [a["executed_on"] for a in result["actions"]] == ["2026-03-13", "2026-03-13"]
+    assert engine.instance(iid).status == InstanceStatus.RUNNING  # the case runs on by itself
+
+
+def test_corrective_actions_done_in_time_are_not_late(engine):
+    _iid, tid = accepted_8d_with_actions(engine)
+    clock.set(datetime(2026, 3, 12, 17, 0, tzinfo=UTC) - SH)  # half an hour before the deadline
+    execute(engine, tid)
+    engine.complete(tid, "verify_execution", "verify_execution", execution_decision="accept", execution_reason="好")
+    result = engine.data(tid)["execution_result"]
+    assert result["late_execution_days"] == 0 and result["overdue"] is False
+
+
+def test_deadline_on_a_day_off_moves_to_the_next_working_day(engine):
+    saturday = {**EIGHT_D, "d5_corrective": [{"action": "更换夹具", "due_date": "2026-03-14"}]}
+    _iid, tid = accepted_8d_with_actions(engine, saturday)
+    assert engine.task(tid, "execute").due_at == datetime(2026, 3, 16, 17, 30, tzinfo=UTC) - SH
+
+
+def test_execution_sent_back_is_due_again_and_rework_is_bounded(engine):
+    _iid, tid = accepted_8d_with_actions(engine)
+    deadline = datetime(2026, 3, 12, 17, 30, tzinfo=UTC) - SH
+    execute(engine, tid)
+    engine.complete(tid, "verify_execution", "verify_execution", execution_decision="reject",
+                    execution_reason="缺少点检记录")
+    # sent back early: the new round is still due at the original deadline, not earlier
+    again = engine.task(tid, "execute")
+    assert again.due_at == deadline
+    assert engine.task_data(again)["execution_verifications"][0]["reason"] == "缺少点检记录"
+    # sent back after the deadline: 3 working days from now (Wednesday 18 March 09:00 → Monday 23 March 09:00)
+    clock.set(datetime(2026, 3, 18, 9, 0, tzinfo=UTC) - SH)
+    execute(engine, tid)
+    engine.complete(tid, "verify_execution", "verify_execution", execution_decision="reject", execution_reason="不足")
+    assert engine.task(tid, "execute").due_at == datetime(2026, 3, 23, 9, 0, tzinfo=UTC) - SH
+    for _ in range(2):
+        execute(engine, tid)
+        engine.complete(tid, "verify_execution", "verify_execution", execution_decision="reject",
+                        execution_reason="不足")
+    assert engine.instance(tid).status == InstanceStatus.COMPLETED
+    result = engine.data(tid)["execution_result"]
+    assert result["rounds"] == 4 and result["accepted"] is False
+    assert [r["round"] for r in result["reports"]] == [1, 2, 3, 4]
+
+
+def test_no_tracking_without_an_accepted_8d(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    for _ in range(4):  # rejected until the rework bound ends it unaccepted
+        engine.complete(iid, "report", "eight_d_report", **EIGHT_D)
+        engine.complete(iid, "verify_8d", "verify_8d", decision="reject", reason="不充分")
+    assert engine.open_elements(iid) == [("summary", "quality")]
+    assert engine.instances("corrective_action") == []

@@ -10,6 +10,7 @@ from app.data.models import Case, HumanTask, TaskState
 from app.data.queries import (
     audit_events,
     case_has_department_task,
+    case_process_names,
     case_statuses,
     case_tasks,
     cases_query,
@@ -140,8 +141,13 @@ def show(case_id: int):
     except NotFound:
         intake_definition = None
     timeline = []
+    processes = case_process_names(db.session, case.id)
+    main_id = next(iter(processes), None)
     for event in audit_events(db.session, case_id=case.id):
         item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
+        if event.action == "process_started" and event.instance_id != main_id:
+            # e.g. the corrective-action tracking an accepted 8D started
+            item["label"] = _("Process “%(name)s” started", name=processes.get(event.instance_id, ""))
         if event.actor_id is None and event.actor_label == "customer":
             item["actor"] = _("Customer")  # public pages (feedback form, status link, survey)
         task = by_id.get(event.task_id or "")

@@ -1,0 +1,120 @@
+"""Tracking the corrective actions of an accepted 8D (bpmn/corrective_action.bpmn) through HTTP:
+the department reports them on its task form, Quality verifies on the approval screen, and the
+days late reach the weekly assessment."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.clock import clock
+from app.data.models import InstanceStatus, ProcessInstance
+from app.services.weekly import week_rows
+from tests.conftest import api_token, csrf_token
+from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, RETURN_VISIT, analysis, intake, verify_ok
+from tests.web.helpers import text
+
+SH = timedelta(hours=8)
+# due on Wednesday 4 March: the case closes that week too, so both kinds of lateness share a row
+D5 = [{"action": "增加炉温点检", "owner": "张三", "due_date": "2026-03-04", "verification": "点检记录"}]
+
+
+def case_with_accepted_8d(flow) -> tuple[int, int]:
+    case_id = flow.open_case(**intake())
+    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", {**EIGHT_D, "d5_corrective": D5}, case_id)  # web form
+    flow.complete("quality", "verify_8d", {"decision": "accept", "reason": "措施有效"}, case_id)
+    with flow.database.transaction() as session:
+        tracking = session.scalars(select(ProcessInstance).where(
+            ProcessInstance.case_id == case_id, ProcessInstance.process_key == "corrective_action")).one()
+    return case_id, tracking.id
+
+
+def move_to(flow, shanghai: datetime, instance_id: int) -> None:
+    """Move the clock to a Shanghai wall-clock time (firing the instance's due timers)."""
+    flow.advance(shanghai.replace(tzinfo=UTC) - SH - clock.now(), instance_id)
+
+
+def tracking_tasks(flow, case_id: int) -> list[tuple[str, str]]:
+    return [e for e in flow.open_elements(case_id) if e[0] in ("execute", "verify_execution")]
+
+
+def test_department_reports_quality_verifies_and_the_assessment_counts_it(flow):
+    case_id, tracking_id = case_with_accepted_8d(flow)
+    assert tracking_tasks(flow, case_id) == [("execute", "production")]
+    task = flow.find("production", "execute", case_id)
+    assert task["due_at"].startswith((datetime(2026, 3, 4, 17, 30, tzinfo=UTC) - SH).isoformat()[:19])
+    # the case page shows the tracking beside the case's own steps
+    case_page = flow.client("quality").get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "已启动流程“纠正措施跟踪”" in case_page and "落实纠正措施" in case_page
+    # the form lists the planned action; only production acts on it
+    page = flow.client("production").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "增加炉温点检" in page and "2026-03-04" in page
+    assert flow.client("purchasing").post(f"/tasks/{task['id']}", data={
+        "csrf_token": csrf_token(flow.client("purchasing"), f"/tasks/{task['id']}")}).status_code == 403
+
+    # the deadline passes: the timer flags it, the task stays with production
+    assert flow.advance(timedelta(days=2, hours=9), tracking_id)  # Wednesday 18:00
+    assert flow.data(tracking_id)["execution_overdue"] is True
+    move_to(flow, datetime(2026, 3, 5, 10, 0), tracking_id)  # Thursday 10:00: 1.5 working hours late
+    flow.complete("production", "execute", {"actions": [
+        {"action": "增加炉温点检", "due_date": "2026-03-04", "executed_on": "2026-03-05", "result": "已点检"},
+    ], "execution_notes": "附点检表"}, case_id)
+    assert tracking_tasks(flow, case_id) == [("verify_execution", "quality")]
+
+    # Quality decides on the approval screen, with the facts in front of it
+    verify = flow.find("quality", "verify_execution", case_id)["id"]
+    screen = text(flow.client("quality").get("/approvals/", query_string={"kind": "execution"}))
+    assert f'data-task-id="{verify}" data-kind="execution"' in screen
+    assert "增加炉温点检" in screen and "2026-03-05" in screen
+    assert re.search(r'data-testid="fact-late">1\b', screen)
+    response = flow.client("quality").post(f"/approvals/{verify}/decide", data={
+        "decision": "approve", "reason": "现场确认", "csrf_token": csrf_token(flow.client("quality"), "/approvals/")})
+    assert response.status_code == 302
+    assert flow.instance(tracking_id).status == InstanceStatus.COMPLETED
+    result = flow.data(tracking_id)["execution_result"]
+    assert (result["accepted"], result["late_execution_days"], result["overdue"]) == (True, 1, True)
+
+    # the case closes the same week: one assessment row with both kinds of lateness
+    iid = flow.instance_id(case_id)
+    flow.complete("quality", "summary", {"measures_summary": "措施已落实"}, case_id)
+    flow.complete("marketing", "close_case", CLOSE_ACCEPTED, case_id)
+    move_to(flow, datetime(2026, 3, 8, 12, 0), iid)  # Sunday noon: the return visit is due
+    flow.complete("marketing", "return_visit", RETURN_VISIT, case_id)
+    case = flow.case("quality", case_id)
+    assert case["status"] == "closed"
+    with flow.database.transaction() as session:
+        rows = week_rows(session, flow.app.extensions["runtime"], date(2026, 3, 2), date(2026, 3, 8))
+    assert rows == [{"case_no": case["number"], "department": "production", "late_measure_days": 0,
+                     "late_execution_days": 1}]
+
+
+def test_late_execution_of_an_open_case_gets_a_row_of_its_own(flow):
+    case_id, tracking_id = case_with_accepted_8d(flow)
+    move_to(flow, datetime(2026, 3, 9, 9, 0), tracking_id)  # next Monday 09:00: Thu + Fri + 0.5 h = 3 days
+    flow.complete("production", "execute", {"actions": [
+        {"action": "增加炉温点检", "due_date": "2026-03-04", "executed_on": "2026-03-06", "result": "已点检"},
+    ]}, case_id)
+    flow.complete("quality", "verify_execution", {"execution_decision": "accept", "execution_reason": "好"}, case_id)
+    number = flow.case("quality", case_id)["number"]
+    assert flow.case("quality", case_id)["status"] != "closed"
+    with flow.database.transaction() as session:
+        runtime = flow.app.extensions["runtime"]
+        assert week_rows(session, runtime, date(2026, 3, 2), date(2026, 3, 8)) == []
+        assert week_rows(session, runtime, date(2026, 3, 9), date(2026, 3, 15)) == [
+            {"case_no": number, "department": "production", "late_measure_days": 0, "late_execution_days": 3}]
+
+
+def test_tracking_cannot_be_started_by_hand(flow):
+    client = flow.client("designer")
+    headers = api_token(client, "designer")
+    response = client.post("/api/v1/process-definitions/corrective_action/start", json={"data": {}},
+                           headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == "此流程由其他流程的消息启动，不能手动启动。"
+    with flow.database.transaction() as session:
+        assert session.scalar(select(ProcessInstance.id).where(
+            ProcessInstance.process_key == "corrective_action")) is None
