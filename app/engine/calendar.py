@@ -273,7 +273,7 @@ class WorkingCalendar:
         day after it.
         """
         if isinstance(day, datetime):
-            day = day.date()
+            day = self._local_day(_require_aware(day, "day"))
         try:
             for _ in range(self.max_span_days + 1):
                 intervals = self._intervals(day)
@@ -378,22 +378,26 @@ def add_working_days(start: Any, days: float) -> str:
     return default_calendar().add_working_days(to_datetime(start), days).isoformat()
 
 
-def _to_day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
+def _to_day(value: Any, cal: WorkingCalendar) -> date:
+    """The calendar day of ``value``: a date as given ("2026-03-12"), an instant (datetime or
+    ISO text with a time; naive is UTC like the other helpers) as its day in the calendar's
+    time zone — 2026-03-06T20:00Z is already Saturday in Shanghai."""
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    text = str(value).strip()
+    text = "" if isinstance(value, datetime) else str(value).strip()
     try:
-        return date.fromisoformat(text[:10])
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return to_datetime(value).astimezone(cal.tz).date()
     except ValueError as exc:
         raise ValueError(f"not a date: {text[:40]!r}") from exc
 
 
 def end_of_working_day(day: Any) -> str:
-    """Diagram helper: close of business of ``day`` (a date or ISO text) or of the next
-    working day when ``day`` is a day off, as a UTC ISO string."""
-    return default_calendar().end_of_working_day(_to_day(day)).isoformat()
+    """Diagram helper: close of business of ``day`` (a date, or an instant taken in the
+    calendar's time zone) or of the next working day when that day is off, as a UTC ISO string."""
+    cal = default_calendar()
+    return cal.end_of_working_day(_to_day(day, cal)).isoformat()
 
 
 def days_late(due: Any, done: Any, basis: str = "working") -> int:

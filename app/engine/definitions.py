@@ -193,8 +193,20 @@ def _check_rules(
             error = check_source(payload, "eval")
             if error:
                 problem(f"message payload: {error}")
-    problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs)
+    problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs) + check_starts(spec)
     return problems
+
+
+def check_starts(spec: Any) -> list[Problem]:
+    """A process started by a message has that message start event as its only start event:
+    it cannot be started by hand, and a plain start beside it would run instead of the message."""
+    starts = [ts for ts in spec.task_specs.values() if isinstance(ts, StartEvent)]
+    message_starts = [ts for ts in starts
+                      if isinstance(getattr(ts, "event_definition", None), MessageEventDefinition)]
+    if message_starts and len(starts) > 1:
+        element, label = _spec_label(message_starts[0])
+        return [Problem("a process started by a message must have no other start event", element, label)]
+    return []
 
 
 def _callees_first(ids: list[str], calls: dict[str, set[str]]) -> list[str]:

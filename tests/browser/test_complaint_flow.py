@@ -100,6 +100,8 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     form.fill("#d4_occurrence_cause", "炉温未点检")
     form.fill("#d4_escape_cause", "出厂测试未覆盖热态")
     form.fill('[name="d5_corrective-0-action"]', "增加炉温点检")
+    due_date = (clock.now() + timedelta(days=7)).date().isoformat()
+    form.fill('[name="d5_corrective-0-due_date"]', due_date)
     production.submit("4-8d")
 
     quality.open_task(number, "验证8D措施")
@@ -134,6 +136,22 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     page.wait_for_selector("[data-testid=case-heading]")
     marketing.shot("9-closed")
     assert page.inner_text("[data-testid=case-heading] + [data-testid=status]").strip() == "已结案"
+    # closed for the customer; production still carries out its corrective action (D5)
+    assert page.locator("[data-testid=open-task]").count() == 1
+
+    production.open_task(number, "落实纠正措施")
+    form = production.page
+    assert form.input_value('[name="actions-0-action"]') == "增加炉温点检"
+    assert form.input_value('[name="actions-0-due_date"]') == due_date
+    form.fill('[name="actions-0-executed_on"]', clock.now().date().isoformat())
+    form.fill('[name="actions-0-result"]', "已每班点检炉温")
+    production.submit("10-execute")
+    quality.open_task(number, "验证措施执行")
+    quality.page.check('input[name=execution_decision][value=accept]')
+    quality.page.fill("#execution_reason", "现场确认点检记录")
+    quality.submit("11-verify-execution")
+    page.goto(f"{live_server}/cases/{case_id}")
+    page.wait_for_selector("[data-testid=case-heading]")
     assert page.locator("[data-testid=open-task]").count() == 0
     with database.transaction() as session:
         assert session.get(Case, case_id).status == "closed"
