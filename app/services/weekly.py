@@ -84,6 +84,8 @@ def _closed_case_rows(session: Session, runtime: WorkflowRuntime, start: datetim
                 "case_no": case.number,
                 "department": str(entry["department"]),
                 "late_measure_days": _int(entry.get("late_measure_days")),
+                # set only by cases still running an older feedback_case version, where Quality
+                # typed the days late carrying the actions out; now corrective_action counts them
                 "late_execution_days": _int(entry.get("late_execution_days")),
             })
     return rows
