@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
@@ -376,15 +376,27 @@ def schedule_error(schedule: str) -> str | None:
     return None
 
 
+def live_definitions(session: Session) -> list[ProcessDefinition]:
+    """The live (latest) version of every deployed process, in key order, in one query."""
+    latest = (
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+        .group_by(ProcessDefinition.key)
+        .subquery()
+    )
+    return list(session.scalars(
+        select(ProcessDefinition)
+        .join(latest, and_(ProcessDefinition.key == latest.c.key, ProcessDefinition.version == latest.c.version))
+        .order_by(ProcessDefinition.key)
+    ))
+
+
 def start_schedules(session: Session) -> dict[str, str]:
     """Live processes whose start event carries a ``startSchedule`` property (an ISO 8601
     repeating interval such as ``R/2026-01-05T09:00:00+08:00/P7D``): process key → schedule.
     The scheduler starts them; changing when they start is a diagram change."""
     schedules: dict[str, str] = {}
-    for summary in definition_summaries(session):
-        definition = latest_definition(session, summary["key"])
-        spec = load_spec(session, definition).spec
-        for task_spec in spec.task_specs.values():
+    for definition in live_definitions(session):
+        for task_spec in load_spec(session, definition).spec.task_specs.values():
             schedule = task_properties(task_spec).get("startSchedule")
             if schedule and isinstance(task_spec, StartEvent):
                 schedules[definition.key] = schedule
@@ -403,12 +415,10 @@ def start_message(spec: Any) -> str | None:
 def message_start_processes(session: Session, message_name: str) -> list[ProcessDefinition]:
     """The live versions of the processes whose start event catches ``message_name``: a
     message thrown and not caught inside its own instance starts one instance of each."""
-    found = []
-    for summary in definition_summaries(session):
-        definition = latest_definition(session, summary["key"])
-        if start_message(load_spec(session, definition).spec) == message_name:
-            found.append(definition)
-    return found
+    return [
+        definition for definition in live_definitions(session)
+        if start_message(load_spec(session, definition).spec) == message_name
+    ]
 
 
 def definition_summaries(session: Session) -> list[dict[str, Any]]:
