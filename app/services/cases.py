@@ -101,8 +101,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     ).all()
     case.stage = "、".join(dict.fromkeys(titles))[:300] or None
     case.updated_at = clock.now()
-    main_id = session.scalar(select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case.id))
-    if instance.id != main_id:
+    if instance.id != main_instance_id(session, case.id):
         return
     last = workflow.last_task
     data = last.data if last is not None else {}
@@ -127,10 +126,14 @@ def case_by_token(session: Session, token: str) -> Case | None:
     return session.scalars(select(Case).where(Case.public_token == token)).first()
 
 
+def main_instance_id(session: Session, case_id: int) -> int | None:
+    """The case's own process: its first instance (later ones were started from it by messages)."""
+    return session.scalar(select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id))
+
+
 def main_instance(session: Session, case: Case) -> ProcessInstance | None:
-    return session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id).limit(1)
-    ).first()
+    instance_id = main_instance_id(session, case.id)
+    return session.get(ProcessInstance, instance_id) if instance_id is not None else None
 
 
 # ---------------------------------------------------------------------------- who may see / open cases

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.data.models import Case, InstanceStatus, ProcessInstance
 from app.engine.runtime import Actor, WorkflowRuntime
-from app.services.cases import MAIN_PROCESS, TRACKING_PROCESS, next_counter
+from app.services.cases import TRACKING_PROCESS, main_instance_id, next_counter
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def _closed_case_rows(session: Session, runtime: WorkflowRuntime, start: datetim
     ).all()
     rows: list[dict[str, Any]] = []
     for case in cases:
-        instance_id = session.scalar(
-            select(ProcessInstance.id)
-            .where(ProcessInstance.case_id == case.id, ProcessInstance.process_key == MAIN_PROCESS)
-            .order_by(ProcessInstance.id).limit(1)
-        )
+        instance_id = main_instance_id(session, case.id)
         data = _data(session, runtime, instance_id, f"case {case.number}") if instance_id else None
         for entry in (data or {}).get("lateness") or []:
             if not isinstance(entry, dict) or not entry.get("department"):
