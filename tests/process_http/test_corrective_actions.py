@@ -4,6 +4,7 @@ days late reach the weekly assessment."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,7 +14,9 @@ from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
 from app.services.weekly import week_rows
 from tests.conftest import api_token, csrf_token
+from tests.process_http.conftest import form_fields, page_tokens
 from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, RETURN_VISIT, analysis, intake, verify_ok
+from tests.public.helpers import PNG
 from tests.web.helpers import text
 
 SH = timedelta(hours=8)
@@ -95,9 +98,19 @@ def test_department_reports_quality_verifies_and_the_assessment_counts_it(flow):
 def test_late_execution_of_an_open_case_gets_a_row_of_its_own(flow):
     case_id, tracking_id = case_with_accepted_8d(flow)
     move_to(flow, datetime(2026, 3, 9, 9, 0), tracking_id)  # next Monday 09:00: Thu + Fri + 0.5 h = 3 days
-    flow.complete("production", "execute", {"actions": [
+    # the web form with a photo of the new check sheet as evidence
+    task_id = flow.find("production", "execute", case_id)["id"]
+    client = flow.client("production")
+    fields = form_fields({"actions": [
         {"action": "增加炉温点检", "due_date": "2026-03-04", "executed_on": "2026-03-06", "result": "已点检"},
-    ]}, case_id)
+    ]})
+    for name, value in page_tokens(client.get(f"/tasks/{task_id}").get_data(as_text=True)).items():
+        fields.add(name, value)
+    fields.add("execution_attachments", (io.BytesIO(PNG), "点检表.png"))
+    assert client.post(f"/tasks/{task_id}", data=fields, content_type="multipart/form-data").status_code == 302
+    screen = text(flow.client("quality").get("/approvals/", query_string={"kind": "execution"}))
+    link = re.search(r'<a href="([^"]+)" data-testid="evidence-link">点检表.png<', screen)
+    assert link and flow.client("quality").get(link.group(1)).get_data() == PNG
     flow.complete("quality", "verify_execution", {"execution_decision": "accept", "execution_reason": "好"}, case_id)
     number = flow.case("quality", case_id)["number"]
     assert flow.case("quality", case_id)["status"] != "closed"
