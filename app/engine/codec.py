@@ -9,6 +9,7 @@ rows small and loads fast. The serializer version is stored with each row.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,21 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 _serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 _registry = _serializer.registry
 
-__all__ = ["SERIALIZER_VERSION", "dumps", "loads"]
+__all__ = ["SERIALIZER_VERSION", "dumps", "jsonable", "loads"]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` (task or form data) as plain JSON types: dates as ISO text, collections as
+    lists and dicts, anything else unknown as its text. For audit rows and stored drafts."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
 
 
 def dumps(workflow: BpmnWorkflow) -> str:

@@ -79,18 +79,6 @@ class RunContext:
 Hook = Callable[[Session, ProcessInstance, BpmnWorkflow, RunContext], None]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
 class WorkflowRuntime:
     """Runs process instances; stateless apart from its hooks, so one per process is enough."""
 
@@ -157,7 +145,7 @@ class WorkflowRuntime:
                 action=fields.pop("action", ctx.action),
                 instance_id=instance.id,
                 case_id=instance.case_id,
-                **{k: _jsonable(v) if k.startswith("data_") else v for k, v in fields.items()},
+                **{k: codec.jsonable(v) if k.startswith("data_") else v for k, v in fields.items()},
             )
         )
 

@@ -28,6 +28,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind
 from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
+from app.engine.codec import jsonable
 from app.engine.errors import EngineError, NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
@@ -220,7 +221,7 @@ def return_draft(session: Session, user: User, task_id: str, data: dict[str, Any
         raise Forbidden(N_("This task is not delegated to you."))
     if task.assignee_id != user.id:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
-    delegation.draft = _jsonable(data)
+    delegation.draft = jsonable(data)
     delegation.state = DelegationState.RETURNED
     delegation.returned_at = clock.now()
     task.assignee_id = delegation.delegator_id
@@ -243,18 +244,6 @@ def finish_delegated(session: Session, runtime: WorkflowRuntime, user: User, tas
                {"delegate_id": delegation.delegate_id})
         session.flush()
     return done
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
 
 
 # ---------------------------------------------------------------------------- substitutes
