@@ -825,6 +825,18 @@ def test_execution_sent_back_is_due_again_and_rework_is_bounded(engine):
     assert [r["round"] for r in result["reports"]] == [1, 2, 3, 4]
 
 
+def test_reported_rows_are_matched_to_the_planned_actions(engine):
+    _iid, tid = accepted_8d_with_actions(engine)
+    # the department removed the first row on the form before submitting
+    engine.complete(tid, "execute", "execute_actions", actions=[
+        {"action": "更新作业指导书", "due_date": "2026-03-12", "executed_on": "2026-03-11", "result": "已发布"},
+    ])
+    reported = engine.task_data(engine.task(tid, "verify_execution"))["actions"]
+    assert [(a["action"], a["executed_on"], a["result"]) for a in reported] == [
+        ("增加炉温点检", None, None), ("更新作业指导书", "2026-03-11", "已发布"),
+    ]
+
+
 def test_no_tracking_without_an_accepted_8d(engine):
     iid = engine.start("feedback_case", intake())
     to_preliminary(engine, iid)
