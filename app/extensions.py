@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from app.data.db import Database
+from app.engine.runtime import WorkflowRuntime
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -44,3 +45,8 @@ class FlaskDatabase:
 
 
 db = FlaskDatabase()
+
+
+def runtime() -> WorkflowRuntime:
+    """The engine runtime of the current app (built by the factory)."""
+    return current_app.extensions["runtime"]

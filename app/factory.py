@@ -93,11 +93,4 @@ def build_app(config: Any = None) -> Flask:
     return app
 
 
-def runtime() -> WorkflowRuntime:
-    """The engine runtime of the current app."""
-    from flask import current_app
-
-    return current_app.extensions["runtime"]
-
-
-__all__ = ["build_app", "runtime"]
+__all__ = ["build_app"]

@@ -31,7 +31,8 @@ from app.data.db import Database  # noqa: E402
 from app.data.migrate import upgrade  # noqa: E402
 from app.data.models import Department, HumanTask, ProcessInstance, User  # noqa: E402
 from app.data.queries import open_tasks_query  # noqa: E402
-from app.engine.runtime import Actor, WorkflowRuntime  # noqa: E402
+from app.engine.context import Actor  # noqa: E402
+from app.engine.runtime import WorkflowRuntime  # noqa: E402
 from app.services.setup import deploy_folder, seed_demo  # noqa: E402
 
 TARGETS_MS = {"inbox_department_p95": 50.0, "inbox_mine_p95": 50.0, "complete_p95": 150.0}

@@ -5,8 +5,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.data.models import HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.context import Actor
 from app.engine.parser import spec_cache
-from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.runtime import WorkflowRuntime
 from app.services.setup import deploy_folder, seed_demo
 
 FIXTURES = Path(__file__).parent / "fixtures"

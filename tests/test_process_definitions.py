@@ -24,10 +24,11 @@ from app.clock import clock
 from app.data.db import Database
 from app.data.migrate import upgrade
 from app.data.models import Department, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.context import Actor
 from app.engine.definitions import DeployResult, deploy, load_spec, task_properties
 from app.engine.helpers import helpers
 from app.engine.parser import build_specs, iter_task_specs, parse_sources
-from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.runtime import WorkflowRuntime
 from app.engine.sandbox import SandboxEnvironment, check_source
 from app.formkit.build import StaticChoices, validate_data
 from app.formkit.definition import load_forms

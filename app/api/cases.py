@@ -14,8 +14,7 @@ from app.api.tasks import task_items, task_title
 from app.data import queries
 from app.data.models import AuditEvent, Case, TaskState
 from app.engine.errors import NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import cases as case_service
 from app.services import forms as form_service

@@ -16,8 +16,7 @@ from app.api.errors import ApiError
 from app.api.tasks import task_items
 from app.data.models import HumanTask, ProcessDefinition, ProcessInstance, TaskState
 from app.engine.errors import NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import designer as service
 from app.services.tasks import actor_for

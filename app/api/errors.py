@@ -13,13 +13,13 @@ from app.api import bp
 from app.engine.errors import (
     ConcurrentUpdate,
     DefinitionError,
-    EngineError,
     InstanceNotRunning,
     NotFound,
     TaskNotOpen,
 )
+from app.errors import AppError
 from app.extensions import db
-from app.services.tasks import Forbidden
+from app.services.errors import Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def api_error(exc: ApiError):
     return error_response(exc.status, exc.message, exc.headers, **exc.extra)
 
 
-@bp.errorhandler(EngineError)
-def engine_error(exc: EngineError):
+@bp.errorhandler(AppError)
+def app_error(exc: AppError):
     _rollback()
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     extra: dict[str, Any] = {"code": exc.code}

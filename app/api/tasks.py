@@ -16,8 +16,7 @@ from app.api.errors import ApiError
 from app.data import queries
 from app.data.models import HumanTask, TaskState
 from app.engine.errors import NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import forms as form_service
 from app.services import tasks as task_service

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.errors import AppError
 
-class EngineError(Exception):
+
+class EngineError(AppError):
     """Base of all engine errors."""
 
     code = "engine_error"
-
-    def __init__(self, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import AuditEvent, InstanceStatus, ProcessDefinition, ProcessInstance
 from app.engine import codec
+from app.engine.context import RunContext
 from app.engine.definitions import load_spec, task_properties
 from app.engine.errors import EngineError, NotFound
 from app.engine.parser import _SAFE_XML
@@ -264,8 +265,6 @@ def migrate_instance(
     Locks the instance, checks the plan, migrates, saves through the runtime (state,
     projections, hooks) bound to the new definition, and audits ``instance_migrated``.
     """
-    from app.engine.runtime import RunContext
-
     instance = runtime.lock(session, instance_id)
     workflow = runtime.load(session, instance)
     plan, diffs, sub_diffs = plan_migration(session, instance, workflow, target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -19,11 +19,9 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
+from app.engine.context import RunContext
 from app.engine.definitions import task_properties
 from app.engine.helpers import to_datetime
-
-if TYPE_CHECKING:
-    from app.engine.runtime import RunContext
 
 log = logging.getLogger(__name__)
 

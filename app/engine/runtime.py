@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +36,7 @@ from app.data.models import (
     TaskState,
 )
 from app.engine import codec
+from app.engine.context import Actor, Hook, RunContext
 from app.engine.definitions import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
@@ -50,33 +50,6 @@ ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
 #: How deep a chain of message-started instances may go in one operation (A starts B starts
 #: C ...): a diagram whose message starts itself must not loop for ever.
 MAX_MESSAGE_CHAIN = 5
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who triggers an operation: a user, or the system (timers, integrations)."""
-
-    id: int | None
-    label: str
-
-    @classmethod
-    def system(cls, label: str = "system") -> Actor:
-        return cls(None, label)
-
-
-@dataclass
-class RunContext:
-    """What one operation changed; handed to hooks after the save."""
-
-    actor: Actor
-    action: str
-    opened: list[HumanTask] = field(default_factory=list)
-    closed: list[HumanTask] = field(default_factory=list)
-    incident: str | None = None
-    chain: int = 0  # how many message starts led to this operation
-
-
-Hook = Callable[[Session, ProcessInstance, BpmnWorkflow, RunContext], None]
 
 
 class WorkflowRuntime:

@@ -96,7 +96,7 @@ def outbox_job(app: Flask) -> tuple[int, int]:
 
 def scheduled_start_job(app: Flask, process_key: str):
     """Start a scheduled process; the weekly assessment builds its week's rows first."""
-    from app.engine.runtime import Actor
+    from app.engine.context import Actor
     from app.services.weekly import start_weekly_assessment
 
     with app.extensions["database"].transaction() as session:

@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
 from app.data.models.notifications import scheduler_jobs
+from app.engine.context import RunContext
 from app.engine.errors import EngineError
-from app.engine.runtime import RunContext, WorkflowRuntime, due_instance_ids
+from app.engine.runtime import WorkflowRuntime, due_instance_ids
 
 log = logging.getLogger(__name__)
 

@@ -25,22 +25,16 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import AuditEvent, Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
 from app.data.queries import completion_events, latest_completion, open_tasks_with_elements
-from app.engine.errors import EngineError, NotFound, TaskNotOpen
+from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
+from app.errors import AppError
 from app.formkit.build import Validation
 from app.i18n import N_
+from app.services.errors import Forbidden, NotAnApproval, ReasonRequired
 
 log = logging.getLogger(__name__)
 
 APPROVE, REJECT = "approve", "reject"
-
-
-class ReasonRequired(EngineError):
-    code = "reason_required"
-
-
-class NotAnApproval(EngineError):
-    code = "not_an_approval"
 
 
 @dataclass(frozen=True)
@@ -222,8 +216,6 @@ def check_four_eyes(session: Session, user: User, task: HumanTask) -> None:
     if kind is None:
         return
     if user.id in submitter_ids(session, task, kind):
-        from app.services.tasks import Forbidden
-
         raise Forbidden(N_("You submitted this item yourself; someone else must decide on it (four-eyes)."))
 
 
@@ -324,7 +316,7 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
             continue
         try:
             data = runtime.task_data(session, task.id)
-        except EngineError:
+        except AppError:
             log.exception("cannot read the data of approval task %s", task.id)
             data = {}
         submitters = submitter_ids(session, task, task_kind)
@@ -375,7 +367,7 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
     rule and the task's own form are enforced; a successful decision completes the task and
     adds an ``approval_decision`` audit event.
     """
-    from app.services.tasks import Forbidden, complete, get_visible
+    from app.services.tasks import complete, get_visible
 
     task = get_visible(session, user, task_id)
     kind = kind_of(session, task)

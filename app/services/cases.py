@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
 from app.data.queries import case_has_department_task
+from app.engine.context import Actor, RunContext
 from app.engine.errors import NotFound
-from app.engine.runtime import Actor, RunContext, WorkflowRuntime
+from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
-from app.services.tasks import Forbidden
+from app.services.errors import Forbidden
 
 MAIN_PROCESS = "feedback_case"
 #: Started by a message from the 8D of each department with dated corrective actions (D5).

@@ -41,8 +41,8 @@ from app.engine.definitions import (
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import MAX_BPMN_BYTES
 from app.i18n import N_
+from app.services.errors import Forbidden
 from app.services.setup import DEPARTMENTS, known_department_names
-from app.services.tasks import Forbidden
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from app.data.models import HumanTask, TaskEscalation, TaskLateness, TaskState
 from app.data.models.notifications import EscalationLevel, NotificationKind
 from app.engine.calendar import LATENESS_BASES, WorkingCalendar, default_calendar
-from app.engine.runtime import RunContext
+from app.engine.context import RunContext
 from app.services import notifications
 
 log = logging.getLogger(__name__)

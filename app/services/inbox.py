@@ -29,22 +29,20 @@ from app.data.models import (
 from app.data.models.notifications import NotificationKind
 from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
 from app.engine.codec import jsonable
-from app.engine.errors import EngineError, NotFound, TaskNotOpen
+from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
+from app.errors import AppError
 from app.i18n import N_
 from app.services import notifications
 from app.services import tasks as task_service
-from app.services.tasks import LOCAL_TZ, Forbidden, stand_in
+from app.services.errors import Forbidden, InvalidInput
+from app.services.tasks import LOCAL_TZ, stand_in
 
 FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
                  "department", "due_from", "due_to", "sort")
 #: query-string keys a saved filter keeps (the view and the business filters, not the page)
 SAVED_KEYS = ("tab", *FILTER_FIELDS)
 ELEVATED = ("admin", "manager", "auditor")
-
-
-class InvalidInput(EngineError):
-    code = "invalid"
 
 
 def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
@@ -333,7 +331,7 @@ def bulk(session: Session, user: User, action: str, task_ids: list[str], assigne
                 raise InvalidInput(N_("Unknown action."))
             session.commit()
             results.append(ItemResult(task_id, number, True, message))
-        except EngineError as exc:
+        except AppError as exc:
             session.rollback()
             results.append(ItemResult(task_id, number, False, exc.message))
     return results

@@ -39,7 +39,7 @@ from app.data.models import (
     UserRole,
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
-from app.engine.runtime import RunContext
+from app.engine.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import AuditEvent, Case, HumanTask, PublicSubmission, SurveyResponse, TaskState
-from app.engine.errors import EngineError, TaskNotOpen
-from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.context import Actor
+from app.engine.errors import TaskNotOpen
+from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
 from app.services.attachments import SHA256_RE
+from app.services.errors import AlreadyAnswered, NotWaiting, SurveyNotOpen
 
 #: Who the engine and the audit trail see when a customer acts through a public page.
 CUSTOMER = Actor(None, "customer")
@@ -275,10 +277,6 @@ def open_reply_task(session: Session, case: Case) -> HumanTask | None:
     ).first()
 
 
-class NotWaiting(EngineError):
-    code = "not_waiting"
-
-
 def submit_reply(session: Session, runtime: WorkflowRuntime, case: Case, reply_text: str,
                  files: list[dict[str, Any]], submit_token: str | None = None) -> HumanTask:
     """Complete the case's open ``customer_reply`` task with the customer's answer.
@@ -328,14 +326,6 @@ def survey_available(session: Session, case: Case) -> bool:
 
 def survey_for(session: Session, case: Case) -> SurveyResponse | None:
     return session.scalars(select(SurveyResponse).where(SurveyResponse.case_id == case.id)).first()
-
-
-class AlreadyAnswered(EngineError):
-    code = "already_answered"
-
-
-class SurveyNotOpen(EngineError):
-    code = "survey_not_open"
 
 
 def answer_survey(session: Session, case: Case, score: int, comment: str | None) -> SurveyResponse:

@@ -12,16 +12,13 @@ from sqlalchemy.orm import Session, object_session
 from app.clock import clock
 from app.data.models import DelegationState, HumanTask, TaskState, User
 from app.data.queries import open_delegation, substituted_users
-from app.engine.errors import EngineError, NotFound, TaskNotOpen
-from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.context import Actor
+from app.engine.errors import NotFound, TaskNotOpen
+from app.engine.runtime import WorkflowRuntime
 from app.formkit.build import Validation
 from app.i18n import N_
+from app.services.errors import Forbidden
 from app.services.forms import definition_for_task, validate_submission
-
-
-class Forbidden(EngineError):
-    code = "forbidden"
-
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import Case, InstanceStatus, ProcessInstance
-from app.engine.runtime import Actor, WorkflowRuntime
+from app.engine.context import Actor
+from app.engine.runtime import WorkflowRuntime
 from app.services.cases import TRACKING_PROCESS, main_instance_id, next_counter
 
 log = logging.getLogger(__name__)

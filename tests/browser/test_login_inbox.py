@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.data.models import User
-from app.engine.runtime import Actor
+from app.engine.context import Actor
 from app.services.cases import open_case
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 
 from app.clock import clock
 from app.data.models import AuditEvent, FormDefinition, ProcessInstance
-from app.engine.runtime import Actor
+from app.engine.context import Actor
 from tests.conftest import ROOT, api_token, csrf_token, login
 from tests.designer.helpers import VERIFY_OK, open_tasks
 

@@ -84,7 +84,7 @@ def test_complete_runs_script_and_routes_through_gateway(session, runtime, actor
 
 
 def test_audit_events_record_start_and_completions(session, runtime, deploy_sources):
-    from app.engine.runtime import Actor
+    from app.engine.context import Actor
 
     deploy_sources(diagram("review.bpmn"))
     started = runtime.start(session, "review", {"customer": "ACME"}, Actor(None, "starter"))

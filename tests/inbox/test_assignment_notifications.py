@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from app.data.models import HumanTask, Notification, TaskState, User
-from app.engine.runtime import Actor
+from app.engine.context import Actor
 from app.services import inbox
 from app.services.cases import open_case
 

@@ -125,7 +125,7 @@ class Flow:
         return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
 
     def start_process(self, key: str, data: dict[str, Any]) -> int:
-        from app.engine.runtime import Actor
+        from app.engine.context import Actor
 
         with self.database.transaction() as session:
             return self.app.extensions["runtime"].start(session, key, data, Actor.system("test")).id

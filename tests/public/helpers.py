@@ -10,7 +10,7 @@ import zipfile
 from sqlalchemy import func, select
 
 from app.data.models import Case, HumanTask, User
-from app.engine.runtime import Actor
+from app.engine.context import Actor
 
 EN = {"Accept-Language": "en"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40

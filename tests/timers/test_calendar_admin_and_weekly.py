@@ -11,9 +11,9 @@ from sqlalchemy import select
 from app.clock import clock
 from app.data.models import ProcessInstance
 from app.engine.calendar import add_working_hours, default_calendar, set_default_calendar
+from app.engine.context import Actor
 from app.engine.definitions import deploy
 from app.engine.errors import DefinitionError
-from app.engine.runtime import Actor
 from app.scheduler import weekly_trigger
 from app.services.cases import open_case
 from app.services.setup import deploy_folder, known_department_names

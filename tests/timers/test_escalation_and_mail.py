@@ -18,7 +18,7 @@ from app.data.models import (
     User,
 )
 from app.engine.calendar import WorkingCalendar
-from app.engine.runtime import Actor
+from app.engine.context import Actor
 from app.services import notifications
 from app.services.escalation import LadderSettings, run_ladder
 from tests.conftest import login

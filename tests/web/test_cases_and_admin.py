@@ -255,7 +255,7 @@ def test_attachment_storage_is_content_addressed(tmp_path):
 def test_case_page_shows_the_process_diagram_with_the_active_task_marked(app, client):
     import json
 
-    from app.engine.runtime import Actor
+    from app.engine.context import Actor
     from app.services.cases import open_case
 
     database = app.extensions["database"]

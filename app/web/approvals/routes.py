@@ -10,12 +10,13 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from app.data.queries import departments_by_id, user_names
-from app.engine.errors import EngineError, NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.engine.errors import NotFound
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import approvals as approval_service
 from app.services import tasks as task_service
+from app.services.errors import Forbidden, ReasonRequired
 from app.web.tasks.display import install, locale
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -72,14 +73,14 @@ def decide(task_id: str):
     except NotFound:
         db.session.rollback()
         abort(404)
-    except task_service.Forbidden as exc:
+    except Forbidden as exc:
         db.session.rollback()
         return render_template("approvals/forbidden.html", title=_("Approvals"), message=_(exc.message)), 403
-    except approval_service.ReasonRequired as exc:
+    except ReasonRequired as exc:
         db.session.rollback()
         flash(_(exc.message), "danger")
         return redirect(url_for("approvals.index"))
-    except EngineError as exc:
+    except AppError as exc:
         db.session.rollback()
         flash(_(exc.message), "warning")
         return redirect(url_for("approvals.index"))
@@ -113,7 +114,7 @@ def bulk():
                     message = _("The decision was not accepted: %(errors)s", errors=_errors(result.validation))
                 else:
                     ok, message = True, _("Approved.")
-        except EngineError as exc:
+        except AppError as exc:
             number = task_id[:8]
             message = _(exc.message)
         if ok:

@@ -16,9 +16,8 @@ from flask_login import current_user, login_required
 
 from app.data.models import ProcessInstance
 from app.data.queries import case_ids_by_number, departments_by_id, process_instances
-from app.engine.errors import EngineError
-from app.extensions import db
-from app.factory import runtime
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.services.assessment_export import build_workbook, decision_label, money, status_label
 from app.web.tasks.display import install, locale
 
@@ -57,7 +56,7 @@ def _department_names() -> dict[str, str]:
 def _data(instance: ProcessInstance) -> dict[str, Any]:
     try:
         return runtime().instance_data(db.session, instance.id)
-    except EngineError:
+    except AppError:
         return {}
 
 

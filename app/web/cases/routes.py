@@ -16,9 +16,9 @@ from app.data.queries import (
     cases_query,
     page_of,
 )
-from app.engine.errors import EngineError, NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.engine.errors import NotFound
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.services.accounts import department_by_code
 from app.services.cases import main_instance, open_case
 from app.services.designer import instance_view
@@ -99,7 +99,7 @@ def new_case():
             try:
                 case = open_case(db.session, runtime(), submitted_data(form, definition), actor_for(current_user))
                 db.session.commit()
-            except EngineError as exc:
+            except AppError as exc:
                 db.session.rollback()
                 flash(_("The case could not be opened: %(reason)s", reason=_(exc.message)), "danger")
             else:

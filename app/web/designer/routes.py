@@ -15,10 +15,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from app.engine.errors import DefinitionError, EngineError, NotFound, Problem
+from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.migration import MigrationRefused
-from app.extensions import db
-from app.factory import runtime
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
 from app.services import designer as service
@@ -248,7 +248,7 @@ def migrate(definition_id: int):
             except MigrationRefused as exc:
                 db.session.rollback()
                 refused.append(f"#{instance_id}: " + "; ".join(exc.details.get("reasons", [])))
-            except EngineError as exc:
+            except AppError as exc:
                 db.session.rollback()
                 refused.append(f"#{instance_id}: {_(exc.message)}")
         if done:

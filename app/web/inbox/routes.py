@@ -31,12 +31,13 @@ from app.data.queries import (
     substitutions_of,
     user_names,
 )
-from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
-from app.extensions import db
-from app.factory import runtime
+from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import inbox as inbox_service
 from app.services import tasks as task_service
+from app.services.errors import Forbidden
 from app.services.forms import definition_for_task
 from app.web.cases.routes import may_open_cases
 from app.web.tasks.display import URGENCY, install, task_title
@@ -142,10 +143,10 @@ def _run(action, success, category: str = "success"):
     except NotFound:
         db.session.rollback()
         abort(404)
-    except task_service.Forbidden:
+    except Forbidden:
         db.session.rollback()
         abort(403)
-    except EngineError as exc:
+    except AppError as exc:
         db.session.rollback()
         flash(_(exc.message), "warning")
         return redirect(_back())
@@ -265,7 +266,7 @@ def substitutes():
         try:
             inbox_service.name_substitute(db.session, current_user, substitute_id, starts, ends)
             db.session.commit()
-        except EngineError as exc:
+        except AppError as exc:
             db.session.rollback()
             flash(_(exc.message), "warning")
             return redirect(url_for("inbox.substitutes"))
@@ -319,7 +320,7 @@ def work(task_id: str):
         task = task_service.get_visible(db.session, current_user, task_id)
     except NotFound:
         abort(404)
-    except task_service.Forbidden:
+    except Forbidden:
         abort(403)
     delegation = open_delegation(db.session, task_id)
     if task.state != TaskState.OPEN or delegation is None:
@@ -335,7 +336,7 @@ def work(task_id: str):
         abort(404)
     try:
         data = runtime().task_data(db.session, task.id)
-    except EngineError:
+    except AppError:
         data = {}
     if as_delegator and delegation.draft:
         data = {**data, **delegation.draft}
@@ -361,14 +362,14 @@ def work(task_id: str):
         else:
             inbox_service.finish_delegated(db.session, runtime(), current_user, task_id, submitted, token)
         db.session.commit()
-    except task_service.Forbidden:
+    except Forbidden:
         db.session.rollback()
         abort(403)
     except (TaskNotOpen, ConcurrentUpdate, InstanceNotRunning) as exc:
         db.session.rollback()
         flash(_(exc.message), "warning")
         return redirect(url_for("inbox.index"))
-    except EngineError as exc:
+    except AppError as exc:
         db.session.rollback()
         flash(_(exc.message), "danger")
         return redirect(url_for("inbox.work", task_id=task_id))

@@ -13,14 +13,15 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from app.data.models import Case
-from app.engine.errors import EngineError, NotFound
-from app.extensions import db
-from app.factory import runtime
+from app.engine.errors import NotFound
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.formkit.build import form_class, form_data
 from app.services import attachments
 from app.services import public as svc
 from app.services.cases import case_by_token, open_case
 from app.services.choices import DatabaseChoices
+from app.services.errors import AlreadyAnswered, NotWaiting
 from app.services.forms import definition_by_key
 from app.web.files.routes import bp as files_bp
 from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
@@ -187,7 +188,7 @@ def feedback():
         intake = svc.intake_from_public(form_data(form, definition, _store(detected)))
         case = open_case(db.session, runtime(), intake, svc.CUSTOMER)
         db.session.commit()
-    except EngineError:
+    except AppError:
         db.session.rollback()
         current_app.logger.exception("public feedback could not be opened")
         return _message(_("Not saved"), _("Your feedback could not be saved. Please try again later."), 503)
@@ -244,10 +245,10 @@ def status(token: str):
         svc.submit_reply(db.session, runtime(), case, form.reply_text.data.strip(), stored,
                          form.submit_token.data or None)
         db.session.commit()
-    except svc.NotWaiting as exc:
+    except NotWaiting as exc:
         db.session.rollback()
         return _status_page(case, status=409, notice=_(exc.message))
-    except EngineError as exc:
+    except AppError as exc:
         db.session.rollback()
         current_app.logger.warning("customer reply on %s failed: %s", case.number, exc)
         return _status_page(case, form, 409, notice=_("Your answer could not be saved. Please try again."))
@@ -277,7 +278,7 @@ def survey(token: str):
         try:
             answer = svc.answer_survey(db.session, case, int(form.score.data), form.comment.data)
             db.session.commit()
-        except svc.AlreadyAnswered:
+        except AlreadyAnswered:
             db.session.rollback()
             answer = svc.survey_for(db.session, case)
             return _page("survey.html", answered=answer, answered_label=_(svc.SURVEY_LABELS[answer.score]),

@@ -11,10 +11,11 @@ from flask_login import current_user, login_required
 
 from app.data.models import Case, TaskState
 from app.data.queries import completed_task_events
-from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
-from app.extensions import db
-from app.factory import runtime
+from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
+from app.errors import AppError
+from app.extensions import db, runtime
 from app.services import tasks as task_service
+from app.services.errors import Forbidden
 from app.services.forms import definition_for_task
 from app.web.tasks.display import install, readable, task_title
 from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
@@ -30,7 +31,7 @@ def _load(task_id: str):
         return task_service.get_visible(db.session, current_user, task_id)
     except NotFound:
         abort(404)
-    except task_service.Forbidden:
+    except Forbidden:
         abort(403)
 
 
@@ -72,7 +73,7 @@ def show(task_id: str):
     may_act = task_service.can_act(current_user, task)
     try:
         data = runtime().task_data(db.session, task.id)
-    except EngineError:
+    except AppError:
         data = {}
     files = existing_files(definition, data)
     if request.method == "POST":
@@ -106,7 +107,7 @@ def _complete(task, case, definition, files):
         db.session.rollback()
         flash(_("This task has already been completed by someone else. Nothing was saved."), "warning")
         return redirect(url_for("inbox.index"))
-    except task_service.Forbidden:
+    except Forbidden:
         db.session.rollback()
         abort(403)
     except ConcurrentUpdate:
@@ -118,7 +119,7 @@ def _complete(task, case, definition, files):
         db.session.rollback()
         flash(_("The process of this task is no longer running. Nothing was saved."), "warning")
         return redirect(url_for("inbox.index"))
-    except EngineError as exc:
+    except AppError as exc:
         db.session.rollback()
         flash(_(exc.message), "danger")
         return redirect(url_for("tasks.show", task_id=task.id))

@@ -1,0 +1,40 @@
+"""Who triggers an engine operation and what it changed: handed to the runtime's hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from sqlalchemy.orm import Session
+
+    from app.data.models import HumanTask, ProcessInstance
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who triggers an operation: a user, or the system (timers, integrations)."""
+
+    id: int | None
+    label: str
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(None, label)
+
+
+@dataclass
+class RunContext:
+    """What one operation changed; handed to hooks after the save."""
+
+    actor: Actor
+    action: str
+    opened: list[HumanTask] = field(default_factory=list)
+    closed: list[HumanTask] = field(default_factory=list)
+    incident: str | None = None
+    chain: int = 0  # how many message starts led to this operation
+
+
+Hook = Callable[["Session", "ProcessInstance", "BpmnWorkflow", RunContext], None]
