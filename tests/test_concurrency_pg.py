@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.data.models import AuditEvent, HumanTask, InstanceStatus, ProcessInstance, TaskState
 from app.engine.context import Actor
-from app.engine.definitions import deploy
+from app.engine.definitions.deploy import deploy
 from app.engine.runtime import WorkflowRuntime
 from app.services.setup import ensure_departments, known_department_names
 from tests.engine import forms, one_task_process

@@ -25,7 +25,8 @@ from app.data.db import Database
 from app.data.migrate import upgrade
 from app.data.models import Department, HumanTask, InstanceStatus, ProcessInstance, TaskState
 from app.engine.context import Actor
-from app.engine.definitions import DeployResult, deploy, load_spec, task_properties
+from app.engine.definitions.deploy import DeployResult, deploy
+from app.engine.definitions.lookup import load_spec, task_properties
 from app.engine.helpers import helpers
 from app.engine.parser import build_specs, iter_task_specs, parse_sources
 from app.engine.runtime import WorkflowRuntime
@@ -244,7 +245,7 @@ def test_single_upload_binds_called_processes(engine, tmp_path):
 
 
 def test_definitions_follow_our_conventions():
-    """The user-task and sandbox rules of app.engine.definitions._check_rules, applied with the
+    """The user-task and sandbox rules of app.engine.definitions.rules.check_rules, applied with the
     library's mixin classes (so they hold whichever task classes the parser produces)."""
     parser = parse_sources(bpmn_sources())
     assert set(parser.get_process_ids()) == PROCESSES

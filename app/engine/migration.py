@@ -22,7 +22,7 @@ from app.clock import clock
 from app.data.models import AuditEvent, InstanceStatus, ProcessDefinition, ProcessInstance
 from app.engine import codec
 from app.engine.context import RunContext
-from app.engine.definitions import load_spec, task_properties
+from app.engine.definitions.lookup import load_spec, task_properties
 from app.engine.errors import EngineError, NotFound
 from app.engine.parser import _SAFE_XML
 from app.i18n import N_

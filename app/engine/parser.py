@@ -26,7 +26,7 @@ def sha256(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _problem_from(exc: Exception, file_name: str) -> Problem:
+def problem_from(exc: Exception, file_name: str) -> Problem:
     if isinstance(exc, ValidationException):
         return Problem(
             message=str(exc.args[0]) if exc.args else str(exc),
@@ -66,7 +66,7 @@ def parse_sources(sources: dict[str, str], validate: bool = True) -> SpiffBpmnPa
         try:
             parser.add_bpmn_xml(tree, filename=name)
         except (ValidationException, SpiffWorkflowException) as exc:
-            problems.append(_problem_from(exc, name))
+            problems.append(problem_from(exc, name))
     if problems:
         raise DefinitionError(problems=problems)
     return parser
@@ -83,7 +83,7 @@ def called_processes(parser: SpiffBpmnParser, process_id: str) -> set[str]:
         specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     except (ValidationException, SpiffWorkflowException) as exc:
         file_name = getattr(parser.get_process_parser(process_id), "filename", "") or ""
-        raise DefinitionError(problems=[_problem_from(exc, file_name)]) from exc
+        raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
     return set(specs) & parser.get_process_dependencies()  # embedded subprocesses are no calls
 
 
@@ -104,7 +104,7 @@ def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except (ValidationException, SpiffWorkflowException) as exc:
-        raise DefinitionError(problems=[_problem_from(exc, file_name)]) from exc
+        raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
     for each in (spec, *subprocess_specs.values()):
         if each is not None:
             connect_loop_children(each)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
 from app.engine.context import RunContext
-from app.engine.definitions import task_properties
+from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from app.data.models import (
 )
 from app.engine import codec
 from app.engine.context import Actor, Hook, RunContext
-from app.engine.definitions import latest_definition, load_spec, message_start_processes, start_message
+from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due

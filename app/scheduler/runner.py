@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from app.clock import clock
-from app.engine.definitions import parse_schedule, start_schedules
+from app.engine.definitions.schedules import parse_schedule, start_schedules
 from app.scheduler import timers
 
 log = logging.getLogger(__name__)

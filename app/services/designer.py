@@ -29,15 +29,8 @@ from app.data.models import (
     User,
 )
 from app.engine import migration
-from app.engine.definitions import (
-    DeployResult,
-    deploy,
-    deploy_forms,
-    get_definition,
-    latest_definition,
-    latest_form,
-    validate_sources,
-)
+from app.engine.definitions.deploy import DeployResult, deploy, deploy_forms, validate_sources
+from app.engine.definitions.lookup import get_definition, latest_definition, latest_form
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import MAX_BPMN_BYTES
 from app.i18n import N_

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, HumanTask
-from app.engine.definitions import latest_form
+from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
 from app.formkit.build import Validation, schema, validate_data
 from app.i18n import N_

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import Department, User
-from app.engine.definitions import DeployResult, deploy
+from app.engine.definitions.deploy import DeployResult, deploy
 from app.formkit.definition import load_forms
 from app.services.accounts import save_user
 

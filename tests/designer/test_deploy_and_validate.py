@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.data.models import ProcessDefinition
-from app.engine.definitions import latest_definition
+from app.engine.definitions.lookup import latest_definition
 from tests.conftest import api_token
 from tests.designer.helpers import CASE_XML, LAUGHS, XXE, broken, renamed
 

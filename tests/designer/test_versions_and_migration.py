@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.data.models import AuditEvent, InstanceStatus, ProcessDefinition, ProcessInstance
 from app.engine.context import Actor
-from app.engine.definitions import latest_definition
+from app.engine.definitions.lookup import latest_definition
 from app.services import designer as service
 from tests.conftest import api_token
 from tests.designer.helpers import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine.context import Actor
-from app.engine.definitions import deploy
+from app.engine.definitions.deploy import deploy
 from app.engine.runtime import WorkflowRuntime
 from app.services.setup import ensure_departments, known_department_names
 from tests.engine import forms

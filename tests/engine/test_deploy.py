@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.data.models import InstanceStatus, ProcessDefinition
-from app.engine.definitions import deploy_forms, latest_definition
+from app.engine.definitions.deploy import deploy_forms
+from app.engine.definitions.lookup import latest_definition
 from app.engine.errors import DefinitionError
 from tests.engine import (
     chain,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.data.models import AuditEvent, Case, InstanceStatus, ProcessInstance
-from app.engine.definitions import latest_definition
+from app.engine.definitions.lookup import latest_definition
 from app.engine.errors import DefinitionError, EngineError, NotFound
 from app.engine.runtime import MAX_MESSAGE_CHAIN
 from tests.engine import audit, definitions, instance, open_tasks, process, simple_process, user_task

@@ -10,7 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.data.models import InstanceStatus, TaskState
 from app.engine import codec
-from app.engine.definitions import load_spec
+from app.engine.definitions.lookup import load_spec
 from app.engine.errors import ConcurrentUpdate, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from tests.engine import audit, definitions, diagram, instance, open_tasks, simple_process, tasks, user_task

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.data.models import AuditEvent, ProcessInstance
 from app.engine.calendar import set_default_calendar
-from app.engine.definitions import deploy
+from app.engine.definitions.deploy import deploy
 from app.scheduler import timers
 from app.services.setup import known_department_names
 

@@ -12,7 +12,7 @@ from app.clock import clock
 from app.data.models import ProcessInstance
 from app.engine.calendar import add_working_hours, default_calendar, set_default_calendar
 from app.engine.context import Actor
-from app.engine.definitions import deploy
+from app.engine.definitions.deploy import deploy
 from app.engine.errors import DefinitionError
 from app.scheduler import weekly_trigger
 from app.services.cases import open_case

@@ -12,7 +12,7 @@ import pytest
 from app.data.models import InstanceStatus
 from app.engine import calendar as calmod
 from app.engine.calendar import WorkingCalendar, days_late, days_late_helper, end_of_working_day
-from app.engine.definitions import deploy
+from app.engine.definitions.deploy import deploy
 from app.engine.runtime import WorkflowRuntime
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -1,0 +1,116 @@
+"""Look-ups of deployed definitions: latest versions, parsed specs (cached by hash), task
+properties, message starts and the live version of every process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from app.data.models import FormDefinition, ProcessDefinition
+from app.engine.errors import NotFound
+from app.engine.parser import ParsedSpec, build_specs, parse_sources, spec_cache
+
+
+def task_properties(task_spec: Any) -> dict[str, str]:
+    """Our extension properties on a task (``spiffworkflow:property`` elements)."""
+    extensions = getattr(task_spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def is_user_task(task_spec: Any) -> bool:
+    return isinstance(task_spec, UserTask) or getattr(task_spec, "manual", False)
+
+
+def latest_form(session: Session, key: str) -> FormDefinition | None:
+    return session.scalars(
+        select(FormDefinition).where(FormDefinition.key == key).order_by(FormDefinition.version.desc()).limit(1)
+    ).first()
+
+
+def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalars(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    ).first()
+
+
+def get_definition(session: Session, definition_id: int) -> ProcessDefinition:
+    definition = session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFound(f"process definition {definition_id} not found")
+    return definition
+
+
+def sources_for(session: Session, definition: ProcessDefinition) -> dict[str, str]:
+    sources = {f"{definition.key}:v{definition.version}": definition.bpmn_xml}
+    pending = list((definition.dependencies or {}).values())
+    seen: set[int] = set()
+    while pending:
+        dep = get_definition(session, pending.pop())
+        if dep.id in seen:
+            continue
+        seen.add(dep.id)
+        if dep.bpmn_xml not in sources.values():  # one file may hold several processes
+            sources[f"{dep.key}:v{dep.version}"] = dep.bpmn_xml
+        pending.extend((dep.dependencies or {}).values())
+    return sources
+
+
+def load_spec(session: Session, definition: ProcessDefinition) -> ParsedSpec:
+    """The parsed spec of a deployed definition, from the cache when possible."""
+
+    def build() -> ParsedSpec:
+        parser = parse_sources(sources_for(session, definition), validate=False)
+        spec, subprocess_specs = build_specs(parser, definition.key)
+        return ParsedSpec(spec, subprocess_specs)
+
+    return spec_cache.get(definition.spec_hash, build)
+
+
+def live_definitions(session: Session) -> list[ProcessDefinition]:
+    """The live (latest) version of every deployed process, in key order, in one query."""
+    latest = (
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+        .group_by(ProcessDefinition.key)
+        .subquery()
+    )
+    return list(session.scalars(
+        select(ProcessDefinition)
+        .join(latest, and_(ProcessDefinition.key == latest.c.key, ProcessDefinition.version == latest.c.version))
+        .order_by(ProcessDefinition.key)
+    ))
+
+
+def start_message(spec: Any) -> str | None:
+    """The message name the process's start event waits for, or None for a plain start."""
+    for task_spec in spec.task_specs.values():
+        event_definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEvent) and isinstance(event_definition, MessageEventDefinition):
+            return event_definition.name
+    return None
+
+
+def message_start_processes(session: Session, message_name: str) -> list[ProcessDefinition]:
+    """The live versions of the processes whose start event catches ``message_name``: a
+    message thrown and not caught inside its own instance starts one instance of each."""
+    return [
+        definition for definition in live_definitions(session)
+        if start_message(load_spec(session, definition).spec) == message_name
+    ]
+
+
+def definition_summaries(session: Session) -> list[dict[str, Any]]:
+    """Every process key with its versions and the live (latest) version."""
+    rows = session.execute(
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version), func.count())
+        .group_by(ProcessDefinition.key)
+        .order_by(ProcessDefinition.key)
+    ).all()
+    return [{"key": key, "live_version": live, "versions": count} for key, live, count in rows]
