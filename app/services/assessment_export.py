@@ -99,15 +99,22 @@ def build_workbook(
 ) -> bytes:
     """The workbook of one weekly assessment; ``translate`` localises headers and labels,
     ``case_links`` maps case numbers to the URL of their case page (set as hyperlinks)."""
-    t = translate
-    links = case_links or {}
     book = Workbook()
-    period = f"{data.get('week_start') or ''} – {data.get('week_end') or ''}"
+    sheet = book.active
+    sheet.title = translate(N_("Cases"))
+    _case_sheet(sheet, data, translate, department_name, case_links or {})
+    _department_sheet(book.create_sheet(translate(N_("Departments"))), data, translate, department_name)
+    _breakdown_sheet(book.create_sheet(translate(N_("Breakdowns"))), data, translate, department_name)
+    _sign_off_sheet(book.create_sheet(translate(N_("Sign-offs"))), data, translate, department_name)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
-    # ---- per-case lines
-    cases = book.active
-    cases.title = t(N_("Cases"))
-    _header(cases, [t(title) for _k, title, _m in ITEM_COLUMNS])
+
+def _case_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str], department_name: Callable[[str], str],
+                links: Mapping[str, str]) -> None:
+    """One line per case and department, the case number linked to its case page."""
+    _header(sheet, [t(title) for _k, title, _m in ITEM_COLUMNS])
     for item in data.get("assessment_items") or []:
         values = []
         for key, _title, is_money in ITEM_COLUMNS:
@@ -115,74 +122,77 @@ def build_workbook(
             if key == "department":
                 value = department_name(str(value or ""))
             values.append(_number(value, is_money))
-        cases.append(values)
-        _money_cells(cases, cases.max_row, ITEM_COLUMNS)
+        sheet.append(values)
+        _money_cells(sheet, sheet.max_row, ITEM_COLUMNS)
         url = links.get(str(item.get("case_no") or ""))
         if url:
-            cases.cell(row=cases.max_row, column=1).hyperlink = url
-            cases.cell(row=cases.max_row, column=1).style = "Hyperlink"
-    _widths(cases)
+            sheet.cell(row=sheet.max_row, column=1).hyperlink = url
+            sheet.cell(row=sheet.max_row, column=1).style = "Hyperlink"
+    _widths(sheet)
 
-    # ---- per-department totals, with a grand total
-    depts = book.create_sheet(t(N_("Departments")))
-    _header(depts, [t(N_("Department")), *[t(title) for _k, title, _m in TOTAL_COLUMNS]])
+
+def _department_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+                      department_name: Callable[[str], str]) -> None:
+    """Per-department totals, with a grand total in bold."""
+    _header(sheet, [t(N_("Department")), *[t(title) for _k, title, _m in TOTAL_COLUMNS]])
     totals = data.get("assessment_totals") or {}
     grand = {key: Decimal("0") for key, _t, is_money in TOTAL_COLUMNS if is_money}
     for code in sorted(totals):
         row = totals[code]
-        depts.append([department_name(code), *[_number(row.get(k), m) for k, _t, m in TOTAL_COLUMNS]])
-        _money_cells(depts, depts.max_row, TOTAL_COLUMNS, offset=2)
+        sheet.append([department_name(code), *[_number(row.get(k), m) for k, _t, m in TOTAL_COLUMNS]])
+        _money_cells(sheet, sheet.max_row, TOTAL_COLUMNS, offset=2)
         for key in grand:
             grand[key] += money(row.get(key))
     if totals:
-        depts.append([t(N_("Total")), *[
+        sheet.append([t(N_("Total")), *[
             float(grand[k]) if m else sum(int(r.get(k) or 0) for r in totals.values())
             for k, _t, m in TOTAL_COLUMNS
         ]])
-        _money_cells(depts, depts.max_row, TOTAL_COLUMNS, offset=2)
-        for cell in depts[depts.max_row]:
+        _money_cells(sheet, sheet.max_row, TOTAL_COLUMNS, offset=2)
+        for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
-    _widths(depts)
+    _widths(sheet)
 
-    # ---- the heads' breakdowns to operators
-    ops = book.create_sheet(t(N_("Breakdowns")))
-    _header(ops, [t(N_("Department")), t(N_("Operator")), t(N_("Case")), t(N_("Amount")), t(N_("Reason")),
-                  t(N_("Note")), t(N_("Reported at"))])
+
+def _breakdown_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+                     department_name: Callable[[str], str]) -> None:
+    """The heads' breakdowns of their department's amount to operators."""
+    _header(sheet, [t(N_("Department")), t(N_("Operator")), t(N_("Case")), t(N_("Amount")), t(N_("Reason")),
+                    t(N_("Note")), t(N_("Reported at"))])
     for breakdown in sorted(data.get("breakdowns") or [], key=lambda b: str(b.get("department") or "")):
         for operator in breakdown.get("operators") or []:
-            ops.append([
+            sheet.append([
                 department_name(str(breakdown.get("department") or "")), operator.get("operator"),
                 operator.get("case_no"), float(money(operator.get("amount"))), operator.get("reason"),
                 breakdown.get("note"), str(breakdown.get("submitted_at") or ""),
             ])
-            ops.cell(row=ops.max_row, column=4).number_format = MONEY_FORMAT
-    _widths(ops)
+            sheet.cell(row=sheet.max_row, column=4).number_format = MONEY_FORMAT
+    _widths(sheet)
 
-    # ---- sign-offs
-    signs = book.create_sheet(t(N_("Sign-offs")))
-    signs.append([t(N_("Weekly assessment")), period])
-    signs.append([t(N_("Status")), t(status_label(data.get("assessment_status")))])
-    signs.append([])
-    _header(signs, [t(N_("Signed by")), t(N_("Decision")), t(N_("Reason")), t(N_("At"))], freeze=False)
+
+def _sign_off_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+                    department_name: Callable[[str], str]) -> None:
+    """Who signed what and when, Finance's confirmation and the earlier rejections."""
+    period = f"{data.get('week_start') or ''} – {data.get('week_end') or ''}"
+    sheet.append([t(N_("Weekly assessment")), period])
+    sheet.append([t(N_("Status")), t(status_label(data.get("assessment_status")))])
+    sheet.append([])
+    _header(sheet, [t(N_("Signed by")), t(N_("Decision")), t(N_("Reason")), t(N_("At"))], freeze=False)
     for label, key in (("Head of Quality", "quality_sign_off"), ("General Manager", "gm_sign_off")):
         sign = data.get(key) or {}
-        signs.append([t(label), t(decision_label(sign.get("decision"))), sign.get("reason"),
+        sheet.append([t(label), t(decision_label(sign.get("decision"))), sign.get("reason"),
                       str(sign.get("at") or "")])
-    signs.append([t(N_("Finance")), t(N_("Confirmed")) if data.get("confirmed") else "", data.get("finance_note"),
+    sheet.append([t(N_("Finance")), t(N_("Confirmed")) if data.get("confirmed") else "", data.get("finance_note"),
                   str(data.get("confirmed_at") or "")])
-    signs.append([t(N_("Applied in period")), data.get("applied_period")])
+    sheet.append([t(N_("Applied in period")), data.get("applied_period")])
     rejections = data.get("rejections") or []
     if rejections:
-        signs.append([])
-        signs.append([t(N_("Earlier rejections"))])
+        sheet.append([])
+        sheet.append([t(N_("Earlier rejections"))])
         for rejection in rejections:
-            signs.append([department_name(str(rejection.get("by") or "")), t(N_("Rejected")), rejection.get("reason"),
-                          str(rejection.get("at") or "")])
-    _widths(signs)
-
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+            sheet.append([department_name(str(rejection.get("by") or "")), t(N_("Rejected")),
+                          rejection.get("reason"), str(rejection.get("at") or "")])
+    _widths(sheet)
 
 
 __all__ = ["SHEETS", "build_workbook", "decision_label", "money", "status_label"]
