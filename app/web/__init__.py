@@ -6,6 +6,8 @@ import importlib
 
 from flask import Flask
 
+from app.web.shared.display import register_template_globals
+
 BLUEPRINTS = (
     "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
     "approvals", "designer", "assessment",
@@ -17,6 +19,7 @@ def register_web(app: Flask) -> None:
     for name in BLUEPRINTS:
         routes = importlib.import_module(f"app.web.{name}.routes")
         app.register_blueprint(routes.bp, url_prefix="/auth" if name == "auth" else None)
+    register_template_globals(app)
     app.jinja_env.globals["nav_items"] = nav_items
 
 

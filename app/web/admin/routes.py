@@ -12,10 +12,8 @@ from app.extensions import db
 from app.services import accounts
 from app.services.accounts import AccountError
 from app.web.admin.forms import ROLE_LABELS, user_form
-from app.web.tasks.display import install
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-install(bp)
 
 
 @bp.before_request

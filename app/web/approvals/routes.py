@@ -17,10 +17,9 @@ from app.i18n import N_
 from app.services import approvals as approval_service
 from app.services import tasks as task_service
 from app.services.errors import Forbidden, ReasonRequired
-from app.web.tasks.display import install, locale
+from app.web.shared.display import locale
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
-install(bp)
 
 PAGE_LIMIT = 100
 REQUEST_TYPES = {"replenish": N_("Replenish"), "exchange": N_("Exchange"), "return": N_("Return"), "none": N_("None")}

@@ -19,10 +19,9 @@ from app.data.queries import case_ids_by_number, departments_by_id, process_inst
 from app.errors import AppError
 from app.extensions import db, runtime
 from app.services.assessment_export import build_workbook, decision_label, money, status_label
-from app.web.tasks.display import install, locale
+from app.web.shared.display import locale
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessments")
-install(bp)
 
 PROCESS_KEY = "weekly_assessment"
 READER_ROLES = ("manager", "admin", "auditor")

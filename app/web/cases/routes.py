@@ -24,11 +24,10 @@ from app.services.cases import main_instance, open_case
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.tasks.display import install, readable, task_title
-from app.web.tasks.forms import build_form, check_files, submitted_data
+from app.web.shared.display import readable, task_title
+from app.web.shared.forms import build_form, check_files, submitted_data
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
-install(bp)
 
 PAGE_SIZE = 50
 INTAKE_FORM = "case_intake"

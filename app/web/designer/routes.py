@@ -24,10 +24,9 @@ from app.formkit.definition import validate_definition
 from app.services import designer as service
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
-from app.web.tasks.display import install, locale
+from app.web.shared.display import locale
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
-install(bp)
 
 VIEWER_ENDPOINTS = {"designer.instance"}
 

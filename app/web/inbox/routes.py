@@ -40,11 +40,10 @@ from app.services import tasks as task_service
 from app.services.errors import Forbidden
 from app.services.forms import definition_for_task
 from app.web.cases.routes import may_open_cases
-from app.web.tasks.display import URGENCY, install, task_title
-from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
+from app.web.shared.display import URGENCY, task_title
+from app.web.shared.forms import build_form, check_files, existing_files, submitted_data
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-install(bp)
 
 MAX_PAGE_SIZE = 100
 PAGE_SIZE = 50

@@ -25,12 +25,11 @@ from app.services.errors import AlreadyAnswered, NotWaiting
 from app.services.forms import definition_by_key
 from app.web.files.routes import bp as files_bp
 from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
-from app.web.tasks.display import install, locale
-from app.web.tasks.forms import check_files
+from app.web.shared.display import locale
+from app.web.shared.forms import check_files
 
 bp = Blueprint("public", __name__)
 bp.register_blueprint(files_bp)  # /files/<id> (signed-in staff), endpoint "public.files.download"
-install(bp)
 
 INTAKE_FORM = "case_intake"
 LANGUAGES = ("zh", "en")

@@ -17,11 +17,10 @@ from app.extensions import db, runtime
 from app.services import tasks as task_service
 from app.services.errors import Forbidden
 from app.services.forms import definition_for_task
-from app.web.tasks.display import install, readable, task_title
-from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
+from app.web.shared.display import readable, task_title
+from app.web.shared.forms import build_form, check_files, existing_files, submitted_data
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-install(bp)
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 

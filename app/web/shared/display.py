@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -211,15 +211,11 @@ def readable(definition: dict[str, Any] | None, data: dict[str, Any] | None) -> 
     return items
 
 
-def install(bp: Blueprint) -> None:
-    """Make the helpers available to every template (registered once per app)."""
-
-    def register(state: Any) -> None:
-        state.app.jinja_env.globals.update(
-            task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
-            user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
-            status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
-            ui_locale=locale,
-        )
-
-    bp.record_once(register)
+def register_template_globals(app: Flask) -> None:
+    """Make the display helpers available to every template."""
+    app.jinja_env.globals.update(
+        task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
+        user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
+        status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
+        ui_locale=locale,
+    )

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.formkit.build import form_class, form_data
 from app.services import attachments
 from app.services.choices import DatabaseChoices
-from app.web.tasks.display import locale
+from app.web.shared.display import locale
 
 FILE_TYPES = ("file", "files")
 

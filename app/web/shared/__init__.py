@@ -1,0 +1,1 @@
+"""Pieces every web blueprint uses: display helpers and template globals, task-form building."""
