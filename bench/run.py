@@ -30,7 +30,7 @@ from app.clock import clock  # noqa: E402
 from app.data.db import Database  # noqa: E402
 from app.data.migrate import upgrade  # noqa: E402
 from app.data.models import Department, HumanTask, ProcessInstance, User  # noqa: E402
-from app.data.queries import open_tasks_query  # noqa: E402
+from app.data.queries.inbox import open_tasks_query  # noqa: E402
 from app.engine.context import Actor  # noqa: E402
 from app.engine.runtime import WorkflowRuntime  # noqa: E402
 from app.services.setup import deploy_folder, seed_demo  # noqa: E402

@@ -14,8 +14,8 @@ from app.api import bp
 from app.api.auth import endpoint, int_id, iso
 from app.api.cases import visible_case
 from app.api.errors import ApiError
-from app.data import queries
 from app.data.models import AuditEvent
+from app.data.queries.history import audit_events
 from app.extensions import db
 
 CSV_FIELDS = ("at", "actor", "action", "element", "task_id", "message", "data_before", "data_after")
@@ -73,7 +73,7 @@ def audit_trail():
     if fmt not in ("json", "csv"):
         raise ApiError(400, _("Unknown format; use json or csv."))
     case = visible_case(case_id)
-    events = [event_item(e) for e in queries.audit_events(db.session, case_id=case.id)]
+    events = [event_item(e) for e in audit_events(db.session, case_id=case.id)]
     if fmt == "json":
         return jsonify(case_id=case.id, case_number=case.number, events=events)
     return Response(

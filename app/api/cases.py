@@ -11,8 +11,9 @@ from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
-from app.data import queries
 from app.data.models import AuditEvent, Case, TaskState
+from app.data.queries.history import audit_events
+from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
 from app.i18n import N_
@@ -92,11 +93,11 @@ def get_case(case_id: int):
     """The case's essentials, status and stages, open tasks and history."""
     case = visible_case(case_id)
     locale = api_locale()
-    open_tasks = [t for t in queries.case_tasks(db.session, case.id) if t.state == TaskState.OPEN]
+    open_tasks = [t for t in case_tasks(db.session, case.id) if t.state == TaskState.OPEN]
     body = case_summary(case)
     body.update(
         stages=list(dict.fromkeys(task_title(t, locale) for t in open_tasks)),
         open_tasks=task_items(open_tasks, locale),
-        history=[history_item(e) for e in queries.audit_events(db.session, case_id=case.id)],
+        history=[history_item(e) for e in audit_events(db.session, case_id=case.id)],
     )
     return jsonify(body)

@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, iso, json_body, valid_task_id, validation_error
 from app.api.errors import ApiError
-from app.data import queries
 from app.data.models import HumanTask, TaskState
+from app.data.queries.inbox import TASK_SCOPES, open_tasks
+from app.data.queries.people import departments_by_id, usernames
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
 from app.i18n import N_
@@ -33,8 +34,8 @@ def task_title(task: HumanTask, locale: str) -> str:
 def task_items(tasks: Iterable[HumanTask], locale: str) -> list[dict[str, Any]]:
     """The API shape of tasks (department codes and usernames looked up once)."""
     tasks = list(tasks)
-    departments = queries.departments_by_id(db.session) if tasks else {}
-    users = queries.usernames(db.session, {t.assignee_id for t in tasks if t.assignee_id is not None})
+    departments = departments_by_id(db.session) if tasks else {}
+    users = usernames(db.session, {t.assignee_id for t in tasks if t.assignee_id is not None})
     items = []
     for task in tasks:
         department = departments.get(task.department_id) if task.department_id is not None else None
@@ -88,7 +89,7 @@ def _task_id(task_id: str) -> str:
 def list_tasks():
     """Open tasks visible to the caller: scope mine, department or all (default)."""
     scope = request.args.get("scope", "all")
-    if scope not in queries.TASK_SCOPES:
+    if scope not in TASK_SCOPES:
         raise ApiError(400, _("Unknown scope; use mine, department or all."))
     try:
         limit = int(request.args.get("limit", DEFAULT_LIMIT))
@@ -97,7 +98,7 @@ def list_tasks():
         raise ApiError(400, _("limit and offset must be whole numbers.")) from None
     if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
         raise ApiError(400, _("limit must be between 1 and 500 and offset must not be negative."))
-    tasks = queries.open_tasks(db.session, api_user(), scope, limit=limit, offset=offset)
+    tasks = open_tasks(db.session, api_user(), scope, limit=limit, offset=offset)
     return jsonify(scope=scope, limit=limit, offset=offset, tasks=task_items(tasks, api_locale()))
 
 

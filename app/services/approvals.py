@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import AuditEvent, Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
-from app.data.queries import completion_events, latest_completion, open_tasks_with_elements
+from app.data.queries.history import completion_events, latest_completion
+from app.data.queries.tasks import open_tasks_with_elements
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError

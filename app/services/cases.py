@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
-from app.data.queries import case_has_department_task
+from app.data.queries.cases import case_has_department_task
 from app.engine.context import Actor, RunContext
 from app.engine.errors import NotFound
 from app.engine.runtime import WorkflowRuntime

@@ -27,7 +27,8 @@ from app.data.models import (
     User,
 )
 from app.data.models.notifications import NotificationKind
-from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
+from app.data.queries.inbox import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter
+from app.data.queries.tasks import open_delegation
 from app.engine.codec import jsonable
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime

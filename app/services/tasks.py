@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, object_session
 
 from app.clock import clock
 from app.data.models import DelegationState, HumanTask, TaskState, User
-from app.data.queries import open_delegation, substituted_users
+from app.data.queries.people import substituted_users
+from app.data.queries.tasks import open_delegation
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime

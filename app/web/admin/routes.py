@@ -7,7 +7,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import ROLES, User
-from app.data.queries import case_numbers, department_members, incident_instances
+from app.data.queries.cases import case_numbers, incident_instances
+from app.data.queries.people import department_members
 from app.extensions import db
 from app.services import accounts
 from app.services.accounts import AccountError

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from app.data.queries import departments_by_id, user_names
+from app.data.queries.people import departments_by_id, user_names
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime

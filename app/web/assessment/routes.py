@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import ProcessInstance
-from app.data.queries import case_ids_by_number, departments_by_id, process_instances
+from app.data.queries.cases import case_ids_by_number, process_instances
+from app.data.queries.people import departments_by_id
 from app.errors import AppError
 from app.extensions import db, runtime
 from app.services.assessment_export import build_workbook, decision_label, money, status_label

@@ -7,15 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries import (
-    audit_events,
-    case_has_department_task,
-    case_process_names,
-    case_statuses,
-    case_tasks,
-    cases_query,
-    page_of,
-)
+from app.data.queries.cases import case_has_department_task, case_process_names, case_statuses, cases_query
+from app.data.queries.history import audit_events
+from app.data.queries.paging import page_of
+from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime

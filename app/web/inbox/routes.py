@@ -19,18 +19,10 @@ from markupsafe import Markup
 
 from app.clock import clock
 from app.data.models import Case, DelegationState, TaskState
-from app.data.queries import (
-    TaskFilter,
-    count_rows,
-    department_colleagues,
-    inbox_query,
-    open_delegation,
-    open_delegations,
-    page_of,
-    saved_filters,
-    substitutions_of,
-    user_names,
-)
+from app.data.queries.inbox import TaskFilter, inbox_query, saved_filters
+from app.data.queries.paging import count_rows, page_of
+from app.data.queries.people import department_colleagues, substitutions_of, user_names
+from app.data.queries.tasks import open_delegation, open_delegations
 from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.errors import AppError
 from app.extensions import db, runtime

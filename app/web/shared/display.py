@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from app.clock import clock
 from app.data.models import HumanTask
-from app.data.queries import departments_by_id, user_names
+from app.data.queries.people import departments_by_id, user_names
 from app.extensions import db
 from app.formkit.definition import localized
 from app.i18n import N_

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import Case, TaskState
-from app.data.queries import completed_task_events
+from app.data.queries.history import completed_task_events
 from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.errors import AppError
 from app.extensions import db, runtime

@@ -1,0 +1,47 @@
+"""What happened: audit events of a case or instance, and task completions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.data.models import AuditEvent, HumanTask, TaskState
+
+
+def audit_events(session: Session, case_id: int | None = None, instance_id: int | None = None,
+                 limit: int = 10000) -> Sequence[AuditEvent]:
+    stmt = select(AuditEvent)
+    if case_id is not None:
+        stmt = stmt.where(AuditEvent.case_id == case_id)
+    if instance_id is not None:
+        stmt = stmt.where(AuditEvent.instance_id == instance_id)
+    return session.scalars(stmt.order_by(AuditEvent.at, AuditEvent.id).limit(limit)).all()
+
+
+def completed_task_events(session: Session, task_id: str) -> Sequence[AuditEvent]:
+    return session.scalars(
+        select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.action == "task_completed")
+        .order_by(AuditEvent.id)
+    ).all()
+
+
+def latest_completion(session: Session, instance_id: int, element_ids: tuple[str, ...],
+                      before: datetime | None = None) -> Sequence[HumanTask]:
+    """Completed tasks ``element_ids`` of an instance, newest first (optionally completed before ``before``)."""
+    stmt = select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.element_id.in_(element_ids),
+                                   HumanTask.state == TaskState.COMPLETED)
+    if before is not None:
+        stmt = stmt.where(HumanTask.completed_at <= before)
+    return session.scalars(stmt.order_by(HumanTask.completed_at.desc(), HumanTask.id)).all()
+
+
+def completion_events(session: Session, instance_id: int, element: str) -> Sequence[AuditEvent]:
+    """The "task_completed" audit events of ``element`` in an instance, newest first."""
+    return session.scalars(
+        select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.element == element,
+                                 AuditEvent.action == "task_completed")
+        .order_by(AuditEvent.id.desc())
+    ).all()

@@ -1,0 +1,46 @@
+"""Human tasks of a case or an element, and their delegations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.data.models import DelegationState, HumanTask, TaskDelegation, TaskState
+
+
+def case_tasks(session: Session, case_id: int) -> Sequence[HumanTask]:
+    return session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case_id).order_by(HumanTask.created_at)
+    ).all()
+
+
+def open_delegation(session: Session, task_id: str) -> TaskDelegation | None:
+    """The task's delegation that is with the delegate or back for the final check (or None)."""
+    return session.scalars(
+        select(TaskDelegation).where(TaskDelegation.task_id == task_id,
+                                     TaskDelegation.state.in_(DelegationState.OPEN))
+        .order_by(TaskDelegation.id.desc()).limit(1)
+    ).first()
+
+
+def open_delegations(session: Session, task_ids: set[str]) -> dict[str, TaskDelegation]:
+    if not task_ids:
+        return {}
+    rows = session.scalars(select(TaskDelegation).where(
+        TaskDelegation.task_id.in_(task_ids), TaskDelegation.state.in_(DelegationState.OPEN)
+    ).order_by(TaskDelegation.id))
+    return {row.task_id: row for row in rows}
+
+
+def open_tasks_with_elements(session: Session, keys: set[tuple[str, str]]) -> Sequence[HumanTask]:
+    """Open tasks whose (process key, element id) is one of ``keys``, by due time."""
+    if not keys:
+        return []
+    elements = {element for _key, element in keys}
+    rows = session.scalars(
+        select(HumanTask).where(HumanTask.state == TaskState.OPEN, HumanTask.element_id.in_(elements))
+        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    ).all()
+    return [row for row in rows if (row.process_key, row.element_id) in keys]
