@@ -51,4 +51,4 @@ def register_cli(app: Flask) -> None:
         """Run the timer scheduler in the foreground (its own process in production)."""
         from app.scheduler import run_forever
 
-        run_forever(current_app._get_current_object())
+        run_forever(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxied app

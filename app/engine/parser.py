@@ -74,7 +74,7 @@ def parse_sources(sources: dict[str, str], validate: bool = True) -> SpiffBpmnPa
 
 def process_ids(parser: SpiffBpmnParser) -> list[str]:
     """Executable process ids, in document order."""
-    return parser.get_process_ids()
+    return list(parser.get_process_ids())
 
 
 def called_processes(parser: SpiffBpmnParser, process_id: str) -> set[str]:
@@ -84,7 +84,7 @@ def called_processes(parser: SpiffBpmnParser, process_id: str) -> set[str]:
     except (ValidationException, SpiffWorkflowException) as exc:
         file_name = getattr(parser.get_process_parser(process_id), "filename", "") or ""
         raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
-    return set(specs) & parser.get_process_dependencies()  # embedded subprocesses are no calls
+    return set(specs) & set(parser.get_process_dependencies())  # embedded subprocesses are no calls
 
 
 def connect_loop_children(spec: Any) -> None:
@@ -98,7 +98,7 @@ def connect_loop_children(spec: Any) -> None:
                 child.completed_event.connect(task_spec.merge_child)
 
 
-def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -> tuple[Any, dict]:
+def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -> tuple[Any, dict[str, Any]]:
     """The spec of ``process_id`` and its subprocess specs; problems become DefinitionError."""
     try:
         spec = parser.get_spec(process_id)

@@ -8,7 +8,7 @@ case essentials; tasks that are no longer READY are closed.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -81,7 +81,8 @@ def _due_at(workflow: BpmnWorkflow, task: Any, value: str) -> datetime | None:
     text = str(result)
     if text.upper().startswith("P"):
         parsed = TimerEventDefinition.parse_iso_duration(text)
-        return clock.now() + TimerEventDefinition.get_timedelta_from_start(parsed, clock.now())
+        delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, clock.now())
+        return clock.now() + delta
     return to_datetime(result)
 
 

@@ -7,7 +7,7 @@ whole application, so a moved clock (tests, replays) moves the timers too.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer
 
@@ -16,7 +16,7 @@ from app.clock import clock
 
 class _ClockDatetime(datetime):
     @classmethod
-    def now(cls, tz=None):  # type: ignore[override]
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
         now = clock.now()
         return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
 

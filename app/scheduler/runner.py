@@ -54,7 +54,7 @@ def weekly_trigger(app: Flask | None = None) -> IntervalTrigger:
 def _schedules(app: Flask | None) -> dict[str, str]:
     from flask import current_app
 
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # the proxied app
     with app.extensions["database"].session() as session:
         return start_schedules(session)
 

@@ -16,6 +16,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from app.i18n import N_
 
@@ -71,7 +72,7 @@ def _number(value: Any, is_money: bool) -> Any:
     return value
 
 
-def _header(sheet, titles: list[str], freeze: bool = True) -> None:
+def _header(sheet: Worksheet, titles: list[str], freeze: bool = True) -> None:
     sheet.append(titles)
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
@@ -79,13 +80,13 @@ def _header(sheet, titles: list[str], freeze: bool = True) -> None:
         sheet.freeze_panes = f"A{sheet.max_row + 1}"
 
 
-def _widths(sheet) -> None:
+def _widths(sheet: Worksheet) -> None:
     for index, column in enumerate(sheet.columns, start=1):
         longest = max((len(str(c.value)) for c in column if c.value is not None), default=8)
         sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, 10), 60)
 
 
-def _money_cells(sheet, row: int, columns: tuple[tuple[str, str, bool], ...], offset: int = 1) -> None:
+def _money_cells(sheet: Worksheet, row: int, columns: tuple[tuple[str, str, bool], ...], offset: int = 1) -> None:
     for index, (_key, _title, is_money) in enumerate(columns):
         if is_money:
             sheet.cell(row=row, column=index + offset).number_format = MONEY_FORMAT
@@ -111,8 +112,8 @@ def build_workbook(
     return out.getvalue()
 
 
-def _case_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str], department_name: Callable[[str], str],
-                links: Mapping[str, str]) -> None:
+def _case_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str], str],
+                department_name: Callable[[str], str], links: Mapping[str, str]) -> None:
     """One line per case and department, the case number linked to its case page."""
     _header(sheet, [t(title) for _k, title, _m in ITEM_COLUMNS])
     for item in data.get("assessment_items") or []:
@@ -131,7 +132,7 @@ def _case_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str], departm
     _widths(sheet)
 
 
-def _department_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+def _department_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str], str],
                       department_name: Callable[[str], str]) -> None:
     """Per-department totals, with a grand total in bold."""
     _header(sheet, [t(N_("Department")), *[t(title) for _k, title, _m in TOTAL_COLUMNS]])
@@ -154,7 +155,7 @@ def _department_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
     _widths(sheet)
 
 
-def _breakdown_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+def _breakdown_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str], str],
                      department_name: Callable[[str], str]) -> None:
     """The heads' breakdowns of their department's amount to operators."""
     _header(sheet, [t(N_("Department")), t(N_("Operator")), t(N_("Case")), t(N_("Amount")), t(N_("Reason")),
@@ -170,7 +171,7 @@ def _breakdown_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
     _widths(sheet)
 
 
-def _sign_off_sheet(sheet, data: Mapping[str, Any], t: Callable[[str], str],
+def _sign_off_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str], str],
                     department_name: Callable[[str], str]) -> None:
     """Who signed what and when, Finance's confirmation and the earlier rejections."""
     period = f"{data.get('week_start') or ''} – {data.get('week_end') or ''}"

@@ -216,7 +216,9 @@ def migration_preview(
     return plans
 
 
-def migrate(session: Session, runtime: Any, instance_id: int, target: ProcessDefinition, actor: User):
+def migrate(
+    session: Session, runtime: Any, instance_id: int, target: ProcessDefinition, actor: User
+) -> migration.MigrationPlan:
     """Migrate one instance in the caller's transaction (designers and admins only)."""
     from app.services.tasks import actor_for
 

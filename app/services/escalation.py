@@ -27,9 +27,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from app.data.models import HumanTask, TaskEscalation, TaskLateness, TaskState
 from app.data.models.notifications import EscalationLevel, NotificationKind
 from app.engine.calendar import LATENESS_BASES, WorkingCalendar, default_calendar
-from app.engine.context import RunContext
+from app.engine.context import Hook, RunContext
 from app.services import notifications
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,12 @@ _STEP_COLUMN = {
 
 def _claim_step(session: Session, task_id: str, step: int, now: datetime) -> bool:
     """Move the task to ``step`` unless it is there already (compare-and-set)."""
-    result = session.execute(
+    result = cast("CursorResult[Any]", session.execute(
         update(TaskEscalation)
         .where(TaskEscalation.task_id == task_id, TaskEscalation.level < step)
         .values(level=step, **{_STEP_COLUMN[step]: now})
         .execution_options(synchronize_session=False)
-    )
+    ))
     return result.rowcount == 1
 
 
@@ -177,7 +177,7 @@ def record_lateness(session: Session, rows: list[HumanTask], settings: LadderSet
         session.add(record)
 
 
-def lateness_hook(settings: LadderSettings):
+def lateness_hook(settings: LadderSettings) -> Hook:
     """Runtime hook recording the lateness of tasks completed in this operation."""
 
     def hook(session: Session, instance: Any, workflow: Any, ctx: RunContext) -> None:

@@ -65,7 +65,9 @@ def _data(session: Session, runtime: WorkflowRuntime, instance_id: int, label: s
         return None
 
 
-def _closed_case_rows(session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime) -> list[dict]:
+def _closed_case_rows(
+    session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
     cases = session.scalars(
         select(Case).where(Case.status == "closed", Case.closed_at >= start, Case.closed_at < end)
         .order_by(Case.closed_at, Case.id)

@@ -46,14 +46,14 @@ def case_has_department_task(session: Session, case_id: int, department_ids: set
 def case_numbers(session: Session, case_ids: set[int]) -> dict[int, str]:
     if not case_ids:
         return {}
-    return dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids))).all())
+    return {key: value for key, value in session.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids)))}
 
 
 def case_ids_by_number(session: Session, numbers: set[str]) -> dict[str, int]:
     """Case ids by case number (for linking figures back to their cases)."""
     if not numbers:
         return {}
-    return dict(session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers))).all())
+    return {key: value for key, value in session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers)))}
 
 
 def case_process_names(session: Session, case_id: int) -> dict[int, str]:

@@ -14,14 +14,14 @@ from app.data.models import Department, Membership, Substitution, User
 def user_names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+    return {key: value for key, value in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))}
 
 
 def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     """Login names by user id (for API payloads)."""
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    return {key: value for key, value in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
 
 
 def departments_by_id(session: Session) -> dict[int, Department]:

@@ -12,7 +12,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
-from app.engine.definitions.lookup import latest_definition, latest_form, task_properties
+from app.engine.definitions.lookup import get_definition, latest_definition, latest_form, task_properties
 from app.engine.definitions.rules import check_rules
 from app.engine.errors import DefinitionError, Problem
 from app.engine.parser import (
@@ -229,7 +229,7 @@ def _store_version(
     else a new version; and whether it was created."""
     forms = built.forms
     form_ids = {key: forms[key].id for key in sorted(built.used_forms)}
-    dep_hashes = sorted(session.get(ProcessDefinition, dep_id).spec_hash for dep_id in bound.values())
+    dep_hashes = sorted(get_definition(session, dep_id).spec_hash for dep_id in bound.values())
     form_hashes = sorted(forms[key].content_hash for key in built.used_forms)
     content = sha256(xml)
     spec_hash = sha256("|".join([pid, content, *dep_hashes, *form_hashes]))

@@ -93,7 +93,7 @@ def start_message(spec: Any) -> str | None:
     for task_spec in spec.task_specs.values():
         event_definition = getattr(task_spec, "event_definition", None)
         if isinstance(task_spec, StartEvent) and isinstance(event_definition, MessageEventDefinition):
-            return event_definition.name
+            return str(event_definition.name)
     return None
 
 

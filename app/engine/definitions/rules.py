@@ -67,8 +67,8 @@ def check_rules(
         if schedule:
             if not isinstance(ts, StartEvent):
                 problem("startSchedule belongs on a start event")
-            elif schedule_error(schedule):
-                problem(schedule_error(schedule))
+            elif (error := schedule_error(schedule)) is not None:
+                problem(error)
         if isinstance(ts, ScriptTask) and ts.script:
             error = check_source(ts.script, "exec")
             if error:
