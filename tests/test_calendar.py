@@ -212,8 +212,8 @@ def test_calendar_days_late(cal):
 # -- uncovered years and overrides ---------------------------------------------------------
 
 
-def test_uncovered_year_falls_back_to_weekends(cal):
-    assert UNCOVERED >= 2026
+def test_uncovered_year_is_reported(cal):
+    assert UNCOVERED >= 2027
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(date(UNCOVERED, 1, 1))
     assert cal.uncovered_years([2025, UNCOVERED, 2025, UNCOVERED + 3]) == [
@@ -223,15 +223,75 @@ def test_uncovered_year_falls_back_to_weekends(cal):
     assert cal.uncovered_years([2024, 2025]) == []
     assert cal.covers(date(2025, 1, 1))
     assert not cal.covers(date(UNCOVERED, 5, 1))
-    # 1 January and 1 October are holidays in every year, but without data only the
-    # weekday counts.
-    for day in (date(UNCOVERED, 1, 1), date(UNCOVERED, 10, 1)):
-        assert cal.is_working_day(day) == (day.weekday() < 5)
-    saturday = next(
-        date(UNCOVERED, 3, d) for d in range(1, 8) if date(UNCOVERED, 3, d).weekday() == 5
-    )
-    assert not cal.is_working_day(saturday)
-    assert cal.is_working_day(saturday + timedelta(days=2))
+
+
+def test_2027_statutory_holidays_come_from_the_rules(cal):
+    """chinesecalendar 1.11.0 ends with 2026; 2027's statutory days off come from the rules."""
+    assert not cal.covers(date(2027, 1, 1))
+    assert not cal.is_working_day(date(2027, 1, 1))  # 元旦, a Friday
+    # 春节: 除夕 Fri 5 Feb, 初一 Sat 6 Feb (the lunar new year), 初二 and 初三; the two on the
+    # weekend are given on Tue 9 and Wed 10 Feb (补假).
+    for day in range(5, 11):
+        assert not cal.is_working_day(date(2027, 2, day)), day
+    assert cal.is_working_day(date(2027, 2, 4))
+    assert cal.is_working_day(date(2027, 2, 11))
+    assert not cal.is_working_day(date(2027, 4, 5))  # 清明, Monday
+    for day in (1, 2, 3, 4):  # 劳动节 Sat 1 and Sun 2 May, given on Mon 3 and Tue 4 May
+        assert not cal.is_working_day(date(2027, 5, day)), day
+    assert not cal.is_working_day(date(2027, 6, 9))  # 端午 (5th day of the 5th lunar month)
+    assert not cal.is_working_day(date(2027, 9, 15))  # 中秋 (15th day of the 8th lunar month)
+    for day in range(1, 6):  # 国庆 1–3 October (Fri–Sun), the weekend days given on 4 and 5 October
+        assert not cal.is_working_day(date(2027, 10, day)), day
+    # The announced 调休 is not guessed: no bridge day off, no weekend working day.
+    assert cal.is_working_day(date(2027, 10, 6))
+    assert not cal.is_working_day(date(2027, 2, 20))  # a Saturday
+    names = dict(calmod.statutory_holidays(2027, "zh"))
+    assert names[date(2027, 2, 6)] == "春节" and names[date(2027, 2, 5)] == "农历除夕"
+    assert names[date(2027, 6, 9)] == "端午节" and names[date(2027, 9, 15)] == "中秋节"
+    assert names[date(2027, 4, 5)] == "清明节"
+
+
+def test_the_rules_agree_with_the_announced_holidays():
+    """Where both sources have data, every statutory day by rule (lunar festivals included) is a
+    day off in chinesecalendar's announced schedule — the rules compute the right dates."""
+    for year in range(2008, 2027):
+        days = calmod.statutory_holidays(year)
+        assert len(days) >= 8, year
+        for day, name in days:
+            assert not chinese_calendar.is_workday(day), (day, name)
+
+
+def test_three_working_days_across_the_2027_spring_festival(cal):
+    # Thursday 4 Feb 10:00 + 24 working hours: 6.5 h Thursday, 5–10 Feb off, 8 h Thu 11,
+    # 8 h Fri 12, weekend, 1.5 h Monday 15 Feb (Monday–Friday alone gave Tuesday 9 Feb).
+    assert cal.add_working_days(sh(2027, 2, 4, 10), 3) == sh(2027, 2, 15, 10)
+    assert cal.end_of_working_day(date(2027, 2, 5)) == sh(2027, 2, 11, 17, 30)
+
+
+def test_days_late_across_the_2027_spring_festival(cal):
+    # Due Thursday 4 Feb at close of business, reported Thursday 11 Feb 10:00: 1.5 working
+    # hours late, one started working day (7 started calendar days).
+    due, done = sh(2027, 2, 4, 17, 30), sh(2027, 2, 11, 10)
+    assert cal.working_days_late(due, done) == 1
+    assert cal.days_late(due, done, "calendar") == 7
+
+
+def test_years_without_rules_count_monday_to_friday(cal):
+    assert calmod.statutory_holidays(1900) == [] and calmod.statutory_holidays(2200) == []
+    assert cal.is_working_day(date(2200, 1, 1))  # a Wednesday
+    assert not cal.is_working_day(date(2200, 1, 4))  # a Saturday
+
+
+def test_depends_on_working_calendar():
+    assert calmod.depends_on_working_calendar("add_working_days(now(), 3)")
+    assert calmod.depends_on_working_calendar(
+        "add_working_hours(now(), 2) if urgency == 'urgent' else add_working_days(now(), 1)")
+    assert calmod.depends_on_working_calendar('end_of_working_day("2027-02-05")')
+    assert not calmod.depends_on_working_calendar("round_due_at")
+    assert not calmod.depends_on_working_calendar('"PT48H"')
+    assert not calmod.depends_on_working_calendar("add_hours(now(), 48)")
+    assert not calmod.depends_on_working_calendar("(")
+    assert not calmod.depends_on_working_calendar(None)
 
 
 def test_uncovered_year_overrides(cal):

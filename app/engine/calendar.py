@@ -1,22 +1,43 @@
 """Working-time calendar: Chinese working days (holidays and 调休) and office hours.
 
-Working days come from the ``chinese_calendar`` package (statutory holidays and the weekend
-days made working days), with admin overrides on top. For years the package does not cover
-it raises ``NotImplementedError``; here those dates fall back to "Monday–Friday plus
-overrides", and :meth:`WorkingCalendar.uncovered_years` tells admins which years still need
-their holidays entered by hand.
+Where working days come from, per date:
 
-Working hours default to 08:30–12:00 and 13:00–17:30 in Asia/Shanghai, so a working day is
-8 working hours and half a working day 4. All arithmetic is done on UTC instants, so the
-results are exact even across daylight-saving changes of a configured zone.
+1. an admin override (a date made a working day or a day off) wins;
+2. years the ``chinese_calendar`` package covers (2004–2026 in 1.11.0) use its data: the
+   statutory holidays, the bridge days off and the weekend days made working days (调休),
+   as the State Council announced them;
+3. later years (up to 2100) take the statutory holidays from the rule-based ``holidays``
+   package (``holidays.China``: 元旦, 春节 from 农历除夕 to 初三, 清明, 劳动节 1–2 May, 端午,
+   中秋, 国庆 1–3 October; the lunar dates computed) together with the in-lieu days it adds
+   when a statutory day falls on a weekend (补假, article 6 of 《全国年节及纪念日放假办法》),
+   plus every weekend day; everything else Monday–Friday is a working day.
+
+**The holiday period is not guessed.** The longer 假期 the State Council announces each
+year (e.g. "春节 8 days from 除夕", "国庆 7 days") is made by moving weekend days: extra
+bridge days off *and* the weekend days worked in exchange (调休). Which days are swapped
+differs from year to year (the 2025 Spring Festival was 8 days, 2026's 9), so it cannot be
+derived from a rule; a guessed bridge day without its makeup day would make deadlines too
+generous. For a year past the package's data the calendar therefore holds the statutory
+days and their 补假 only, and the admins enter the announced bridge days (day off) and
+makeup days (working day) as overrides, then confirm the year
+(:mod:`app.services.calendar_admin`); until then they are warned.
+:meth:`WorkingCalendar.uncovered_years` names the years without announced 调休 data.
+
+Working hours default to 08:30–12:00 and 13:00–17:30 in the calendar's time zone, so a
+working day is 8 working hours and half a working day 4. All arithmetic is done on UTC
+instants, so the results are exact even across daylight-saving changes of a configured zone.
 
 Importing this module registers ``add_working_hours``, ``add_working_days``,
 ``end_of_working_day`` and ``days_late`` with the diagram expression sandbox
-(:mod:`app.engine.helpers`).
+(:mod:`app.engine.helpers`); :func:`depends_on_working_calendar` tells whether a diagram
+expression computes a deadline with them (such deadlines are recomputed when the calendar
+changes).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import holidays
 
 from app.engine.helpers import register_helper, to_datetime
 
@@ -34,13 +56,16 @@ __all__ = [
     "MAX_SPAN_DAYS",
     "WorkingCalendar",
     "LATENESS_BASES",
+    "WORKING_TIME_HELPERS",
     "add_working_days",
     "add_working_hours",
     "days_late",
+    "depends_on_working_calendar",
     "days_late_helper",
     "default_calendar",
     "end_of_working_day",
     "set_default_calendar",
+    "statutory_holidays",
 ]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -54,6 +79,38 @@ LATENESS_BASES = ("working", "calendar")
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
+#: The diagram helpers whose result depends on which days are working days.
+WORKING_TIME_HELPERS = frozenset({"add_working_hours", "add_working_days", "end_of_working_day"})
+_HOLIDAY_LANGUAGES = {"zh": "zh_CN", "en": "en_US"}
+
+
+@functools.lru_cache(maxsize=256)
+def _rule_holidays(year: int, language: str) -> tuple[tuple[date, str], ...]:
+    try:
+        found = holidays.China(years=year, language=language)
+    except (NotImplementedError, ValueError, KeyError):  # outside the rules' range
+        return ()
+    return tuple(sorted(found.items()))
+
+
+def statutory_holidays(year: int, language: str = "en") -> list[tuple[date, str]]:
+    """The statutory days off of ``year`` by the rules of the ``holidays`` package, with the
+    in-lieu days (补假) for those on a weekend, as ``(date, name)`` in ``language`` ("zh"/"en").
+
+    Empty outside the years the rules cover (1950–2100)."""
+    return list(_rule_holidays(int(year), _HOLIDAY_LANGUAGES.get(language, "en_US")))
+
+
+def depends_on_working_calendar(expression: str | None) -> bool:
+    """Whether a diagram expression calls one of :data:`WORKING_TIME_HELPERS`, i.e. its result
+    (a deadline) changes when the working calendar does."""
+    if not expression:
+        return False
+    try:
+        tree = ast.parse(str(expression).strip(), mode="eval")
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.Name) and node.id in WORKING_TIME_HELPERS for node in ast.walk(tree))
 
 
 def _require_aware(value: datetime, name: str) -> datetime:
@@ -112,6 +169,7 @@ class WorkingCalendar:
         # (overrides, cache) swapped as one tuple so readers never mix old and new.
         self._state: tuple[dict[date, bool], dict[date, bool]] = ({}, {})
         self._year_covered: dict[int, bool] = {}
+        self._rule_days_off: dict[int, frozenset[date]] = {}
         self.set_overrides(overrides or {})
 
     # -- configuration -------------------------------------------------------------
@@ -169,8 +227,16 @@ class WorkingCalendar:
             self._year_covered[year] = covered
         return covered
 
+    def _statutory_days_off(self, year: int) -> frozenset[date]:
+        days = self._rule_days_off.get(year)
+        if days is None:
+            days = frozenset(day for day, _name in _rule_holidays(year, "en_US"))
+            self._rule_days_off[year] = days
+        return days
+
     def covers(self, day: date) -> bool:
-        """Whether ``chinese_calendar`` has holiday data for ``day``'s year (overrides aside)."""
+        """Whether ``chinese_calendar`` has the announced holidays and 调休 days for ``day``'s
+        year (overrides aside); other years use the statutory holidays by rule."""
         if isinstance(day, datetime):
             day = day.date()
         return self._package_covers_year(day.year)
@@ -178,13 +244,14 @@ class WorkingCalendar:
     def uncovered_years(self, years: Iterable[int]) -> list[int]:
         """The sorted years among ``years`` that the package does not cover.
 
-        Dates in those years count as working days Monday–Friday unless overridden, so an
-        admin should enter their holidays and 调休 days as overrides.
+        Those years have the statutory holidays (by rule) but not the announced bridge days
+        and makeup working days (调休): an admin enters them as overrides.
         """
         return sorted({int(y) for y in years if not self._package_covers_year(int(y))})
 
     def is_working_day(self, day: date) -> bool:
-        """Whether ``day`` is a working day: override, else package data, else Mon–Fri."""
+        """Whether ``day`` is a working day: override, else package data, else Mon–Fri that is
+        not a statutory holiday (or its in-lieu day) by rule."""
         if isinstance(day, datetime):
             day = day.date()
         overrides, cache = self._state
@@ -198,11 +265,14 @@ class WorkingCalendar:
             try:
                 result = bool(chinese_calendar.is_workday(day))
             except NotImplementedError:
-                result = day.weekday() < 5
+                result = self._by_rule(day)
         else:
-            result = day.weekday() < 5
+            result = self._by_rule(day)
         cache[day] = result
         return result
+
+    def _by_rule(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self._statutory_days_off(day.year)
 
     # -- working hours ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ case essentials; tasks that are no longer READY are closed.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -67,23 +67,32 @@ class _Lookups:
         return self.session.scalars(select(User.id).where(User.username == str(username))).first()
 
 
-def _evaluate(workflow: BpmnWorkflow, task: Any, value: str) -> Any:
+def _evaluate(workflow: BpmnWorkflow, task: Any, value: str, external: dict[str, Any] | None = None) -> Any:
     """A property value: ``=expression`` is evaluated against the task data."""
     if value.startswith("="):
-        return workflow.script_engine.evaluate(task, value[1:])
+        return workflow.script_engine.evaluate(task, value[1:], external)
     return value
 
 
-def _due_at(workflow: BpmnWorkflow, task: Any, value: str) -> datetime | None:
-    result = _evaluate(workflow, task, value)
+def due_at(workflow: BpmnWorkflow, task: Any, value: str, now: datetime) -> datetime | None:
+    """A task's due time from its ``dueAt`` property, computed from the instant ``now`` (the
+    task's creation: ``now()`` in the expression is pinned to it, so evaluating it again later,
+    e.g. after a working-calendar change, starts from the same instant)."""
+    result = _evaluate(workflow, task, value, {"now": pinned_now(now)})
     if not result:
         return None
     text = str(result)
     if text.upper().startswith("P"):
         parsed = TimerEventDefinition.parse_iso_duration(text)
-        delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, clock.now())
-        return clock.now() + delta
+        delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+        return now + delta
     return to_datetime(result)
+
+
+def pinned_now(instant: datetime):
+    """A ``now()`` for diagram expressions that always answers ``instant`` (ISO, UTC)."""
+    text = instant.astimezone(UTC).isoformat()
+    return lambda: text
 
 
 class TaskProjector:
@@ -155,7 +164,7 @@ class TaskProjector:
         assignee = props.get("assignee")
         row.assignee_id = lookups.user_id(_evaluate(workflow, task, assignee)) if assignee else None
         due = props.get("dueAt")
-        row.due_at = _due_at(workflow, task, due) if due else None
+        row.due_at = due_at(workflow, task, due, now) if due else None
         if case is not None:
             row.case_number = case.number
             row.customer_name = case.customer_name

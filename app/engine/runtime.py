@@ -37,6 +37,7 @@ from app.data.models import (
 )
 from app.engine import codec
 from app.engine.context import Actor, Hook, RunContext
+from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recompute
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
@@ -69,7 +70,8 @@ class WorkflowRuntime:
     # ------------------------------------------------------------------ plumbing
 
     def script_engine(self):
-        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_time_limit)
+        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_time_limit,
+                                  engine_class=DeadlineRecordingEngine)
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
@@ -348,6 +350,36 @@ class WorkflowRuntime:
         ctx.incident = self._advance(workflow)
         self._save(session, instance, workflow, ctx)
         self._audit(session, instance, ctx, element=message_name, data_after={"payload": payload})
+
+    def recompute_deadlines(self, session: Session, instance_id: int, actor: Actor) -> list[DeadlineMove]:
+        """Compute the instance's working-calendar deadlines again after the calendar changed
+        (:mod:`app.engine.deadlines`): open human tasks' due times and waiting timers move, the
+        next timer due time follows, and each move is audited ("deadline_moved")."""
+        instance = self.lock(session, instance_id)
+        if instance.status != InstanceStatus.RUNNING:
+            return []
+        open_rows = list(session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
+            .execution_options(populate_existing=True)
+        ))
+        workflow = self.load(session, instance)
+        moves = recompute(workflow, open_rows)
+        if not moves:
+            return []
+        rows = {row.id: row for row in open_rows}
+        for move in moves:
+            if move.kind == "task":
+                rows[move.task_id].due_at = move.after
+        ctx = RunContext(actor, "deadline_moved")
+        self._save(session, instance, workflow, ctx)
+        for move in moves:
+            self._audit(
+                session, instance, ctx, task_id=move.task_id if move.kind == "task" else None,
+                element=move.element, message=move.name,
+                data_before={"due_at": move.before.isoformat(), "kind": move.kind},
+                data_after={"due_at": move.after.isoformat(), "kind": move.kind},
+            )
+        return moves
 
     def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str) -> None:
         """Cancel a running instance and close its open tasks."""

@@ -374,7 +374,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
 
 def make_script_engine(
-    helpers: Mapping[str, Any] | None = None, time_limit: float = DEFAULT_TIME_LIMIT
+    helpers: Mapping[str, Any] | None = None, time_limit: float = DEFAULT_TIME_LIMIT,
+    engine_class: type[PythonScriptEngine] = PythonScriptEngine,
 ) -> PythonScriptEngine:
     """A SpiffWorkflow script engine bound to the sandbox and the given helper functions."""
-    return PythonScriptEngine(environment=SandboxEnvironment(helpers, time_limit))
+    return engine_class(environment=SandboxEnvironment(helpers, time_limit))

@@ -1,8 +1,11 @@
-"""Admin overrides of the working-time calendar, loaded into the process-wide calendar.
+"""Admin overrides of the working-time calendar, loaded into the process-wide calendar, and
+the per-year confirmations that a year's announced 调休 days are entered.
 
-Every change bumps the counter ``calendar_version``; each process remembers the version it
-loaded and reloads when it differs (checked at most once a second per process, on requests
-and by the scheduler), so all web workers and the scheduler use the same calendar.
+A change of the overrides moves the pending deadlines computed with the calendar, in the same
+transaction (:func:`recompute_deadlines`). Every change bumps the counter ``calendar_version``;
+each process remembers the version it loaded and reloads when it differs (checked at most
+once a second per process, on requests and by the scheduler), so all web workers and the
+scheduler use the same calendar.
 """
 
 from __future__ import annotations
@@ -10,21 +13,34 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, extract, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import CalendarOverride, Counter
-from app.engine.calendar import DEFAULT_TIMEZONE, WorkingCalendar, default_calendar, set_default_calendar
+from app.data.models import (
+    CalendarOverride,
+    CalendarYearConfirmation,
+    Counter,
+    HumanTask,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskState,
+)
+from app.engine.calendar import WorkingCalendar, default_calendar, set_default_calendar
+from app.engine.context import Actor
+from app.engine.deadlines import DeadlineMove, calendar_elements
+from app.engine.definitions.lookup import load_spec
+from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
+from app.services import escalation
 from app.services.cases import next_counter
+from app.services.escalation import LadderSettings
 
 VERSION_COUNTER = "calendar_version"
 CHECK_EVERY_SECONDS = 1.0
-LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 class CalendarError(ValueError):
@@ -68,8 +84,10 @@ def refresh_if_changed(app, session: Session, force: bool = False) -> bool:
 
 
 def set_override(session: Session, day: date, working: bool, note: str | None = None,
-                 actor_id: int | None = None) -> CalendarOverride:
-    """Add or replace the override of ``day``."""
+                 actor: Actor | None = None, runtime: WorkflowRuntime | None = None,
+                 ladder: LadderSettings | None = None) -> list[DeadlineMove]:
+    """Add or replace the override of ``day``; with ``runtime``, the pending deadlines computed
+    with the calendar move in the same transaction (:func:`recompute_deadlines`)."""
     if not isinstance(day, date) or isinstance(day, datetime):
         raise CalendarError(N_("Please give a valid date."))
     row = session.get(CalendarOverride, day)
@@ -78,39 +96,128 @@ def set_override(session: Session, day: date, working: bool, note: str | None = 
         session.add(row)
     row.working = bool(working)
     row.note = (note or "").strip()[:200] or None
-    row.created_by_id = actor_id
+    row.created_by_id = actor.id if actor else None
     row.created_at = clock.now()
+    return _calendar_changed(session, actor, runtime, ladder)
+
+
+def remove_override(session: Session, day: date, actor: Actor | None = None,
+                    runtime: WorkflowRuntime | None = None,
+                    ladder: LadderSettings | None = None) -> list[DeadlineMove] | None:
+    """Remove the override of ``day`` (None when there was none); deadlines move as for
+    :func:`set_override`."""
+    result = session.execute(delete(CalendarOverride).where(CalendarOverride.day == day))
+    if not result.rowcount:
+        return None
+    return _calendar_changed(session, actor, runtime, ladder)
+
+
+def _calendar_changed(session: Session, actor: Actor | None, runtime: WorkflowRuntime | None,
+                      ladder: LadderSettings | None) -> list[DeadlineMove]:
     next_counter(session, VERSION_COUNTER)
+    session.flush()
+    # This process computes with the new calendar from now on; should the transaction roll
+    # back, the caller reloads it (refresh_if_changed(force=True)).
+    load_calendar(session)
+    if runtime is None:
+        return []
+    return recompute_deadlines(session, runtime, actor or Actor.system("calendar"), ladder or LadderSettings())
+
+
+def _candidate_instances(session: Session) -> list[int]:
+    """Running instances that may have a pending deadline computed with the calendar: an open
+    task whose due time or boundary timer uses it, or (for a process with such a timer
+    elsewhere) any pending timer. Only their workflows are loaded."""
+    definitions = session.scalars(
+        select(ProcessDefinition).where(ProcessDefinition.id.in_(
+            select(ProcessInstance.definition_id).where(ProcessInstance.status == InstanceStatus.RUNNING)
+        ))
+    ).all()
+    found: set[int] = set()
+    for definition in definitions:
+        elements = calendar_elements(load_spec(session, definition))
+        running = (ProcessInstance.definition_id == definition.id) & (ProcessInstance.status == InstanceStatus.RUNNING)
+        if elements.tasks:
+            found.update(session.scalars(
+                select(HumanTask.instance_id).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(running, HumanTask.state == TaskState.OPEN, HumanTask.element_id.in_(sorted(elements.tasks)))
+            ))
+        if elements.other_timers:
+            found.update(session.scalars(
+                select(ProcessInstance.id).where(running, ProcessInstance.next_due_at.is_not(None))
+            ))
+    return sorted(found)
+
+
+def recompute_deadlines(session: Session, runtime: WorkflowRuntime, actor: Actor,
+                        ladder: LadderSettings) -> list[DeadlineMove]:
+    """Move every pending deadline that the current calendar puts elsewhere: open human tasks'
+    due times (their escalation steps not reached any more are forgotten) and waiting timers,
+    each recorded on the case timeline ("deadline_moved"). Part of the caller's transaction."""
+    moves: list[DeadlineMove] = []
+    now = clock.now()
+    for instance_id in _candidate_instances(session):
+        moved = runtime.recompute_deadlines(session, instance_id, actor)
+        for move in moved:
+            if move.kind == "task":
+                escalation.rewind(session, session.get(HumanTask, move.task_id), now, ladder)
+        moves += moved
+    return moves
+
+
+def local_year(now: datetime | None = None) -> int:
+    """The current year in the calendar's time zone."""
+    return (now or clock.now()).astimezone(default_calendar().tz).year
+
+
+def confirmations(session: Session) -> dict[int, CalendarYearConfirmation]:
+    return {row.year: row for row in session.scalars(select(CalendarYearConfirmation))}
+
+
+def confirm_year(session: Session, year: int, actor_id: int | None) -> CalendarYearConfirmation:
+    """Record that ``year``'s announced bridge days and makeup working days are entered."""
+    if not default_calendar().uncovered_years([year]):
+        raise CalendarError(N_("The holiday package already has this year's holidays and adjusted working days."))
+    row = session.get(CalendarYearConfirmation, year)
+    if row is None:
+        row = CalendarYearConfirmation(year=year)
+        session.add(row)
+    row.confirmed_by_id = actor_id
+    row.confirmed_at = clock.now()
     session.flush()
     return row
 
 
-def remove_override(session: Session, day: date) -> bool:
-    result = session.execute(delete(CalendarOverride).where(CalendarOverride.day == day))
-    if result.rowcount:
-        next_counter(session, VERSION_COUNTER)
-        return True
-    return False
+def withdraw_confirmation(session: Session, year: int) -> bool:
+    result = session.execute(delete(CalendarYearConfirmation).where(CalendarYearConfirmation.year == year))
+    return bool(result.rowcount)
 
 
 def years_needing_entries(session: Session, now: datetime | None = None) -> list[int]:
-    """Next year (Shanghai time) when the holiday package does not cover it and no override
-    has been entered for it yet — admins should enter its holidays and 调休 days."""
-    year = (now or clock.now()).astimezone(LOCAL_TZ).year + 1
-    if not default_calendar().uncovered_years([year]):
+    """The current and next year (calendar time zone) whose announced 调休 days the holiday
+    package does not have and no admin has confirmed as entered: admins are warned until
+    then. Entries alone do not count (a single stray override is not the year's schedule)."""
+    year = local_year(now)
+    missing = default_calendar().uncovered_years([year, year + 1])
+    if not missing:
         return []
-    entered = session.scalar(
-        select(CalendarOverride.day).where(extract("year", CalendarOverride.day) == year).limit(1)
-    )
-    return [] if entered is not None else [year]
+    confirmed = set(session.scalars(
+        select(CalendarYearConfirmation.year).where(CalendarYearConfirmation.year.in_(missing))
+    ))
+    return [y for y in missing if y not in confirmed]
 
 
 __all__ = [
     "CalendarError",
+    "confirm_year",
+    "confirmations",
     "load_calendar",
+    "local_year",
     "overrides",
+    "recompute_deadlines",
     "refresh_if_changed",
     "remove_override",
     "set_override",
+    "withdraw_confirmation",
     "years_needing_entries",
 ]

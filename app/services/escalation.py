@@ -103,6 +103,20 @@ def _claim_step(session: Session, task_id: str, step: int, now: datetime) -> boo
     return result.rowcount == 1
 
 
+def rewind(session: Session, task: HumanTask, now: datetime, settings: LadderSettings,
+           cal: WorkingCalendar | None = None) -> None:
+    """After ``task``'s due time moved (the working calendar changed): forget the steps it has
+    not reached at the new due time, so the ladder takes them again when they come."""
+    reached = target_level(task, now, settings, cal or default_calendar())
+    cleared = {column: None for step, column in _STEP_COLUMN.items() if step > reached}
+    session.execute(
+        update(TaskEscalation)
+        .where(TaskEscalation.task_id == task.id, TaskEscalation.level > reached)
+        .values(level=reached, **cleared)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _notify_step(session: Session, task: HumanTask, step: int) -> None:
     workers = notifications.task_recipients(session, task)
     if step == EscalationLevel.REMINDED:
@@ -190,6 +204,7 @@ __all__ = [
     "LadderSettings",
     "lateness_hook",
     "record_lateness",
+    "rewind",
     "run_ladder",
     "settings_from_config",
     "target_level",

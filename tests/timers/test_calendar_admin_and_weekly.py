@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.clock import clock
-from app.data.models import ProcessInstance
+from app.data.models import CalendarYearConfirmation, ProcessInstance, User
 from app.engine.calendar import add_working_hours, default_calendar, set_default_calendar
 from app.engine.context import Actor
 from app.engine.definitions.deploy import deploy
@@ -20,41 +20,92 @@ from app.services.setup import deploy_folder, known_department_names
 from app.services.weekly import start_weekly_assessment
 from tests.conftest import ROOT, csrf_token, login
 
-THURSDAY_2027 = "2027-09-30T16:30:00+08:00"  # the holiday package does not know 2027
+THURSDAY_2027 = "2027-11-11T16:30:00+08:00"  # an ordinary week of 2027 (the package has no 2027 data)
 
 
-def test_overrides_change_working_hours_and_the_warning(app, client):
+def test_overrides_change_working_hours(app, client):
     clock.set(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
     login(client, "admin")
-    page = client.get("/admin/calendar/").get_data(as_text=True)
-    assert 'data-testid="calendar-warning"' in page and "2027" in page
-    # 4 working hours from Thursday 16:30: 1 h on Thursday + 3 h on Friday 1 October 2027.
-    assert add_working_hours(THURSDAY_2027, 4) == "2027-10-01T03:30:00+00:00"
+    # 4 working hours from Thursday 16:30: 1 h on Thursday + 3 h on Friday 12 November 2027.
+    assert add_working_hours(THURSDAY_2027, 4) == "2027-11-12T03:30:00+00:00"
 
     token = csrf_token(client, "/admin/calendar/")
-    response = client.post("/admin/calendar/", data={"csrf_token": token, "day": "2027-10-01", "working": "0",
-                                                     "note": "国庆节"})
+    response = client.post("/admin/calendar/", data={"csrf_token": token, "day": "2027-11-12", "working": "0",
+                                                     "note": "厂休"})
     assert response.status_code == 302
-    assert add_working_hours(THURSDAY_2027, 4) == "2027-10-04T03:30:00+00:00"  # Friday off: Monday 11:30
+    assert add_working_hours(THURSDAY_2027, 4) == "2027-11-15T03:30:00+00:00"  # Friday off: Monday 11:30
     page = client.get("/admin/calendar/").get_data(as_text=True)
-    assert 'data-day="2027-10-01"' in page and "国庆节" in page
-    assert 'data-testid="calendar-warning"' not in page  # 2027 has entries now
+    assert 'data-day="2027-11-12"' in page and "厂休" in page
 
     # Another process (fresh calendar, fresh version state) loads the overrides from the database.
     set_default_calendar(None)
     app.extensions.pop("calendar_state", None)
     client.get("/inbox/")
-    assert default_calendar().is_working_day(datetime(2027, 10, 1).date()) is False
+    assert default_calendar().is_working_day(datetime(2027, 11, 12).date()) is False
 
     # A 调休 Saturday made a working day counts like any other.
-    client.post("/admin/calendar/", data={"csrf_token": token, "day": "2027-10-09", "working": "1"})
-    assert add_working_hours("2027-10-08T17:00:00+08:00", 1) == "2027-10-09T01:00:00+00:00"
+    client.post("/admin/calendar/", data={"csrf_token": token, "day": "2027-11-13", "working": "1"})
+    assert add_working_hours("2027-11-11T17:00:00+08:00", 1) == "2027-11-13T01:00:00+00:00"
 
     token = csrf_token(client, "/admin/calendar/")
-    client.post("/admin/calendar/2027-10-01/delete", data={"csrf_token": token})
-    client.post("/admin/calendar/2027-10-09/delete", data={"csrf_token": token})
-    assert add_working_hours(THURSDAY_2027, 4) == "2027-10-01T03:30:00+00:00"
-    assert 'data-testid="calendar-warning"' in client.get("/admin/calendar/").get_data(as_text=True)
+    client.post("/admin/calendar/2027-11-12/delete", data={"csrf_token": token})
+    client.post("/admin/calendar/2027-11-13/delete", data={"csrf_token": token})
+    assert add_working_hours(THURSDAY_2027, 4) == "2027-11-12T03:30:00+00:00"
+
+
+def warning_years(client, path: str = "/inbox/") -> str | None:
+    page = client.get(path).get_data(as_text=True)
+    if 'data-testid="calendar-warning"' not in page:
+        return None
+    banner = page.split('data-testid="calendar-warning"', 1)[1].split("</div>", 1)[0]
+    return ",".join(y for y in ("2026", "2027", "2028") if y in banner)
+
+
+def test_warning_for_2027_until_its_adjusted_working_days_are_confirmed(app, client):
+    clock.set(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
+    login(client, "admin")
+    # 2026 is in the package; 2027 is not, and nobody confirmed it: warned on every page.
+    assert warning_years(client) == "2027"
+    assert warning_years(client, "/admin/calendar/") == "2027"
+    page = client.get("/admin/calendar/").get_data(as_text=True)
+    assert 'data-year="2027" data-covered="false" data-confirmed="false"' in page
+    assert "2027-02-06 春节" in page and "2027-02-10 春节（补假）" in page  # the statutory days by rule
+
+    # One stray entry is not 2027's schedule: still warned.
+    token = csrf_token(client, "/admin/calendar/")
+    client.post("/admin/calendar/", data={"csrf_token": token, "day": "2027-02-11", "working": "0", "note": "春节"})
+    assert warning_years(client) == "2027"
+
+    # The admin confirms the year: the warning goes, who and when are recorded.
+    response = client.post("/admin/calendar/years/2027/confirm", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert warning_years(client) is None
+    with app.extensions["database"].session() as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        row = session.get(CalendarYearConfirmation, 2027)
+        assert row.confirmed_at == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+        assert row.confirmed_by_id == admin.id
+        admin_name = admin.display_name or admin.username
+    page = client.get("/admin/calendar/").get_data(as_text=True)
+    assert 'data-year="2027" data-covered="false" data-confirmed="true"' in page
+    confirmation = page.split('data-testid="calendar-confirmation"', 1)[1].split("</p>", 1)[0]
+    assert admin_name in confirmation and "2026-11-29" in confirmation
+
+    # A year the package covers needs no confirmation.
+    response = client.post("/admin/calendar/years/2026/confirm", data={"csrf_token": token}, follow_redirects=True)
+    assert "alert-danger" in response.get_data(as_text=True)
+
+    # Withdrawn, the warning is back.
+    client.post("/admin/calendar/years/2027/withdraw", data={"csrf_token": token})
+    assert warning_years(client) == "2027"
+    client.post("/admin/calendar/years/2027/confirm", data={"csrf_token": token})
+
+    # In 2027 the current year is confirmed and the next one is warned about.
+    clock.set(datetime(2027, 3, 1, 2, 0, tzinfo=UTC))
+    assert warning_years(client) == "2028"
+    # Had nobody confirmed 2027, both years would show.
+    client.post("/admin/calendar/years/2027/withdraw", data={"csrf_token": token})
+    assert warning_years(client) == "2027,2028"
 
 
 def test_calendar_page_is_for_admins_only(app, client):

@@ -2,7 +2,7 @@
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
 from app.data.models.audit import AuditEvent
-from app.data.models.calendar import CalendarOverride
+from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
 from app.data.models.inbox import DelegationState, SavedFilter, Substitution, TaskDelegation
 from app.data.models.notifications import (
@@ -27,6 +27,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "CalendarOverride",
+    "CalendarYearConfirmation",
     "Case",
     "Counter",
     "DelegationState",

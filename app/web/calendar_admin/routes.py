@@ -1,17 +1,21 @@
-"""Working-time calendar administration (role admin): overrides and the coverage warning."""
+"""Working-time calendar administration (role admin): overrides, year confirmations and the
+warning for years whose 调休 days are not confirmed."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.clock import clock
-from app.engine.calendar import default_calendar
-from app.extensions import db
+from app.engine.calendar import default_calendar, statutory_holidays
+from app.extensions import db, runtime
 from app.services import calendar_admin as service
+from app.services.escalation import settings_from_config
+from app.services.tasks import actor_for
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 
@@ -44,11 +48,29 @@ def require_admin():
 @bp.route("/")
 def index():
     cal = default_calendar()
-    year = clock.now().astimezone(service.LOCAL_TZ).year
-    coverage = [(y, not cal.uncovered_years([y])) for y in (year, year + 1)]
+    year = service.local_year()
+    confirmed = service.confirmations(db.session)
+    language = "zh" if str(get_locale()).startswith("zh") else "en"
+    years = [
+        {"year": y, "covered": not cal.uncovered_years([y]), "confirmation": confirmed.get(y),
+         "holidays": statutory_holidays(y, language)}
+        for y in (year, year + 1)
+    ]
     return render_template("calendar_admin/index.html", title=_("Working calendar"),
-                           overrides=service.overrides(db.session), coverage=coverage,
-                           today=clock.now().astimezone(service.LOCAL_TZ).date())
+                           overrides=service.overrides(db.session), years=years,
+                           today=clock.now().astimezone(cal.tz).date())
+
+
+def _saved(moves: list, message: str) -> None:
+    flash(message, "success")
+    if moves:
+        flash(ngettext("%(num)d pending deadline moved with the calendar.",
+                       "%(num)d pending deadlines moved with the calendar.", len(moves)), "info")
+
+
+def _changed() -> None:
+    """After a calendar change, committed or not, this process uses what the database holds."""
+    service.refresh_if_changed(current_app, db.session, force=True)
 
 
 @bp.route("/", methods=["POST"])
@@ -59,10 +81,16 @@ def add():
         flash(_("Please give a valid date."), "danger")
         return redirect(url_for("calendar_admin.index"))
     working = request.form.get("working") == "1"
-    service.set_override(db.session, day, working, request.form.get("note"), current_user.id)
-    db.session.commit()
-    service.refresh_if_changed(current_app, db.session, force=True)
-    flash(_("Calendar entry saved."), "success")
+    try:
+        moves = service.set_override(db.session, day, working, request.form.get("note"), actor_for(current_user),
+                                     runtime(), settings_from_config(current_app.config))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        _changed()
+        raise
+    _changed()
+    _saved(moves, _("Calendar entry saved."))
     return redirect(url_for("calendar_admin.index"))
 
 
@@ -72,8 +100,36 @@ def remove(day: str):
         parsed = date.fromisoformat(day)
     except ValueError:
         abort(404)
-    if service.remove_override(db.session, parsed):
+    try:
+        moves = service.remove_override(db.session, parsed, actor_for(current_user), runtime(),
+                                        settings_from_config(current_app.config))
         db.session.commit()
-        service.refresh_if_changed(current_app, db.session, force=True)
-        flash(_("Calendar entry removed."), "success")
+    except Exception:
+        db.session.rollback()
+        _changed()
+        raise
+    _changed()
+    if moves is not None:
+        _saved(moves, _("Calendar entry removed."))
+    return redirect(url_for("calendar_admin.index"))
+
+
+@bp.route("/years/<int:year>/confirm", methods=["POST"])
+def confirm(year: int):
+    try:
+        service.confirm_year(db.session, year, current_user.id)
+    except service.CalendarError as exc:
+        db.session.rollback()
+        flash(_(exc.message), "danger")
+    else:
+        db.session.commit()
+        flash(_("The holidays and adjusted working days of %(year)s are confirmed.", year=year), "success")
+    return redirect(url_for("calendar_admin.index"))
+
+
+@bp.route("/years/<int:year>/withdraw", methods=["POST"])
+def withdraw(year: int):
+    if service.withdraw_confirmation(db.session, year):
+        db.session.commit()
+        flash(_("The confirmation of %(year)s is withdrawn.", year=year), "success")
     return redirect(url_for("calendar_admin.index"))

@@ -19,7 +19,7 @@ from app.services.cases import main_instance, open_case
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import readable, task_title
+from app.web.shared.display import fmt_dt, readable, task_title
 from app.web.shared.forms import build_form, check_files, submitted_data
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -115,6 +115,7 @@ def _action_label(action: str) -> str:
         "incident": _("Incident"),
         "event_thrown": _("Event sent"),
         "survey_answered": _("Satisfaction survey answered"),
+        "deadline_moved": _("Deadline moved (the working calendar changed)"),
     }
     return labels.get(action, action)
 
@@ -154,6 +155,11 @@ def show(case_id: int):
                 except NotFound:
                     definitions[task.id] = None
             item["data"] = readable(definitions[task.id], event.data_after)
+        elif event.action == "deadline_moved":
+            item["title"] = _("%(what)s, from %(before)s to %(after)s",
+                              what=task_title(task) if task is not None else event.message,
+                              before=fmt_dt((event.data_before or {}).get("due_at")),
+                              after=fmt_dt((event.data_after or {}).get("due_at")))
         elif event.action in ("incident", "process_cancelled", "timer_fired"):
             item["title"] = event.message
         elif event.action == "survey_answered" and event.message:
