@@ -28,14 +28,13 @@ import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
 import app.engine.timeshim  # noqa: F401  (timers read the application clock)
 from app.clock import clock
 from app.data.models import (
-    AuditEvent,
     HumanTask,
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
     TaskState,
 )
-from app.engine import codec
+from app.engine import audit, codec
 from app.engine.context import Actor, Hook, RunContext
 from app.engine.definitions import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
@@ -109,18 +108,9 @@ class WorkflowRuntime:
             return _describe_failure(exc)
         return None
 
-    def _audit(self, session: Session, instance: ProcessInstance, ctx: RunContext, **fields: Any) -> None:
-        session.add(
-            AuditEvent(
-                at=clock.now(),
-                actor_id=ctx.actor.id,
-                actor_label=ctx.actor.label,
-                action=fields.pop("action", ctx.action),
-                instance_id=instance.id,
-                case_id=instance.case_id,
-                **{k: codec.jsonable(v) if k.startswith("data_") else v for k, v in fields.items()},
-            )
-        )
+    @staticmethod
+    def _audit(session: Session, instance: ProcessInstance, ctx: RunContext, **fields: Any) -> None:
+        audit.record(session, actor=ctx.actor, action=fields.pop("action", ctx.action), instance=instance, **fields)
 
     def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
         now = clock.now()
@@ -182,7 +172,7 @@ class WorkflowRuntime:
                     started.append(child.id)
             self._audit(
                 session, instance, ctx, action="event_thrown", element=name,
-                data_after={"payload": event.payload, "started_instances": started},
+                after={"payload": event.payload, "started_instances": started},
             )
 
     # ------------------------------------------------------------------ operations
@@ -242,7 +232,7 @@ class WorkflowRuntime:
         self._audit(
             session, instance, ctx, element=definition.key,
             message=f"{definition.key} v{definition.version}",
-            data_after=data or ({"message": awaited, "payload": message.payload} if message else {}),
+            after=data or ({"message": awaited, "payload": message.payload} if message else {}),
         )
         return instance
 
@@ -302,8 +292,7 @@ class WorkflowRuntime:
             ctx.incident = self._advance(workflow)
         self._save(session, instance, workflow, ctx)
         self._audit(
-            session, instance, ctx, task_id=task_id, element=row.element_id,
-            message=row.title, data_before=before, data_after=data,
+            session, instance, ctx, task=row, message=row.title, before=before, after=data,
         )
         return row
 
@@ -347,7 +336,7 @@ class WorkflowRuntime:
         ctx = RunContext(actor, "message_delivered")
         ctx.incident = self._advance(workflow)
         self._save(session, instance, workflow, ctx)
-        self._audit(session, instance, ctx, element=message_name, data_after={"payload": payload})
+        self._audit(session, instance, ctx, element=message_name, after={"payload": payload})
 
     def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str) -> None:
         """Cancel a running instance and close its open tasks."""

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import (
-    AuditEvent,
     DelegationState,
     HumanTask,
     SavedFilter,
@@ -28,6 +27,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind
 from app.data.queries import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter, open_delegation
+from app.engine import audit
 from app.engine.codec import jsonable
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
@@ -46,12 +46,8 @@ ELEVATED = ("admin", "manager", "auditor")
 
 
 def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
-           data: dict[str, Any] | None = None, label: str | None = None) -> None:
-    session.add(AuditEvent(
-        at=clock.now(), actor_id=user.id, actor_label=(label or user.display_name or user.username)[:120],
-        action=action, instance_id=task.instance_id, case_id=task.case_id, task_id=task.id,
-        element=task.element_id, message=message, data_after=data,
-    ))
+           data: dict[str, Any] | None = None) -> None:
+    audit.record(session, actor=task_service.actor_for(user), action=action, task=task, message=message, after=data)
 
 
 def _name(user: User) -> str:
