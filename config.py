@@ -34,9 +34,13 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
+    # The local time zone: dates, working hours, week boundaries, and times shown to users
+    # who have not chosen their own zone. The only place it is written; read once here.
+    TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
+
     # Languages: Simplified Chinese by default, English on request.
     BABEL_DEFAULT_LOCALE = "zh"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_DEFAULT_TIMEZONE = TIMEZONE
     LANGUAGES = ("zh", "en")
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
 
@@ -75,7 +79,6 @@ class Config:
     OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)
     OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
-    TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
     TESTING = False
 
     @classmethod

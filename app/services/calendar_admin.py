@@ -10,21 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, extract, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import CalendarOverride, Counter
-from app.engine.calendar import DEFAULT_TIMEZONE, WorkingCalendar, default_calendar, set_default_calendar
+from app.engine.calendar import WorkingCalendar, default_calendar, set_default_calendar
 from app.i18n import N_
 from app.services.cases import next_counter
 
 VERSION_COUNTER = "calendar_version"
 CHECK_EVERY_SECONDS = 1.0
-LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 class CalendarError(ValueError):
@@ -94,9 +92,9 @@ def remove_override(session: Session, day: date) -> bool:
 
 
 def years_needing_entries(session: Session, now: datetime | None = None) -> list[int]:
-    """Next year (Shanghai time) when the holiday package does not cover it and no override
+    """Next year (local time) when the holiday package does not cover it and no override
     has been entered for it yet — admins should enter its holidays and 调休 days."""
-    year = (now or clock.now()).astimezone(LOCAL_TZ).year + 1
+    year = (now or clock.now()).astimezone(local_zone()).year + 1
     if not default_calendar().uncovered_years([year]):
         return []
     entered = session.scalar(

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import (
     DelegationState,
     HumanTask,
@@ -36,7 +36,7 @@ from app.i18n import N_
 from app.services import notifications
 from app.services import tasks as task_service
 from app.services.errors import Forbidden, InvalidInput
-from app.services.tasks import LOCAL_TZ, stand_in
+from app.services.tasks import stand_in
 
 FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
                  "department", "due_from", "due_to", "sort")
@@ -75,7 +75,7 @@ def _day(value: str) -> date | None:
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
+    return datetime.combine(day, time.min, tzinfo=local_zone())
 
 
 def parse_filter(args: Any) -> TaskFilter:

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.clock import clock
+from app.clock import local_now
 from app.engine.calendar import default_calendar
 from app.extensions import db
 from app.services import calendar_admin as service
@@ -44,11 +44,11 @@ def require_admin():
 @bp.route("/")
 def index():
     cal = default_calendar()
-    year = clock.now().astimezone(service.LOCAL_TZ).year
+    year = local_now().year
     coverage = [(y, not cal.uncovered_years([y])) for y in (year, year + 1)]
     return render_template("calendar_admin/index.html", title=_("Working calendar"),
                            overrides=service.overrides(db.session), coverage=coverage,
-                           today=clock.now().astimezone(service.LOCAL_TZ).date())
+                           today=local_now().date())
 
 
 @bp.route("/", methods=["POST"])
