@@ -64,6 +64,9 @@ class Config:
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)  # seconds per SMTP connection
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")  # links in e-mails
 
+    # CPU seconds (of its own thread, not wall-clock time) a diagram script or expression may use.
+    SCRIPT_CPU_LIMIT_SECONDS = float(os.environ.get("SCRIPT_CPU_LIMIT_SECONDS", "1"))
+
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
     TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
     # Escalation ladder: reminder N working hours before due, head at due, manager N working

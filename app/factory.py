@@ -61,6 +61,7 @@ def build_app(config: Any = None) -> Flask:
     ladder = settings_from_config(app.config)
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, lateness_hook(ladder), notification_hook(app), timer_hook],
+        script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
         # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names
         extra_helpers={"days_late": days_late_helper(ladder.lateness_days)},
     )

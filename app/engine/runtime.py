@@ -40,7 +40,7 @@ from app.engine.definitions import latest_definition, load_spec, message_start_p
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due
-from app.engine.sandbox import make_script_engine
+from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -57,18 +57,18 @@ class WorkflowRuntime:
     def __init__(
         self,
         hooks: list[Hook] | None = None,
-        script_time_limit: float = 1.0,
+        script_cpu_limit: float = DEFAULT_CPU_LIMIT,
         extra_helpers: dict[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.hooks: list[Hook] = list(hooks or [])
-        self.script_time_limit = script_time_limit
+        self.script_cpu_limit = script_cpu_limit  # CPU seconds per diagram script or expression
         self.extra_helpers = dict(extra_helpers or {})  # e.g. days_late in the configured basis
         self.projector = TaskProjector()
 
     # ------------------------------------------------------------------ plumbing
 
     def script_engine(self):
-        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_time_limit)
+        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_cpu_limit)
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
