@@ -34,9 +34,13 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
+    # The local time zone: dates, working hours, week boundaries, and times shown to users
+    # who have not chosen their own zone. The only place it is written; read once here.
+    TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
+
     # Languages: Simplified Chinese by default, English on request.
     BABEL_DEFAULT_LOCALE = "zh"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_DEFAULT_TIMEZONE = TIMEZONE
     LANGUAGES = ("zh", "en")
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
 
@@ -60,6 +64,9 @@ class Config:
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)  # seconds per SMTP connection
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")  # links in e-mails
 
+    # CPU seconds (of its own thread, not wall-clock time) a diagram script or expression may use.
+    SCRIPT_CPU_LIMIT_SECONDS = float(os.environ.get("SCRIPT_CPU_LIMIT_SECONDS", "1"))
+
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
     TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
     # Escalation ladder: reminder N working hours before due, head at due, manager N working
@@ -75,7 +82,6 @@ class Config:
     OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)
     OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
-    TIMEZONE = os.environ.get("APP_TIMEZONE", "Asia/Shanghai")
     TESTING = False
 
     @classmethod

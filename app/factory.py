@@ -9,6 +9,7 @@ from flask import Flask, g, session
 from flask_babel import get_locale
 from flask_login import current_user
 
+from app.clock import set_local_zone
 from app.engine.runtime import WorkflowRuntime
 from app.extensions import babel, csrf, db, login_manager
 from app.services.cases import case_projection_hook
@@ -25,10 +26,11 @@ def select_locale() -> str:
     return "zh"
 
 
-def select_timezone() -> str:
+def select_timezone() -> str | None:
+    """The user's time zone; else (``None``) the configured one, BABEL_DEFAULT_TIMEZONE."""
     if current_user and getattr(current_user, "is_authenticated", False):
         return current_user.timezone
-    return "Asia/Shanghai"
+    return None
 
 
 def build_app(config: Any = None) -> Flask:
@@ -39,6 +41,8 @@ def build_app(config: Any = None) -> Flask:
         app.config.update(config)
     if app.config.get("ENV_NAME") == "production" and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("Refusing to start in production with the default SECRET_KEY; set SECRET_KEY.")
+    # One time zone for the whole process: the engine and services read it from app.clock.
+    app.config["BABEL_DEFAULT_TIMEZONE"] = set_local_zone(app.config["TIMEZONE"]).key
     logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 1 s poll at INFO
 
@@ -57,6 +61,7 @@ def build_app(config: Any = None) -> Flask:
     ladder = settings_from_config(app.config)
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, lateness_hook(ladder), notification_hook(app), timer_hook],
+        script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
         # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names
         extra_helpers={"days_late": days_late_helper(ladder.lateness_days)},
     )

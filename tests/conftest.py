@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -37,7 +39,40 @@ def _pg_reachable() -> bool:
         return False
 
 
+def compile_translations(directory: Path = ROOT / "app" / "translations") -> list[Path]:
+    """Compile each ``<locale>/LC_MESSAGES/*.po`` under ``directory`` to its ``.mo`` when that is
+    missing or older, like ``make translations``, so that ``pytest`` in a clean clone passes.
+
+    Each file is written under a temporary name and renamed into place: xdist workers or two
+    runs compiling at once never read a half-written catalogue. Returns the files written.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parents[1].name)
+        if catalog.fuzzy:  # pybabel compile skips a catalogue marked fuzzy; so do we
+            continue
+        fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=f".{mo.stem}-", suffix=".mo.tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write_mo(out, catalog)
+            shutil.copymode(po, tmp)  # mkstemp creates it private
+            os.replace(tmp, mo)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        written.append(mo)
+    return written
+
+
 def pytest_configure(config):
+    compile_translations()
     if BACKEND == "postgres" and not _pg_reachable():
         if os.environ.get("CI") == "true":
             raise pytest.UsageError(f"CI=true requires PostgreSQL at {PG_ADMIN}; it is not reachable")

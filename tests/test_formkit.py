@@ -1,5 +1,7 @@
 """The declarative form layer: definition checks, validation, schema, data conversion."""
 
+from wtforms.fields.choices import SelectChoice
+
 from app.formkit.build import StaticChoices, form_class, schema, validate_data
 from app.formkit.definition import validate_definition
 
@@ -80,8 +82,8 @@ def test_schema_describes_every_field_with_localized_labels_and_choices():
 
 def test_wtforms_class_renders_optional_select_with_an_empty_choice():
     form = form_class(FORM, "zh", CHOICES)()
-    assert form.dept.choices[0] == ("", "—")
-    assert form.kind.choices[0] == ("a", "甲")
+    assert form.dept.choices[0] == SelectChoice("", "—")
+    assert form.kind.choices[0] == SelectChoice("a", "甲")
 
 
 def test_definition_problems_are_listed():

@@ -23,8 +23,8 @@ makeup days (working day) as overrides, then confirm the year
 (:mod:`app.services.calendar_admin`); until then they are warned.
 :meth:`WorkingCalendar.uncovered_years` names the years without announced 调休 data.
 
-Working hours default to 08:30–12:00 and 13:00–17:30 in the calendar's time zone, so a
-working day is 8 working hours and half a working day 4. All arithmetic is done on UTC
+Working hours default to 08:30–12:00 and 13:00–17:30 in the configured local time zone
+(``APP_TIMEZONE``), so a working day is 8 working hours and half a working day 4. All arithmetic is done on UTC
 instants, so the results are exact even across daylight-saving changes of a configured zone.
 
 Importing this module registers ``add_working_hours``, ``add_working_days``,
@@ -48,11 +48,11 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import holidays
 
+from app.clock import local_zone
 from app.engine.helpers import register_helper, to_datetime
 
 __all__ = [
     "DEFAULT_PERIODS",
-    "DEFAULT_TIMEZONE",
     "MAX_SPAN_DAYS",
     "WorkingCalendar",
     "LATENESS_BASES",
@@ -68,7 +68,6 @@ __all__ = [
     "statutory_holidays",
 ]
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = (
     (time(8, 30), time(12, 0)),
     (time(13, 0), time(17, 30)),
@@ -147,17 +146,18 @@ class WorkingCalendar:
 
     ``overrides`` maps dates to ``True`` (working day) or ``False`` (day off) and wins over
     both the package data and weekends. ``periods`` are the daily working periods as
-    ``(start, end)`` wall-clock times in ``timezone``, sorted and non-overlapping.
+    ``(start, end)`` wall-clock times in ``timezone``, sorted and non-overlapping; without a
+    ``timezone`` the calendar follows the configured local zone (:func:`app.clock.local_zone`).
     """
 
     def __init__(
         self,
         overrides: Mapping[date, bool] | None = None,
         periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS,
-        timezone: str = DEFAULT_TIMEZONE,
+        timezone: str | None = None,
         max_span_days: int = MAX_SPAN_DAYS,
     ) -> None:
-        self.tz = ZoneInfo(timezone)
+        self._tz = ZoneInfo(timezone) if timezone else None
         self.periods = self._validate_periods(periods)
         self.day_length: timedelta = sum(
             (self._period_length(s, e) for s, e in self.periods), _ZERO
@@ -173,6 +173,11 @@ class WorkingCalendar:
         self.set_overrides(overrides or {})
 
     # -- configuration -------------------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The calendar's time zone (read on use, so a configured zone set later applies)."""
+        return self._tz or local_zone()
 
     @staticmethod
     def _period_length(start: time, end: time) -> timedelta:

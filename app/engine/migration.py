@@ -18,9 +18,8 @@ from SpiffWorkflow.bpmn.util.diff import SpecDiff, diff_workflow, migrate_workfl
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy.orm import Session
 
-from app.clock import clock
-from app.data.models import AuditEvent, InstanceStatus, ProcessDefinition, ProcessInstance
-from app.engine import codec
+from app.data.models import InstanceStatus, ProcessDefinition, ProcessInstance
+from app.engine import audit, codec
 from app.engine.context import RunContext
 from app.engine.definitions.lookup import load_spec, task_properties
 from app.engine.errors import EngineError, NotFound
@@ -278,20 +277,11 @@ def migrate_instance(
     ctx.incident = runtime._advance(workflow)
     runtime._save(session, instance, workflow, ctx)
     _refresh_open_rows(session, instance, workflow)
-    session.add(
-        AuditEvent(
-            at=clock.now(),
-            actor_id=actor.id,
-            actor_label=actor.label,
-            action="instance_migrated",
-            instance_id=instance.id,
-            case_id=instance.case_id,
-            element=instance.process_key,
-            message=f"{instance.process_key} v{old.version} → v{target.version}",
-            data_before={"definition_id": old.id, "version": old.version},
-            data_after={"definition_id": target.id, "version": target.version,
-                        "tasks": [t.__dict__ for t in plan.tasks]},
-        )
+    audit.record(
+        session, actor=actor, action="instance_migrated", instance=instance, element=instance.process_key,
+        message=f"{instance.process_key} v{old.version} → v{target.version}",
+        before={"definition_id": old.id, "version": old.version},
+        after={"definition_id": target.id, "version": target.version, "tasks": [t.__dict__ for t in plan.tasks]},
     )
     session.flush()
     return plan

@@ -28,21 +28,20 @@ import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
 import app.engine.timeshim  # noqa: F401  (timers read the application clock)
 from app.clock import clock
 from app.data.models import (
-    AuditEvent,
     HumanTask,
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
     TaskState,
 )
-from app.engine import codec
+from app.engine import audit, codec
 from app.engine.context import Actor, Hook, RunContext
 from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recompute
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.projection import TaskProjector, next_timer_due
-from app.engine.sandbox import make_script_engine
+from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -59,18 +58,18 @@ class WorkflowRuntime:
     def __init__(
         self,
         hooks: list[Hook] | None = None,
-        script_time_limit: float = 1.0,
+        script_cpu_limit: float = DEFAULT_CPU_LIMIT,
         extra_helpers: dict[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.hooks: list[Hook] = list(hooks or [])
-        self.script_time_limit = script_time_limit
+        self.script_cpu_limit = script_cpu_limit  # CPU seconds per diagram script or expression
         self.extra_helpers = dict(extra_helpers or {})  # e.g. days_late in the configured basis
         self.projector = TaskProjector()
 
     # ------------------------------------------------------------------ plumbing
 
     def script_engine(self):
-        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_time_limit,
+        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_cpu_limit,
                                   engine_class=DeadlineRecordingEngine)
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
@@ -111,18 +110,9 @@ class WorkflowRuntime:
             return _describe_failure(exc)
         return None
 
-    def _audit(self, session: Session, instance: ProcessInstance, ctx: RunContext, **fields: Any) -> None:
-        session.add(
-            AuditEvent(
-                at=clock.now(),
-                actor_id=ctx.actor.id,
-                actor_label=ctx.actor.label,
-                action=fields.pop("action", ctx.action),
-                instance_id=instance.id,
-                case_id=instance.case_id,
-                **{k: codec.jsonable(v) if k.startswith("data_") else v for k, v in fields.items()},
-            )
-        )
+    @staticmethod
+    def _audit(session: Session, instance: ProcessInstance, ctx: RunContext, **fields: Any) -> None:
+        audit.record(session, actor=ctx.actor, action=fields.pop("action", ctx.action), instance=instance, **fields)
 
     def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
         now = clock.now()
@@ -184,7 +174,7 @@ class WorkflowRuntime:
                     started.append(child.id)
             self._audit(
                 session, instance, ctx, action="event_thrown", element=name,
-                data_after={"payload": event.payload, "started_instances": started},
+                after={"payload": event.payload, "started_instances": started},
             )
 
     # ------------------------------------------------------------------ operations
@@ -244,7 +234,7 @@ class WorkflowRuntime:
         self._audit(
             session, instance, ctx, element=definition.key,
             message=f"{definition.key} v{definition.version}",
-            data_after=data or ({"message": awaited, "payload": message.payload} if message else {}),
+            after=data or ({"message": awaited, "payload": message.payload} if message else {}),
         )
         return instance
 
@@ -304,8 +294,7 @@ class WorkflowRuntime:
             ctx.incident = self._advance(workflow)
         self._save(session, instance, workflow, ctx)
         self._audit(
-            session, instance, ctx, task_id=task_id, element=row.element_id,
-            message=row.title, data_before=before, data_after=data,
+            session, instance, ctx, task=row, message=row.title, before=before, after=data,
         )
         return row
 
@@ -349,7 +338,7 @@ class WorkflowRuntime:
         ctx = RunContext(actor, "message_delivered")
         ctx.incident = self._advance(workflow)
         self._save(session, instance, workflow, ctx)
-        self._audit(session, instance, ctx, element=message_name, data_after={"payload": payload})
+        self._audit(session, instance, ctx, element=message_name, after={"payload": payload})
 
     def recompute_deadlines(self, session: Session, instance_id: int, actor: Actor) -> list[DeadlineMove]:
         """Compute the instance's working-calendar deadlines again after the calendar changed
@@ -374,10 +363,10 @@ class WorkflowRuntime:
         self._save(session, instance, workflow, ctx)
         for move in moves:
             self._audit(
-                session, instance, ctx, task_id=move.task_id if move.kind == "task" else None,
+                session, instance, ctx, task=rows[move.task_id] if move.kind == "task" else None,
                 element=move.element, message=move.name,
-                data_before={"due_at": move.before.isoformat(), "kind": move.kind},
-                data_after={"due_at": move.after.isoformat(), "kind": move.kind},
+                before={"due_at": move.before.isoformat(), "kind": move.kind},
+                after={"due_at": move.after.isoformat(), "kind": move.kind},
             )
         return moves
 

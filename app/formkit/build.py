@@ -32,6 +32,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
@@ -150,13 +151,13 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
     if ftype == "boolean":
         return BooleanField(label, validators=[Optional()], **kwargs)
     if ftype in CHOICE_TYPES or ftype in ("user", "department"):
-        choices = _choices(spec, locale, source)
+        choices = [SelectChoice(value, text) for value, text in _choices(spec, locale, source)]
         if ftype == "multiselect":
             return SelectMultipleField(label, choices=choices, validators=validators, **kwargs)
         if ftype == "radio":
             return RadioField(label, choices=choices, validators=validators, **kwargs)
         if not required:
-            choices = [("", "—"), *choices]
+            choices = [SelectChoice("", "—"), *choices]
         return SelectField(label, choices=choices, validators=validators, **kwargs)
     if ftype == "file":
         return FileField(label, validators=[Optional()], **kwargs)

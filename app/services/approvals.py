@@ -22,16 +22,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.clock import clock
-from app.data.models import AuditEvent, Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
+from app.data.models import Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
 from app.data.queries.history import completion_events, latest_completion
 from app.data.queries.tasks import open_tasks_with_elements
+from app.engine import audit
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
 from app.formkit.build import Validation
 from app.i18n import N_
 from app.services.errors import Forbidden, NotAnApproval, ReasonRequired
+from app.services.tasks import actor_for
 
 log = logging.getLogger(__name__)
 
@@ -394,12 +395,9 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
     result = complete(session, runtime, user, task_id, payload, locale)
     if result.task is None:
         return Decision(None, result.validation)
-    session.add(AuditEvent(
-        at=clock.now(), actor_id=user.id, actor_label=(user.display_name or user.username)[:120],
-        action="approval_decision", instance_id=task.instance_id, case_id=task.case_id, task_id=task.id,
-        element=task.element_id, message=f"{kind.key}: {decision}",
-        data_after={"kind": kind.key, "decision": decision, "reason": payload[kind.reason_field]},
-    ))
+    audit.record(session, actor=actor_for(user), action="approval_decision", task=task,
+                 message=f"{kind.key}: {decision}",
+                 after={"kind": kind.key, "decision": decision, "reason": payload[kind.reason_field]})
     session.flush()
     return Decision(result.task, result.validation)
 

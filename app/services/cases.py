@@ -5,14 +5,13 @@ from __future__ import annotations
 import secrets
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.clock import clock
+from app.clock import clock, local_now
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
 from app.data.queries.cases import case_has_department_task
 from app.engine.context import Actor, RunContext
@@ -24,7 +23,6 @@ from app.services.errors import Forbidden
 MAIN_PROCESS = "feedback_case"
 #: Started by a message from the 8D of each department with dated corrective actions (D5).
 TRACKING_PROCESS = "corrective_action"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 CASE_COLUMNS = (
     "feedback_type", "category", "urgency", "channel", "customer_name", "customer_contact",
     "customer_email", "product_model", "serial_numbers", "defective_qty", "description",
@@ -42,7 +40,7 @@ def next_counter(session: Session, name: str) -> int:
 
 
 def next_case_number(session: Session) -> str:
-    year = clock.now().astimezone(LOCAL_TZ).year
+    year = local_now().year
     return f"FB-{year}-{next_counter(session, f'case:{year}'):05d}"
 
 

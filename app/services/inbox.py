@@ -15,9 +15,8 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import (
-    AuditEvent,
     DelegationState,
     HumanTask,
     SavedFilter,
@@ -29,6 +28,7 @@ from app.data.models import (
 from app.data.models.notifications import NotificationKind
 from app.data.queries.inbox import INBOX_SORTS, INBOX_VIEWS, InboxScope, TaskFilter
 from app.data.queries.tasks import open_delegation
+from app.engine import audit
 from app.engine.codec import jsonable
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
@@ -37,7 +37,7 @@ from app.i18n import N_
 from app.services import notifications
 from app.services import tasks as task_service
 from app.services.errors import Forbidden, InvalidInput
-from app.services.tasks import LOCAL_TZ, stand_in
+from app.services.tasks import stand_in
 
 FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
                  "department", "due_from", "due_to", "sort")
@@ -47,12 +47,8 @@ ELEVATED = ("admin", "manager", "auditor")
 
 
 def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
-           data: dict[str, Any] | None = None, label: str | None = None) -> None:
-    session.add(AuditEvent(
-        at=clock.now(), actor_id=user.id, actor_label=(label or user.display_name or user.username)[:120],
-        action=action, instance_id=task.instance_id, case_id=task.case_id, task_id=task.id,
-        element=task.element_id, message=message, data_after=data,
-    ))
+           data: dict[str, Any] | None = None) -> None:
+    audit.record(session, actor=task_service.actor_for(user), action=action, task=task, message=message, after=data)
 
 
 def _name(user: User) -> str:
@@ -80,7 +76,7 @@ def _day(value: str) -> date | None:
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
+    return datetime.combine(day, time.min, tzinfo=local_zone())
 
 
 def parse_filter(args: Any) -> TaskFilter:

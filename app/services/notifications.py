@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import (
     Department,
     EmailOutbox,
@@ -114,9 +114,9 @@ def local_time(value: str | datetime | None, timezone: str | None) -> str:
         return ""
     instant = datetime.fromisoformat(value) if isinstance(value, str) else value
     try:
-        zone = ZoneInfo(timezone or "Asia/Shanghai")
+        zone = ZoneInfo(timezone) if timezone else local_zone()
     except (KeyError, ValueError):
-        zone = ZoneInfo("Asia/Shanghai")
+        zone = local_zone()
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import AuditEvent, Case, HumanTask, PublicSubmission, SurveyResponse, TaskState
+from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
@@ -344,11 +345,8 @@ def answer_survey(session: Session, case: Case, score: int, comment: str | None)
             session.flush()
     except IntegrityError as exc:  # answered concurrently
         raise AlreadyAnswered(N_("Thank you, this survey has already been answered.")) from exc
-    session.add(AuditEvent(
-        at=now, actor_id=None, actor_label=CUSTOMER.label, action="survey_answered", case_id=case.id,
-        element="survey", message=SURVEY_LABELS[score],
-        data_after={"score": score, "comment": response.comment},
-    ))
+    audit.record(session, actor=CUSTOMER, action="survey_answered", case_id=case.id, element="survey",
+                 message=SURVEY_LABELS[score], after={"score": score, "comment": response.comment})
     return response
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, object_session
 
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import DelegationState, HumanTask, TaskState, User
 from app.data.queries.people import substituted_users
 from app.data.queries.tasks import open_delegation
@@ -20,8 +19,6 @@ from app.formkit.build import Validation
 from app.i18n import N_
 from app.services.errors import Forbidden
 from app.services.forms import definition_for_task, validate_submission
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -34,11 +31,11 @@ class StandIn:
 
 
 def stand_in(user: User) -> StandIn:
-    """The people (and their departments) ``user`` stands in for today (Shanghai date)."""
+    """The people (and their departments) ``user`` stands in for today (local date)."""
     session = object_session(user)
     if session is None or user.id is None:
         return StandIn()
-    principals = substituted_users(session, user.id, clock.now().astimezone(LOCAL_TZ).date())
+    principals = substituted_users(session, user.id, clock.now().astimezone(local_zone()).date())
     return StandIn(
         frozenset(p.id for p in principals),
         frozenset(d for p in principals for d in p.department_ids),

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.clock import local_zone
 from app.data.models import Case, InstanceStatus, ProcessInstance
 from app.engine.context import Actor
 from app.engine.runtime import WorkflowRuntime
@@ -30,12 +30,11 @@ from app.services.cases import TRACKING_PROCESS, main_instance_id, next_counter
 log = logging.getLogger(__name__)
 
 PROCESS_KEY = "weekly_assessment"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def assessed_week(now: datetime) -> tuple[date, date, str]:
-    """(Monday, Sunday, "YYYY-Www") of the ISO week before the one ``now`` falls in (Shanghai)."""
-    today = now.astimezone(LOCAL_TZ).date()
+    """(Monday, Sunday, "YYYY-Www") of the ISO week before the one ``now`` falls in (local time)."""
+    today = now.astimezone(local_zone()).date()
     monday = today - timedelta(days=today.weekday()) - timedelta(days=7)
     year, week, _ = monday.isocalendar()
     return monday, monday + timedelta(days=6), f"{year}-W{week:02d}"
@@ -53,8 +52,9 @@ def _int(value: Any) -> int:
 
 
 def _week_bounds(week_start: date, week_end: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(week_start, time.min, tzinfo=LOCAL_TZ)
-    return start, datetime.combine(week_end + timedelta(days=1), time.min, tzinfo=LOCAL_TZ)
+    zone = local_zone()
+    start = datetime.combine(week_start, time.min, tzinfo=zone)
+    return start, datetime.combine(week_end + timedelta(days=1), time.min, tzinfo=zone)
 
 
 def _data(session: Session, runtime: WorkflowRuntime, instance_id: int, label: str) -> dict[str, Any] | None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.clock import clock
-from app.services.cases import LOCAL_TZ
+from app.clock import local_now
 from tests.api.helpers import INTAKE, VERIFY_OK, assert_error, auth, case_detail, complete, counts, create_case
 
 
@@ -14,7 +13,7 @@ def test_marketing_opens_a_case_and_its_process_starts(client, database):
     response = client.post("/api/v1/cases", json=INTAKE, headers=headers)
     assert response.status_code == 201
     case = response.get_json()
-    year = clock.now().astimezone(LOCAL_TZ).year
+    year = local_now().year
     assert re.fullmatch(rf"FB-{year}-\d{{5}}", case["number"])
     assert case["status"] == "open"
     assert case["customer_name"] == INTAKE["customer_name"]

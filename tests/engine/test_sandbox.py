@@ -69,7 +69,7 @@ EXPECTED = (ScriptSecurityError, ScriptTimeout, SyntaxError, NameError, Attribut
 def env():
     from app.engine.helpers import helpers
 
-    return SandboxEnvironment(helpers(), time_limit=0.3)
+    return SandboxEnvironment(helpers(), cpu_limit=0.3)
 
 
 @pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
@@ -144,7 +144,7 @@ def _deploy_script(deploy_sources, script: str):
 
 @pytest.mark.parametrize("script", RUNTIME_FAILURES.values(), ids=RUNTIME_FAILURES.keys())
 def test_failing_script_task_becomes_an_incident(session, actor, deploy_sources, script):
-    runtime = WorkflowRuntime(script_time_limit=0.3)
+    runtime = WorkflowRuntime(script_cpu_limit=0.3)
     _deploy_script(deploy_sources, script)
     started = runtime.start(session, "evil_proc", {}, actor)
     session.commit()
@@ -256,3 +256,74 @@ def test_timeout_cannot_be_swallowed():
     script = "while True:\n    try:\n        while True: pass\n    except Exception:\n        pass"
     assert _run_isolated(script, timeout=5, limit=0.3)[0] == "ScriptSecurityError"
     assert check_source(script, "exec").startswith("Line 2: try/except/finally is not allowed")
+
+
+# ------------------------------------------------------------------------- the CPU time limit
+
+ROOT = Path(__file__).resolve().parents[2]
+BPMN = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+
+
+def _weekly_computation() -> tuple[str, dict]:
+    """The weekly assessment's computation script (as shipped) and a week of 100 rows for it."""
+    from lxml import etree
+
+    tree = etree.parse(str(ROOT / "bpmn" / "weekly_assessment.bpmn"))
+    script = tree.find(".//bpmn:scriptTask[@id='compute']/bpmn:script", BPMN).text
+    rows = [{"case_no": f"FB-2026-{i // 2:05d}", "department": ("quality", "production", "technical")[i % 3],
+             "late_measure_days": i % 4, "late_execution_days": i % 2} for i in range(100)]
+    logistics = [{"case_no": f"FB-2026-{i:05d}", "freight": 120.5, "loss": 480} for i in range(50)]
+    return script, {"rows": rows, "logistics_rows": logistics}
+
+
+def test_a_script_slowed_down_by_a_busy_machine_is_not_stopped():
+    """Four threads spinning Python take the interpreter from the script most of the time: its
+    wall-clock time exceeds the limit, the CPU time it uses itself does not."""
+    import threading
+
+    from app.engine.helpers import helpers
+
+    script, data = _weekly_computation()
+    started = time.thread_time()
+    SandboxEnvironment(helpers(), cpu_limit=60).execute(script, dict(data))
+    alone = time.thread_time() - started
+    limit = 2.5 * alone
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    hogs = [threading.Thread(target=spin) for _ in range(4)]
+    for hog in hogs:
+        hog.start()
+    try:
+        context = dict(data)
+        started = time.monotonic()
+        SandboxEnvironment(helpers(), cpu_limit=limit).execute(script, context)
+        wall = time.monotonic() - started
+    finally:
+        stop.set()
+        for hog in hogs:
+            hog.join()
+    assert wall > limit, "the busy threads should have stretched the script's wall-clock time"
+    assert len(context["assessment_items"]) == 100 and context["assessment_departments"]
+
+
+def test_a_script_busy_beyond_its_cpu_limit_becomes_an_incident(session, actor, deploy_sources):
+    runtime = WorkflowRuntime(script_cpu_limit=0.2)
+    _deploy_script(deploy_sources, "n = 0\nwhile True:\n    n += 1")
+    started_cpu = time.thread_time()
+    started = runtime.start(session, "evil_proc", {}, actor)
+    session.commit()
+    assert 0.2 <= time.thread_time() - started_cpu < 2
+    assert started.status == InstanceStatus.INCIDENT
+    assert started.incident_message.startswith("evil (危险脚本):")
+    assert "script used more than 0.2 s of CPU time" in started.incident_message
+
+
+def test_the_cpu_limit_comes_from_the_configuration(app):
+    from config import TestConfig
+
+    environment = app.extensions["runtime"].script_engine().environment
+    assert environment.cpu_limit == TestConfig.SCRIPT_CPU_LIMIT_SECONDS == 1.0

@@ -30,6 +30,9 @@ def test_new_case_is_for_marketing_and_admins(app):
     page = text(user_client(app, "marketing").get("/cases/new"))
     assert "客户名称" in page and 'data-testid="submit-case"' in page
     assert 'type="date"' in page and 'type="email"' in page and 'type="checkbox"' in page
+    # a short multiselect is a row of checkboxes, each with its value and label
+    assert 'name="demands" id="demands-0" value="onsite">' in page
+    assert '<label class="form-check-label" for="demands-0">派人到现场</label>' in page
 
 
 def test_invalid_intake_is_shown_again_with_errors(app, database):
@@ -164,6 +167,8 @@ def test_admin_creates_and_edits_a_user(app, database):
 
     # Edit without a password keeps the old one; the new user can sign in.
     edit = admin.get(f"/admin/users/{user_id}")
+    assert 'id="role-quality_engineer" value="quality_engineer" checked>' in text(edit)
+    assert 'id="role-admin" value="admin">' in text(edit)
     token = form_tokens(edit.get_data(as_text=True))["csrf_token"]
     response = admin.post(f"/admin/users/{user_id}", data={
         "csrf_token": token, "username": "wang", "display_name": "王工程师", "locale": "zh", "active": "y",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -32,7 +33,8 @@ class UserForm(FlaskForm):
         Optional(), Length(max=200),
         Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address.")),
     ])
-    locale = SelectField(_l("Language"), choices=[("zh", "中文"), ("en", "English")], default="zh")
+    locale = SelectField(_l("Language"), choices=[SelectChoice("zh", "中文"), SelectChoice("en", "English")],
+                         default="zh")
     active = BooleanField(_l("Active"), default=True)
     password = PasswordField(_l("Password"), validators=[Optional(), Length(min=4, max=200)])
     roles = MultiCheckboxField(_l("Roles"), choices=[])
@@ -40,5 +42,5 @@ class UserForm(FlaskForm):
 
 def user_form(roles: tuple[str, ...], **kwargs) -> UserForm:
     form = UserForm(**kwargs)
-    form.roles.choices = [(role, str(ROLE_LABELS.get(role, role))) for role in roles]
+    form.roles.choices = [SelectChoice(role, str(ROLE_LABELS.get(role, role))) for role in roles]
     return form

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from app.clock import clock
+from app.clock import clock, local_now
 from app.data.models import Case, DelegationState, TaskState
 from app.data.queries.inbox import TaskFilter, inbox_query, saved_filters
 from app.data.queries.paging import count_rows, page_of
@@ -269,7 +269,7 @@ def substitutes():
     names = user_names(db.session, {r.user_id for r in rows} | {r.substitute_id for r in rows})
     users = db.session.query(User).filter(User.active.is_(True), User.id != current_user.id).order_by(User.username)
     return render_template("inbox/substitutes.html", title=_("Substitutes"), rows=rows, names=names,
-                           users=list(users), today=clock.now().astimezone(task_service.LOCAL_TZ).date())
+                           users=list(users), today=local_now().date())
 
 
 @bp.route("/substitutes/<int:substitution_id>/delete", methods=["POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, MultipleFileField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.services.public import SURVEY_LEVELS
@@ -35,7 +36,7 @@ class ReplyForm(FlaskForm):
 class SurveyForm(FlaskForm):
     score = RadioField(
         _l("How satisfied are you with how we handled your feedback?"),
-        choices=[(str(score), _l(label)) for score, label in SURVEY_LEVELS],
+        choices=[SelectChoice(str(score), _l(label)) for score, label in SURVEY_LEVELS],
         validators=[InputRequired(_l("Please choose one answer."))],
     )
     comment = TextAreaField(_l("Comment (optional)"), validators=[Optional(), Length(max=2000)])
