@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.data.db import Database
 from app.engine.runtime import WorkflowRuntime
+from app.formkit.build import FileStore
+from app.services import attachments
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -50,3 +53,9 @@ db = FlaskDatabase()
 def runtime() -> WorkflowRuntime:
     """The engine runtime of the current app (built by the factory)."""
     return current_app.extensions["runtime"]
+
+
+def file_store() -> FileStore:
+    """Stores an upload under the current app's ``UPLOAD_DIR`` (for completions and intakes)."""
+    config = current_app.config
+    return partial(attachments.store, config["UPLOAD_DIR"], max_bytes=config.get("MAX_CONTENT_LENGTH"))

@@ -1,8 +1,19 @@
 """The declarative form layer: definition checks, validation, schema, data conversion."""
 
+import io
+
+from werkzeug.datastructures import MultiDict
 from wtforms.fields.choices import SelectChoice
 
-from app.formkit.build import StaticChoices, form_class, schema, validate_data
+from app.formkit.build import (
+    StaticChoices,
+    existing_files,
+    form_class,
+    schema,
+    validate,
+    validate_data,
+    with_files,
+)
 from app.formkit.definition import validate_definition
 
 CHOICES = StaticChoices([("marketing", "营销 (marketing)")], [("quality", "质量部"), ("production", "生产车间")])
@@ -100,3 +111,60 @@ def test_definition_problems_are_listed():
     assert "'typename' is reserved" in text
     assert "needs a non-empty 'choices' list" in text
     assert validate_definition(FORM) == []
+
+
+FILES_FORM = {
+    "key": "files_sample", "title": "Files",
+    "fields": [
+        {"name": "note", "type": "text", "label": "Note"},
+        {"name": "photo", "type": "file", "required": True, "label": "Photo"},
+        {"name": "sheets", "type": "files", "max_files": 1, "label": "Sheets"},
+    ],
+}
+
+
+class _Upload:
+    def __init__(self, filename: str) -> None:
+        self.filename, self.content_type, self.stream = filename, "image/png", io.BytesIO(b"png")
+
+
+def test_file_rules_are_the_same_for_posted_forms_and_json():
+    files = MultiDict([("sheets", _Upload("a.png")), ("sheets", _Upload("b.png"))])
+    posted = validate(FILES_FORM, "en", CHOICES, formdata=MultiDict({"note": "x"}), files=files)
+    sent = validate(FILES_FORM, "en", CHOICES, data={"note": "x"}, files=files)
+    assert posted.errors == sent.errors == {"photo": ["Please choose a file."], "sheets": ["At most 1 files."]}
+    assert posted.form["photo"].errors == ["Please choose a file."]  # shown next to the field
+    # an empty file part (a browser's "no file chosen") is no upload
+    empty = validate(FILES_FORM, "zh", CHOICES, formdata=MultiDict({"note": "x"}),
+                     files=MultiDict({"photo": _Upload("")}))
+    assert empty.errors == {"photo": ["请选择文件。"]}
+
+
+def test_existing_files_satisfy_a_required_file_and_stay_when_nothing_new_is_chosen():
+    old = {"id": "1" * 64, "sha256": "1" * 64, "name": "old.png", "size": 3, "content_type": "image/png"}
+    existing = existing_files(FILES_FORM, {"photo": old, "sheets": [old, "not a file"]})
+    assert existing == {"photo": [old], "sheets": [old]}
+    result = validate(FILES_FORM, "en", CHOICES, data={"note": "x"}, existing=existing)
+    assert result.ok
+    stored: list[str] = []
+
+    def store(upload):
+        stored.append(upload.filename)
+        return {"id": upload.filename}
+
+    assert with_files(FILES_FORM, result, store, existing) == {"note": "x", "photo": old, "sheets": [old]}
+    assert stored == []
+    chosen = validate(FILES_FORM, "en", CHOICES, data={}, files=MultiDict({"sheets": _Upload("new.png")}),
+                      existing=existing)
+    assert with_files(FILES_FORM, chosen, store, existing)["sheets"] == [{"id": "new.png"}]
+    assert stored == ["new.png"]  # stored only when asked to, after validating
+
+
+def test_json_structure_and_unknown_names_are_errors():
+    result = validate(FORM, "en", CHOICES, data={"name": ["a"], "kind": "a", "rows": "x", "tags": [["x"]]},
+                      files=MultiDict({"nope": _Upload("a.png")}))
+    assert result.errors["name"] == ["A single value is expected here."]
+    assert result.errors["rows"] == ["A list of objects is expected here."]
+    assert result.errors["tags"] == ["A list of values is expected here."]
+    assert result.errors["nope"] == ["Unknown field."]
+    assert validate(FORM, "zh", CHOICES, data=["not", "an", "object"]).errors == {"data": ["数据必须是 JSON 对象。"]}

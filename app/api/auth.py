@@ -112,14 +112,8 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object: 413 when too large, 400 when not JSON, 422 when not an object."""
-    limit = int(current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, _("The request body is too large."))
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise ApiError(413, _("The request body is too large."))
+def _parse_json(raw: bytes) -> Any:
+    """JSON text: 400 when it is not JSON, empty, or holds NUL characters."""
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (ValueError, RecursionError):
@@ -128,9 +122,34 @@ def json_body() -> dict[str, Any]:
         raise ApiError(400, _("A JSON request body is required."))
     if _has_nul(body):
         raise ApiError(400, _("The request body must not contain NUL characters."))
+    return body
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object: 413 when too large, 400 when not JSON, 422 when not an object."""
+    limit = int(current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, _("The request body is too large."))
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise ApiError(413, _("The request body is too large."))
+    body = _parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(422, _("The request body must be a JSON object."), fields={})
     return body
+
+
+def multipart_body(json_parts: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+    """A multipart/form-data request as the JSON object it stands for — each text part a key,
+    the parts named in ``json_parts`` holding JSON text — and its files by part name (the
+    size limit is the uploads' MAX_CONTENT_LENGTH: 413 beyond it)."""
+    body: dict[str, Any] = {name: request.form[name] for name in request.form}
+    if _has_nul(body):
+        raise ApiError(400, _("The request body must not contain NUL characters."))
+    for name in json_parts:
+        if name in body:
+            body[name] = _parse_json(body[name].encode("utf-8"))
+    return body, request.files
 
 
 def validation_error(errors: dict[str, list[str]]) -> ApiError:

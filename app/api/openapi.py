@@ -355,8 +355,25 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "completeTask", "tags": ["tasks"],
             "summary": "Complete the task with its form data and run the process on",
+            "description": "Validated exactly like the task page: the form's field rules, its file rules "
+                           "(a required file field needs a file, unless the task has one; at most max_files) "
+                           "and the structure of data. To upload files, send multipart/form-data: the part "
+                           "data holds the JSON object of field values, each file goes in a part named after "
+                           "its file field.",
             "parameters": [TASK_ID, ACCEPT_LANGUAGE],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Completion")}}},
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("Completion")},
+                "multipart/form-data": {"schema": {
+                    "type": "object", "required": ["data"],
+                    "properties": {
+                        "data": {"type": "string", "contentMediaType": "application/json",
+                                 "description": "Values for the task's form fields, as JSON text."},
+                        "submit_token": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                    "additionalProperties": {"type": "string", "format": "binary",
+                                             "description": "A file for the file field of this name."},
+                }},
+            }},
             "responses": {
                 "200": _json(_ref("Task"), "The completed task (status completed)."),
                 **_errors(400, 401, 403, 404, 409, 413, 422),

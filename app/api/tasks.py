@@ -11,16 +11,27 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from app.api import bp
-from app.api.auth import api_locale, api_user, endpoint, iso, json_body, valid_task_id, validation_error
+from app.api.auth import (
+    api_locale,
+    api_user,
+    endpoint,
+    iso,
+    json_body,
+    multipart_body,
+    valid_task_id,
+    validation_error,
+)
 from app.api.errors import ApiError
 from app.data.models import HumanTask, TaskState
 from app.data.queries.inbox import TASK_SCOPES, open_tasks
 from app.data.queries.people import departments_by_id, usernames
 from app.engine.errors import NotFound
-from app.extensions import db, runtime
+from app.extensions import db, file_store, runtime
 from app.i18n import N_
+from app.services import completion
 from app.services import forms as form_service
 from app.services import tasks as task_service
+from app.services.completion import Submission
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500
@@ -141,9 +152,17 @@ def unclaim_task(task_id: str):
 @bp.post("/tasks/<task_id>/complete")
 @endpoint()
 def complete_task(task_id: str):
-    """Complete the task with its form data; a repeated submit_token answers like the first."""
+    """Complete the task with its form data; a repeated submit_token answers like the first.
+
+    JSON ``{"data", "submit_token"}``, or multipart/form-data with the same as parts (``data``
+    as JSON text) plus the files under their file fields' names — validated exactly like the
+    task page (app.services.completion).
+    """
     task_id = _task_id(task_id)
-    body = json_body()
+    if request.mimetype == "multipart/form-data":
+        body, files = multipart_body(json_parts=("data",))
+    else:
+        body, files = json_body(), None
     submit_token = body.get("submit_token")
     if submit_token is not None and (
         not isinstance(submit_token, str) or not submit_token or len(submit_token) > MAX_SUBMIT_TOKEN
@@ -153,10 +172,11 @@ def complete_task(task_id: str):
     if unknown:
         raise validation_error({name: [N_("Unknown field.")] for name in unknown})
     locale = api_locale()
-    result = task_service.complete(
-        db.session, runtime(), api_user(), task_id, body.get("data"), locale, submit_token
+    result = completion.complete_task(
+        db.session, runtime(), api_user(), task_id, Submission(data=body.get("data"), files=files, locale=locale),
+        store_file=file_store(), submit_token=submit_token,
     )
-    if not result.validation.ok or result.task is None:
-        raise validation_error(result.validation.errors)
+    if not result.ok:
+        raise validation_error(result.errors)
     db.session.commit()
     return jsonify(task_item(result.task, locale))

@@ -9,6 +9,7 @@ or none of it does.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,6 +52,15 @@ ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
 #: How deep a chain of message-started instances may go in one operation (A starts B starts
 #: C ...): a diagram whose message starts itself must not loop for ever.
 MAX_MESSAGE_CHAIN = 5
+#: ``Session.info`` key of the workflow :meth:`WorkflowRuntime.task_data` read last
+LOADED_KEY = "engine.loaded_workflow"
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_loaded(session: Session, _previous: Any) -> None:
+    """A rolled-back save's lock_version may be reached again by another save, so a workflow
+    remembered under it would no longer be unique to that version."""
+    session.info.pop(LOADED_KEY, None)
 
 
 class WorkflowRuntime:
@@ -98,6 +109,28 @@ class WorkflowRuntime:
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
         return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine())
+
+    # A request that reads a task's data (to validate a submission against the files it
+    # has) and then completes it would deserialize the workflow twice. task_data keeps the
+    # workflow it loaded in the session, keyed by the row's lock_version; complete_task takes
+    # it only when the locked, freshly read row still has that version — i.e. nobody saved
+    # the instance in between — and otherwise loads again. One slot: a session keeps at most
+    # one workflow alive.
+
+    @staticmethod
+    def _remember(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        session.info[LOADED_KEY] = ((instance.id, instance.lock_version), workflow)
+
+    @staticmethod
+    def _remembered(session: Session, instance: ProcessInstance, take: bool = False) -> BpmnWorkflow | None:
+        """The workflow task_data read of exactly this version of ``instance`` (``take``: and
+        forget it, because the caller is going to change it)."""
+        slot = session.info.get(LOADED_KEY)
+        if slot is None or slot[0] != (instance.id, instance.lock_version):
+            return None
+        if take:
+            del session.info[LOADED_KEY]
+        return slot[1]
 
     def _advance(self, workflow: BpmnWorkflow) -> str | None:
         """Run engine steps and due timers; an error becomes an incident message."""
@@ -273,7 +306,8 @@ class WorkflowRuntime:
             raise TaskNotOpen("This task has already been completed or is no longer open.")
         if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.INCIDENT):
             raise InstanceNotRunning("The process of this task is no longer running.")
-        workflow = self.load(session, instance)
+        # the instance is locked and re-read: a remembered workflow of this version is current
+        workflow = self._remembered(session, instance, take=True) or self.load(session, instance)
         task = workflow.get_task_from_id(UUID(task_id))
         if task is None or task.state != SpiffState.READY:
             raise TaskNotOpen("This task is no longer open.")
@@ -387,14 +421,22 @@ class WorkflowRuntime:
         session.flush()
 
     def task_data(self, session: Session, task_id: str) -> dict[str, Any]:
-        """The data a human task sees (for prefilling its form); read-only."""
+        """A copy of the data a human task sees (for prefilling or checking its form).
+
+        The loaded workflow stays with the session, so completing the task in the same
+        transaction does not load it again (unless the instance changed in between).
+        """
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
         instance = session.get(ProcessInstance, row.instance_id)
-        workflow = self.load(session, instance)
+        workflow = self._remembered(session, instance)
+        if workflow is None:
+            workflow = self.load(session, instance)
+            self._remember(session, instance, workflow)
         task = workflow.get_task_from_id(UUID(task_id))
-        return dict(task.data) if task is not None else {}
+        # a deep copy: the caller must not be able to change the remembered workflow
+        return copy.deepcopy(task.data) if task is not None else {}
 
     def instance_data(self, session: Session, instance_id: int) -> dict[str, Any]:
         """The instance's latest data: of its last completed task, or its workflow data."""

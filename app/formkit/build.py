@@ -1,7 +1,8 @@
 """Turn a form definition into a WTForms class, an API schema, and validated task data.
 
 The same definition drives the HTML form, the JSON schema the API publishes and the
-server-side validation of both, so the two channels can never disagree.
+server-side validation of both (:func:`validate`: field rules, file rules and the structure
+of JSON data), so the two channels can never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import (
     BooleanField,
     DateField,
@@ -98,6 +99,12 @@ def _messages(locale: str) -> dict[str, str]:
         "rows_min": "至少需要 %(n)d 行。" if zh else "At least %(n)d rows are needed.",
         "rows_max": "最多允许 %(n)d 行。" if zh else "At most %(n)d rows are allowed.",
         "files_max": "最多上传 %(n)d 个文件。" if zh else "At most %(n)d files.",
+        "file_required": "请选择文件。" if zh else "Please choose a file.",
+        "unknown": "未知字段。" if zh else "Unknown field.",
+        "not_object": "数据必须是 JSON 对象。" if zh else "The data must be a JSON object.",
+        "single": "此处应为单个值。" if zh else "A single value is expected here.",
+        "objects": "此处应为对象列表。" if zh else "A list of objects is expected here.",
+        "values": "此处应为值列表。" if zh else "A list of values is expected here.",
     }
 
 
@@ -229,9 +236,7 @@ def form_data(form: Any, definition: dict[str, Any], store_file: FileStore | Non
                              if sub["type"] not in FILE_TYPES})
             data[spec["name"]] = rows
         elif ftype in FILE_TYPES:
-            files = fld.data if isinstance(fld.data, list) else [fld.data]
-            files = [f for f in files if f and getattr(f, "filename", "")]
-            stored = [store_file(f) for f in files] if store_file else []
+            stored = [store_file(f) for f in uploads_of(fld)] if store_file else []
             data[spec["name"]] = stored if ftype == "files" else (stored[0] if stored else None)
         elif ftype in ("select", "radio", "user", "department"):
             data[spec["name"]] = fld.data or None
@@ -293,26 +298,165 @@ def _flatten_errors(form: Any) -> dict[str, list[str]]:
 
 @dataclass
 class Validation:
+    """The outcome of validating a submission: task data (empty when invalid) or the errors
+    per field; ``form`` is the bound form (to show the errors next to the fields) and
+    ``uploads`` the chosen files per file field, not stored yet (see :func:`with_files`)."""
+
     data: dict[str, Any]
     errors: dict[str, list[str]]
+    form: Any = None
+    uploads: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
+def validate(
+    definition: dict[str, Any],
+    locale: str,
+    source: ChoiceSource,
+    *,
+    data: Any = None,
+    formdata: Any = None,
+    files: Any = None,
+    existing: dict[str, list[dict[str, Any]]] | None = None,
+) -> Validation:
+    """Validate one submission of ``definition``'s form, whichever channel it came from.
+
+    ``formdata`` is what an HTML form posted (a MultiDict; names it does not know are
+    ignored, like the CSRF token), ``data`` a JSON object (API, approvals: unknown names and
+    objects or lists where a field takes a single value are errors); ``files`` the uploads by
+    field name (objects with ``filename``, e.g. werkzeug's FileStorage). Field rules, then
+    the file rules (:func:`check_files`, counting the ``existing`` files of the task) — the
+    same for every channel. Nothing is stored here.
+    """
+    msg = _messages(locale)
+    extra: dict[str, list[str]] = {}
+    if formdata is None:
+        if not isinstance(data, dict):
+            return Validation({}, {"data": [msg["not_object"]]})
+        formdata = to_formdata(definition, data)
+        extra.update(structure_errors(definition, data, locale))
+        known = {spec["name"] for spec in definition["fields"]}
+        file_fields = {spec["name"] for spec in definition["fields"] if spec["type"] in FILE_TYPES}
+        for name in sorted(set(data) - known) + sorted(set(files or ()) - file_fields):
+            extra[name] = [msg["unknown"]]
+    if files:
+        formdata = CombinedMultiDict([_multidict(files), _multidict(formdata)])
+    form = form_class(definition, locale, source)(formdata=formdata, meta={"locales": [_wtf_locale(locale)]})
+    form.validate()
+    check_files(form, definition, locale, existing)
+    errors = {**_flatten_errors(form), **extra}
+    uploads = {spec["name"]: uploads_of(form[spec["name"]])
+               for spec in definition["fields"] if spec["type"] in FILE_TYPES}
+    return Validation({} if errors else form_data(form, definition), errors, form, uploads)
+
+
 def validate_data(
     definition: dict[str, Any], payload: dict[str, Any], locale: str, source: ChoiceSource
 ) -> Validation:
     """Validate JSON ``payload`` against ``definition`` exactly as the HTML form would."""
-    unknown = sorted(set(payload) - {spec["name"] for spec in definition["fields"]})
-    cls = form_class(definition, locale, source)
-    form = cls(formdata=to_formdata(definition, payload), meta={"locales": [_wtf_locale(locale)]})
-    form.validate()
-    errors = _flatten_errors(form)
-    for name in unknown:
-        errors[name] = ["未知字段。" if locale != "en" else "Unknown field."]
-    return Validation(form_data(form, definition) if not errors else {}, errors)
+    return validate(definition, locale, source, data=payload)
+
+
+def _multidict(values: Any) -> MultiDict:
+    return values if isinstance(values, MultiDict) else MultiDict(values)
+
+
+LIST_TYPES = {"multiselect", "files", "group"}
+
+
+def structure_errors(definition: dict[str, Any], payload: dict[str, Any], locale: str) -> dict[str, list[str]]:
+    """Objects or lists where a field takes a single value, and group rows that are not objects
+    in JSON data (the form layer would otherwise read them as text)."""
+    msg = _messages(locale)
+    errors: dict[str, list[str]] = {}
+
+    def check(specs: list[dict[str, Any]], values: dict[str, Any], prefix: str) -> None:
+        for spec in specs:
+            value = values.get(spec["name"])
+            name = prefix + spec["name"]
+            if spec["type"] == "group":
+                if value is None:
+                    continue
+                if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+                    errors[name] = [msg["objects"]]
+                    continue
+                for index, row in enumerate(value):
+                    check(spec["fields"], row, f"{name}[{index}].")
+            elif spec["type"] not in LIST_TYPES and isinstance(value, dict | list):
+                errors[name] = [msg["single"]]
+            elif spec["type"] == "multiselect" and isinstance(value, list) and any(
+                isinstance(item, dict | list) for item in value
+            ):
+                errors[name] = [msg["values"]]
+
+    check(definition["fields"], payload, "")
+    return errors
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def uploads_of(fld: Any) -> list[Any]:
+    """The files actually chosen in a file field (a browser sends an empty part for none)."""
+    files = fld.data if isinstance(fld.data, list) else [fld.data]
+    return [f for f in files if f and getattr(f, "filename", "")]
+
+
+def existing_files(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Files already in the task data, by field name (file inputs cannot be prefilled)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for spec in definition.get("fields", []):
+        if spec["type"] in FILE_TYPES and data.get(spec["name"]):
+            value = data[spec["name"]]
+            found[spec["name"]] = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+    return found
+
+
+def check_files(
+    form: Any, definition: dict[str, Any], locale: str, existing: dict[str, list[Any]] | None = None
+) -> bool:
+    """The file rules on a validated form: a required file field needs an upload (or files it
+    already has in ``existing``), and ``files`` fields take at most ``max_files``; errors are
+    added to the fields. (WTForms leaves file inputs optional.)"""
+    msg = _messages(locale)
+    ok = True
+    for spec in definition.get("fields", []):
+        if spec["type"] not in FILE_TYPES:
+            continue
+        fld = form[spec["name"]]
+        files = uploads_of(fld)
+        if spec.get("required") and not files and not (existing or {}).get(spec["name"]):
+            fld.errors = [*fld.errors, msg["file_required"]]
+            ok = False
+        limit = spec.get("max_files")
+        if spec["type"] == "files" and isinstance(limit, int) and len(files) > limit:
+            fld.errors = [*fld.errors, msg["files_max"] % {"n": limit}]
+            ok = False
+    return ok
+
+
+def with_files(
+    definition: dict[str, Any],
+    validation: Validation,
+    store_file: FileStore | None,
+    existing: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The validated data with its uploads stored by ``store_file``; a file field left empty
+    keeps the files the task already has."""
+    data = dict(validation.data)
+    for spec in definition["fields"]:
+        if spec["type"] not in FILE_TYPES:
+            continue
+        name = spec["name"]
+        uploads = validation.uploads.get(name) or []
+        if uploads and store_file is None:
+            raise ValueError("uploads need a file store")
+        stored = [store_file(f) for f in uploads] if store_file and uploads else (existing or {}).get(name, [])
+        data[name] = stored if spec["type"] == "files" else (stored[0] if stored else None)
+    return data
 
 
 def _wtf_locale(locale: str) -> str:

@@ -7,8 +7,8 @@ so a new approval step in a diagram needs no Python. :data:`KINDS` says per kind
 decides, whose work it approves (four-eyes), the form values of approve and reject, whether
 it is decided inline on the screen or on the task page, and whether it may be bulk approved.
 
-Decisions complete the task through :func:`app.services.tasks.complete` (the task's own form
-validates the values) and add an ``approval_decision`` audit event with the kind and reason.
+Decisions complete the task through :func:`app.services.completion.complete_task` (the task's
+own form validates the values) and add an ``approval_decision`` audit event with the kind and reason.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from app.engine import audit
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
-from app.formkit.build import Validation
 from app.i18n import N_
 from app.services.errors import Forbidden, NotAnApproval, ReasonRequired
 from app.services.tasks import actor_for
@@ -357,8 +356,8 @@ def count_pending(session: Session, user: User) -> int:
 
 @dataclass
 class Decision:
-    task: HumanTask | None
-    validation: Validation
+    task: HumanTask | None  # None when the task's form refused the values
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str, decision: str,
@@ -369,7 +368,8 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
     rule and the task's own form are enforced; a successful decision completes the task and
     adds an ``approval_decision`` audit event.
     """
-    from app.services.tasks import complete, get_visible
+    from app.services.completion import Submission, complete_task
+    from app.services.tasks import get_visible
 
     task = get_visible(session, user, task_id)
     kind = kind_of(session, task)
@@ -391,15 +391,15 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
                    **kind.approve_extra}
     else:
         payload = {kind.decision_field: kind.reject_value, kind.reason_field: reason}
-    # complete() checks can_act, the delegation guard and four-eyes, then validates with the form.
-    result = complete(session, runtime, user, task_id, payload, locale)
-    if result.task is None:
-        return Decision(None, result.validation)
+    # complete_task checks can_act, the delegation guard and four-eyes, then validates with the form.
+    result = complete_task(session, runtime, user, task_id, Submission(data=payload, locale=locale))
+    if not result.ok:
+        return Decision(None, result.errors)
     audit.record(session, actor=actor_for(user), action="approval_decision", task=task,
                  message=f"{kind.key}: {decision}",
                  after={"kind": kind.key, "decision": decision, "reason": payload[kind.reason_field]})
     session.flush()
-    return Decision(result.task, result.validation)
+    return Decision(result.task)
 
 
 __all__ = [

@@ -9,13 +9,19 @@ from sqlalchemy.orm import Session
 from app.data.models import FormDefinition, HumanTask
 from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
-from app.formkit.build import Validation, schema, validate_data
+from app.formkit.build import Validation, schema, validate
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
 
+#: the form of a task that names none: it only needs to be confirmed
+NO_FORM: dict[str, Any] = {"key": "no_form", "fields": []}
+
 
 def definition_for_task(session: Session, task: HumanTask) -> dict[str, Any]:
-    """The form version the task's process was deployed with (else the latest of its key)."""
+    """The form version the task's process was deployed with (else the latest of its key);
+    :data:`NO_FORM` for a task that names no form."""
+    if task.form_key is None and task.form_id is None:
+        return NO_FORM
     row = session.get(FormDefinition, task.form_id) if task.form_id else None
     if row is None and task.form_key:
         row = latest_form(session, task.form_key)
@@ -36,41 +42,5 @@ def task_schema(session: Session, task: HumanTask, locale: str) -> dict[str, Any
 
 
 def validate_submission(session: Session, definition: dict[str, Any], payload: Any, locale: str) -> Validation:
-    if not isinstance(payload, dict):
-        return Validation({}, {"data": [N_("The data must be a JSON object.")]})
-    validation = validate_data(definition, payload, locale, DatabaseChoices(session))
-    wrong = structure_errors(definition, payload)
-    if wrong:
-        return Validation({}, {**validation.errors, **wrong})
-    return validation
-
-
-LIST_TYPES = {"multiselect", "files", "group"}
-
-
-def structure_errors(definition: dict[str, Any], payload: dict[str, Any]) -> dict[str, list[str]]:
-    """Objects or lists where a field takes a single value, and group rows that are not objects
-    (the form layer would otherwise read them as text)."""
-    errors: dict[str, list[str]] = {}
-
-    def check(specs: list[dict[str, Any]], values: dict[str, Any], prefix: str) -> None:
-        for spec in specs:
-            value = values.get(spec["name"])
-            name = prefix + spec["name"]
-            if spec["type"] == "group":
-                if value is None:
-                    continue
-                if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-                    errors[name] = [N_("A list of objects is expected here.")]
-                    continue
-                for index, row in enumerate(value):
-                    check(spec["fields"], row, f"{name}[{index}].")
-            elif spec["type"] not in LIST_TYPES and isinstance(value, dict | list):
-                errors[name] = [N_("A single value is expected here.")]
-            elif spec["type"] == "multiselect" and isinstance(value, list) and any(
-                isinstance(item, dict | list) for item in value
-            ):
-                errors[name] = [N_("A list of values is expected here.")]
-
-    check(definition["fields"], payload, "")
-    return errors
+    """Validate JSON ``payload`` with the form (field rules, file rules and structure)."""
+    return validate(definition, locale, DatabaseChoices(session), data=payload)

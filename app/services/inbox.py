@@ -2,7 +2,8 @@
 return, substitutes while away, saved filters, and bulk claim/assign.
 
 Everything here works on the ``human_task`` projection and the inbox tables; the only
-workflow operation is the delegator's final completion (through services.tasks).
+workflow operations are reading a delegated task's data and the delegator's final completion
+(both through services.completion).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from app.engine.codec import jsonable
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
+from app.formkit.build import FileStore
 from app.i18n import N_
 from app.services import notifications
 from app.services import tasks as task_service
+from app.services.completion import Completion, Submission, complete_task, read_submission
 from app.services.errors import Forbidden, InvalidInput
 from app.services.tasks import stand_in
 
@@ -207,38 +210,47 @@ def recall(session: Session, user: User, task_id: str) -> HumanTask:
     return task
 
 
-def return_draft(session: Session, user: User, task_id: str, data: dict[str, Any]) -> TaskDelegation:
-    """The delegate submits: the data becomes a draft and the task goes back to the delegator.
-    The BPMN task stays open."""
+def return_draft(session: Session, runtime: WorkflowRuntime, user: User, task_id: str, submission: Submission,
+                 *, store_file: FileStore | None = None) -> Completion:
+    """The delegate submits: the data, validated like a completion (its uploads stored once
+    the delegate is known to be allowed), becomes a draft and the task goes back to the
+    delegator. The BPMN task stays open. An invalid submission returns its errors."""
     task = _open_task(session, user, task_id)
     delegation = open_delegation(session, task.id)
     if delegation is None or delegation.state != DelegationState.ACTIVE or delegation.delegate_id != user.id:
         raise Forbidden(N_("This task is not delegated to you."))
     if task.assignee_id != user.id:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
-    delegation.draft = jsonable(data)
+    result = read_submission(session, runtime, task, submission, store_file=store_file)
+    if not result.ok:
+        return result
+    delegation.draft = jsonable(result.data)
     delegation.state = DelegationState.RETURNED
     delegation.returned_at = clock.now()
     task.assignee_id = delegation.delegator_id
     _audit(session, user, task, "delegation_returned", "returned for the final check", delegation.draft)
     session.flush()
-    return delegation
+    return result
 
 
-def finish_delegated(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
-                     data: dict[str, Any], submit_token: str | None = None) -> HumanTask:
-    """The delegator's final check: completes the BPMN task with the (possibly edited) data."""
+def finish_delegated(session: Session, runtime: WorkflowRuntime, user: User, task_id: str, submission: Submission,
+                     *, store_file: FileStore | None = None, submit_token: str | None = None) -> Completion:
+    """The delegator's final check: completes the BPMN task with the (possibly edited) data;
+    files the delegate uploaded count as the task's own."""
     delegation = open_delegation(session, task_id)
-    done = task_service.complete_validated(session, runtime, user, task_id, data, submit_token)
-    if delegation is not None and delegation.state == DelegationState.RETURNED and delegation.delegator_id == user.id:
+    returned = (delegation is not None and delegation.state == DelegationState.RETURNED
+                and delegation.delegator_id == user.id)
+    result = complete_task(session, runtime, user, task_id, submission, store_file=store_file,
+                           submit_token=submit_token, based_on=delegation.draft if returned else None)
+    if result.ok and not result.repeated and returned:
         delegation.state = DelegationState.COMPLETED
         delegation.closed_at = clock.now()
         delegate_user = session.get(User, delegation.delegate_id)
-        _audit(session, user, done, "delegation_completed",
+        _audit(session, user, result.task, "delegation_completed",
                f"final check of the work of {_name(delegate_user) if delegate_user else '?'}",
                {"delegate_id": delegation.delegate_id})
         session.flush()
-    return done
+    return result
 
 
 # ---------------------------------------------------------------------------- substitutes

@@ -1,9 +1,9 @@
-"""Human tasks: who may see and act on them, claiming, and completing with form data."""
+"""Human tasks: who may see and act on them, claiming, and who may complete them now
+(completing itself is :mod:`app.services.completion`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, object_session
@@ -14,11 +14,8 @@ from app.data.queries.people import substituted_users
 from app.data.queries.tasks import open_delegation
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
-from app.engine.runtime import WorkflowRuntime
-from app.formkit.build import Validation
 from app.i18n import N_
 from app.services.errors import Forbidden
-from app.services.forms import definition_for_task, validate_submission
 
 
 @dataclass(frozen=True)
@@ -125,12 +122,6 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
     return task
 
 
-@dataclass
-class Completion:
-    task: HumanTask | None
-    validation: Validation
-
-
 def check_can_complete(session: Session, user: User, task_id: str, submit_token: str | None = None) -> HumanTask:
     """The task, if ``user`` may complete it now; raises Forbidden/TaskNotOpen/NotFound."""
     task = get_visible(session, user, task_id)
@@ -148,43 +139,3 @@ def check_can_complete(session: Session, user: User, task_id: str, submit_token:
 
     check_four_eyes(session, user, task)
     return task
-
-
-def complete_validated(
-    session: Session,
-    runtime: WorkflowRuntime,
-    user: User,
-    task_id: str,
-    data: dict[str, Any],
-    submit_token: str | None = None,
-) -> HumanTask:
-    """Complete a task with data its form has already validated (the HTML path)."""
-    task = check_can_complete(session, user, task_id, submit_token)
-    if task.state != TaskState.OPEN:  # a repeated submit of the same token
-        return task
-    return runtime.complete_task(session, task_id, data, actor_for(user, task), submit_token)
-
-
-def complete(
-    session: Session,
-    runtime: WorkflowRuntime,
-    user: User,
-    task_id: str,
-    payload: Any,
-    locale: str,
-    submit_token: str | None = None,
-) -> Completion:
-    """Validate JSON ``payload`` with the task's form and complete the task (the API path).
-
-    Invalid data returns the per-field errors and changes nothing. A task that is no longer
-    open raises TaskNotOpen (unless this is a repeat of the same submit token).
-    """
-    task = check_can_complete(session, user, task_id, submit_token)
-    if task.state != TaskState.OPEN:
-        return Completion(task, Validation({}, {}))
-    definition = definition_for_task(session, task)
-    validation = validate_submission(session, definition, payload, locale)
-    if not validation.ok:
-        return Completion(None, validation)
-    done = runtime.complete_task(session, task_id, validation.data, actor_for(user, task), submit_token)
-    return Completion(done, validation)

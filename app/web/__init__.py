@@ -15,7 +15,11 @@ BLUEPRINTS = (
 
 
 def register_web(app: Flask) -> None:
-    """Register every web blueprint (``app/web/<name>/routes.py`` defines ``bp``)."""
+    """Register every web blueprint (``app/web/<name>/routes.py`` defines ``bp``) and the
+    mapping of the application's errors to pages (``app/web/errors.py``)."""
+    from app.web import errors
+
+    errors.register(app)
     for name in BLUEPRINTS:
         routes = importlib.import_module(f"app.web.{name}.routes")
         app.register_blueprint(routes.bp, url_prefix="/auth" if name == "auth" else None)

@@ -12,7 +12,7 @@ from app.data.models import InstanceStatus, TaskState
 from app.engine import codec
 from app.engine.definitions.lookup import load_spec
 from app.engine.errors import ConcurrentUpdate, TaskNotOpen
-from app.engine.runtime import WorkflowRuntime
+from app.engine.runtime import LOADED_KEY, WorkflowRuntime
 from tests.engine import audit, definitions, diagram, instance, open_tasks, simple_process, tasks, user_task
 
 # ------------------------------------------------------------------------- stall detection
@@ -168,6 +168,63 @@ def test_locked_completion_of_different_tasks_both_land(database, session, runti
         runtime.complete_task(b, second.id, {"root_cause": "B"}, actor)
     assert instance(session, started.id).status == InstanceStatus.COMPLETED
     assert len(audit(session, started.id, "task_completed")) == 2
+
+
+def _count_loads(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = codec.loads
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "loads", counting)
+    return calls
+
+
+def test_completing_after_reading_the_task_data_loads_the_workflow_once(
+        database, session, runtime, actor, deploy_sources, monkeypatch):
+    loop = (
+        "<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>departments</bpmn:loopDataInputRef>"
+        '<bpmn:inputDataItem id="dept" name="dept" /></bpmn:multiInstanceLoopCharacteristics>'
+    )
+    body = user_task("report", "报告", inner=loop, formKey="report", department="=dept")
+    deploy_sources({"mi3.bpmn": definitions(simple_process("mi3", body, ["report"]))})
+    started = runtime.start(session, "mi3", {"departments": ["production", "purchasing", "warehouse"]}, actor)
+    session.commit()
+    first, second, third = open_tasks(session, started.id)
+    loads = _count_loads(monkeypatch)
+
+    data = runtime.task_data(session, first.id)
+    data["departments"].append("finance")  # a copy: the remembered workflow is not changed
+    runtime.complete_task(session, first.id, {"root_cause": "A"}, actor)
+    session.commit()
+    assert len(loads) == 1
+    assert runtime.instance_data(session, started.id)["departments"] == ["production", "purchasing", "warehouse"]
+
+    # Someone else saves the instance between our read and our completion: it is loaded again,
+    # so their completion is not overwritten by the workflow we read before it.
+    runtime.task_data(session, second.id)
+    with database.transaction() as other:
+        runtime.complete_task(other, third.id, {"root_cause": "C"}, actor)
+    loads.clear()
+    runtime.complete_task(session, second.id, {"root_cause": "B"}, actor)
+    session.commit()
+    assert len(loads) == 1
+    assert instance(session, started.id).status == InstanceStatus.COMPLETED
+    with database.session() as fresh:
+        assert {t.state for t in tasks(fresh, started.id)} == {TaskState.COMPLETED}
+        assert len(audit(fresh, started.id, "task_completed")) == 3
+
+
+def test_a_rollback_forgets_the_remembered_workflow(session, runtime, actor, deploy_sources):
+    deploy_sources(diagram("review.bpmn"))
+    started = runtime.start(session, "review", {}, actor)
+    session.commit()
+    runtime.task_data(session, open_tasks(session, started.id)[0].id)
+    assert LOADED_KEY in session.info
+    session.rollback()
+    assert LOADED_KEY not in session.info
 
 
 # ------------------------------------------------------------------------- codec

@@ -10,13 +10,13 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from app.data.queries.people import departments_by_id, user_names
-from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import approvals as approval_service
 from app.services import tasks as task_service
-from app.services.errors import Forbidden, ReasonRequired
+from app.services.errors import Forbidden
+from app.web.errors import rollback
 from app.web.shared.display import locale
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -53,36 +53,29 @@ def _decide_one(task_id: str, decision: str, reason: str):
                                    default_reason=_("Approved"))
 
 
-def _errors(validation) -> str:
+def _errors(errors: dict[str, list[str]]) -> str:
     return "; ".join(f"{field}: {', '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-                     for field, msgs in (validation.errors or {}).items())
+                     for field, msgs in (errors or {}).items())
+
+
+@bp.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden):
+    """A refused decision (not an approver, four-eyes) says why, with the way back to the list."""
+    rollback()
+    return render_template("approvals/forbidden.html", title=_("Approvals"), message=_(exc.message)), 403
 
 
 @bp.route("/<task_id>/decide", methods=["POST"])
 @login_required
 def decide(task_id: str):
+    """Approve or reject one item (other refusals: ``app/web/errors.py``)."""
     decision = request.form.get("decision", "")
-    try:
-        result = _decide_one(task_id, decision, request.form.get("reason", ""))
-        if result.task is None:
-            db.session.rollback()
-            flash(_("The decision was not accepted: %(errors)s", errors=_errors(result.validation)), "danger")
-            return redirect(url_for("approvals.index"))
-        db.session.commit()
-    except NotFound:
+    result = _decide_one(task_id, decision, request.form.get("reason", ""))
+    if result.task is None:
         db.session.rollback()
-        abort(404)
-    except Forbidden as exc:
-        db.session.rollback()
-        return render_template("approvals/forbidden.html", title=_("Approvals"), message=_(exc.message)), 403
-    except ReasonRequired as exc:
-        db.session.rollback()
-        flash(_(exc.message), "danger")
+        flash(_("The decision was not accepted: %(errors)s", errors=_errors(result.errors)), "danger")
         return redirect(url_for("approvals.index"))
-    except AppError as exc:
-        db.session.rollback()
-        flash(_(exc.message), "warning")
-        return redirect(url_for("approvals.index"))
+    db.session.commit()
     task = result.task
     if decision == approval_service.APPROVE:
         flash(_("Approved: %(title)s (%(number)s).", title=task.title_en if locale() == "en" and task.title_en
@@ -110,7 +103,7 @@ def bulk():
             else:
                 result = _decide_one(task_id, approval_service.APPROVE, request.form.get("reason", ""))
                 if result.task is None:
-                    message = _("The decision was not accepted: %(errors)s", errors=_errors(result.validation))
+                    message = _("The decision was not accepted: %(errors)s", errors=_errors(result.errors))
                 else:
                     ok, message = True, _("Approved.")
         except AppError as exc:

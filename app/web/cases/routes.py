@@ -13,14 +13,15 @@ from app.data.queries.paging import page_of
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
-from app.extensions import db, runtime
+from app.extensions import db, file_store, runtime
+from app.formkit.build import check_files, form_data
 from app.services.accounts import department_by_code
 from app.services.cases import main_instance, open_case
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import fmt_dt, readable, task_title
-from app.web.shared.forms import build_form, check_files, submitted_data
+from app.web.shared.display import fmt_dt, locale, readable, task_title
+from app.web.shared.forms import build_form
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -81,17 +82,15 @@ def index():
 def new_case():
     if not may_open_cases(current_user):
         abort(403)
-    try:
-        definition = definition_by_key(db.session, INTAKE_FORM)
-    except NotFound:
-        abort(404)
+    definition = definition_by_key(db.session, INTAKE_FORM)
     form = build_form(definition)
     if request.method == "POST":
         valid = form.validate_on_submit()
-        valid = check_files(form, definition) and valid
+        valid = check_files(form, definition, locale()) and valid
         if valid:
             try:
-                case = open_case(db.session, runtime(), submitted_data(form, definition), actor_for(current_user))
+                intake = form_data(form, definition, file_store())
+                case = open_case(db.session, runtime(), intake, actor_for(current_user))
                 db.session.commit()
             except AppError as exc:
                 db.session.rollback()

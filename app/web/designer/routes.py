@@ -199,10 +199,7 @@ def deploy_json():
 
 
 def _definition(definition_id: int):
-    try:
-        return service.definition_or_404(db.session, definition_id)
-    except NotFound:
-        abort(404)
+    return service.definition_or_404(db.session, definition_id)
 
 
 # ---------------------------------------------------------------------------- diff
@@ -213,10 +210,7 @@ def diff():
     old_id, new_id = request.args.get("from", type=int), request.args.get("to", type=int)
     if not old_id or not new_id:
         abort(400)
-    try:
-        old, new, changes = service.diff(db.session, old_id, new_id)
-    except NotFound:
-        abort(404)
+    old, new, changes = service.diff(db.session, old_id, new_id)
     return render_template("designer/diff.html", title=_("Changes from v%(a)s to v%(b)s", a=old.version, b=new.version),
                            old=old, new=new, diff=changes)
 
@@ -273,10 +267,7 @@ def new_form():
 
 @bp.route("/forms/<key>")
 def form_editor(key: str):
-    try:
-        row = service.get_form(db.session, key)
-    except NotFound:
-        abort(404)
+    row = service.get_form(db.session, key)
     return render_template("designer/form_editor.html", title=key, key=key, version=row.version,
                            content=json.dumps(row.content, ensure_ascii=False, indent=2))
 
@@ -322,10 +313,7 @@ def save_form(key: str):
 
 @bp.route("/instances/<int:instance_id>")
 def instance(instance_id: int):
-    try:
-        view = service.instance_view(db.session, runtime(), instance_id)
-    except NotFound:
-        abort(404)
+    view = service.instance_view(db.session, runtime(), instance_id)
     markers = {"completed": view.completed, "active": view.active, "overdue": view.overdue,
                "waiting": view.waiting}
     return render_template("designer/instance.html", title=_("Process instance %(id)s", id=instance_id),

@@ -3,16 +3,15 @@ business-field filters, sorting, pagination, saved filters, claim/release, assig
 department heads, delegation with return, substitutes while away, and bulk claim/assign.
 
 Lists read only the ``human_task`` projection (and the inbox tables); a workflow is loaded
-only to prefill the form on the delegation page.
+only for the delegation page (to prefill its form, and to save or complete the task).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
-from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -23,17 +22,18 @@ from app.data.queries.inbox import TaskFilter, inbox_query, saved_filters
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
 from app.data.queries.tasks import open_delegation, open_delegations
-from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.errors import AppError
-from app.extensions import db, runtime
+from app.extensions import db, file_store, runtime
+from app.formkit.build import existing_files
 from app.i18n import N_
 from app.services import inbox as inbox_service
 from app.services import tasks as task_service
-from app.services.errors import Forbidden
+from app.services.completion import Submission
 from app.services.forms import definition_for_task
 from app.web.cases.routes import may_open_cases
-from app.web.shared.display import URGENCY, task_title
-from app.web.shared.forms import build_form, check_files, existing_files, submitted_data
+from app.web.errors import local_url
+from app.web.shared.display import URGENCY, locale, task_title
+from app.web.shared.forms import build_form
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
@@ -119,28 +119,13 @@ def index():
 
 
 def _back() -> str:
-    target = request.form.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
-        return target
-    return url_for("inbox.index")
+    return local_url(request.form.get("next")) or url_for("inbox.index")
 
 
 def _run(action, success, category: str = "success"):
-    """Run a service call, commit, flash; 404/403 for missing/forbidden, a warning otherwise."""
-    try:
-        result = action()
-        db.session.commit()
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except AppError as exc:
-        db.session.rollback()
-        flash(_(exc.message), "warning")
-        return redirect(_back())
+    """Run a service call, commit, flash and go back (refusals: ``app/web/errors.py``)."""
+    result = action()
+    db.session.commit()
     flash(success(result), category)
     return redirect(_back())
 
@@ -254,13 +239,8 @@ def substitutes():
         if substitute_id is None:
             flash(_("Choose a colleague."), "warning")
             return redirect(url_for("inbox.substitutes"))
-        try:
-            inbox_service.name_substitute(db.session, current_user, substitute_id, starts, ends)
-            db.session.commit()
-        except AppError as exc:
-            db.session.rollback()
-            flash(_(exc.message), "warning")
-            return redirect(url_for("inbox.substitutes"))
+        inbox_service.name_substitute(db.session, current_user, substitute_id, starts, ends)
+        db.session.commit()
         flash(_("Substitute saved."), "success")
         return redirect(url_for("inbox.substitutes"))
     from app.data.models import User
@@ -275,12 +255,8 @@ def substitutes():
 @bp.route("/substitutes/<int:substitution_id>/delete", methods=["POST"])
 @login_required
 def end_substitution(substitution_id: int):
-    try:
-        inbox_service.end_substitution(db.session, current_user, substitution_id)
-        db.session.commit()
-    except NotFound:
-        db.session.rollback()
-        abort(404)
+    inbox_service.end_substitution(db.session, current_user, substitution_id)
+    db.session.commit()
     flash(_("Substitution removed."), "info")
     return redirect(url_for("inbox.substitutes"))
 
@@ -292,7 +268,7 @@ def end_substitution(substitution_id: int):
 def _route_delegated_tasks():
     """A task under delegation is worked on from the delegation page: the delegate saves a
     draft there, the delegator does the final check there (the task page would complete it)."""
-    if request.endpoint != "tasks.show" or not current_user.is_authenticated:
+    if request.endpoint not in ("tasks.show", "tasks.complete") or not current_user.is_authenticated:
         return None
     task_id = (request.view_args or {}).get("task_id")
     delegation = open_delegation(db.session, task_id) if task_id else None
@@ -307,12 +283,8 @@ def _route_delegated_tasks():
 @bp.route("/<task_id>/work", methods=["GET", "POST"])
 @login_required
 def work(task_id: str):
-    try:
-        task = task_service.get_visible(db.session, current_user, task_id)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
+    """The delegation page: the delegate saves a draft, the delegator checks and completes it."""
+    task = task_service.get_visible(db.session, current_user, task_id)
     delegation = open_delegation(db.session, task_id)
     if task.state != TaskState.OPEN or delegation is None:
         return redirect(url_for("tasks.show", task_id=task_id))
@@ -320,50 +292,33 @@ def work(task_id: str):
     as_delegator = delegation.state == DelegationState.RETURNED and delegation.delegator_id == current_user.id
     if not (as_delegate or as_delegator):
         return redirect(url_for("tasks.show", task_id=task_id))
-    try:
-        definition = definition_for_task(db.session, task) if (task.form_key or task.form_id) else {
-            "key": "no_form", "fields": []}
-    except NotFound:
-        abort(404)
-    try:
-        data = runtime().task_data(db.session, task.id)
-    except AppError:
-        data = {}
-    if as_delegator and delegation.draft:
-        data = {**data, **delegation.draft}
-    files = existing_files(definition, data)
     case = db.session.get(Case, task.case_id) if task.case_id else None
     names = user_names(db.session, {delegation.delegator_id, delegation.delegate_id})
-    context = dict(title=task_title(task), task=task, case=case, definition=definition, files=files,
-                   delegation=delegation, as_delegate=as_delegate, names=names)
+    context = dict(title=task_title(task), task=task, case=case, delegation=delegation, as_delegate=as_delegate,
+                   names=names)
     if request.method == "GET":
-        return render_template("inbox/work.html", form=build_form(definition, data),
-                               submit_token=uuid.uuid4().hex, **context)
-    form = build_form(definition)
-    valid = form.validate_on_submit()
-    valid = check_files(form, definition, files) and valid
+        definition = definition_for_task(db.session, task)
+        try:
+            data = runtime().task_data(db.session, task.id)
+        except AppError:  # the page still shows the form, without prefilled values
+            data = {}
+        if as_delegator and delegation.draft:
+            data = {**data, **delegation.draft}
+        return render_template("inbox/work.html", form=build_form(definition, data), definition=definition,
+                               files=existing_files(definition, data), submit_token=uuid.uuid4().hex, **context)
     token = request.form.get("submit_token", "")[:64] or uuid.uuid4().hex
-    if not valid:
+    submission = Submission(form=request.form, files=request.files, locale=locale())
+    if as_delegate:
+        result = inbox_service.return_draft(db.session, runtime(), current_user, task_id, submission,
+                                            store_file=file_store())
+    else:
+        result = inbox_service.finish_delegated(db.session, runtime(), current_user, task_id, submission,
+                                                store_file=file_store(), submit_token=token)
+    if not result.ok:
         db.session.rollback()
-        return render_template("inbox/work.html", form=form, submit_token=token, invalid=True, **context), 422
-    try:
-        submitted = submitted_data(form, definition, files)
-        if as_delegate:
-            inbox_service.return_draft(db.session, current_user, task_id, submitted)
-        else:
-            inbox_service.finish_delegated(db.session, runtime(), current_user, task_id, submitted, token)
-        db.session.commit()
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except (TaskNotOpen, ConcurrentUpdate, InstanceNotRunning) as exc:
-        db.session.rollback()
-        flash(_(exc.message), "warning")
-        return redirect(url_for("inbox.index"))
-    except AppError as exc:
-        db.session.rollback()
-        flash(_(exc.message), "danger")
-        return redirect(url_for("inbox.work", task_id=task_id))
+        return render_template("inbox/work.html", form=result.form, definition=result.definition,
+                               files=result.files, submit_token=token, invalid=True, **context), 422
+    db.session.commit()
     if as_delegate:
         flash(_("Saved. The task is back with %(name)s for a final check.",
                 name=names.get(delegation.delegator_id, "?")), "success")

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.web.errors import wants_json
 
 bp = Blueprint("main", __name__)
 
@@ -39,10 +40,6 @@ def set_language(code: str):
     return redirect(target if target.startswith(request.host_url) else url_for("main.index"))
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
-
-
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     messages = {
@@ -55,7 +52,7 @@ def http_error(exc: HTTPException):
         429: _("Too many requests. Please wait a moment and try again."),
     }
     message = messages.get(exc.code or 500, _("Something went wrong."))
-    if _wants_json():
+    if wants_json():
         return jsonify(error=exc.name, message=message), exc.code
     return render_template("errors/error.html", code=exc.code, message=message, title=str(exc.code)), exc.code
 
@@ -67,7 +64,7 @@ def unexpected_error(exc: Exception):
     current_app.logger.exception("unhandled error")
     db.session.rollback()
     message = _("Something went wrong on our side. Nothing was saved; please try again.")
-    if _wants_json():
+    if wants_json():
         return jsonify(error="Internal Server Error", message=message), 500
     return render_template("errors/error.html", code=500, message=message, title="500"), 500
 
@@ -78,6 +75,6 @@ from flask_wtf.csrf import CSRFError  # noqa: E402
 @bp.app_errorhandler(CSRFError)
 def csrf_error(exc: CSRFError):
     message = _("This form has expired or was sent from elsewhere. Please reload the page and try again.")
-    if _wants_json():
+    if wants_json():
         return jsonify(error="Bad Request", message=message), 400
     return render_template("errors/error.html", code=400, message=message, title="400"), 400

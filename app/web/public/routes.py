@@ -16,17 +16,17 @@ from app.data.models import Case
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime
-from app.formkit.build import form_class, form_data
+from app.formkit.build import check_files, form_class, form_data
 from app.services import attachments
 from app.services import public as svc
 from app.services.cases import case_by_token, open_case
 from app.services.choices import DatabaseChoices
 from app.services.errors import AlreadyAnswered, NotWaiting
 from app.services.forms import definition_by_key
+from app.web.errors import rollback
 from app.web.files.routes import bp as files_bp
 from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
 from app.web.shared.display import locale
-from app.web.shared.forms import check_files
 
 bp = Blueprint("public", __name__)
 bp.register_blueprint(files_bp)  # /files/<id> (signed-in staff), endpoint "public.files.download"
@@ -126,6 +126,17 @@ def _too_many():
     )
 
 
+@bp.errorhandler(AppError)
+def _refused(exc: AppError):
+    """Customers get this site's own pages, never the staff ones of ``app/web/errors.py`` (which
+    redirect to the inbox); the views answer the refusals they expect themselves."""
+    rollback()
+    if isinstance(exc, NotFound):
+        return _not_found()
+    current_app.logger.warning("public request refused: %s", exc)
+    return _message(_("Not available"), _("Your request could not be completed. Please try again later."), 409)
+
+
 # ---------------------------------------------------------------------------- feedback form
 
 
@@ -173,7 +184,7 @@ def feedback():
     if (request.form.get("website") or "").strip():
         return _message(_("Not accepted"), _("Your submission could not be accepted."), 400)
     valid = form.validate_on_submit()
-    valid = check_files(form, definition) and valid
+    valid = check_files(form, definition, locale()) and valid
     valid = not _needs_contact(form, definition) and valid
     detected = _check_uploads(form["attachments"]) if "attachments" in form else {}
     if not valid or detected is None:

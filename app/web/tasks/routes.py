@@ -5,33 +5,24 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import Case, TaskState
 from app.data.queries.history import completed_task_events
-from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.errors import AppError
-from app.extensions import db, runtime
+from app.extensions import db, file_store, runtime
+from app.formkit.build import existing_files
 from app.services import tasks as task_service
-from app.services.errors import Forbidden
+from app.services.completion import Submission, complete_task
 from app.services.forms import definition_for_task
-from app.web.shared.display import readable, task_title
-from app.web.shared.forms import build_form, check_files, existing_files, submitted_data
+from app.web.shared.display import locale, readable, task_title
+from app.web.shared.forms import build_form
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
-
-
-def _load(task_id: str):
-    try:
-        return task_service.get_visible(db.session, current_user, task_id)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
 
 
 def _submit_token() -> str:
@@ -44,84 +35,54 @@ def _done(task) -> None:
           "success")
 
 
-@bp.route("/<task_id>", methods=["GET", "POST"])
+def _case(task):
+    return db.session.get(Case, task.case_id) if task.case_id else None
+
+
+@bp.get("/<task_id>")
 @login_required
 def show(task_id: str):
-    task = _load(task_id)
-    case = db.session.get(Case, task.case_id) if task.case_id else None
-    if task.form_key is None and task.form_id is None:
-        definition = {"key": "no_form", "fields": []}  # a task that only needs to be confirmed
-    else:
-        try:
-            definition = definition_for_task(db.session, task)
-        except NotFound:
-            abort(404)
+    """The task with its form: to fill in, to look at, or what was submitted once it is done."""
+    task = task_service.get_visible(db.session, current_user, task_id)
+    definition = definition_for_task(db.session, task)
     if task.state != TaskState.OPEN:
-        if request.method == "POST":
-            token = _submit_token()
-            if token and token == task.completion_token:
-                _done(task)
-            else:
-                flash(_("This task has already been completed by someone else. Nothing was saved."), "warning")
-            return redirect(url_for("inbox.index"))
         events = completed_task_events(db.session, task.id)
         submitted = readable(definition, events[-1].data_after) if events else []
-        return render_template("tasks/show.html", title=task_title(task), task=task, case=case, mode="closed",
+        return render_template("tasks/show.html", title=task_title(task), task=task, case=_case(task), mode="closed",
                                definition=definition, submitted=submitted, form=None)
-
-    may_act = task_service.can_act(current_user, task)
     try:
         data = runtime().task_data(db.session, task.id)
-    except AppError:
+    except AppError:  # the page still shows the form, without prefilled values
         data = {}
-    files = existing_files(definition, data)
-    if request.method == "POST":
-        if not may_act:
-            abort(403)
-        return _complete(task, case, definition, files)
-    form = build_form(definition, data)
     return render_template(
-        "tasks/show.html", title=task_title(task), task=task, case=case, definition=definition, form=form,
-        mode="edit" if may_act else "view", submit_token=uuid.uuid4().hex, files=files,
+        "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=definition,
+        form=build_form(definition, data), mode="edit" if task_service.can_act(current_user, task) else "view",
+        submit_token=uuid.uuid4().hex, files=existing_files(definition, data),
         may_claim=task.assignee_id is None and task.department_id in current_user.department_ids,
     )
 
 
-def _complete(task, case, definition, files):
-    token = _submit_token() or uuid.uuid4().hex
-    form = build_form(definition)
-    valid = form.validate_on_submit()
-    valid = check_files(form, definition, files) and valid
-    if not valid:
-        db.session.rollback()
-        return render_template(
-            "tasks/show.html", title=task_title(task), task=task, case=case, definition=definition, form=form,
-            mode="edit", submit_token=token, files=files, invalid=True, may_claim=False,
-        ), 422
-    try:
-        data = submitted_data(form, definition, files)
-        done = task_service.complete_validated(db.session, runtime(), current_user, task.id, data, token)
-        db.session.commit()
-    except TaskNotOpen:
-        db.session.rollback()
-        flash(_("This task has already been completed by someone else. Nothing was saved."), "warning")
-        return redirect(url_for("inbox.index"))
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except ConcurrentUpdate:
-        db.session.rollback()
-        flash(_("Someone else changed this case at the same moment. Nothing was saved; please submit again."),
-              "warning")
-        return redirect(url_for("tasks.show", task_id=task.id))
-    except InstanceNotRunning:
-        db.session.rollback()
-        flash(_("The process of this task is no longer running. Nothing was saved."), "warning")
-        return redirect(url_for("inbox.index"))
-    except AppError as exc:
-        db.session.rollback()
-        flash(_(exc.message), "danger")
-        return redirect(url_for("tasks.show", task_id=task.id))
-    _done(done)
-    return redirect(url_for("inbox.index"))
+@bp.post("/<task_id>")
+@login_required
+def complete(task_id: str):
+    """Submit the task's form: complete the task, or show the form again with its errors (422).
 
+    Refusals (not allowed, already completed, changed meanwhile) are answered by
+    ``app/web/errors.py``; a second submit with the same token only says it is done.
+    """
+    token = _submit_token() or uuid.uuid4().hex
+    result = complete_task(
+        db.session, runtime(), current_user, task_id,
+        Submission(form=request.form, files=request.files, locale=locale()),
+        store_file=file_store(), submit_token=token,
+    )
+    if not result.ok:
+        db.session.rollback()
+        task = result.task
+        return render_template(
+            "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=result.definition,
+            form=result.form, mode="edit", submit_token=token, files=result.files, invalid=True, may_claim=False,
+        ), 422
+    db.session.commit()
+    _done(result.task)
+    return redirect(url_for("inbox.index"))
