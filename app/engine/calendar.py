@@ -40,7 +40,7 @@ import ast
 import functools
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,7 +86,7 @@ _HOLIDAY_LANGUAGES = {"zh": "zh_CN", "en": "en_US"}
 @functools.lru_cache(maxsize=256)
 def _rule_holidays(year: int, language: str) -> tuple[tuple[date, str], ...]:
     try:
-        found = holidays.China(years=year, language=language)
+        found = holidays.China(years=year, language=language)  # type: ignore[no-untyped-call]
     except (NotImplementedError, ValueError, KeyError):  # outside the rules' range
         return ()
     return tuple(sorted(found.items()))
@@ -480,7 +480,7 @@ def days_late(due: Any, done: Any, basis: str = "working") -> int:
     return default_calendar().days_late(to_datetime(due), to_datetime(done), basis)
 
 
-def days_late_helper(basis: str):
+def days_late_helper(basis: str) -> Callable[[Any, Any], int]:
     """The ``days_late(due, done)`` diagram helper counting in ``basis`` days (the
     ``ESCALATION_LATENESS_DAYS`` setting), so a diagram never names the basis itself."""
     if basis not in LATENESS_BASES:

@@ -43,7 +43,7 @@ def _calendar_timer(spec: Any) -> str | None:
     """The expression of a ``timeDate`` timer spec that uses the working calendar, else None."""
     definition = getattr(spec, "event_definition", None)
     if isinstance(definition, TimeDateEventDefinition) and depends_on_working_calendar(definition.expression):
-        return definition.expression
+        return str(definition.expression)
     return None
 
 
@@ -89,12 +89,12 @@ def calendar_elements(parsed: ParsedSpec) -> CalendarElements:
     return CalendarElements(frozenset(tasks), other)
 
 
-class DeadlineRecordingEngine(PythonScriptEngine):
+class DeadlineRecordingEngine(PythonScriptEngine):  # type: ignore[misc]  # untyped library
     """The script engine of the runtime: a timer expression that uses the working calendar is
     evaluated with ``now()`` pinned to an instant recorded on the timer task, so it can be
     evaluated again to the same result (or a new one after a calendar change)."""
 
-    def evaluate(self, task: Any, expression: str, external_context: dict | None = None) -> Any:
+    def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         if external_context is None and _calendar_timer(task.task_spec) == expression:
             at = clock.now()
             task._set_internal_data(**{CALENDAR_NOW: at.isoformat()})
@@ -115,7 +115,8 @@ class DeadlineMove:
 
 
 def _timer_due(value: Any) -> datetime:
-    return TimerEventDefinition.get_datetime(str(value))
+    due: datetime = TimerEventDefinition.get_datetime(str(value))
+    return due
 
 
 def recompute(workflow: BpmnWorkflow, open_tasks: list[HumanTask]) -> list[DeadlineMove]:

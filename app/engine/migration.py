@@ -62,7 +62,7 @@ def _element(ts: Any) -> str | None:
     bpmn_id = getattr(ts, "bpmn_id", None)
     if not bpmn_id or ts.name.endswith(" [child]"):
         return None
-    return bpmn_id
+    return str(bpmn_id)
 
 
 def _spec_diff(old: Any, new: Any, result: DefinitionDiff) -> None:
@@ -195,7 +195,7 @@ def _attributes(old_spec: Any, new_spec: Any) -> list[str]:
 
 def plan_migration(
     session: Session, instance: ProcessInstance, workflow: Any, target: ProcessDefinition
-) -> tuple[MigrationPlan, Any, dict]:
+) -> tuple[MigrationPlan, Any, dict[str, Any]]:
     """The plan (safe or with reasons) and the diffs needed to carry it out."""
     plan = MigrationPlan(instance.id, instance.definition.version, target.version)
     if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.INCIDENT):
@@ -217,7 +217,7 @@ def plan_migration(
     return plan, (top_diff, parsed), sub_diffs
 
 
-def apply_migration(workflow: Any, diffs: tuple[Any, Any], sub_diffs: dict) -> None:
+def apply_migration(workflow: Any, diffs: tuple[Any, Any], sub_diffs: dict[str, Any]) -> None:
     """Move the workflow onto the new specs, keeping the data of its active tasks.
 
     ``migrate_workflow`` resets ready and waiting tasks and re-predicts their branches; a reset

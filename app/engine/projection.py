@@ -8,6 +8,7 @@ case essentials; tasks that are no longer READY are closed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,7 +90,7 @@ def due_at(workflow: BpmnWorkflow, task: Any, value: str, now: datetime) -> date
     return to_datetime(result)
 
 
-def pinned_now(instant: datetime):
+def pinned_now(instant: datetime) -> Callable[[], str]:
     """A ``now()`` for diagram expressions that always answers ``instant`` (ISO, UTC)."""
     text = instant.astimezone(UTC).isoformat()
     return lambda: text

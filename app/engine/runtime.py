@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
@@ -79,7 +80,7 @@ class WorkflowRuntime:
 
     # ------------------------------------------------------------------ plumbing
 
-    def script_engine(self):
+    def script_engine(self) -> PythonScriptEngine:
         return make_script_engine({**helpers(), **self.extra_helpers}, self.script_cpu_limit,
                                   engine_class=DeadlineRecordingEngine)
 
@@ -430,6 +431,8 @@ class WorkflowRuntime:
         if row is None:
             raise NotFound("task not found")
         instance = session.get(ProcessInstance, row.instance_id)
+        if instance is None:
+            raise NotFound("task not found")
         workflow = self._remembered(session, instance)
         if workflow is None:
             workflow = self.load(session, instance)
@@ -461,7 +464,7 @@ def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[
     )
 
 
-def _signature(workflow: BpmnWorkflow) -> frozenset:
+def _signature(workflow: BpmnWorkflow) -> frozenset[tuple[Any, Any]]:
     return frozenset((t.id, t.state) for t in workflow.get_tasks())
 
 

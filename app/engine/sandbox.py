@@ -19,7 +19,8 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from types import FrameType
+from typing import Any, cast
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.Guards import (
@@ -58,7 +59,7 @@ class _Transformer(RestrictingNodeTransformer):
         self.error(node, "try/except/finally is not allowed in scripts.")
         return node
 
-    visit_TryStar = visit_Try
+    visit_TryStar = visit_Try  # type: ignore[assignment]  # same check for try/except*
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
@@ -80,11 +81,13 @@ class _Transformer(RestrictingNodeTransformer):
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
         if isinstance(node.op, self._NO_AUGMENTED):
             self.error(node, "Augmented assignment with *, **, << or % is not allowed in scripts.")
-        return super().visit_AugAssign(node)
+        return cast(ast.AST, super().visit_AugAssign(node))
 
 
 MAX_ALLOCATION = 64 * 1024 * 1024  # approximate bytes all guarded operations of one run may build
 ITEM_BYTES = 40  # a container slot plus a small object
+#: what sys.settrace accepts and a trace function returns
+TraceFunction = Callable[[FrameType, str, Any], Any]
 _budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("sandbox_budget")
 
 
@@ -214,7 +217,9 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
         wrapped = _str_method(obj, name)
         if wrapped is not None:
             return wrapped
-    return safer_getattr(obj, name, default) if default is not None else safer_getattr(obj, name)
+    if default is not None:
+        return safer_getattr(obj, name, default)  # type: ignore[no-untyped-call]
+    return safer_getattr(obj, name)  # type: ignore[no-untyped-call]
 
 
 def _guarded_range(*args: int) -> range:
@@ -243,7 +248,7 @@ def _inplacevar(op: str, x: Any, y: Any) -> Any:
         raise ScriptSecurityError(f"operator {op} is not allowed")
     if op == "+=":
         return _guarded_add(x, y)
-    return _check_size(fn(x, y))
+    return _check_size(fn(x, y))  # type: ignore[no-untyped-call]  # an operator-module function
 
 
 _ALLOWED_BUILTINS = (
@@ -260,7 +265,7 @@ _REAL_TYPES = {wrapper: getattr(builtins, name) for name, wrapper in _SIZED.item
 def _isinstance(obj: Any, types: Any) -> bool:
     """isinstance that understands the size-checked list/tuple/set/dict constructors."""
     if isinstance(types, tuple):
-        return isinstance(obj, tuple(_REAL_TYPES.get(t, t) for t in types))
+        return isinstance(obj, tuple(_REAL_TYPES.get(t) or t for t in types))
     return isinstance(obj, _REAL_TYPES.get(types, types))
 
 
@@ -322,7 +327,7 @@ def _run_with_cpu_limit(fn: Callable[[], Any], limit: float) -> Any:
     cpu_deadline = time.thread_time() + limit
     next_check = time.monotonic() + limit
 
-    def local_trace(frame, event, arg):
+    def local_trace(frame: FrameType, event: str, arg: Any) -> TraceFunction:
         nonlocal next_check
         now = time.monotonic()
         if now >= next_check:
@@ -332,7 +337,7 @@ def _run_with_cpu_limit(fn: Callable[[], Any], limit: float) -> Any:
             next_check = now + left
         return local_trace
 
-    def global_trace(frame, event, arg):
+    def global_trace(frame: FrameType, event: str, arg: Any) -> TraceFunction | None:
         if frame.f_code.co_filename == SCRIPT_FILENAME:
             frame.f_trace_opcodes = True  # `while True: pass` on one line emits no line events
             return local_trace(frame, event, arg)
@@ -348,14 +353,14 @@ def _run_with_cpu_limit(fn: Callable[[], Any], limit: float) -> Any:
         _budget.reset(token)
 
 
-class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]  # untyped library
     """A SpiffWorkflow script environment that evaluates diagram code in the sandbox."""
 
     def __init__(self, helpers: Mapping[str, Any] | None = None, cpu_limit: float = DEFAULT_CPU_LIMIT):
         super().__init__(dict(helpers or {}))
         self.cpu_limit = cpu_limit
 
-    def _globals(self, context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict:
+    def _globals(self, context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
         scope: dict[str, Any] = {"__builtins__": _SAFE_BUILTINS, **_GUARDS}
         scope.update(self.globals)
         scope.update(external or {})
@@ -364,12 +369,14 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         scope["value_of"] = lambda name, default=None: context.get(name, default)
         return scope
 
-    def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
+    def evaluate(self, expression: str, context: dict[str, Any],
+                 external_context: dict[str, Any] | None = None) -> Any:
         code = _compile(expression, "eval")
         scope = self._globals(context, external_context)
         return _run_with_cpu_limit(lambda: eval(code, scope), self.cpu_limit)  # noqa: S307
 
-    def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
+    def execute(self, script: str, context: dict[str, Any],
+                external_context: dict[str, Any] | None = None) -> bool:
         clashes = (set(self.globals) | set(external_context or {})) & set(context)
         if clashes:
             raise ValueError(
@@ -390,7 +397,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
                 context[key] = value
         return True
 
-    def call_service(self, context: dict, **kwargs: Any) -> Any:
+    def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
         raise ScriptSecurityError("service tasks are not available to diagrams")
 
 

@@ -82,7 +82,7 @@ class GroupField(FieldList):
         super().process(formdata, data, extra_filters)
 
     def validate(self, form, extra_validators=()):
-        self.errors = []
+        self.errors: list[Any] = []
         for entry in self.entries:
             if not _row_is_blank(entry):
                 entry.validate(form)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.clock import clock
+from app.data.db import rowcount
 from app.data.models import (
     CalendarOverride,
     CalendarYearConfirmation,
@@ -64,7 +66,7 @@ def load_calendar(session: Session) -> WorkingCalendar:
     return cal
 
 
-def refresh_if_changed(app, session: Session, force: bool = False) -> bool:
+def refresh_if_changed(app: Any, session: Session, force: bool = False) -> bool:
     """Reload the default calendar when the stored version differs from this app's; True if reloaded."""
     state = app.extensions.setdefault("calendar_state", {"version": None, "checked": 0.0})
     now = time.monotonic()
@@ -107,7 +109,7 @@ def remove_override(session: Session, day: date, actor: Actor | None = None,
     """Remove the override of ``day`` (None when there was none); deadlines move as for
     :func:`set_override`."""
     result = session.execute(delete(CalendarOverride).where(CalendarOverride.day == day))
-    if not result.rowcount:
+    if not rowcount(result):
         return None
     return _calendar_changed(session, actor, runtime, ladder)
 
@@ -160,7 +162,7 @@ def recompute_deadlines(session: Session, runtime: WorkflowRuntime, actor: Actor
         moved = runtime.recompute_deadlines(session, instance_id, actor)
         for move in moved:
             if move.kind == "task":
-                escalation.rewind(session, session.get(HumanTask, move.task_id), now, ladder)
+                escalation.rewind(session, session.get_one(HumanTask, move.task_id), now, ladder)
         moves += moved
     return moves
 
@@ -190,7 +192,7 @@ def confirm_year(session: Session, year: int, actor_id: int | None) -> CalendarY
 
 def withdraw_confirmation(session: Session, year: int) -> bool:
     result = session.execute(delete(CalendarYearConfirmation).where(CalendarYearConfirmation.year == year))
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def years_needing_entries(session: Session, now: datetime | None = None) -> list[int]:

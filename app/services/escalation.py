@@ -27,13 +27,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.data.db import rowcount
 from app.data.models import HumanTask, TaskEscalation, TaskLateness, TaskState
 from app.data.models.notifications import EscalationLevel, NotificationKind
 from app.engine.calendar import LATENESS_BASES, WorkingCalendar, default_calendar
@@ -94,13 +95,13 @@ _STEP_COLUMN = {
 
 def _claim_step(session: Session, task_id: str, step: int, now: datetime) -> bool:
     """Move the task to ``step`` unless it is there already (compare-and-set)."""
-    result = cast("CursorResult[Any]", session.execute(
+    result = session.execute(
         update(TaskEscalation)
         .where(TaskEscalation.task_id == task_id, TaskEscalation.level < step)
         .values(level=step, **{_STEP_COLUMN[step]: now})
         .execution_options(synchronize_session=False)
-    ))
-    return result.rowcount == 1
+    )
+    return rowcount(result) == 1
 
 
 def rewind(session: Session, task: HumanTask, now: datetime, settings: LadderSettings,

@@ -23,10 +23,11 @@ from email.utils import make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import clock, local_zone
+from app.data.db import Database, rowcount
 from app.data.models import (
     Department,
     EmailOutbox,
@@ -39,7 +40,7 @@ from app.data.models import (
     UserRole,
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
-from app.engine.context import RunContext
+from app.engine.context import Hook, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ LOCALES = ("zh", "en")
 # ------------------------------------------------------------------------------ recipients
 
 
-def _active(stmt):
+def _active(stmt: Select[Any]) -> Select[Any]:
     return stmt.where(User.active.is_(True)).order_by(User.id)
 
 
@@ -120,7 +121,7 @@ def local_time(value: str | datetime | None, timezone: str | None) -> str:
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _texts(locale: str, macro: str):
+def _texts(locale: str, macro: str) -> Any:
     from flask import get_template_attribute
 
     return get_template_attribute(f"email/texts.{locale}.txt", macro)
@@ -152,7 +153,7 @@ def opted_out(session: Session, user_ids: Iterable[int], kind: str) -> set[tuple
     ids = list(user_ids)
     if not ids:
         return set()
-    return set(session.execute(
+    return set(session.execute(  # type: ignore[arg-type]  # rows are tuples
         select(NotificationOptOut.user_id, NotificationOptOut.channel)
         .where(NotificationOptOut.user_id.in_(ids), NotificationOptOut.kind == kind)
     ).all())
@@ -223,7 +224,7 @@ def notify_opened(session: Session, opened: Sequence[HumanTask]) -> None:
         notify(session, task_recipients(session, task), kind, task)
 
 
-def notification_hook(app):
+def notification_hook(app: Any) -> Hook:
     """Runtime hook: notify about the tasks this operation opened (new, assigned, rework).
 
     Runs in a SAVEPOINT: whatever goes wrong here is logged and rolled back alone, never the
@@ -273,11 +274,11 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
     stmt = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
-    return session.execute(stmt.values(read_at=clock.now()).execution_options(synchronize_session=False)).rowcount
+    return rowcount(session.execute(stmt.values(read_at=clock.now()).execution_options(synchronize_session=False)))
 
 
 def opt_outs(session: Session, user_id: int) -> set[tuple[str, str]]:
-    return set(session.execute(
+    return set(session.execute(  # type: ignore[arg-type]  # rows are tuples
         select(NotificationOptOut.kind, NotificationOptOut.channel).where(NotificationOptOut.user_id == user_id)
     ).all())
 
@@ -328,11 +329,11 @@ def _message(row: EmailOutbox, config: Mapping[str, Any]) -> EmailMessage:
     return message
 
 
-def _record_failure(database, outbox_id: int, error: BaseException, config: Mapping[str, Any]) -> bool:
+def _record_failure(database: Database, outbox_id: int, error: BaseException, config: Mapping[str, Any]) -> bool:
     """Count a failed attempt; returns True when the row has now failed for good."""
     max_attempts = int(config.get("OUTBOX_MAX_ATTEMPTS", 8))
     with database.transaction() as session:
-        row = session.get(EmailOutbox, outbox_id)
+        row = session.get_one(EmailOutbox, outbox_id)
         row.attempts += 1
         row.last_error = f"{type(error).__name__}: {error}"[:1000]
         if row.attempts >= max_attempts:
@@ -345,7 +346,7 @@ def _record_failure(database, outbox_id: int, error: BaseException, config: Mapp
     return False
 
 
-def drain_outbox(database, config: Mapping[str, Any], limit: int = 50) -> tuple[int, int]:
+def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50) -> tuple[int, int]:
     """Send due e-mails of the outbox; returns (sent, failed attempts)."""
     now = clock.now()
     with database.session() as session:
@@ -366,7 +367,7 @@ def drain_outbox(database, config: Mapping[str, Any], limit: int = 50) -> tuple[
                 .values(next_attempt_at=lease)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount == 1:
+            if rowcount(result) == 1:
                 claimed.append(outbox_id)
     if not claimed:
         return 0, 0
@@ -380,7 +381,7 @@ def drain_outbox(database, config: Mapping[str, Any], limit: int = 50) -> tuple[
     try:
         for outbox_id in claimed:
             with database.session() as session:
-                row = session.get(EmailOutbox, outbox_id)
+                row = session.get_one(EmailOutbox, outbox_id)
                 message = _message(row, config)
             try:
                 smtp.send_message(message)
@@ -398,7 +399,7 @@ def drain_outbox(database, config: Mapping[str, Any], limit: int = 50) -> tuple[
                         return sent, failed
                 continue
             with database.transaction() as session:
-                row = session.get(EmailOutbox, outbox_id)
+                row = session.get_one(EmailOutbox, outbox_id)
                 row.status = OutboxStatus.SENT
                 row.sent_at = clock.now()
                 row.attempts += 1

@@ -264,7 +264,7 @@ def conversation(session: Session, case: Case) -> list[dict[str, Any]]:
             items.append({"kind": "reply", "at": event.at, "text": str(data.get("reply_text") or ""),
                           "files": [{"name": f.get("name"), "size": f.get("size")} for f in files]})
         else:
-            answer = data.get(PUBLIC_ANSWER_FIELDS[event.element])
+            answer = data.get(PUBLIC_ANSWER_FIELDS.get(event.element or "", ""))
             if answer:
                 items.append({"kind": "answer", "at": event.at, "text": str(answer), "files": []})
     return items
@@ -413,7 +413,7 @@ def attachment_references(session: Session, file_id: str) -> list[tuple[Case, di
         if event.case_id in found:
             continue
         match = next((d for d in _descriptors(event.data_after) if d["id"] == file_id), None)
-        case = session.get(Case, event.case_id) if match is not None else None
-        if case is not None:
-            found[case.id] = (case, match)
+        owner = session.get(Case, event.case_id) if match is not None else None
+        if owner is not None and match is not None:
+            found[owner.id] = (owner, match)
     return list(found.values())
