@@ -1,6 +1,7 @@
 """Our deploy rules on top of the BPMN schema and the library's parser: every user task has a
 form and a known department, diagram code compiles in the sandbox, every element reaches an
-end, timers are valid ISO 8601, a message-started process has no other start."""
+end, timers are valid ISO 8601, a message-started process has no other start, a charged task
+(``latenessCharge``) names a known charge and has a due time."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 
+from app.engine.calendar import LATENESS_BASES
 from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
 from app.engine.sandbox import check_source
+
+#: What a day late on a task with the ``latenessCharge`` property costs in the weekly
+#: assessment: producing measures (10 yuan/day) or carrying them out (20 yuan/day).
+LATENESS_CHARGES = ("measures", "execution")
 
 
 def check_rules(
@@ -57,6 +63,16 @@ def check_rules(
                     problem("user task is in no lane and names no department")
                 elif not department and ts.lane.lower() not in known_departments:
                     problem(f"lane '{ts.lane}' is not a known department")
+        charge, days = props.get("latenessCharge"), props.get("latenessDays")
+        if charge or days:
+            if not isinstance(ts, UserTask):
+                problem("latenessCharge and latenessDays belong on a user task")
+            elif charge not in LATENESS_CHARGES:
+                problem(f"latenessCharge must be one of {', '.join(LATENESS_CHARGES)}")
+            elif days and days not in LATENESS_BASES:
+                problem(f"latenessDays must be one of {', '.join(LATENESS_BASES)}")
+            elif not props.get("dueAt"):
+                problem("a task with latenessCharge needs a dueAt")
         for prop in ("dueAt", "department", "assignee"):
             value = props.get(prop, "")
             if value.startswith("="):
