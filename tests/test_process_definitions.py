@@ -7,7 +7,7 @@ gateway conditions are checked together.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from app.engine.sandbox import SandboxEnvironment, check_source
 from app.formkit.build import StaticChoices, validate_data
 from app.formkit.definition import load_forms
 from app.services.assessment_math import DIAGRAM_HELPERS
+from app.services.weekly import week_charges, week_rows
 from tests.payloads import EIGHT_D, analysis, verify_ok
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -741,7 +742,8 @@ def test_a_week_rejected_three_times_still_reaches_finance(engine):
     assert engine.open_elements(iid) == [("finance_confirm", "finance")]
     data = engine.data(iid)
     assert [(r["by"], r["return_to"], r["reason"]) for r in data["rejections"]] == [
-        ("quality", "logistics", "运费有误"), ("management", "breakdown", "分解不清"), ("quality", "review", "重新核对")]
+        ("quality", "logistics", "运费有误"), ("management", "breakdown", "分解不清"),
+        ("quality", "review", "重新核对")]
     assert data["assessment_rounds"] == 3 and data["assessment_status"] == "open"
     assert [i["head_total"] for i in data["assessment_items"]] == ["20.00"]  # 10 + 50 × 20 %
     assert len(data["breakdowns"]) == 1
@@ -762,6 +764,57 @@ def test_endless_rejections_raise_an_incident_instead_of_stalling(engine):
     assert "sent back 10 times" in instance.incident_message
     data = engine.data(iid)
     assert len(data["rejections"]) == 10 and data["assessment_items"]  # nothing is lost
+
+
+def charged(eng: Engine, monday: str, now: datetime | None = None) -> list[tuple[str, str, int, list[str]]]:
+    """(department, charge, first day, dates) the week from ``monday`` charges."""
+    start = date.fromisoformat(monday)
+    with eng.db.transaction() as session:
+        return [(c["department"], c["charge"], c["first_day"], c["days"])
+                for c in week_charges(session, start, start + timedelta(days=6), now=now)]
+
+
+def test_a_late_8d_on_an_open_case_is_charged_in_its_weeks_once(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    report = engine.task(iid, "report", dept="production")
+    assert (report.lateness_charge, report.lateness_basis) == ("measures", "calendar")
+    assert report.due_at == datetime(2026, 3, 4, 1, 0, tzinfo=UTC)  # 48 h: Wednesday 09:00 Shanghai
+    # Monday 09:00 after the first week, the 8D still open: the 24-hour days begun Wed ... Sun 09:00
+    engine.advance(iid, datetime(2026, 3, 9, 1, 0, tzinfo=UTC) - clock.now())
+    first = ("production", "measures", 1, ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08"])
+    assert charged(engine, "2026-03-02") == [first]
+    with engine.db.transaction() as session:
+        assert week_rows(session, date(2026, 3, 2), date(2026, 3, 8)) == [
+            {"case_no": "", "department": "production", "late_measure_days": 5, "late_execution_days": 0}]
+    # the following week, still open: seven more days, none of the first week's again
+    engine.advance(iid, datetime(2026, 3, 16, 1, 0, tzinfo=UTC) - clock.now())
+    assert charged(engine, "2026-03-09") == [
+        ("production", "measures", 6, [f"2026-03-{d:02d}" for d in range(9, 16)])]
+    # written on Wednesday 18 March 10:00: 14 days and 1 hour late = 15 started days in all
+    clock.set(datetime(2026, 3, 18, 2, 0, tzinfo=UTC))
+    engine.complete(iid, "report", "eight_d_report", dept="production", **EIGHT_D)
+    assert charged(engine, "2026-03-16") == [
+        ("production", "measures", 13, ["2026-03-16", "2026-03-17", "2026-03-18"])]
+    assert charged(engine, "2026-03-23", now=datetime(2026, 4, 1, tzinfo=UTC)) == []
+    assert charged(engine, "2026-03-02") == [first]  # the earlier weeks do not change
+    verify = engine.task_data(engine.task(iid, "verify_8d"))
+    assert verify["measure_late_days"] == 5 + 7 + 3  # the 8D's own count agrees
+
+
+def test_a_late_8d_of_a_cancelled_case_is_charged_until_the_cancellation(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    clock.set(datetime(2026, 3, 5, 3, 0, tzinfo=UTC))  # Thursday 11:00: day 2 began at 09:00
+    with engine.db.transaction() as session:
+        engine.runtime.cancel(session, iid, ACTOR, "客户撤回")
+    [report] = engine.history(iid, "report")
+    assert report.state == TaskState.CANCELLED
+    later = datetime(2026, 3, 30, tzinfo=UTC)
+    assert charged(engine, "2026-03-02", now=later) == [("production", "measures", 1, ["2026-03-04", "2026-03-05"])]
+    assert charged(engine, "2026-03-09", now=later) == []
 
 
 def test_deployed_specs_load_from_the_database(engine):
