@@ -55,6 +55,7 @@ def build_app(config: Any = None) -> Flask:
 
     from app.engine.calendar import days_late_helper
     from app.scheduler.timers import timer_hook
+    from app.services.assessment_math import DIAGRAM_HELPERS as ASSESSMENT_HELPERS
     from app.services.escalation import lateness_hook, settings_from_config
     from app.services.notifications import notification_hook
 
@@ -62,8 +63,9 @@ def build_app(config: Any = None) -> Flask:
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, lateness_hook(ladder), notification_hook(app), timer_hook],
         script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
-        # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names
-        extra_helpers={"days_late": days_late_helper(ladder.lateness_days)},
+        # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names; the
+        # weekly assessment computes its money with the Decimal arithmetic of assessment_math
+        extra_helpers={"days_late": days_late_helper(ladder.lateness_days), **ASSESSMENT_HELPERS},
     )
 
     @login_manager.user_loader

@@ -1,4 +1,4 @@
-"""Assessment arithmetic: the tiered logistics split, lateness penalties, per-department totals."""
+"""Assessment arithmetic: the tiered logistics split on both bases, lateness penalties, a week's figures."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ from decimal import Decimal
 import pytest
 
 from app.services.assessment_math import (
-    AssessmentLine,
     Split,
-    assess_rows,
+    assess_week,
     lateness_penalty,
     logistics_base,
     logistics_split,
     money,
-    totals_by_department,
+    tier_base,
 )
 
 D = Decimal
 
 
-# Hand-computed: base by tier, head = base × 20 %, responsible = base × 80 %.
+# Hand-computed: base by tier, head = base × 20 %, responsible = the rest (≈ 80 %).
 @pytest.mark.parametrize(
     ("cost", "base", "head", "responsible"),
     [
@@ -98,115 +97,121 @@ def test_lateness_penalty_rejects_negative_rates():
         lateness_penalty(1, 1, measure_rate=-10)
 
 
+def test_a_shared_case_on_both_bases():
+    # 1,000 yuan shared by two departments: tiers on the whole cost give 500 (250 each),
+    # tiers on each half give 300 + 300 = 600
+    total = logistics_split(1000, 2, "total_cost")
+    share = logistics_split(1000, 2, "per_share")
+    assert total == Split(D("250.00"), D("50.00"), D("200.00"))
+    assert share == Split(D("300.00"), D("60.00"), D("240.00"))
+    whole = Split(D("500.00"), D("100.00"), D("400.00"))
+    assert logistics_split(1000) == logistics_split(1000, 1, "per_share") == whole
+
+
+def test_money_is_rounded_once_from_the_exact_amount():
+    # 1,000.01 shared by three on per_share: 333.3366… → 100 + 233.3366… × 50 % = 216.6683…
+    split = logistics_split("1000.01", 3, "per_share")
+    assert (split.base, split.head, split.responsible) == (D("216.67"), D("43.33"), D("173.34"))
+    # on total_cost: 300 + 500.01 × 40 % = 500.004, ÷ 3 = 166.668 → 166.67, head 33.3336 → 33.33
+    assert logistics_split("1000.01", 3) == Split(D("166.67"), D("33.33"), D("133.34"))
+    assert tier_base("100.01") == D("100.005")  # exact: no rounding inside the tiers
+
+
+@pytest.mark.parametrize(("departments", "basis"), [(0, "total_cost"), (True, "total_cost"), (2, "both")])
+def test_logistics_split_rejects_bad_sharing(departments, basis):
+    with pytest.raises(ValueError):
+        logistics_split(100, departments, basis)
+
+
 ROWS = [
-    {
-        "case_number": "FB-001",
-        "department": "生产车间",
-        "late_measure_days": 2,
-        "late_execution_days": 1,
-        "freight": 80,
-        "loss": 41,
-    },
-    {
-        "case_number": "FB-002",
-        "department": "采购部",
-        "late_measure_days": 0,
-        "late_execution_days": 3,
-        "freight": "600",
-        "loss": 0,
-    },
-    {
-        "case_number": "FB-003",
-        "department": "生产车间",
-        "late_measure_days": 1,
-        "late_execution_days": None,
-        "freight": "45.5",
-        "loss": "",
-    },
+    {"case_no": "FB-001", "department": "production", "late_measure_days": 2, "late_execution_days": 1},
+    {"case_no": "FB-002", "department": "purchasing", "late_measure_days": 0, "late_execution_days": 3},
+    {"case_no": "FB-003", "department": "production", "late_measure_days": 1, "late_execution_days": None},
+    {"case_no": "FB-004", "department": "production", "late_measure_days": 0, "late_execution_days": 0},
+    {"case_no": "FB-004", "department": "technical", "late_measure_days": 0, "late_execution_days": 1,
+     "edit_reason": "按记录更正"},
+]
+LOGISTICS = [
+    {"case_no": "FB-001", "freight": 80, "loss": 41},
+    {"case_no": "FB-002", "freight": "600", "loss": 0},
+    {"case_no": "FB-003", "freight": 45.5, "loss": ""},
+    {"case_no": "FB-004", "freight": "700", "loss": "300"},
+    {"case_no": "FB-004", "freight": "0", "loss": None},
+    {"case_no": "FB-999", "freight": "12", "loss": "0"},
+    {"case_no": "FB-998", "freight": "0", "loss": "0"},
 ]
 
 
-def test_assess_rows():
-    lines = assess_rows(ROWS)
-    assert len(lines) == 3
-    first, second, third = lines
-    # FB-001: penalties 2 × 10, 1 × 20; cost 121 → base 100 + 21 × 50 % = 110.50.
-    assert first == AssessmentLine(
-        case_number="FB-001",
-        department="生产车间",
-        late_measure_days=D(2),
-        late_execution_days=D(1),
-        measure_penalty=D("20.00"),
-        execution_penalty=D("20.00"),
-        freight=D("80.00"),
-        loss=D("41.00"),
-        logistics_cost=D("121.00"),
-        logistics_base=D("110.50"),
-        head_share=D("22.10"),
-        responsible_share=D("88.40"),
-        head_total=D("62.10"),
-    )
-    # FB-002: 3 × 20 = 60; cost 600 → base 300 + 100 × 40 % = 340.
-    assert second.measure_penalty == D("0.00")
-    assert second.execution_penalty == D("60.00")
-    assert second.logistics_cost == D("600.00")
-    assert (second.head_share, second.responsible_share) == (D("68.00"), D("272.00"))
-    assert second.head_total == D("128.00")
-    # FB-003: empty fields count as 0; cost 45.50 in tier 1.
-    assert third.late_execution_days == D(0)
-    assert third.loss == D("0.00")
-    assert third.logistics_cost == D("45.50")
-    assert (third.head_share, third.responsible_share) == (D("9.10"), D("36.40"))
-    assert third.head_total == D("19.10")  # 10 + 9.10
+def test_assess_week():
+    result = assess_week(ROWS, LOGISTICS, "total_cost")
+    items = {(i["case_no"], i["department"]): i for i in result["items"]}
+    # FB-001: penalties 2 × 10, 1 × 20; cost 121 → base 100 + 21 × 50 % = 110.50
+    assert items[("FB-001", "production")] == {
+        "case_no": "FB-001", "department": "production", "late_measure_days": 2, "late_execution_days": 1,
+        "edit_reason": None, "measure_penalty": "20.00", "execution_penalty": "20.00", "case_cost": "121.00",
+        "sharing": 1, "logistics_cost": "121.00", "logistics_basis": "total_cost", "logistics_base": "110.50",
+        "head_share": "22.10", "responsible_share": "88.40", "head_total": "62.10",
+    }
+    # FB-002: 3 × 20 = 60; cost 600 → base 300 + 100 × 40 % = 340
+    second = items[("FB-002", "purchasing")]
+    assert (second["execution_penalty"], second["head_share"], second["responsible_share"]) == (
+        "60.00", "68.00", "272.00")
+    assert second["head_total"] == "128.00"
+    # FB-003: empty fields count as 0; 45.50 in tier 1
+    third = items[("FB-003", "production")]
+    assert (third["late_execution_days"], third["logistics_cost"], third["head_total"]) == (0, "45.50", "19.10")
+    # FB-004: 1,000 shared by production and technical → 250 each
+    shared = items[("FB-004", "technical")]
+    assert (shared["sharing"], shared["logistics_cost"], shared["logistics_base"], shared["head_share"]) == (
+        2, "500.00", "250.00", "50.00")
+    assert shared["head_total"] == "70.00" and shared["edit_reason"] == "按记录更正"
+    totals = result["totals"]
+    assert list(totals) == ["production", "purchasing", "technical"]
+    assert totals["production"] == {
+        "cases": 3, "measure_penalty": "30.00", "execution_penalty": "20.00", "logistics_cost": "666.50",
+        "head_share": "81.20", "responsible_share": "324.80", "head_total": "131.20", "logistics_basis": "total_cost",
+    }  # head 22.10 + 9.10 + 50; penalties 50
+    assert result["departments"] == ["production", "purchasing", "technical"]
+    assert result["unmatched"] == [{"case_no": "FB-999", "freight": "12.00", "loss": "0.00"}]
 
 
-def test_totals_by_department():
-    totals = totals_by_department(assess_rows(ROWS))
-    assert list(totals) == ["生产车间", "采购部"]
-    prod = totals["生产车间"]
-    assert prod.cases == 2
-    assert prod.lines == 2
-    assert prod.measure_penalty == D("30.00")  # 20 + 10
-    assert prod.execution_penalty == D("20.00")
-    assert prod.logistics_cost == D("166.50")  # 121 + 45.50
-    assert prod.head_share == D("31.20")  # 22.10 + 9.10
-    assert prod.responsible_share == D("124.80")  # 88.40 + 36.40
-    assert prod.head_total == D("81.20")  # 62.10 + 19.10 = 30 + 20 + 31.20
-    # Tiers applied to the department's total instead: 100 + 66.50 × 50 % = 133.25.
-    assert prod.split_of_total == Split(D("133.25"), D("26.65"), D("106.60"))
-    purch = totals["采购部"]
-    assert (purch.cases, purch.head_total, purch.responsible_share) == (
-        1,
-        D("128.00"),
-        D("272.00"),
-    )
+def test_assess_week_per_share_and_default():
+    assert assess_week(ROWS, LOGISTICS) == assess_week(ROWS, LOGISTICS, None) == assess_week(
+        ROWS, LOGISTICS, "total_cost")
+    shared = next(i for i in assess_week(ROWS, LOGISTICS, "per_share")["items"] if i["department"] == "technical")
+    assert (shared["logistics_base"], shared["head_share"], shared["logistics_basis"]) == (
+        "300.00", "60.00", "per_share")
 
 
-def test_totals_count_distinct_cases():
-    rows = [
-        {"case_number": "FB-9", "department": "质量部", "freight": 10},
-        {"case_number": "FB-9", "department": "质量部", "loss": 5},
-    ]
-    total = totals_by_department(assess_rows(rows))["质量部"]
-    assert (total.cases, total.lines, total.logistics_cost) == (1, 2, D("15.00"))
-    assert total.head_share == D("3.00")  # 2.00 + 1.00
+def test_assess_week_merges_rows_of_a_case_and_department():
+    rows = [{"case_no": "FB-9", "department": "quality", "late_measure_days": 1},
+            {"case_no": "FB-9", "department": "quality", "late_execution_days": 2},
+            {"case_no": "FB-9", "department": "", "late_measure_days": 9}]  # no department: ignored
+    [item] = assess_week(rows, [{"case_no": "FB-9", "freight": 10}])["items"]
+    assert (item["late_measure_days"], item["late_execution_days"], item["sharing"]) == (1, 2, 1)
+    assert item["head_total"] == "52.00"  # 10 + 40 + 10 × 20 %
 
 
-def test_totals_of_nothing():
-    assert assess_rows([]) == []
-    assert totals_by_department([]) == {}
+def test_a_week_without_amounts():
+    result = assess_week([{"case_no": "X", "department": "warehouse"}], [])
+    assert result["departments"] == [] and result["totals"]["warehouse"]["head_total"] == "0.00"
+    assert assess_week([], None) == {"items": [], "totals": {}, "departments": [], "unmatched": []}
 
 
 @pytest.mark.parametrize(
-    "row",
+    ("rows", "logistics", "where"),
     [
-        {"case_number": "X", "freight": 1},
-        {"case_number": "X", "department": "  ", "freight": 1},
-        {"case_number": "X", "department": "技术部", "freight": -1},
-        {"case_number": "X", "department": "技术部", "late_measure_days": -2},
-        {"case_number": "X", "department": "技术部", "loss": "lots"},
+        ([{"case_no": "X", "department": "technical", "late_measure_days": -2}], [], "row 1"),
+        ([{"case_no": "X", "department": "technical", "late_measure_days": "1.5"}], [], "row 1"),
+        ([{"case_no": "X", "department": "technical"}], [{"case_no": "X", "freight": -1}], "logistics row 1"),
+        ([{"case_no": "X", "department": "technical"}], [{"case_no": "X", "loss": "lots"}], "logistics row 1"),
     ],
 )
-def test_assess_rows_rejects_bad_rows(row):
-    with pytest.raises(ValueError, match="row 0"):
-        assess_rows([row])
+def test_assess_week_rejects_bad_numbers(rows, logistics, where):
+    with pytest.raises(ValueError, match=where):
+        assess_week(rows, logistics)
+
+
+def test_assess_week_rejects_an_unknown_basis():
+    with pytest.raises(ValueError, match="basis"):
+        assess_week(ROWS, LOGISTICS, "per_department")

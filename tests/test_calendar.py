@@ -209,6 +209,38 @@ def test_calendar_days_late(cal):
     assert WorkingCalendar.calendar_days_late(due, due + timedelta(days=3)) == 3
 
 
+def test_late_day_starts_working(cal):
+    due = sh(2025, 11, 21, 15)  # Friday 15:00
+    assert cal.late_day_starts(due, due) == []
+    assert cal.late_day_starts(due, sh(2025, 11, 21, 15, 1)) == [due]
+    # Fri 15:00-17:30 + Mon 08:30-12:00 + 13:00-15:00 = 8 h: day 2 begins Monday 15:00
+    starts = cal.late_day_starts(due, sh(2025, 11, 25, 10))
+    assert starts == [due, sh(2025, 11, 24, 15)]
+    # a deadline at closing time: the first day late begins at the next opening
+    assert cal.late_day_starts(sh(2025, 11, 21, 17, 30), sh(2025, 11, 24, 9)) == [sh(2025, 11, 24, 8, 30)]
+    # a day that is reached exactly at 17:30 begins at the next opening (Mon 08:30 + 8 h = Mon 17:30)
+    assert cal.late_day_starts(sh(2025, 11, 24, 8, 30), sh(2025, 11, 25, 8, 31)) == [
+        sh(2025, 11, 24, 8, 30), sh(2025, 11, 25, 8, 30)]
+
+
+def test_late_day_starts_count_every_day_once(cal):
+    due = sh(2025, 9, 26, 11, 17)  # into National Day and the 调休 Saturday after it
+    for hours in range(0, 24 * 30, 7):
+        done = due + timedelta(hours=hours, minutes=13)
+        for basis in ("working", "calendar"):
+            starts = cal.late_day_starts(due, done, basis)
+            assert len(starts) == cal.days_late(due, done, basis), (done, basis)
+            assert starts == sorted(starts) and all(due <= s < done for s in starts)
+
+
+def test_late_day_starts_calendar(cal):
+    due = sh(2025, 9, 30, 17, 30)
+    assert cal.late_day_starts(due, sh(2025, 10, 2, 17, 31), "calendar") == [
+        due, sh(2025, 10, 1, 17, 30), sh(2025, 10, 2, 17, 30)]
+    with pytest.raises(ValueError):
+        cal.late_day_starts(due, sh(2025, 10, 2), "fortnights")
+
+
 # -- uncovered years and overrides ---------------------------------------------------------
 
 

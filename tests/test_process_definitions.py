@@ -7,7 +7,7 @@ gateway conditions are checked together.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ from app.engine.runtime import WorkflowRuntime
 from app.engine.sandbox import SandboxEnvironment, check_source
 from app.formkit.build import StaticChoices, validate_data
 from app.formkit.definition import load_forms
-from app.services.assessment_math import logistics_split
+from app.services.assessment_math import DIAGRAM_HELPERS
+from app.services.weekly import week_charges, week_rows
 from tests.payloads import EIGHT_D, analysis, verify_ok
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ class Engine:
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
-        self.runtime = WorkflowRuntime()
+        self.runtime = WorkflowRuntime(extra_helpers=DIAGRAM_HELPERS)
         with self.db.transaction() as session:
             for code in DEPARTMENTS:
                 session.add(Department(code=code, name_zh=code, name_en=code))
@@ -585,13 +586,13 @@ def test_information_requests_are_bounded(engine):
 # --------------------------------------------------------------------------- weekly assessment
 
 
-COSTS = {  # case: (freight, loss) -> hand-computed base, head 20 %, responsible person 80 %
-    "FB-1": ("0", "0", 0, 0, 0),
-    "FB-2": ("60", "40", 100, 20, 80),
-    "FB-3": ("101", "0", 100.5, 20.1, 80.4),
-    "FB-4": ("300", "200", 300, 60, 240),
-    "FB-5": ("500", "1", 300.4, 60.08, 240.32),
-    "FB-6": ("2000", "8000", 4100, 820, 3280),
+COSTS = {  # case: (freight, loss) -> hand-computed base, head 20 %, responsible person the rest
+    "FB-1": ("0", "0", "0.00", "0.00", "0.00"),
+    "FB-2": ("60", "40", "100.00", "20.00", "80.00"),
+    "FB-3": ("101", "0", "100.50", "20.10", "80.40"),
+    "FB-4": ("300", "200", "300.00", "60.00", "240.00"),
+    "FB-5": ("500", "1", "300.40", "60.08", "240.32"),
+    "FB-6": ("2000", "8000", "4100.00", "820.00", "3280.00"),
 }
 
 
@@ -601,24 +602,30 @@ def compute_script() -> str:
     return spec.task_specs["compute"].script
 
 
-def run_compute(rows: list[dict], logistics_rows: list[dict]) -> dict[str, Any]:
-    context = {"rows": rows, "logistics_rows": logistics_rows}
-    SandboxEnvironment(helpers()).execute(compute_script(), context)
+def run_compute(rows: list[dict], logistics_rows: list[dict], basis: str | None) -> dict[str, Any]:
+    context = {"rows": rows, "logistics_rows": logistics_rows, "logistics_basis": basis}
+    SandboxEnvironment({**helpers(), **DIAGRAM_HELPERS}).execute(compute_script(), context)
     return context
 
 
-def test_assessment_script_matches_the_assessment_math():
-    costs = [Decimal(c) / 100 for c in range(0, 120001, 1237)] + [
-        Decimal(x) for x in ("0", "99.99", "100", "100.01", "100.5", "101", "499.99", "500", "500.01",
-                             "500.5", "501", "10000", "0.03")]
-    rows = [{"case_no": f"C{i}", "department": "production", "late_measure_days": 0,
-             "late_execution_days": 0} for i in range(len(costs))]
-    logistics = [{"case_no": f"C{i}", "freight": float(c), "loss": 0} for i, c in enumerate(costs)]
-    items = run_compute(rows, logistics)["assessment_items"]
-    for cost, item in zip(costs, items, strict=True):
-        split = logistics_split(cost)
-        assert (item["logistics_base"], item["head_share"], item["responsible_share"]) == (
-            float(split.base), float(split.head), float(split.responsible)), cost
+@pytest.mark.parametrize(("basis", "base", "head", "person"), [
+    (None, "250.00", "50.00", "200.00"),  # the default: tiers on the whole 1,000 (→ 500), then halved
+    ("total_cost", "250.00", "50.00", "200.00"),
+    ("per_share", "300.00", "60.00", "240.00"),  # halved first: 500 each → 100 + 400 × 50 % = 300
+])
+def test_assessment_step_shares_a_case_on_the_chosen_basis(basis, base, head, person):
+    rows = [{"case_no": "C1", "department": "production", "late_measure_days": 1, "late_execution_days": 0},
+            {"case_no": "C1", "department": "purchasing", "late_measure_days": 0, "late_execution_days": 2}]
+    context = run_compute(rows, [{"case_no": "C1", "freight": 800.0, "loss": 200.0}], basis)
+    items = {i["department"]: i for i in context["assessment_items"]}
+    for dept, penalties in (("production", "10.00"), ("purchasing", "40.00")):
+        item = items[dept]
+        assert (item["logistics_cost"], item["logistics_base"], item["head_share"], item["responsible_share"]) == (
+            "500.00", base, head, person)
+        assert item["logistics_basis"] == (basis or "total_cost") and item["sharing"] == 2
+        assert item["head_total"] == str(Decimal(penalties) + Decimal(head))
+    assert context["assessment_departments"] == ["production", "purchasing"]
+    assert "figures" not in context  # the helper's result is unpacked, not kept twice
 
 
 def test_weekly_assessment(engine):
@@ -656,18 +663,19 @@ def test_weekly_assessment(engine):
     for no, (_f, _l, base, head, person) in COSTS.items():
         item = items[(no, "production")]
         assert (item["logistics_base"], item["head_share"], item["responsible_share"]) == (base, head, person)
-        assert item["head_total"] == head
-    # FB-7: 200 yuan shared by two departments → 100 each → base 100, head 20, person 80
+        assert item["head_total"] == head and item["logistics_basis"] == "total_cost"
+    # FB-7: 200 yuan shared by two departments, the default basis: tiers on 200 → 150, 75 each
     purchasing = items[("FB-7", "purchasing")]
-    assert purchasing["logistics_cost"] == 100 and purchasing["head_share"] == 20
-    assert purchasing["measure_penalty"] == 20 and purchasing["execution_penalty"] == 20
-    assert purchasing["head_total"] == 60
+    assert (purchasing["logistics_cost"], purchasing["logistics_base"], purchasing["head_share"]) == (
+        "100.00", "75.00", "15.00")
+    assert purchasing["measure_penalty"] == "20.00" and purchasing["execution_penalty"] == "20.00"
+    assert purchasing["head_total"] == "55.00"
     technical = items[("FB-7", "technical")]
-    assert technical["execution_penalty"] == 60 and technical["head_total"] == 80
-    assert items[("FB-8", "warehouse")]["head_total"] == 0
+    assert technical["execution_penalty"] == "60.00" and technical["head_total"] == "75.00"
+    assert items[("FB-8", "warehouse")]["head_total"] == "0.00"
     totals = data["assessment_totals"]
-    assert totals["production"]["head_share"] == 980.18  # 20 + 20.1 + 60 + 60.08 + 820
-    assert totals["production"]["responsible_share"] == 3920.72
+    assert totals["production"]["head_share"] == "980.18"  # 20 + 20.1 + 60 + 60.08 + 820
+    assert totals["production"]["responsible_share"] == "3920.72"
     assert totals["production"]["cases"] == 6
     assert data["assessment_departments"] == ["production", "purchasing", "technical"]  # not warehouse: 0
 
@@ -679,7 +687,9 @@ def test_weekly_assessment(engine):
     breakdowns()
     engine.complete(iid, "sign_quality", "sign_off", decision="reject", reason="FB-7措施延误天数有误")
     assert engine.open_elements(iid) == [("review", "quality")]
-    assert engine.task_data(engine.task(iid, "review"))["rejections"][0]["reason"] == "FB-7措施延误天数有误"
+    review_data = engine.task_data(engine.task(iid, "review"))
+    assert review_data["rejections"][0]["reason"] == "FB-7措施延误天数有误"
+    assert review_data["returned_reason"] == "FB-7措施延误天数有误"  # shown on the form
     review_and_logistics(edit=True)
     breakdowns()
     engine.complete(iid, "sign_quality", "sign_off", decision="approve")
@@ -693,27 +703,118 @@ def test_weekly_assessment(engine):
     data = engine.data(iid)
     assert data["assessment_status"] == "confirmed" and data["assessment_rounds"] == 1
     purchasing = next(i for i in data["assessment_items"] if i["department"] == "purchasing")
-    assert purchasing["measure_penalty"] == 30 and purchasing["head_total"] == 70
+    assert purchasing["measure_penalty"] == "30.00" and purchasing["head_total"] == "65.00"
+    assert purchasing["edit_reason"] == "按质量部记录更正"
     assert sorted(b["department"] for b in data["breakdowns"]) == ["production", "purchasing", "technical"]
     assert data["gm_sign_off"]["decision"] == "approve"
 
 
-def test_weekly_assessment_rejections_are_bounded(engine):
+def one_round(eng: Engine, iid: int, start_at: str = "review") -> None:
+    """Run the assessment from ``start_at`` to the head of Quality's signature."""
+    if start_at == "review":
+        eng.complete(iid, "review", rows=[
+            {"case_no": "FB-1", "department": "production", "late_measure_days": 1, "late_execution_days": 0}])
+    if start_at in ("review", "logistics"):
+        eng.complete(iid, "logistics", logistics_rows=[{"case_no": "FB-1", "freight": "50", "loss": "0"}])
+    eng.complete(iid, "breakdown", dept="production", operators=[{"operator": "op", "amount": "10"}])
+
+
+def test_a_week_rejected_three_times_still_reaches_finance(engine):
     rows = [{"case_no": "FB-1", "department": "production", "late_measure_days": 1, "late_execution_days": 0}]
-    iid = engine.start("weekly_assessment", {"rows": rows})
-    for round_ in range(3):
-        engine.complete(iid, "review", rows=rows)
-        engine.complete(iid, "logistics", logistics_rows=[{"case_no": "FB-1", "freight": "0", "loss": "0"}])
-        engine.complete(iid, "breakdown", dept="production", operators=[{"operator": "op", "amount": "10"}])
-        if round_ == 1:
-            engine.complete(iid, "sign_quality", decision="approve")
-            engine.complete(iid, "sign_gm", decision="reject", reason="金额有误")
-        else:
-            engine.complete(iid, "sign_quality", decision="reject", reason="重新核对")
-    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    iid = engine.start("weekly_assessment", {"week_start": "2026-03-02", "rows": rows})
+    one_round(engine, iid)
+    # the head of Quality sends it back to Logistics: freight was wrong
+    engine.complete(iid, "sign_quality", decision="reject", reason="运费有误", return_to="logistics")
+    assert engine.open_elements(iid) == [("logistics", "warehouse")]
+    assert engine.task_data(engine.task(iid, "logistics"))["returned_reason"] == "运费有误"
+    one_round(engine, iid, "logistics")
+    # the General Manager sends the breakdowns back; the amounts stay as computed
+    engine.complete(iid, "sign_quality", decision="approve")
+    engine.complete(iid, "sign_gm", decision="reject", reason="分解不清", return_to="breakdown")
+    assert engine.open_elements(iid) == [("breakdown", "production")]
+    one_round(engine, iid, "breakdown")
+    # no target named (the approval screen's inline rejection): back to Quality's review
+    engine.complete(iid, "sign_quality", decision="reject", reason="重新核对")
+    assert engine.open_elements(iid) == [("review", "quality")]
+    one_round(engine, iid)
+    engine.complete(iid, "sign_quality", decision="approve")
+    engine.complete(iid, "sign_gm", decision="approve")
+    assert engine.open_elements(iid) == [("finance_confirm", "finance")]
     data = engine.data(iid)
-    assert data["assessment_status"] == "rejected"
-    assert [r["by"] for r in data["rejections"]] == ["quality", "management", "quality"]
+    assert [(r["by"], r["return_to"], r["reason"]) for r in data["rejections"]] == [
+        ("quality", "logistics", "运费有误"), ("management", "breakdown", "分解不清"),
+        ("quality", "review", "重新核对")]
+    assert data["assessment_rounds"] == 3 and data["assessment_status"] == "open"
+    assert [i["head_total"] for i in data["assessment_items"]] == ["20.00"]  # 10 + 50 × 20 %
+    assert len(data["breakdowns"]) == 1
+
+
+def test_endless_rejections_raise_an_incident_instead_of_stalling(engine):
+    rows = [{"case_no": "FB-1", "department": "production", "late_measure_days": 1, "late_execution_days": 0}]
+    iid = engine.start("weekly_assessment", {"week_start": "2026-03-02", "rows": rows})
+    one_round(engine, iid)
+    for _round in range(9):
+        engine.complete(iid, "sign_quality", decision="reject", reason="再核对", return_to="breakdown")
+        one_round(engine, iid, "breakdown")
+    row = engine.task(iid, "sign_quality")
+    with engine.db.transaction() as session:
+        engine.runtime.complete_task(session, row.id, form_data("sign_off", decision="reject", reason="第十次"), ACTOR)
+    instance = engine.instance(iid)
+    assert instance.status == InstanceStatus.INCIDENT
+    assert "sent back 10 times" in instance.incident_message
+    data = engine.data(iid)
+    assert len(data["rejections"]) == 10 and data["assessment_items"]  # nothing is lost
+
+
+def charged(eng: Engine, monday: str, now: datetime | None = None) -> list[tuple[str, str, int, list[str]]]:
+    """(department, charge, first day, dates) the week from ``monday`` charges."""
+    start = date.fromisoformat(monday)
+    with eng.db.transaction() as session:
+        return [(c["department"], c["charge"], c["first_day"], c["days"])
+                for c in week_charges(session, start, start + timedelta(days=6), now=now)]
+
+
+def test_a_late_8d_on_an_open_case_is_charged_in_its_weeks_once(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    report = engine.task(iid, "report", dept="production")
+    assert (report.lateness_charge, report.lateness_basis) == ("measures", "calendar")
+    assert report.due_at == datetime(2026, 3, 4, 1, 0, tzinfo=UTC)  # 48 h: Wednesday 09:00 Shanghai
+    # Monday 09:00 after the first week, the 8D still open: the 24-hour days begun Wed ... Sun 09:00
+    engine.advance(iid, datetime(2026, 3, 9, 1, 0, tzinfo=UTC) - clock.now())
+    first = ("production", "measures", 1, ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08"])
+    assert charged(engine, "2026-03-02") == [first]
+    with engine.db.transaction() as session:
+        assert week_rows(session, date(2026, 3, 2), date(2026, 3, 8)) == [
+            {"case_no": "", "department": "production", "late_measure_days": 5, "late_execution_days": 0}]
+    # the following week, still open: seven more days, none of the first week's again
+    engine.advance(iid, datetime(2026, 3, 16, 1, 0, tzinfo=UTC) - clock.now())
+    assert charged(engine, "2026-03-09") == [
+        ("production", "measures", 6, [f"2026-03-{d:02d}" for d in range(9, 16)])]
+    # written on Wednesday 18 March 10:00: 14 days and 1 hour late = 15 started days in all
+    clock.set(datetime(2026, 3, 18, 2, 0, tzinfo=UTC))
+    engine.complete(iid, "report", "eight_d_report", dept="production", **EIGHT_D)
+    assert charged(engine, "2026-03-16") == [
+        ("production", "measures", 13, ["2026-03-16", "2026-03-17", "2026-03-18"])]
+    assert charged(engine, "2026-03-23", now=datetime(2026, 4, 1, tzinfo=UTC)) == []
+    assert charged(engine, "2026-03-02") == [first]  # the earlier weeks do not change
+    verify = engine.task_data(engine.task(iid, "verify_8d"))
+    assert verify["measure_late_days"] == 5 + 7 + 3  # the 8D's own count agrees
+
+
+def test_a_late_8d_of_a_cancelled_case_is_charged_until_the_cancellation(engine):
+    iid = engine.start("feedback_case", intake())
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis())
+    clock.set(datetime(2026, 3, 5, 3, 0, tzinfo=UTC))  # Thursday 11:00: day 2 began at 09:00
+    with engine.db.transaction() as session:
+        engine.runtime.cancel(session, iid, ACTOR, "客户撤回")
+    [report] = engine.history(iid, "report")
+    assert report.state == TaskState.CANCELLED
+    later = datetime(2026, 3, 30, tzinfo=UTC)
+    assert charged(engine, "2026-03-02", now=later) == [("production", "measures", 1, ["2026-03-04", "2026-03-05"])]
+    assert charged(engine, "2026-03-09", now=later) == []
 
 
 def test_deployed_specs_load_from_the_database(engine):

@@ -416,6 +416,45 @@ class WorkingCalendar:
             return 0
         return _ceil_div(late, _ONE_DAY)
 
+    def late_day_starts(self, due: datetime, done: datetime, basis: str = "working") -> list[datetime]:
+        """The instants (UTC) at which each started day of lateness from ``due`` to ``done`` began.
+
+        There are exactly ``days_late(due, done, basis)`` of them: day *k* begins when the
+        lateness (working time, or clock time for ``calendar``) first exceeds *k − 1* days, so a
+        working day started at 17:00 on Friday begins then, and one reached exactly at 17:30
+        begins at the next opening. Summing the starts that fall into consecutive periods counts
+        every day once, in the period it began.
+        """
+        if basis not in LATENESS_BASES:
+            raise ValueError(f"lateness basis must be one of {LATENESS_BASES}")
+        _require_aware(due, "due")
+        _require_aware(done, "done")
+        due, done = due.astimezone(UTC), done.astimezone(UTC)
+        if done <= due:
+            return []
+        if basis == "calendar":
+            return [due + k * _ONE_DAY for k in range(self.calendar_days_late(due, done))]
+        if done - due > timedelta(days=self.max_span_days):
+            raise ValueError(f"span longer than {self.max_span_days} days")
+        starts: list[datetime] = []
+        elapsed = _ZERO
+        try:
+            day, last = self._local_day(due) - _ONE_DAY, self._local_day(done) + _ONE_DAY
+            while day <= last:
+                for s, e in self._intervals(day):
+                    cursor, hi = max(s, due), min(e, done)
+                    while cursor < hi:
+                        into_day = elapsed % self.day_length
+                        if into_day == _ZERO:
+                            starts.append(cursor)
+                        step = min(hi - cursor, self.day_length - into_day)
+                        cursor += step
+                        elapsed += step
+                day += _ONE_DAY
+        except OverflowError as exc:
+            raise ValueError("date out of range") from exc
+        return starts
+
 
 _default_lock = threading.Lock()
 _default: WorkingCalendar | None = None

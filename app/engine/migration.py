@@ -304,6 +304,8 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, workflow: An
         row.title = (getattr(spec, "bpmn_name", None) or row.element_id)[:200]
         row.title_en = props.get("nameEn")
         row.context = {**(row.context or {}), "stage": props.get("stage") or row.title}
+        row.lateness_charge = props.get("latenessCharge") or None
+        row.lateness_basis = props.get("latenessDays") or None
         if row.form_key:
             row.form_id = (instance.definition.forms or {}).get(row.form_key, row.form_id)
 

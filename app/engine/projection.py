@@ -173,3 +173,5 @@ class TaskProjector:
             row.urgency = case.urgency
             row.category = case.category
         row.context = {"stage": props.get("stage") or row.title}
+        row.lateness_charge = props.get("latenessCharge") or None
+        row.lateness_basis = props.get("latenessDays") or None

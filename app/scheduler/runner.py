@@ -97,11 +97,13 @@ def outbox_job(app: Flask) -> tuple[int, int]:
 def scheduled_start_job(app: Flask, process_key: str):
     """Start a scheduled process; the weekly assessment builds its week's rows first."""
     from app.engine.context import Actor
+    from app.services.escalation import settings_from_config
     from app.services.weekly import start_weekly_assessment
 
     with app.extensions["database"].transaction() as session:
         if process_key == "weekly_assessment":
-            instance = start_weekly_assessment(session, app.extensions["runtime"], clock.now())
+            basis = settings_from_config(app.config).lateness_days
+            instance = start_weekly_assessment(session, app.extensions["runtime"], clock.now(), basis)
         else:
             instance = app.extensions["runtime"].start(session, process_key, {}, Actor.system("scheduler"))
         return instance.id if instance is not None else None

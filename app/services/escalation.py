@@ -17,8 +17,9 @@ projection, never workflow state.
 Lateness: when a task with a due time is completed late, a ``task_lateness`` row records
 its days late — started working days (``ESCALATION_LATENESS_DAYS = "working"``, default:
 working time after the due time divided by a working day, rounded up) or started calendar
-days (``"calendar"``). The assessment turns days into yuan (10/day measures, 20/day
-execution, :mod:`app.services.assessment_math`).
+days (``"calendar"``); a task whose diagram names ``latenessDays`` is counted in that basis
+(the 8D report: started 24-hour days). The weekly assessment charges the days of the tasks
+with a ``latenessCharge`` in the week each day begins (:mod:`app.services.weekly`).
 """
 
 from __future__ import annotations
@@ -174,8 +175,9 @@ def record_lateness(session: Session, rows: list[HumanTask], settings: LadderSet
             continue
         if row.completed_at <= row.due_at:
             continue
+        basis = row.lateness_basis or settings.lateness_days  # a charged task may name its own
         try:
-            late = default_calendar().days_late(row.due_at, row.completed_at, settings.lateness_days)
+            late = default_calendar().days_late(row.due_at, row.completed_at, basis)
         except ValueError:
             log.warning("cannot compute lateness of task %s", row.id)
             continue
@@ -188,7 +190,7 @@ def record_lateness(session: Session, rows: list[HumanTask], settings: LadderSet
         record.due_at = row.due_at
         record.completed_at = row.completed_at
         record.days_late = late
-        record.basis = settings.lateness_days
+        record.basis = basis
         session.add(record)
 
 

@@ -1,13 +1,22 @@
 """The weekly assessment: started every Monday 09:00 Asia/Shanghai by the scheduler.
 
-:func:`start_weekly_assessment` assesses the previous ISO week (Monday–Sunday, Shanghai
-time): one row per closed case and responsible department from the case's ``lateness``
-data (days late producing measures, set by the ``feedback_case`` process when it closes),
-plus the days late carrying out corrective actions of every ``corrective_action`` process
-verified in the week (added to the case's row when the case closed that week too, else a
-row of its own when it was late), and starts the process
-``weekly_assessment`` with ``week_start``, ``week_end`` and ``rows``. It is idempotent per
-week: the instance's business key is ``assessment:<ISO week>`` (e.g. ``assessment:2026-W47``)
+:func:`start_weekly_assessment` assesses the previous ISO week (Monday 00:00 to Sunday 24:00,
+Shanghai time) and starts the process ``weekly_assessment`` with ``week_start``, ``week_end``,
+``rows``, ``lateness`` and ``logistics_basis`` (the admin setting, :mod:`app.services.settings`).
+
+Lateness is charged in the week it happens (:func:`week_charges`): every human task whose
+diagram gives it a ``latenessCharge`` (the 8D report: measures; carrying out the corrective
+actions: execution) and that was late at some time in the week — still open, completed or
+cancelled — is charged the started days late that *began* in the week, counted in the task's
+basis (``latenessDays``, else ``ESCALATION_LATENESS_DAYS``) with
+:meth:`~app.engine.calendar.WorkingCalendar.late_day_starts`. A day that begins on Sunday and
+runs into Monday belongs to the week it began in, so summing the weeks gives each task's
+``days_late`` exactly once. It reads only the indexed ``human_task`` projection.
+
+``rows`` holds one row per case and department with the days charged in the week, plus the
+cases closed in the week with their responsible departments (the departments with a charged
+task on the case), so Logistics can enter their freight and losses. The start is idempotent
+per week: the instance's business key is ``assessment:<ISO week>`` (e.g. ``assessment:2026-W47``)
 and a per-week counter row serialises concurrent callers (two schedulers), so a week is
 started once however often it is called.
 """
@@ -15,17 +24,19 @@ started once however often it is called.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.clock import local_zone
-from app.data.models import Case, InstanceStatus, ProcessInstance
+from app.clock import clock, local_zone
+from app.data.models import Case, Department, HumanTask, InstanceStatus, ProcessInstance
+from app.engine.calendar import WorkingCalendar, default_calendar
 from app.engine.context import Actor
 from app.engine.runtime import WorkflowRuntime
-from app.services.cases import TRACKING_PROCESS, main_instance_id, next_counter
+from app.services import settings
+from app.services.cases import next_counter
 
 log = logging.getLogger(__name__)
 
@@ -44,98 +55,115 @@ def business_key(week: str) -> str:
     return f"assessment:{week}"
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _week_bounds(week_start: date, week_end: date) -> tuple[datetime, datetime]:
     zone = local_zone()
     start = datetime.combine(week_start, time.min, tzinfo=zone)
     return start, datetime.combine(week_end + timedelta(days=1), time.min, tzinfo=zone)
 
 
-def _data(session: Session, runtime: WorkflowRuntime, instance_id: int, label: str) -> dict[str, Any] | None:
-    try:
-        return runtime.instance_data(session, instance_id)
-    except Exception:  # noqa: BLE001 - one unreadable instance must not stop the assessment
-        log.exception("cannot read the lateness of %s", label)
-        return None
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def _closed_case_rows(
-    session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime
+def week_charges(
+    session: Session, week_start: date, week_end: date, lateness_basis: str = "working",
+    now: datetime | None = None, cal: WorkingCalendar | None = None,
 ) -> list[dict[str, Any]]:
-    cases = session.scalars(
-        select(Case).where(Case.status == "closed", Case.closed_at >= start, Case.closed_at < end)
-        .order_by(Case.closed_at, Case.id)
-    ).all()
-    rows: list[dict[str, Any]] = []
-    for case in cases:
-        instance_id = main_instance_id(session, case.id)
-        data = _data(session, runtime, instance_id, f"case {case.number}") if instance_id else None
-        for entry in (data or {}).get("lateness") or []:
-            if not isinstance(entry, dict) or not entry.get("department"):
-                continue
-            rows.append({
-                "case_no": case.number,
-                "department": str(entry["department"]),
-                "late_measure_days": _int(entry.get("late_measure_days")),
-                # set only by cases still running an older feedback_case version, where Quality
-                # typed the days late carrying the actions out; now corrective_action counts them
-                "late_execution_days": _int(entry.get("late_execution_days")),
-            })
-    return rows
+    """The charged tasks late in the week, each with the days late that began in it.
 
-
-def _execution_results(
-    session: Session, runtime: WorkflowRuntime, start: datetime, end: datetime
-) -> list[tuple[str, str, int]]:
-    """(case number, department, days late) of the corrective actions verified in the week."""
-    found = session.execute(
-        select(ProcessInstance.id, Case.number)
-        .outerjoin(Case, Case.id == ProcessInstance.case_id)
-        .where(
-            ProcessInstance.process_key == TRACKING_PROCESS,
-            ProcessInstance.status == InstanceStatus.COMPLETED,
-            ProcessInstance.completed_at >= start,
-            ProcessInstance.completed_at < end,
-        )
-        .order_by(ProcessInstance.completed_at, ProcessInstance.id)
-    ).all()
-    results = []
-    for instance_id, case_number in found:
-        data = _data(session, runtime, instance_id, f"corrective actions {instance_id}")
-        result = (data or {}).get("execution_result")
-        if not isinstance(result, dict) or not result.get("department"):
-            continue
-        number = case_number or result.get("case_number")
-        if number:
-            results.append((str(number), str(result["department"]), _int(result.get("late_execution_days"))))
-    return results
-
-
-def week_rows(session: Session, runtime: WorkflowRuntime, week_start: date, week_end: date) -> list[dict[str, Any]]:
-    """The assessment rows of the week: the cases closed in it (one row per responsible
-    department) with the days late carrying out the corrective actions verified in it."""
+    One entry per task: case, department code, task, charge (measures/execution), basis, due
+    and completion time, the local dates each charged day began (``days``) and the number of
+    the first of them among the task's days late (``first_day``). Open tasks are late until
+    ``now``; tasks with nothing charged in the week are left out.
+    """
+    cal = cal or default_calendar()
     start, end = _week_bounds(week_start, week_end)
-    rows = _closed_case_rows(session, runtime, start, end)
-    by_key = {(r["case_no"], r["department"]): r for r in rows}
-    for case_no, department, days in _execution_results(session, runtime, start, end):
-        row = by_key.get((case_no, department))
-        if row is not None:
-            row["late_execution_days"] += days
-        elif days > 0:
-            row = {"case_no": case_no, "department": department, "late_measure_days": 0, "late_execution_days": days}
-            by_key[(case_no, department)] = row
-            rows.append(row)
-    return rows
+    now = now or clock.now()
+    found = session.execute(
+        select(HumanTask, Department.code)
+        .outerjoin(Department, Department.id == HumanTask.department_id)
+        .where(
+            HumanTask.lateness_charge.is_not(None),
+            or_(HumanTask.completed_at.is_(None), HumanTask.completed_at > start),
+            HumanTask.due_at.is_not(None),
+            HumanTask.due_at < end,
+        )
+        .order_by(HumanTask.case_number, HumanTask.due_at, HumanTask.id)
+    ).all()
+    charges = []
+    for task, department in found:
+        until = min(task.completed_at or now, end)
+        if task.due_at is None or until <= max(task.due_at, start):
+            continue
+        basis = task.lateness_basis or lateness_basis
+        try:
+            starts = cal.late_day_starts(task.due_at, until, basis)
+        except ValueError:
+            log.exception("cannot count the days late of task %s", task.id)
+            continue
+        days = [(number, at) for number, at in enumerate(starts, start=1) if at >= start]
+        if not days:
+            continue
+        if not department:
+            log.warning("charged task %s has no department; not assessed", task.id)
+            continue
+        charges.append({
+            "case_no": task.case_number, "case_id": task.case_id, "department": department,
+            "task_id": task.id, "task": task.title, "task_en": task.title_en, "element": task.element_id,
+            "charge": task.lateness_charge, "basis": basis, "state": task.state,
+            "due_at": _iso(task.due_at), "completed_at": _iso(task.completed_at),
+            "first_day": days[0][0], "days": [at.astimezone(cal.tz).date().isoformat() for _n, at in days],
+        })
+    return charges
 
 
-def start_weekly_assessment(session: Session, runtime: WorkflowRuntime, now: datetime) -> ProcessInstance | None:
-    """Start the assessment of the week before ``now``; None when it was started already."""
+def _closed_cases(session: Session, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """(case number, department code) of the cases closed in the week and their responsible
+    departments: those with a charged task on the case."""
+    return [
+        (number, code) for number, code in session.execute(
+            select(Case.number, Department.code).distinct()
+            .join(HumanTask, HumanTask.case_id == Case.id)
+            .join(Department, Department.id == HumanTask.department_id)
+            .where(Case.status == "closed", Case.closed_at >= start, Case.closed_at < end,
+                   HumanTask.lateness_charge.is_not(None))
+        )
+    ]
+
+
+def week_rows(
+    session: Session, week_start: date, week_end: date, lateness_basis: str = "working",
+    now: datetime | None = None, charges: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The assessment rows of the week, by case and department: the days late charged in the
+    week (:func:`week_charges`) and the cases closed in the week (with 0 days unless charged)."""
+    if charges is None:
+        charges = week_charges(session, week_start, week_end, lateness_basis, now)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(case_no: str, department: str) -> dict[str, Any]:
+        key = (case_no, department)
+        if key not in rows:
+            rows[key] = {"case_no": case_no, "department": department, "late_measure_days": 0,
+                         "late_execution_days": 0}
+        return rows[key]
+
+    for charge in charges:
+        field = "late_execution_days" if charge["charge"] == "execution" else "late_measure_days"
+        row(charge["case_no"] or "", charge["department"])[field] += len(charge["days"])
+    start, end = _week_bounds(week_start, week_end)
+    for number, department in _closed_cases(session, start, end):
+        row(number, department)
+    return [rows[key] for key in sorted(rows)]
+
+
+def start_weekly_assessment(
+    session: Session, runtime: WorkflowRuntime, now: datetime, lateness_basis: str = "working",
+) -> ProcessInstance | None:
+    """Start the assessment of the week before ``now``; None when it was started already.
+
+    ``lateness_basis`` is the ``ESCALATION_LATENESS_DAYS`` setting (for tasks that name none).
+    """
     week_start, week_end, week = assessed_week(now)
     key = business_key(week)
     next_counter(session, key)  # row lock: a concurrent caller waits here until we commit
@@ -148,14 +176,16 @@ def start_weekly_assessment(session: Session, runtime: WorkflowRuntime, now: dat
     )
     if existing is not None:
         return None
-    rows = week_rows(session, runtime, week_start, week_end)
+    charges = week_charges(session, week_start, week_end, lateness_basis, now)
+    rows = week_rows(session, week_start, week_end, lateness_basis, now, charges)
     instance = runtime.start(
         session, PROCESS_KEY,
-        {"week_start": week_start.isoformat(), "week_end": week_end.isoformat(), "rows": rows},
+        {"week_start": week_start.isoformat(), "week_end": week_end.isoformat(), "rows": rows,
+         "lateness": charges, "logistics_basis": settings.logistics_basis(session)},
         Actor.system("scheduler"), business_key=key,
     )
-    log.info("weekly assessment %s started (%d rows)", week, len(rows))
+    log.info("weekly assessment %s started (%d rows, %d charged tasks)", week, len(rows), len(charges))
     return instance
 
 
-__all__ = ["assessed_week", "business_key", "start_weekly_assessment", "week_rows"]
+__all__ = ["assessed_week", "business_key", "start_weekly_assessment", "week_charges", "week_rows"]

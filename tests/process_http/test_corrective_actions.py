@@ -1,6 +1,6 @@
 """Tracking the corrective actions of an accepted 8D (bpmn/corrective_action.bpmn) through HTTP:
 the department reports them on its task form, Quality verifies on the approval screen, and the
-days late reach the weekly assessment."""
+days late reach the weekly assessment of the weeks they begin in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
-from app.services.weekly import week_rows
+from app.services.weekly import week_charges, week_rows
 from tests.conftest import api_token, csrf_token
 from tests.process_http.conftest import form_fields, page_tokens
 from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, RETURN_VISIT, analysis, intake, verify_ok
@@ -90,14 +90,20 @@ def test_department_reports_quality_verifies_and_the_assessment_counts_it(flow):
     case = flow.case("quality", case_id)
     assert case["status"] == "closed"
     with flow.database.transaction() as session:
-        rows = week_rows(session, flow.app.extensions["runtime"], date(2026, 3, 2), date(2026, 3, 8))
+        rows = week_rows(session, date(2026, 3, 2), date(2026, 3, 8))
+        [charge] = week_charges(session, date(2026, 3, 2), date(2026, 3, 8))
     assert rows == [{"case_no": case["number"], "department": "production", "late_measure_days": 0,
                      "late_execution_days": 1}]
+    assert (charge["charge"], charge["basis"], charge["days"]) == ("execution", "working", ["2026-03-05"])
 
 
-def test_late_execution_of_an_open_case_gets_a_row_of_its_own(flow):
+def test_late_execution_of_an_open_case_is_charged_in_the_weeks_it_happens(flow):
     case_id, tracking_id = case_with_accepted_8d(flow)
     move_to(flow, datetime(2026, 3, 9, 9, 0), tracking_id)  # next Monday 09:00: Thu + Fri + 0.5 h = 3 days
+    with flow.database.transaction() as session:  # still open: Thursday's and Friday's days are the first week's
+        assert week_rows(session, date(2026, 3, 2), date(2026, 3, 8)) == [
+            {"case_no": flow.case("quality", case_id)["number"], "department": "production",
+             "late_measure_days": 0, "late_execution_days": 2}]
     # the web form with a photo of the new check sheet as evidence
     task_id = flow.find("production", "execute", case_id)["id"]
     client = flow.client("production")
@@ -114,11 +120,11 @@ def test_late_execution_of_an_open_case_gets_a_row_of_its_own(flow):
     flow.complete("quality", "verify_execution", {"execution_decision": "accept", "execution_reason": "好"}, case_id)
     number = flow.case("quality", case_id)["number"]
     assert flow.case("quality", case_id)["status"] != "closed"
-    with flow.database.transaction() as session:
-        runtime = flow.app.extensions["runtime"]
-        assert week_rows(session, runtime, date(2026, 3, 2), date(2026, 3, 8)) == []
-        assert week_rows(session, runtime, date(2026, 3, 9), date(2026, 3, 15)) == [
-            {"case_no": number, "department": "production", "late_measure_days": 0, "late_execution_days": 3}]
+    with flow.database.transaction() as session:  # reported Monday 09:00: its third day began at 08:30
+        assert week_rows(session, date(2026, 3, 2), date(2026, 3, 8)) == [
+            {"case_no": number, "department": "production", "late_measure_days": 0, "late_execution_days": 2}]
+        assert week_rows(session, date(2026, 3, 9), date(2026, 3, 15)) == [
+            {"case_no": number, "department": "production", "late_measure_days": 0, "late_execution_days": 1}]
 
 
 def test_tracking_cannot_be_started_by_hand(flow):

@@ -6,39 +6,44 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from app.clock import clock
 from app.data.models import InstanceStatus, User
-from tests.process_http.payloads import intake
+from app.scheduler.runner import scheduled_start_job
+from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
 
 # Hand-computed (procedure §考核: 10 yuan per day late measures, 20 yuan per day late execution;
 # logistics C ≤ 100: base C; 101–500: 100 + (C − 100) × 50 %; ≥ 501: 300 + (C − 500) × 40 %;
-# head 20 %, responsible person 80 %; a case's cost is shared equally by its departments):
+# head 20 %, responsible person the rest; a case's cost is borne by its departments, on the default
+# basis tiers on the whole cost first, then shared equally):
 #   case A, production: freight 300 + loss 201 = 501 → base 300 + 1 × 0.4 = 300.40,
 #                       head 60.08, person 240.32, no lateness → head total 60.08
 #   case B, purchasing: 2 days late measures = 20, 1 day late execution = 20, no cost → head total 40
 #                       (first round the list says 1 day late measures = 10 → head total 30)
-#   case C, freight 200 shared by production and technical → 100 each → base 100, head 20, person 80;
-#           technical 3 days late execution = 60 → head total 80; production head total 20
+#   case C, freight 200 shared by production and technical → tiers on 200 = 150 → 75 each,
+#           head 15, person 60; technical 3 days late execution = 60 → head total 75; production 15
 #   case D, warehouse: nothing → no breakdown task for the warehouse
-#   production totals: head 60.08 + 20 = 80.08, person 240.32 + 80 = 320.32, head total 80.08
+#   production totals: head 60.08 + 15 = 75.08, person 240.32 + 60 = 300.32, head total 75.08
 EXPECTED_ITEMS = {  # (case, dept): (measure, execution, cost, base, head, person, head_total)
-    ("A", "production"): (0, 0, 501, 300.4, 60.08, 240.32, 60.08),
-    ("B", "purchasing"): (20, 20, 0, 0, 0, 0, 40),
-    ("C", "production"): (0, 0, 100, 100, 20, 80, 20),
-    ("C", "technical"): (0, 60, 100, 100, 20, 80, 80),
-    ("D", "warehouse"): (0, 0, 0, 0, 0, 0, 0),
+    ("A", "production"): ("0.00", "0.00", "501.00", "300.40", "60.08", "240.32", "60.08"),
+    ("B", "purchasing"): ("20.00", "20.00", "0.00", "0.00", "0.00", "0.00", "40.00"),
+    ("C", "production"): ("0.00", "0.00", "100.00", "75.00", "15.00", "60.00", "15.00"),
+    ("C", "technical"): ("0.00", "60.00", "100.00", "75.00", "15.00", "60.00", "75.00"),
+    ("D", "warehouse"): ("0.00", "0.00", "0.00", "0.00", "0.00", "0.00", "0.00"),
 }
 ITEM_KEYS = ("measure_penalty", "execution_penalty", "logistics_cost", "logistics_base", "head_share",
              "responsible_share", "head_total")
 EXPECTED_TOTALS = {  # dept: (cases, head_share, responsible_share, head_total)
-    "production": (2, 80.08, 320.32, 80.08),
-    "purchasing": (1, 0, 0, 40),
-    "technical": (1, 20, 80, 80),
-    "warehouse": (1, 0, 0, 0),
+    "production": (2, "75.08", "300.32", "75.08"),
+    "purchasing": (1, "0.00", "0.00", "40.00"),
+    "technical": (1, "15.00", "60.00", "75.00"),
+    "warehouse": (1, "0.00", "0.00", "0.00"),
 }
 HEADS = {"production": ("production_head", "web"), "purchasing": ("purchasing_head", "api"),
          "technical": ("technical_head", "web")}
@@ -88,7 +93,7 @@ def run_assessment(flow, cases) -> int:
     review_logistics_breakdowns(rows)
     first = flow.data(iid)
     purchasing = next(i for i in first["assessment_items"] if i["department"] == "purchasing")
-    assert (purchasing["measure_penalty"], purchasing["head_total"]) == (10, 30)
+    assert (purchasing["measure_penalty"], purchasing["head_total"]) == ("10.00", "30.00")
     flow.complete("quality_head", "sign_quality", {"decision": "reject", "reason": "B案措施延误应为2天"})
     assert flow.open_elements(instance_id=iid) == [("review", "quality")]
 
@@ -142,8 +147,11 @@ def test_assessment_pages_link_every_figure_to_its_case(flow, cases):
     rows = re.findall(r'data-testid="item-row" data-case-no="([^"]+)" data-department="([^"]+)"', page)
     assert len(rows) == len(EXPECTED_ITEMS)
     production = re.search(r'data-testid="total-row" data-department="production">(.*?)</tr>', page, re.S).group(1)
-    assert re.search(r'data-testid="total-head-share">80.08<', production)
-    assert re.search(r'data-testid="total-responsible-share">320.32<', production)
+    assert re.search(r'data-testid="total-head-share">75.08<', production)
+    assert re.search(r'data-testid="total-responsible-share">300.32<', production)
+    assert 'data-testid="total-basis" data-basis="total_cost"' in production
+    assert page.count('data-testid="item-basis" data-basis="total_cost"') == len(EXPECTED_ITEMS)
+    assert 'data-testid="split-basis" data-basis="total_cost"' in page
     assert "B案措施延误应为2天" in page and 'data-testid="export-link"' in page
 
     # a department head sees only the rows of the own department, and cannot export
@@ -173,8 +181,8 @@ def test_exported_workbook_holds_the_signed_figures(flow, cases):
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert "assessment-2026-02-23.xlsx" in response.headers["Content-Disposition"]
     book = load_workbook(io.BytesIO(response.data))
-    assert book.sheetnames == ["Cases", "Departments", "Breakdowns", "Sign-offs"]
-    cases_sheet, depts, ops, signs = (book[name] for name in book.sheetnames)
+    assert book.sheetnames == ["Cases", "Departments", "Days late", "Breakdowns", "Sign-offs"]
+    cases_sheet, depts, _days, ops, signs = (book[name] for name in book.sheetnames)
     names = {"production": "Production Workshop", "purchasing": "Purchasing", "technical": "Technical",
              "warehouse": "Warehouse & Logistics"}
     assert [c.value for c in cases_sheet[1]][:2] == ["Case", "Department"]
@@ -182,14 +190,15 @@ def test_exported_workbook_holds_the_signed_figures(flow, cases):
     lines = {}
     for cells in cases_sheet.iter_rows(min_row=2):
         dept = next(code for code, name in names.items() if name == cells[1].value)
-        lines[(letter[cells[0].value], dept)] = tuple(c.value for c in cells[4:11])
+        lines[(letter[cells[0].value], dept)] = tuple(f"{Decimal(str(c.value)):.2f}" for c in cells[4:11])
+        assert cells[11].value == "Tiers on the case's total cost, then shared"
         case_id = cases[letter[cells[0].value]][0]
         assert cells[0].hyperlink.target.endswith(f"/cases/{case_id}")
     assert lines == EXPECTED_ITEMS
     totals = {r[0]: r for r in depts.iter_rows(min_row=2, values_only=True)}
     assert totals["Production Workshop"][1] == 2
-    assert totals["Production Workshop"][5:8] == (80.08, 320.32, 80.08)
-    assert totals["Total"][2:8] == (20, 80, 701, 100.08, 400.32, 200.08)  # 501 + 100 + 100
+    assert totals["Production Workshop"][5:8] == (75.08, 300.32, 75.08)
+    assert totals["Total"][2:8] == (20, 80, 701, 90.08, 360.32, 190.08)  # 501 + 100 + 100
     operators = sorted((r[0], r[1], r[2], r[3]) for r in ops.iter_rows(min_row=2, values_only=True))
     assert operators == [
         ("Production Workshop", "production操作员", cases["C"][1], 20.0),
@@ -203,3 +212,175 @@ def test_exported_workbook_holds_the_signed_figures(flow, cases):
     assert signed["General Manager"][1:3] == ("Approved", "同意执行")
     assert signed["Finance"][1] == "Confirmed" and signed["Applied in period"][1] == "2026-03"
     assert signed["Quality"][1:3] == ("Rejected", "B案措施延误应为2天")
+
+
+# --------------------------------------------------------------------------- lateness in its week
+
+
+def shanghai(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC) - timedelta(hours=8)
+
+
+def scheduled_assessment(flow, at: datetime, instance_id: int) -> int:
+    """Move the clock to ``at`` and start the week's assessment as the scheduler does."""
+    flow.advance(at - clock.now(), instance_id)
+    iid = scheduled_start_job(flow.app, "weekly_assessment")
+    assert iid is not None
+    return iid
+
+
+def lateness_rows(flow, iid: int) -> list[tuple[str, str, str]]:
+    page = flow.client("quality").get(f"/assessments/{iid}").get_data(as_text=True)
+    return re.findall(r'data-testid="lateness-row" data-case-no="([^"]*)" data-department="([^"]+)" '
+                      r'data-days="([^"]*)"', page)
+
+
+def test_a_late_8d_on_an_open_case_is_charged_in_its_week_and_not_again_later(flow):
+    case_id = flow.open_case(**intake())
+    number = flow.case("marketing", case_id)["number"]
+    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.complete("quality", "preliminary", analysis(), case_id)  # Monday 09:00: the 8D is due Wednesday 09:00
+    case_instance = flow.instance_id(case_id)
+
+    # Monday after: the 8D is still open; the 24-hour days begun Wednesday to Sunday are this week's
+    first = scheduled_assessment(flow, shanghai(2026, 3, 9, 9, 0), case_instance)
+    week1 = [f"2026-03-0{d}" for d in range(4, 9)]
+    assert lateness_rows(flow, first) == [(number, "production", ",".join(week1))]
+    review = flow.find("quality", "review", None)
+    rows = flow.task_data(review["id"])["rows"]
+    assert rows == [{"case_no": number, "department": "production", "late_measure_days": 5,
+                     "late_execution_days": 0}]
+    flow.complete("quality", "review", {"rows": rows})
+    flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": number, "freight": "0", "loss": "0"}]},
+                  via="api")
+    page = flow.client("quality").get(f"/assessments/{first}").get_data(as_text=True)
+    line = re.search(rf'data-testid="item-row" data-case-no="{number}" data-department="production">(.*?)</tr>',
+                     page, re.S).group(1)
+    assert f'<a href="/cases/{case_id}" data-testid="case-link">{number}</a>' in line
+    assert f'data-charge="measures" data-days="{",".join(week1)}"' in line
+    assert "50.00" in line  # 5 days × 10 yuan
+
+    # a week later, still open: seven new days, not the first week's again
+    second = scheduled_assessment(flow, shanghai(2026, 3, 16, 9, 0), case_instance)
+    assert lateness_rows(flow, second) == [(number, "production", ",".join(f"2026-03-{d:02d}" for d in range(9, 16)))]
+    # written on Wednesday 18 March 10:00: three more days, then nothing
+    flow.advance(shanghai(2026, 3, 18, 10, 0) - clock.now(), case_instance)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    third = scheduled_assessment(flow, shanghai(2026, 3, 23, 9, 0), case_instance)
+    assert lateness_rows(flow, third) == [(number, "production", "2026-03-16,2026-03-17,2026-03-18")]
+    fourth = scheduled_assessment(flow, shanghai(2026, 3, 30, 9, 0), case_instance)
+    assert lateness_rows(flow, fourth) == []
+    assert lateness_rows(flow, first) == [(number, "production", ",".join(week1))]  # unchanged
+    verify = flow.find("quality", "verify_8d", case_id)
+    assert flow.task_data(verify["id"])["measure_late_days"] == 5 + 7 + 3  # the 8D's own count agrees
+
+
+# --------------------------------------------------------------------------- rejections
+
+
+def test_a_week_rejected_three_times_still_reaches_finance(flow, cases):
+    no = {letter: number for letter, (_id, number) in cases.items()}
+    rows = [row(no["A"], "production", 1, 0)]
+    iid = flow.start_process("weekly_assessment", {"week_start": "2026-02-23", "week_end": "2026-03-01",
+                                                   "rows": rows})
+
+    def review():
+        flow.complete("quality", "review", {"rows": rows, "review_note": "已核对"})
+
+    def logistics(freight: str):
+        flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": no["A"], "freight": freight,
+                                                                     "loss": "0"}]})
+
+    def breakdown():
+        flow.complete("production_head", "breakdown", {
+            "operators": [{"operator": "张三", "case_no": no["A"], "amount": "10.00", "reason": "责任人"}]})
+
+    review(); logistics("500"); breakdown()  # noqa: E702 - one round of the week
+    # 1. the head of Quality sends it to Logistics on the task form, naming the step
+    flow.complete("quality_head", "sign_quality", {"decision": "reject", "reason": "运费应为50元",
+                                                   "return_to": "logistics"})
+    assert flow.open_elements(instance_id=iid) == [("logistics", "warehouse")]
+    task = flow.find("warehouse", "logistics", None)
+    assert "运费应为50元" in flow.client("warehouse").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    logistics("50"); breakdown()  # noqa: E702
+    # 2. the General Manager sends the breakdown back (API)
+    flow.complete("quality_head", "sign_quality", {"decision": "approve", "reason": "同意"})
+    flow.complete("manager", "sign_gm", {"decision": "reject", "reason": "请写明责任人工号",
+                                         "return_to": "breakdown"}, via="api")
+    assert flow.open_elements(instance_id=iid) == [("breakdown", "production")]
+    breakdown()
+    # 3. the head of Quality rejects on the approval screen: back to Quality's review of the list
+    sign = flow.find("quality_head", "sign_quality", None)["id"]
+    screen = "/approvals/"
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"',
+                      flow.client("quality_head").get(screen).get_data(as_text=True)).group(1)
+    response = flow.client("quality_head").post(f"/approvals/{sign}/decide", data={
+        "decision": "reject", "reason": "天数需复核", "csrf_token": token})
+    assert response.status_code == 302
+    assert flow.open_elements(instance_id=iid) == [("review", "quality")]
+    review(); logistics("50"); breakdown()  # noqa: E702
+    flow.complete("quality_head", "sign_quality", {"decision": "approve", "reason": "同意"})
+    flow.complete("manager", "sign_gm", {"decision": "approve", "reason": "同意执行"})
+    assert flow.open_elements(instance_id=iid) == [("finance_confirm", "finance")]
+    flow.complete("finance", "finance_confirm", {"confirmed": True, "applied_period": "2026-03"})
+    assert flow.instance(iid).status == InstanceStatus.COMPLETED
+    data = flow.data(iid)
+    assert data["assessment_status"] == "confirmed" and data["assessment_rounds"] == 3
+    assert [(r["by"], r["return_to"]) for r in data["rejections"]] == [
+        ("quality", "logistics"), ("management", "breakdown"), ("quality", "review")]
+    [item] = data["assessment_items"]
+    assert (item["logistics_cost"], item["head_share"], item["head_total"]) == ("50.00", "10.00", "20.00")
+    page = flow.client("finance").get(f"/assessments/{iid}").get_data(as_text=True)
+    assert re.findall(r'data-testid="rejection" data-return-to="([^"]+)"', page) == ["logistics", "breakdown", "review"]
+
+
+# --------------------------------------------------------------------------- the logistics split basis
+
+
+def shared_case_figures(flow, cases, basis: str | None) -> list[tuple[str, str, str]]:
+    """A 1,000-yuan case shared by production and purchasing, assessed on ``basis``: (dept, base, head)."""
+    no = cases["A"][1]
+    data = {"week_start": "2026-02-23", "week_end": "2026-03-01",
+            "rows": [row(no, "production"), row(no, "purchasing")]}
+    if basis:
+        data["logistics_basis"] = basis
+    iid = flow.start_process("weekly_assessment", data)
+    flow.complete("quality", "review", {"rows": data["rows"]})
+    flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": no, "freight": "600", "loss": "400"}]})
+    page = flow.client("quality").get(f"/assessments/{iid}").get_data(as_text=True)
+    assert page.count(f'data-testid="item-basis" data-basis="{basis or "total_cost"}"') == 2
+    found = []
+    for dept in ("production", "purchasing"):
+        item = next(i for i in flow.data(iid)["assessment_items"] if i["department"] == dept)
+        found.append((dept, item["logistics_base"], item["head_share"]))
+    for line in re.findall(r'data-testid="item-row".*?</tr>', page, re.S):
+        assert 'data-testid="shared-cost"' in line and "1000.00" in line
+    return found
+
+
+def test_a_shared_case_on_both_bases(flow, cases):
+    # tiers on the whole 1,000 (→ 500), halved: the default
+    assert shared_case_figures(flow, cases, None) == [("production", "250.00", "50.00"),
+                                                      ("purchasing", "250.00", "50.00")]
+    # halved first (500 each → 300 each): 600 in all
+    assert shared_case_figures(flow, cases, "per_share") == [("production", "300.00", "60.00"),
+                                                             ("purchasing", "300.00", "60.00")]
+
+
+def test_admin_chooses_the_basis_of_the_next_assessments(flow):
+    admin = flow.client("admin")
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="total_cost"', page)
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+    assert admin.post("/admin/settings", data={"logistics_basis": "per_month", "csrf_token": token}).status_code == 422
+    response = admin.post("/admin/settings", data={"logistics_basis": "per_share", "csrf_token": token})
+    assert response.status_code == 302
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="per_share"', page) and 'data-testid="setting-changed"' in page
+    assert flow.client("quality_head").get("/admin/settings").status_code == 403
+    iid = scheduled_start_job(flow.app, "weekly_assessment")
+    data = flow.data(iid)
+    assert (data["week_start"], data["logistics_basis"]) == ("2026-02-23", "per_share")
+    page = flow.client("quality").get(f"/assessments/{iid}").get_data(as_text=True)
+    assert 'data-testid="split-basis" data-basis="per_share"' in page
+    assert 'data-testid="no-lateness"' in page

@@ -171,18 +171,23 @@ WEEKLY = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"""
 
-CLOSING_CASE = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs_close" targetNamespace="x">
-  <bpmn:process id="feedback_case" name="closes at once" isExecutable="true">
+#: A case whose production task is charged for lateness (the 8D report's property, in working days).
+CHARGED_CASE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="Defs_case" targetNamespace="x">
+  <bpmn:process id="feedback_case" name="one charged task" isExecutable="true">
+    <bpmn:laneSet id="ls">
+      <bpmn:lane id="lp" name="production"><bpmn:flowNodeRef>report</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
     <bpmn:startEvent id="start" />
-    <bpmn:scriptTask id="close" name="close"><bpmn:script>case_status = "closed"
-lateness = [
-    {"department": "production", "late_measure_days": 2, "late_execution_days": 1, "rounds": 1},
-    {"department": "purchasing", "late_measure_days": 0, "late_execution_days": 0, "rounds": 1},
-]</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="report" name="8D"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="formKey" value="note" />
+      <spiffworkflow:property name="dueAt" value="PT48H" />
+      <spiffworkflow:property name="latenessCharge" value="measures" />
+    </spiffworkflow:properties></bpmn:extensionElements></bpmn:userTask>
     <bpmn:endEvent id="end" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="close" />
-    <bpmn:sequenceFlow id="f2" sourceRef="close" targetRef="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="report" />
+    <bpmn:sequenceFlow id="f2" sourceRef="report" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>"""
 
@@ -191,9 +196,9 @@ def test_weekly_assessment_started_once_per_week_with_rows(app):
     database = app.extensions["database"]
     runtime = app.extensions["runtime"]
     with database.transaction() as session:
-        sources = {"weekly_assessment.bpmn": WEEKLY, "closing.bpmn": CLOSING_CASE}
+        sources = {"weekly_assessment.bpmn": WEEKLY, "charged.bpmn": CHARGED_CASE}
         deploy(session, sources, {}, known_departments=known_department_names(session))
-    clock.set(datetime(2026, 3, 4, 6, 0, tzinfo=UTC))  # Wednesday of the week before
+    clock.set(datetime(2026, 3, 4, 6, 0, tzinfo=UTC))  # Wednesday 14:00 of the week before
     with database.transaction() as session:
         case = open_case(session, runtime, {"customer_name": "客户甲", "description": "d"}, Actor(None, "t"))
         number = case.number
@@ -211,7 +216,10 @@ def test_weekly_assessment_started_once_per_week_with_rows(app):
         assert len(instances) == 1
         data = runtime.instance_data(session, instances[0].id)
     assert (data["week_start"], data["week_end"]) == ("2026-03-02", "2026-03-08")
+    # due Friday 14:00, still open: Friday 14:00-17:30 is the one working day begun in the week
     assert data["rows"] == [
-        {"case_no": number, "department": "production", "late_measure_days": 2, "late_execution_days": 1},
-        {"case_no": number, "department": "purchasing", "late_measure_days": 0, "late_execution_days": 0},
-    ]
+        {"case_no": number, "department": "production", "late_measure_days": 1, "late_execution_days": 0}]
+    [charge] = data["lateness"]
+    assert (charge["case_no"], charge["charge"], charge["basis"], charge["days"], charge["state"]) == (
+        number, "measures", "working", ["2026-03-06"], "open")
+    assert data["logistics_basis"] == "total_cost"  # the default while the admin has not chosen

@@ -21,10 +21,12 @@ from app.data.models.process import (
     TaskState,
 )
 from app.data.models.public import PublicSubmission, SurveyResponse
+from app.data.models.settings import AppSetting
 
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AppSetting",
     "AuditEvent",
     "CalendarOverride",
     "CalendarYearConfirmation",

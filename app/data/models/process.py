@@ -121,6 +121,8 @@ class HumanTask(Base):
         Index("ix_human_task_assignee_open", "state", "assignee_id", "due_at"),
         Index("ix_human_task_instance_state", "instance_id", "state"),
         Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
+        # the weekly assessment: charged tasks late at some time in a week
+        Index("ix_human_task_lateness", "lateness_charge", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -157,3 +159,8 @@ class HumanTask(Base):
     urgency: Mapped[str | None] = mapped_column(String(20))
     category: Mapped[str | None] = mapped_column(String(30))
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # What a day late on this task costs in the weekly assessment (the task's ``latenessCharge``
+    # property: "measures" or "execution"; None: not charged) and the days it is counted in
+    # (``latenessDays``: "working" or "calendar"; None: the ESCALATION_LATENESS_DAYS setting).
+    lateness_charge: Mapped[str | None] = mapped_column(String(20))
+    lateness_basis: Mapped[str | None] = mapped_column(String(10))

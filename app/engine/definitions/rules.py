@@ -1,6 +1,7 @@
 """Our deploy rules on top of the BPMN schema and the library's parser: every user task has a
 form and a known department, diagram code compiles in the sandbox, every element reaches an
-end, timers are valid ISO 8601, a message-started process has no other start."""
+end, timers are valid ISO 8601, a message-started process has no other start, a charged task
+(``latenessCharge``) names a known charge and has a due time."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 
+from app.engine.calendar import LATENESS_BASES
 from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
 from app.engine.sandbox import check_source
+
+#: What a day late on a task with the ``latenessCharge`` property costs in the weekly
+#: assessment: producing measures (10 yuan/day) or carrying them out (20 yuan/day).
+LATENESS_CHARGES = ("measures", "execution")
 
 
 def check_rules(
@@ -38,66 +44,94 @@ def check_rules(
     for ts in iter_task_specs(spec, subprocess_specs):
         element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
         props = task_properties(ts)
-
-        def problem(message: str) -> None:
-            problems.append(Problem(message, element_id=element, element_name=name))  # noqa: B023
-
-        if isinstance(ts, UserTask):
-            form_key = props.get("formKey")
-            if not form_key:
-                problem("user task has no formKey property")
-            elif form_key not in forms:
-                problem(f"form '{form_key}' does not exist")
-            department = props.get("department", "")
-            if known_departments is not None:
-                if department and not department.startswith("="):
-                    if department.lower() not in known_departments:
-                        problem(f"unknown department '{department}'")
-                elif not department and not ts.lane:
-                    problem("user task is in no lane and names no department")
-                elif not department and ts.lane.lower() not in known_departments:
-                    problem(f"lane '{ts.lane}' is not a known department")
-        for prop in ("dueAt", "department", "assignee"):
-            value = props.get(prop, "")
-            if value.startswith("="):
-                error = check_source(value[1:], "eval")
-                if error:
-                    problem(f"{prop} expression: {error}")
-        schedule = props.get("startSchedule")
-        if schedule:
-            if not isinstance(ts, StartEvent):
-                problem("startSchedule belongs on a start event")
-            elif (error := schedule_error(schedule)) is not None:
-                problem(error)
-        if isinstance(ts, ScriptTask) and ts.script:
-            error = check_source(ts.script, "exec")
-            if error:
-                problem(f"script: {error}")
-        for attr in ("prescript", "postscript"):
-            script = getattr(ts, attr, None)
-            if script:
-                error = check_source(script, "exec")
-                if error:
-                    problem(f"{attr}: {error}")
-        if isinstance(ts, ExclusiveGateway | InclusiveGateway):
-            for condition, target in getattr(ts, "cond_task_specs", []):
-                source = getattr(condition, "args", [condition])[0] if condition else None
-                if isinstance(source, str):
-                    error = check_source(source, "eval")
-                    if error:
-                        problem(f"condition to {target}: {error}")
-        event_definition = getattr(ts, "event_definition", None)
-        if isinstance(event_definition, TimerEventDefinition):
-            error = check_source(event_definition.expression, "eval")
-            if error:
-                problem(f"timer expression: {error}")
-        payload = getattr(event_definition, "expression", None)
-        if isinstance(event_definition, MessageEventDefinition) and isinstance(payload, str) and payload:
-            error = check_source(payload, "eval")
-            if error:
-                problem(f"message payload: {error}")
+        messages = [
+            *_user_task_rules(ts, props, forms, known_departments),
+            *_lateness_rules(ts, props),
+            *_schedule_rules(ts, props),
+            *_code_rules(ts, props),
+        ]
+        problems += [Problem(message, element_id=element, element_name=name) for message in messages]
     problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs) + check_starts(spec)
     return problems
+
+
+def _user_task_rules(
+    ts: Any, props: dict[str, str], forms: dict[str, Any], known_departments: set[str] | None
+) -> list[str]:
+    """A user task names an existing form and belongs to a known department (lane or property)."""
+    if not isinstance(ts, UserTask):
+        return []
+    messages = []
+    form_key = props.get("formKey")
+    if not form_key:
+        messages.append("user task has no formKey property")
+    elif form_key not in forms:
+        messages.append(f"form '{form_key}' does not exist")
+    department = props.get("department", "")
+    if known_departments is None:
+        return messages
+    if department and not department.startswith("="):
+        if department.lower() not in known_departments:
+            messages.append(f"unknown department '{department}'")
+    elif not department and not ts.lane:
+        messages.append("user task is in no lane and names no department")
+    elif not department and ts.lane.lower() not in known_departments:
+        messages.append(f"lane '{ts.lane}' is not a known department")
+    return messages
+
+
+def _lateness_rules(ts: Any, props: dict[str, str]) -> list[str]:
+    """``latenessCharge``/``latenessDays`` sit on a user task with a due time, with known values."""
+    charge, days = props.get("latenessCharge"), props.get("latenessDays")
+    if not (charge or days):
+        return []
+    if not isinstance(ts, UserTask):
+        return ["latenessCharge and latenessDays belong on a user task"]
+    if charge not in LATENESS_CHARGES:
+        return [f"latenessCharge must be one of {', '.join(LATENESS_CHARGES)}"]
+    if days and days not in LATENESS_BASES:
+        return [f"latenessDays must be one of {', '.join(LATENESS_BASES)}"]
+    if not props.get("dueAt"):
+        return ["a task with latenessCharge needs a dueAt"]
+    return []
+
+
+def _schedule_rules(ts: Any, props: dict[str, str]) -> list[str]:
+    """``startSchedule`` is a valid repeating interval on a start event."""
+    schedule = props.get("startSchedule")
+    if not schedule:
+        return []
+    if not isinstance(ts, StartEvent):
+        return ["startSchedule belongs on a start event"]
+    error = schedule_error(schedule)
+    return [error] if error else []
+
+
+def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Every piece of diagram code on an element: (what, source, compile mode)."""
+    sources = [(f"{prop} expression", props[prop][1:], "eval")
+               for prop in ("dueAt", "department", "assignee") if props.get(prop, "").startswith("=")]
+    if isinstance(ts, ScriptTask) and ts.script:
+        sources.append(("script", ts.script, "exec"))
+    sources += [(attr, script, "exec") for attr in ("prescript", "postscript") if (script := getattr(ts, attr, None))]
+    if isinstance(ts, ExclusiveGateway | InclusiveGateway):
+        for condition, target in getattr(ts, "cond_task_specs", []):
+            source = getattr(condition, "args", [condition])[0] if condition else None
+            if isinstance(source, str):
+                sources.append((f"condition to {target}", source, "eval"))
+    event_definition = getattr(ts, "event_definition", None)
+    if isinstance(event_definition, TimerEventDefinition):
+        sources.append(("timer expression", event_definition.expression, "eval"))
+    payload = getattr(event_definition, "expression", None)
+    if isinstance(event_definition, MessageEventDefinition) and isinstance(payload, str) and payload:
+        sources.append(("message payload", payload, "eval"))
+    return sources
+
+
+def _code_rules(ts: Any, props: dict[str, str]) -> list[str]:
+    """Diagram code compiles in the sandbox."""
+    return [f"{what}: {error}" for what, source, mode in _code_sources(ts, props)
+            if (error := check_source(source, mode))]
 
 
 def check_starts(spec: Any) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -44,3 +44,12 @@ def user_form(roles: tuple[str, ...], **kwargs) -> UserForm:
     form = UserForm(**kwargs)
     form.roles.choices = [SelectChoice(role, str(ROLE_LABELS.get(role, role))) for role in roles]
     return form
+
+
+class SettingsForm(FlaskForm):
+    """Run-time settings: the basis of the weekly assessment's logistics split."""
+
+    logistics_basis = RadioField(_l("Logistics split basis"), choices=[
+        SelectChoice("total_cost", _l("Tiers on the case's total cost, then shared (default)")),
+        SelectChoice("per_share", _l("Tiers on each department's share")),
+    ], validators=[DataRequired()])

@@ -1,4 +1,4 @@
-"""Administration: users (create/edit), departments, process incidents. Role admin only."""
+"""Administration: users (create/edit), departments, process incidents, settings. Role admin only."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
 from app.services import accounts
+from app.services import settings as app_settings
 from app.services.accounts import AccountError
-from app.web.admin.forms import ROLE_LABELS, user_form
+from app.web.admin.forms import ROLE_LABELS, SettingsForm, user_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -110,3 +111,18 @@ def incidents():
     rows = incident_instances(db.session)
     numbers = case_numbers(db.session, {r.case_id for r in rows if r.case_id})
     return render_template("admin/incidents.html", title=_("Incidents"), instances=rows, numbers=numbers)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings_page():
+    form = SettingsForm()
+    if request.method == "GET":
+        form.logistics_basis.data = app_settings.logistics_basis(db.session)
+    elif form.validate_on_submit():
+        app_settings.set_logistics_basis(db.session, form.logistics_basis.data, current_user.id)
+        db.session.commit()
+        flash(_("Settings saved. Assessments started from now on use them."), "success")
+        return redirect(url_for("admin.settings_page"))
+    row = app_settings.setting_row(db.session, app_settings.LOGISTICS_BASIS)
+    return render_template("admin/settings.html", title=_("Settings"), form=form, changed=row), (
+        422 if form.errors else 200)

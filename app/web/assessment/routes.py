@@ -14,12 +14,22 @@ from flask import Blueprint, Response, abort, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.data.models import ProcessInstance
+from app.data.models import InstanceStatus, ProcessInstance
 from app.data.queries.cases import case_ids_by_number, process_instances
 from app.data.queries.people import departments_by_id
 from app.errors import AppError
 from app.extensions import db, runtime
-from app.services.assessment_export import build_workbook, decision_label, money, status_label
+from app.services.assessment_export import (
+    CHARGES,
+    DAY_BASES,
+    RETURN_STEPS,
+    SPLIT_BASES,
+    build_workbook,
+    decision_label,
+    label,
+    money,
+    status_label,
+)
 from app.web.shared.display import locale
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessments")
@@ -90,13 +100,30 @@ def limited(data: dict[str, Any], departments: set[str] | None) -> dict[str, Any
     out["assessment_items"] = [i for i in data.get("assessment_items") or [] if i.get("department") in departments]
     out["assessment_totals"] = {k: v for k, v in (data.get("assessment_totals") or {}).items() if k in departments}
     out["breakdowns"] = [b for b in data.get("breakdowns") or [] if b.get("department") in departments]
+    out["lateness"] = [c for c in data.get("lateness") or [] if c.get("department") in departments]
     return out
+
+
+def _status(instance: ProcessInstance, data: dict[str, Any]) -> str:
+    if instance.status == InstanceStatus.INCIDENT:
+        return status_label("incident")
+    return status_label(data.get("assessment_status") or "open")
+
+
+def charges_by_line(data: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The charged tasks behind each (case number, department) line: the days and their dates."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for charge in data.get("lateness") or []:
+        if isinstance(charge, dict):
+            found.setdefault((str(charge.get("case_no") or ""), str(charge.get("department"))), []).append(charge)
+    return found
 
 
 def _case_links(data: dict[str, Any], external: bool = False) -> dict[str, str]:
     numbers = {str(i.get("case_no")) for i in data.get("assessment_items") or [] if i.get("case_no")}
     numbers |= {str(o.get("case_no")) for b in data.get("breakdowns") or [] for o in b.get("operators") or []
                 if o.get("case_no")}
+    numbers |= {str(c.get("case_no")) for c in data.get("lateness") or [] if c.get("case_no")}
     return {no: url_for("cases.show", case_id=case_id, _external=external)
             for no, case_id in case_ids_by_number(db.session, numbers).items()}
 
@@ -114,7 +141,7 @@ def index():
         if not everything and not heads & _departments_of(data):
             continue
         rows.append({"instance": instance, "week_start": data.get("week_start"), "week_end": data.get("week_end"),
-                     "status": status_label(data.get("assessment_status") or "open"),
+                     "status": _status(instance, data),
                      "computed": bool(data.get("assessment_items"))})
     return render_template("assessment/index.html", title=_("Weekly assessments"), rows=rows)
 
@@ -127,8 +154,10 @@ def show(instance_id: int):
     names = _department_names()
     return render_template(
         "assessment/show.html", title=_("Weekly assessment"), instance=instance, data=view, names=names,
-        links=_case_links(view), money=money, decision_label=decision_label,
-        status=status_label(data.get("assessment_status") or "open"), may_export=may_export(current_user),
+        links=_case_links(view), money=money, decision_label=decision_label, charges=charges_by_line(view),
+        english=locale() == "en", label=label, split_bases=SPLIT_BASES, charge_kinds=CHARGES, day_bases=DAY_BASES,
+        return_steps=RETURN_STEPS,
+        status=_status(instance, data), may_export=may_export(current_user),
         limited_to=sorted(names.get(c, c) for c in _scope(data) or ()),
     )
 
