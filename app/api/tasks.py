@@ -19,6 +19,7 @@ from app.engine.errors import NotFound
 from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import forms as form_service
+from app.services import policy
 from app.services import tasks as task_service
 
 DEFAULT_LIMIT = 200
@@ -97,7 +98,8 @@ def list_tasks():
         raise ApiError(400, _("limit and offset must be whole numbers.")) from None
     if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
         raise ApiError(400, _("limit must be between 1 and 500 and offset must not be negative."))
-    tasks = queries.open_tasks(db.session, api_user(), scope, limit=limit, offset=offset)
+    tasks = queries.open_tasks(db.session, api_user(), scope, limit=limit, offset=offset,
+                               all_allowed=policy.may_see_all_tasks(api_user()))
     return jsonify(scope=scope, limit=limit, offset=offset, tasks=task_items(tasks, api_locale()))
 
 
@@ -114,7 +116,7 @@ def get_task(task_id: str):
     item.update(
         form=form,
         data={k: _jsonable(v) for k, v in data.items() if k in names},
-        can_act=task_service.can_act(api_user(), task),
+        can_act=policy.may_complete(api_user(), task),
     )
     return jsonify(item)
 

@@ -29,14 +29,14 @@ from app.data.models import (
 TASK_SCOPES = ("mine", "department", "all")
 
 
-def open_tasks_query(user: User, scope: str) -> Select:
-    """Open tasks visible to ``user`` in ``scope`` ("all" only for admins, managers, auditors)."""
+def open_tasks_query(user: User, scope: str, all_allowed: bool = False) -> Select:
+    """Open tasks visible to ``user`` in ``scope`` ("all" only when ``all_allowed``, as the policy says)."""
     stmt = select(HumanTask).where(HumanTask.state == TaskState.OPEN)
     if scope == "mine":
         stmt = stmt.where(HumanTask.assignee_id == user.id)
     elif scope == "department":
         stmt = stmt.where(HumanTask.department_id.in_(user.department_ids or {-1}))
-    elif scope == "all" and user.has_role("admin", "manager", "auditor"):
+    elif scope == "all" and all_allowed:
         pass
     else:
         stmt = stmt.where(
@@ -45,8 +45,9 @@ def open_tasks_query(user: User, scope: str) -> Select:
     return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
 
 
-def open_tasks(session: Session, user: User, scope: str, limit: int = 200, offset: int = 0) -> Sequence[HumanTask]:
-    return session.scalars(open_tasks_query(user, scope).limit(limit).offset(offset)).all()
+def open_tasks(session: Session, user: User, scope: str, limit: int = 200, offset: int = 0,
+               all_allowed: bool = False) -> Sequence[HumanTask]:
+    return session.scalars(open_tasks_query(user, scope, all_allowed).limit(limit).offset(offset)).all()
 
 
 def case_tasks(session: Session, case_id: int) -> Sequence[HumanTask]:
@@ -375,13 +376,19 @@ def completion_events(session: Session, instance_id: int, element: str) -> Seque
     ).all()
 
 
-def open_tasks_with_elements(session: Session, keys: set[tuple[str, str]]) -> Sequence[HumanTask]:
-    """Open tasks whose (process key, element id) is one of ``keys``, by due time."""
-    if not keys:
-        return []
-    elements = {element for _key, element in keys}
-    rows = session.scalars(
-        select(HumanTask).where(HumanTask.state == TaskState.OPEN, HumanTask.element_id.in_(elements))
+def open_approval_tasks(session: Session) -> Sequence[HumanTask]:
+    """Open tasks with an approval kind, by due time."""
+    return session.scalars(
+        select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
         .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
     ).all()
-    return [row for row in rows if (row.process_key, row.element_id) in keys]
+
+
+def approval_department_ids(session: Session) -> set[int]:
+    """Departments that have (or had) approval items to decide (cached for the session's request)."""
+    cached = session.info.get("approval_department_ids")
+    if cached is None:
+        cached = session.info["approval_department_ids"] = set(session.scalars(
+            select(HumanTask.department_id).where(HumanTask.approval.is_not(None),
+                                                  HumanTask.department_id.is_not(None)).distinct()))
+    return cached

@@ -29,6 +29,7 @@ from app.engine.parser import (
     sha256,
     spec_cache,
 )
+from app.engine.properties import access_problems
 from app.engine.sandbox import check_source
 from app.formkit.definition import content_hash, validate_definition
 
@@ -129,9 +130,12 @@ def _check_rules(
     subprocess_specs: dict[str, Any],
     forms: dict[str, FormDefinition],
     known_departments: set[str] | None,
+    known_approvals: set[str] | None = None,
 ) -> list[Problem]:
     """Our own rules on top of the BPMN schema and the library's parser."""
     problems: list[Problem] = []
+    user_tasks = {getattr(ts, "bpmn_id", None) or ts.name
+                  for ts in iter_task_specs(spec, subprocess_specs) if isinstance(ts, UserTask)}
     for ts in iter_task_specs(spec, subprocess_specs):
         element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
         props = task_properties(ts)
@@ -154,6 +158,8 @@ def _check_rules(
                     problem("user task is in no lane and names no department")
                 elif not department and ts.lane.lower() not in known_departments:
                     problem(f"lane '{ts.lane}' is not a known department")
+        for message in access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals):
+            problem(message)
         for prop in ("dueAt", "department", "assignee"):
             value = props.get(prop, "")
             if value.startswith("="):
@@ -235,6 +241,7 @@ def deploy(
     forms: dict[str, dict[str, Any]] | None = None,
     actor_id: int | None = None,
     known_departments: set[str] | None = None,
+    known_approvals: set[str] | None = None,
 ) -> DeployResult:
     """Validate and deploy BPMN files (and the forms they use) as new immutable versions.
 
@@ -283,7 +290,7 @@ def deploy(
             existing = latest_form(session, key)
             if existing is not None:
                 available[key] = existing
-        found = _check_rules(spec, subprocess_specs, available, known_departments)
+        found = _check_rules(spec, subprocess_specs, available, known_departments, known_approvals)
         problems += [
             Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found
         ]
@@ -515,6 +522,7 @@ def validate_sources(
     sources: dict[str, str],
     known_departments: set[str] | None = None,
     forms: dict[str, dict[str, Any]] | None = None,
+    known_approvals: set[str] | None = None,
 ) -> list[Problem]:
     """Every problem :func:`deploy` would find (plus path and timer checks), storing nothing.
 
@@ -564,7 +572,7 @@ def validate_sources(
                 existing = latest_form(session, key)
                 if existing is not None:
                     available[key] = existing
-        found = _check_rules(spec, subprocess_specs, available, known_departments)
+        found = _check_rules(spec, subprocess_specs, available, known_departments, known_approvals)
         problems += [Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found]
     unique: list[Problem] = []
     for problem in problems:

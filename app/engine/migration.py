@@ -25,6 +25,7 @@ from app.engine.context import RunContext
 from app.engine.definitions import load_spec, task_properties
 from app.engine.errors import EngineError, NotFound
 from app.engine.parser import _SAFE_XML
+from app.engine.properties import project_access
 from app.i18n import N_
 
 ACTIVE = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
@@ -314,6 +315,7 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, workflow: An
         row.title = (getattr(spec, "bpmn_name", None) or row.element_id)[:200]
         row.title_en = props.get("nameEn")
         row.context = {**(row.context or {}), "stage": props.get("stage") or row.title}
+        project_access(row, props)  # who may complete it follows the new version too
         if row.form_key:
             row.form_id = (instance.definition.forms or {}).get(row.form_key, row.form_id)
 

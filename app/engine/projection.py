@@ -22,6 +22,7 @@ from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskSt
 from app.engine.context import RunContext
 from app.engine.definitions import task_properties
 from app.engine.helpers import to_datetime
+from app.engine.properties import project_access
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +163,4 @@ class TaskProjector:
             row.urgency = case.urgency
             row.category = case.category
         row.context = {"stage": props.get("stage") or row.title}
+        project_access(row, props)

@@ -1,4 +1,4 @@
-"""Human tasks: who may see and act on them, claiming, and completing with form data."""
+"""Human tasks: seeing, claiming and completing them with form data (who may: app.services.policy)."""
 
 from __future__ import annotations
 
@@ -7,42 +7,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
-from app.clock import clock
-from app.data.models import DelegationState, HumanTask, TaskState, User
-from app.data.queries import open_delegation, substituted_users
+from app.data.models import HumanTask, TaskState, User
+from app.data.queries import open_delegation
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.formkit.build import Validation
 from app.i18n import N_
-from app.services.errors import Forbidden
+from app.services import policy
 from app.services.forms import definition_for_task, validate_submission
+from app.services.policy import stand_in
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-@dataclass(frozen=True)
-class StandIn:
-    """Whom a user substitutes today: their user ids, names and department ids."""
-
-    user_ids: frozenset[int] = frozenset()
-    department_ids: frozenset[int] = frozenset()
-    names: tuple[tuple[int, str], ...] = ()
-
-
-def stand_in(user: User) -> StandIn:
-    """The people (and their departments) ``user`` stands in for today (Shanghai date)."""
-    session = object_session(user)
-    if session is None or user.id is None:
-        return StandIn()
-    principals = substituted_users(session, user.id, clock.now().astimezone(LOCAL_TZ).date())
-    return StandIn(
-        frozenset(p.id for p in principals),
-        frozenset(d for p in principals for d in p.department_ids),
-        tuple((p.id, p.display_name or p.username) for p in principals),
-    )
 
 
 def actor_for(user: User, task: HumanTask | None = None) -> Actor:
@@ -56,43 +34,11 @@ def actor_for(user: User, task: HumanTask | None = None) -> Actor:
     return Actor(user.id, label[:120])
 
 
-def can_view(user: User, task: HumanTask) -> bool:
-    """Members of the task's department, its assignee, admins/managers/auditors, and a
-    substitute of the assignee or of a department member while the substitution lasts."""
-    if (
-        task.assignee_id == user.id
-        or (task.department_id is not None and task.department_id in user.department_ids)
-        or user.has_role("admin", "manager", "auditor")
-    ):
-        return True
-    standing = stand_in(user)
-    return task.assignee_id in standing.user_ids or (
-        task.department_id is not None and task.department_id in standing.department_ids
-    )
-
-
-def can_act(user: User, task: HumanTask) -> bool:
-    """The assignee; or, while unassigned, a member of the task's department — each also
-    through a substitute while the substitution lasts."""
-    if task.state != TaskState.OPEN:
-        return False
-    if task.assignee_id is not None:
-        if task.assignee_id == user.id or (
-            task.department_id is not None and task.department_id in user.head_of_ids
-        ):
-            return True
-        return task.assignee_id in stand_in(user).user_ids
-    if task.department_id is None:
-        return False
-    return task.department_id in user.department_ids or task.department_id in stand_in(user).department_ids
-
-
 def get_visible(session: Session, user: User, task_id: str) -> HumanTask:
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(N_("Task not found."))
-    if not can_view(user, task):
-        raise Forbidden(N_("You may not see this task."))
+    policy.require(policy.may_view_task(user, task), N_("You may not see this task."))
     return task
 
 
@@ -101,8 +47,7 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
     task = get_visible(session, user, task_id)
     if task.state != TaskState.OPEN:
         raise TaskNotOpen(N_("This task is no longer open."))
-    if task.department_id not in user.department_ids and task.department_id not in stand_in(user).department_ids:
-        raise Forbidden(N_("You may not act on this task."))
+    policy.require_claim(user, task)
     result = session.execute(
         update(HumanTask)
         .where(HumanTask.id == task_id, HumanTask.state == TaskState.OPEN)
@@ -120,8 +65,8 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
     task = get_visible(session, user, task_id)
     if task.state != TaskState.OPEN:
         raise TaskNotOpen(N_("This task is no longer open."))
-    if task.assignee_id != user.id and task.department_id not in user.head_of_ids:
-        raise Forbidden(N_("Only the assignee or the department head can release this task."))
+    policy.require(policy.may_release(user, task),
+                   N_("Only the assignee or the department head can release this task."))
     task.assignee_id = None
     session.flush()
     return task
@@ -140,12 +85,10 @@ def check_can_complete(session: Session, user: User, task_id: str, submit_token:
         if submit_token and task.completion_token == submit_token:
             return task
         raise TaskNotOpen(N_("This task has already been completed or is no longer open."))
-    if not can_act(user, task):
-        raise Forbidden(N_("You may not act on this task."))
-    delegation = open_delegation(session, task.id)
-    if delegation is not None and delegation.state == DelegationState.ACTIVE and delegation.delegate_id == user.id:
-        raise Forbidden(N_("This task was delegated to you: save your work from the inbox; "
-                           "it goes back to the delegator for a final check."))
+    policy.require_complete(user, task)
+    policy.require(not policy.drafts_for(user, open_delegation(session, task.id)),
+                   N_("This task was delegated to you: save your work from the inbox; "
+                      "it goes back to the delegator for a final check."))
     from app.services.approvals import check_four_eyes  # late: approvals builds on this module
 
     check_four_eyes(session, user, task)

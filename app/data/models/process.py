@@ -121,6 +121,7 @@ class HumanTask(Base):
         Index("ix_human_task_assignee_open", "state", "assignee_id", "due_at"),
         Index("ix_human_task_instance_state", "instance_id", "state"),
         Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
+        Index("ix_human_task_approval", "approval", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -141,6 +142,10 @@ class HumanTask(Base):
     )
     form_key: Mapped[str | None] = mapped_column(String(100))
     form_id: Mapped[int | None] = mapped_column(ForeignKey("form_definition.id"))
+    #: who of the department may complete it (the task's ``performer`` property: ``head``, role names)
+    performer: Mapped[str | None] = mapped_column(String(100))
+    #: the approval kind (the task's ``approval`` property), for /approvals
+    approval: Mapped[str | None] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(20), default=TaskState.OPEN)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

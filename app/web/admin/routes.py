@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from app.data.models import ROLES, User
 from app.data.queries import case_numbers, department_members, incident_instances
 from app.extensions import db
-from app.services import accounts
+from app.services import accounts, policy
 from app.services.accounts import AccountError
 from app.web.admin.forms import ROLE_LABELS, user_form
 from app.web.tasks.display import install
@@ -22,7 +22,7 @@ install(bp)
 @login_required
 def require_admin():
     """Every administration route is for role admin only (checked on the server)."""
-    if not current_user.has_role("admin"):
+    if not policy.may_administer(current_user):
         abort(403)
 
 

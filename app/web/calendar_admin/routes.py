@@ -12,6 +12,7 @@ from app.clock import clock
 from app.engine.calendar import default_calendar
 from app.extensions import db
 from app.services import calendar_admin as service
+from app.services import policy
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 
@@ -27,7 +28,7 @@ def refresh_calendar() -> None:
 @bp.app_context_processor
 def calendar_warning():
     def calendar_years_missing() -> list[int]:
-        if not getattr(current_user, "is_authenticated", False) or not current_user.has_role("admin"):
+        if not getattr(current_user, "is_authenticated", False) or not policy.may_administer(current_user):
             return []
         return service.years_needing_entries(db.session)
 
@@ -37,7 +38,7 @@ def calendar_warning():
 @bp.before_request
 @login_required
 def require_admin():
-    if not current_user.has_role("admin"):
+    if not policy.may_administer(current_user):
         abort(403)
 
 

@@ -14,6 +14,7 @@ from app.data.queries import completed_task_events
 from app.engine.errors import ConcurrentUpdate, InstanceNotRunning, NotFound, TaskNotOpen
 from app.errors import AppError
 from app.extensions import db, runtime
+from app.services import policy
 from app.services import tasks as task_service
 from app.services.errors import Forbidden
 from app.services.forms import definition_for_task
@@ -70,7 +71,7 @@ def show(task_id: str):
         return render_template("tasks/show.html", title=task_title(task), task=task, case=case, mode="closed",
                                definition=definition, submitted=submitted, form=None)
 
-    may_act = task_service.can_act(current_user, task)
+    may_act = policy.may_complete(current_user, task)
     try:
         data = runtime().task_data(db.session, task.id)
     except AppError:
@@ -84,7 +85,7 @@ def show(task_id: str):
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=case, definition=definition, form=form,
         mode="edit" if may_act else "view", submit_token=uuid.uuid4().hex, files=files,
-        may_claim=task.assignee_id is None and task.department_id in current_user.department_ids,
+        may_claim=task.assignee_id is None and policy.may_claim(current_user, task),
     )
 
 
