@@ -17,7 +17,7 @@ from app.engine.runtime import WorkflowRuntime
 from app.formkit.build import Validation
 from app.i18n import N_
 from app.services import policy
-from app.services.forms import definition_for_task, validate_submission
+from app.services.forms import definition_for_task, validate_submission, with_task_data
 from app.services.policy import stand_in
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -127,7 +127,7 @@ def complete(
     task = check_can_complete(session, user, task_id, submit_token)
     if task.state != TaskState.OPEN:
         return Completion(task, Validation({}, {}))
-    definition = definition_for_task(session, task)
+    definition = with_task_data(definition_for_task(session, task), lambda: runtime.task_data(session, task_id))
     validation = validate_submission(session, definition, payload, locale)
     if not validation.ok:
         return Completion(None, validation)

@@ -76,8 +76,9 @@ def assessment_at_sign_quality(flow, reviewer: str = "quality") -> int:
     flow.complete(reviewer, "review", {"rows": rows, "review_note": "已核对"}, via="api")
     flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": number, "freight": "50", "loss": "0"}]},
                   via="api")
+    # 2 days × 10 + 1 day × 20 + the head's 20 % of 50 = 50, plus the responsible person's 80 % = 40
     flow.complete("production_head", "breakdown", {
-        "operators": [{"operator": "张三", "case_no": number, "amount": "40.00", "reason": "责任人"}]}, via="api")
+        "operators": [{"operator": "张三", "case_no": number, "amount": "90.00", "reason": "责任人"}]}, via="api")
     assert [e for e, _d in flow.open_elements(instance_id=iid)] == ["sign_quality"]
     return iid
 

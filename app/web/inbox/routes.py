@@ -39,7 +39,7 @@ from app.services import inbox as inbox_service
 from app.services import policy
 from app.services import tasks as task_service
 from app.services.errors import Forbidden
-from app.services.forms import definition_for_task
+from app.services.forms import definition_for_task, with_task_data
 from app.web.tasks.display import URGENCY, install, task_title
 from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
 
@@ -347,6 +347,7 @@ def work(task_id: str):
         data = runtime().task_data(db.session, task.id)
     except AppError:
         data = {}
+    definition = with_task_data(definition, lambda: data)
     if as_delegator and delegation.draft:
         data = {**data, **delegation.draft}
     files = existing_files(definition, data)

@@ -17,7 +17,7 @@ from app.extensions import db, runtime
 from app.services import policy
 from app.services import tasks as task_service
 from app.services.errors import Forbidden
-from app.services.forms import definition_for_task
+from app.services.forms import definition_for_task, with_task_data
 from app.web.tasks.display import install, readable, task_title
 from app.web.tasks.forms import build_form, check_files, existing_files, submitted_data
 
@@ -76,6 +76,7 @@ def show(task_id: str):
         data = runtime().task_data(db.session, task.id)
     except AppError:
         data = {}
+    definition = with_task_data(definition, lambda: data)
     files = existing_files(definition, data)
     if request.method == "POST":
         if not may_act:
