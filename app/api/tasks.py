@@ -144,6 +144,7 @@ def unclaim_task(task_id: str):
 def complete_task(task_id: str):
     """Complete the task with its form data; a repeated submit_token answers like the first."""
     task_id = _task_id(task_id)
+    task_service.authorize_completion(db.session, api_user(), task_id)
     body = json_body()
     submit_token = body.get("submit_token")
     if submit_token is not None and (

@@ -72,6 +72,15 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
     return task
 
 
+def authorize_completion(session: Session, user: User, task_id: str) -> HumanTask:
+    """Refuse early (before a submission is read) a user who may not complete the task; a task
+    that is no longer open is left to the completion itself (a repeated submit is answered there)."""
+    task = get_visible(session, user, task_id)
+    if task.state == TaskState.OPEN:
+        policy.require_complete(user, task)
+    return task
+
+
 @dataclass
 class Completion:
     task: HumanTask | None
