@@ -23,6 +23,7 @@ from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
 from app.services import designer as service
 from app.services import policy
+from app.services.approvals import KINDS
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
 from app.web.tasks.display import install, locale
@@ -131,6 +132,7 @@ def _modeler(xml: str, filename: str, definition=None):
         "definition_id": definition.id if definition else None,
         "forms": [f.key for f in service.forms_overview(db.session)],
         "departments": service.department_codes(),
+        "approvals": sorted(KINDS),
         "urls": {
             "validate": url_for("designer.validate"),
             "deploy": url_for("designer.deploy_json"),
