@@ -193,6 +193,7 @@ class World:
     snapshot: list[tuple[type, Any, dict[str, Any]]]
     csrf: dict[str | None, str]
     anonymous: Any
+    dirty: bool = False  # a permitted POST may have changed the world since the last restore
 
 
 def _row_state(row: Any) -> dict[str, Any]:
@@ -317,10 +318,14 @@ def _request(world: World, rule, method: str, user: str | None):
     url = _url(world, rule)
     if method == "GET":
         return client.get(url, headers=headers)
-    _restore(world)
+    if world.dirty:
+        _restore(world)
     if api:
-        return client.open(url, method=method, headers=headers)
-    return client.open(url, method=method, data={"csrf_token": world.csrf[user]})
+        response = client.open(url, method=method, headers=headers)
+    else:
+        response = client.open(url, method=method, data={"csrf_token": world.csrf[user]})
+    world.dirty = _outcome(response) == "ok"  # a refused request changed nothing
+    return response
 
 
 def _expected(endpoint: str, method: str) -> Rule:
