@@ -28,7 +28,7 @@ The rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -189,12 +189,22 @@ def _refuse_performer(task: HumanTask) -> Forbidden:
     return Forbidden(N_("Only the people this step names (its performer) may do this task."))
 
 
+def _require_one(task: HumanTask, candidates: Iterable[Person]) -> None:
+    """Pass when one of ``candidates`` (who may act) meets the performer rule; else say why not.
+    Lazy: whom the user stands in for is looked up only when their own rights do not suffice."""
+    acting = False
+    for person in candidates:
+        if performs(person, task):
+            return
+        acting = True
+    if not acting:
+        raise Forbidden(N_("You may not act on this task."))
+    raise _refuse_performer(task)
+
+
 def require_complete(user: User, task: HumanTask, standing: StandIn | None = None) -> None:
     """Forbidden, saying why, unless ``user`` may complete the open ``task``."""
-    acting = [person for person, own in _people(user, standing) if _acts(person, task, own)]
-    require(bool(acting), N_("You may not act on this task."))
-    if not any(performs(person, task) for person in acting):
-        raise _refuse_performer(task)
+    _require_one(task, (person for person, own in _people(user, standing) if _acts(person, task, own)))
 
 
 def may_claim(user: User, task: HumanTask, standing: StandIn | None = None) -> bool:
@@ -207,11 +217,8 @@ def may_claim(user: User, task: HumanTask, standing: StandIn | None = None) -> b
 
 def require_claim(user: User, task: HumanTask, standing: StandIn | None = None) -> None:
     """Forbidden, saying why, unless ``user`` may claim the open ``task``."""
-    members = [person for person, _own in _people(user, standing)
-               if task.department_id is not None and task.department_id in person.department_ids]
-    require(bool(members), N_("You may not act on this task."))
-    if not any(performs(person, task) for person in members):
-        raise _refuse_performer(task)
+    _require_one(task, (person for person, _own in _people(user, standing)
+                        if task.department_id is not None and task.department_id in person.department_ids))
 
 
 def may_release(user: User, task: HumanTask) -> bool:
