@@ -170,7 +170,8 @@ def test_assess_week():
     assert totals["production"] == {
         "cases": 3, "measure_penalty": "30.00", "execution_penalty": "20.00", "logistics_cost": "666.50",
         "head_share": "81.20", "responsible_share": "324.80", "head_total": "131.20", "logistics_basis": "total_cost",
-    }  # head 22.10 + 9.10 + 50; penalties 50
+        "department_total": "456.00",
+    }  # head 22.10 + 9.10 + 50; penalties 50; the department breaks down 131.20 + 324.80
     assert result["departments"] == ["production", "purchasing", "technical"]
     assert result["unmatched"] == [{"case_no": "FB-999", "freight": "12.00", "loss": "0.00"}]
 

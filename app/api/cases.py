@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, url_for
-from flask_babel import gettext as _
 
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
-from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
 from app.data.models import AuditEvent, Case, TaskState
 from app.data.queries.history import audit_events
@@ -19,6 +17,7 @@ from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import cases as case_service
 from app.services import forms as form_service
+from app.services import policy
 from app.services.tasks import actor_for
 
 INTAKE_FORM = "case_intake"
@@ -72,8 +71,7 @@ def visible_case(case_id: int) -> Case:
 def create_case():
     """Register a case from intake data (validated with the case_intake form) and start its process."""
     user = api_user()
-    if not case_service.can_open_case(user):
-        raise ApiError(403, _("Only marketing staff and administrators may open cases."))
+    policy.require(policy.may_open_case(user), N_("Only marketing staff and administrators may open cases."))
     body = json_body()
     definition = form_service.definition_by_key(db.session, INTAKE_FORM)
     validation = form_service.validate_submission(db.session, definition, body, api_locale())

@@ -19,12 +19,12 @@ from app.engine.errors import NotFound
 from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import designer as service
+from app.services import policy
 from app.services.tasks import actor_for
 
 
 def _require(allowed: bool) -> None:
-    if not allowed:
-        raise ApiError(403, _("Only process designers and administrators may do this."))
+    policy.require(allowed, N_("Only process designers and administrators may do this."))
 
 
 def definition_item(row: ProcessDefinition) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def definition_item(row: ProcessDefinition) -> dict[str, Any]:
 @endpoint()
 def list_definitions():
     """Every process key with its versions (newest first) and its live version."""
-    _require(service.can_design(api_user()))
+    _require(policy.may_design(api_user()))
     items = []
     for info in service.overview(db.session):
         items.append({
@@ -91,7 +91,7 @@ def _upload() -> tuple[str, str]:
 def upload_definition():
     """Validate and deploy a .bpmn file: 201 with new versions, 200 for identical content, 422 with problems."""
     user = api_user()
-    _require(service.can_design(user))
+    _require(policy.may_design(user))
     filename, xml = _upload()
     try:
         result = service.deploy_diagram(db.session, filename, xml, user)
@@ -111,7 +111,7 @@ def upload_definition():
 def start_instance(key: str):
     """Start the live version of a deployed process with JSON data."""
     user = api_user()
-    _require(service.can_design(user))
+    _require(policy.may_design(user))
     body = json_body()
     data = body.get("data", body) if set(body) <= {"data"} else body
     if not isinstance(data, dict):
@@ -132,7 +132,7 @@ def start_instance(key: str):
 @endpoint()
 def get_instance(instance_id: int):
     """Status (running, completed, incident, cancelled), open tasks, next timer due time, incident."""
-    _require(service.can_view_instances(api_user()))
+    _require(policy.may_view_instances(api_user()))
     number = int_id(instance_id)
     instance = db.session.get(ProcessInstance, number) if number else None
     if instance is None:

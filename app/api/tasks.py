@@ -28,7 +28,7 @@ from app.data.queries.people import departments_by_id, usernames
 from app.engine.errors import NotFound
 from app.extensions import db, file_store, runtime
 from app.i18n import N_
-from app.services import completion
+from app.services import completion, policy
 from app.services import forms as form_service
 from app.services import tasks as task_service
 from app.services.completion import Submission
@@ -109,7 +109,8 @@ def list_tasks():
         raise ApiError(400, _("limit and offset must be whole numbers.")) from None
     if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
         raise ApiError(400, _("limit must be between 1 and 500 and offset must not be negative."))
-    tasks = open_tasks(db.session, api_user(), scope, limit=limit, offset=offset)
+    tasks = open_tasks(db.session, api_user(), scope, limit=limit, offset=offset,
+                       all_allowed=policy.may_see_all_tasks(api_user()))
     return jsonify(scope=scope, limit=limit, offset=offset, tasks=task_items(tasks, api_locale()))
 
 
@@ -126,7 +127,7 @@ def get_task(task_id: str):
     item.update(
         form=form,
         data={k: _jsonable(v) for k, v in data.items() if k in names},
-        can_act=task_service.can_act(api_user(), task),
+        can_act=policy.may_complete(api_user(), task),
     )
     return jsonify(item)
 
@@ -159,6 +160,7 @@ def complete_task(task_id: str):
     task page (app.services.completion).
     """
     task_id = _task_id(task_id)
+    task_service.authorize_completion(db.session, api_user(), task_id)
     if request.mimetype == "multipart/form-data":
         body, files = multipart_body(json_parts=("data",))
     else:

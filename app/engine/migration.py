@@ -24,6 +24,7 @@ from app.engine.context import RunContext
 from app.engine.definitions.lookup import load_spec, task_properties
 from app.engine.errors import EngineError, NotFound
 from app.engine.parser import _SAFE_XML
+from app.engine.properties import project_access
 from app.i18n import N_
 
 ACTIVE = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
@@ -306,6 +307,7 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, workflow: An
         row.context = {**(row.context or {}), "stage": props.get("stage") or row.title}
         row.lateness_charge = props.get("latenessCharge") or None
         row.lateness_basis = props.get("latenessDays") or None
+        project_access(row, props)  # who may complete it follows the new version too
         if row.form_key:
             row.form_id = (instance.definition.forms or {}).get(row.form_key, row.form_id)
 

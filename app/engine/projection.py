@@ -23,6 +23,7 @@ from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskSt
 from app.engine.context import RunContext
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
+from app.engine.properties import project_access
 
 log = logging.getLogger(__name__)
 
@@ -175,3 +176,4 @@ class TaskProjector:
         row.context = {"stage": props.get("stage") or row.title}
         row.lateness_charge = props.get("latenessCharge") or None
         row.lateness_basis = props.get("latenessDays") or None
+        project_access(row, props)

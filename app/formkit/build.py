@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
@@ -105,6 +105,10 @@ def _messages(locale: str) -> dict[str, str]:
         "single": "此处应为单个值。" if zh else "A single value is expected here.",
         "objects": "此处应为对象列表。" if zh else "A list of objects is expected here.",
         "values": "此处应为值列表。" if zh else "A list of values is expected here.",
+        "sum": "合计须等于 %(total)s(当前为 %(sum)s)。" if zh else "The total must be %(total)s (it is %(sum)s).",
+        "sum_hint": "合计须等于 %(total)s。" if zh else "The total must be %(total)s.",
+        "sum_missing": "缺少应核对的合计,请联系流程设计人员。" if zh else
+                       "The total to check against is missing; please tell the process designer.",
     }
 
 
@@ -175,6 +179,12 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
             sub["name"]: _field(sub, locale, source) for sub in spec["fields"]
         })
         min_rows, max_rows = spec.get("min_rows", 0), spec.get("max_rows", 50)
+        rule = spec.get("sum_equals") or {}
+        bound = "value" in rule  # bound to a task's data (see bind_data); unbound: a preview, no check
+        expected = _decimal(rule.get("value"))
+        if bound and expected is not None:
+            hint = msg["sum_hint"] % {"total": f"{expected:.2f}"}
+            kwargs["description"] = f"{kwargs['description']} {hint}".strip()
 
         def check_rows(form: Any, fld: Any) -> None:
             rows = [e for e in fld.entries if not _row_is_blank(e)]
@@ -182,12 +192,52 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
                 raise ValidationError(msg["rows_min"] % {"n": min_rows})
             if len(rows) > max_rows or fld.submitted_rows > max_rows:
                 raise ValidationError(msg["rows_max"] % {"n": max_rows})
+            if bound:
+                if expected is None:
+                    raise ValidationError(msg["sum_missing"])
+                total = sum((_decimal(e.form[rule["field"]].data) or Decimal(0) for e in rows), Decimal(0))
+                if _cents(total) != _cents(expected):
+                    raise ValidationError(msg["sum"] % {"total": f"{expected:.2f}", "sum": f"{total:.2f}"})
 
         return GroupField(
             FormField(row_cls), label=label, min_entries=max(min_rows, 1),
-            max_entries=max_rows, validators=[check_rows],
+            max_entries=max_rows, validators=[check_rows], description=kwargs["description"],
         )
     raise ValueError(f"unsupported field type {ftype}")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def data_keys(definition: dict[str, Any]) -> set[str]:
+    """The task data keys the form's rules need (``sum_equals``)."""
+    return {spec["sum_equals"]["data"] for spec in definition.get("fields", []) if spec.get("sum_equals")}
+
+
+def bind_data(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The definition with its rules bound to a task's data: each ``sum_equals`` gets the value
+    its column must add up to (None when the task's data lacks it, which refuses every submit)."""
+    if not data_keys(definition):
+        return definition
+    fields = []
+    for spec in definition["fields"]:
+        rule = spec.get("sum_equals")
+        if rule:
+            value = _decimal(data.get(rule["data"]))
+            spec = {**spec, "sum_equals": {**rule, "value": str(value) if value is not None else None}}
+        fields.append(spec)
+    return {**definition, "fields": fields}
 
 
 def _row_is_blank(entry: Any) -> bool:

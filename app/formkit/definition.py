@@ -33,8 +33,9 @@ RESERVED_NAMES = {
 FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
-    "placeholder", "readonly", "rows", "roles", "width",
+    "placeholder", "readonly", "rows", "roles", "width", "sum_equals",
 }
+NUMBER_TYPES = {"integer", "number", "money"}
 
 
 def localized(value: Any, locale: str) -> str:
@@ -113,6 +114,25 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 problems.append(f"{here}: groups cannot be nested")
             else:
                 _check_fields(field.get("fields"), here, problems, depth + 1)
+        if "sum_equals" in field:
+            _check_sum_equals(field, here, problems)
+
+
+def _check_sum_equals(field: dict[str, Any], where: str, problems: list[str]) -> None:
+    """``"sum_equals": {"field": <a number column of the group>, "data": <task data key>}``: the
+    column must add up to the value the process put in the task's data under that key."""
+    rule = field["sum_equals"]
+    if field.get("type") != "group":
+        problems.append(f"{where}: sum_equals belongs on a group")
+        return
+    if not isinstance(rule, dict) or set(rule) != {"field", "data"}:
+        problems.append(f"{where}: sum_equals must be {{\"field\": <column>, \"data\": <task data key>}}")
+        return
+    columns = {sub.get("name"): sub.get("type") for sub in field.get("fields") or [] if isinstance(sub, dict)}
+    if columns.get(rule["field"]) not in NUMBER_TYPES:
+        problems.append(f"{where}: sum_equals field {rule['field']!r} is not a number column of the group")
+    if not isinstance(rule["data"], str) or not NAME_RE.match(rule["data"]):
+        problems.append(f"{where}: sum_equals data {rule['data']!r} must name a task data key")
 
 
 def validate_definition(definition: Any, key: str | None = None) -> list[str]:

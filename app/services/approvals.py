@@ -1,11 +1,13 @@
-"""The manager approval screen: every open task that is a decision on someone else's work.
+"""The approval screen: every open task that is a decision on someone else's work.
 
-Which tasks are approvals is declarative: :data:`APPROVAL_STEPS` maps (process key, element
-id) to an approval kind, and a BPMN user task may instead carry the property
-``approval`` = kind (``spiffworkflow:property name="approval"``), which wins over the table —
-so a new approval step in a diagram needs no Python. :data:`KINDS` says per kind who
-decides, whose work it approves (four-eyes), the form values of approve and reject, whether
-it is decided inline on the screen or on the task page, and whether it may be bulk approved.
+Which tasks are approvals, who decides and whose work is decided are declared in the diagrams:
+a user task with the property ``approval`` = kind is an approval item, it is decided by whoever
+may complete it (its department, narrowed by ``performer``; see :mod:`app.services.policy`),
+and ``submittedBy`` names the task(s) whose completer may not decide it (four-eyes). The
+projection copies these properties into ``human_task``, so the screen never parses a diagram.
+:data:`KINDS` only says per kind how it is shown and decided here: its label, the form values of
+approve and reject, whether it is decided inline or on the task page, and whether it may be
+bulk approved.
 
 Decisions complete the task through :func:`app.services.completion.complete_task` (the task's
 own form validates the values) and add an ``approval_decision`` audit event with the kind and reason.
@@ -14,23 +16,23 @@ own form validates the values) and add an ``approval_decision`` audit event with
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.data.models import Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
-from app.data.queries.history import completion_events, latest_completion
-from app.data.queries.tasks import open_tasks_with_elements
+from app.data.models import HumanTask, TaskState, User
+from app.data.queries.history import completion_events
+from app.data.queries.tasks import approval_department_ids, open_approval_tasks
 from app.engine import audit
-from app.engine.errors import NotFound, TaskNotOpen
+from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
 from app.i18n import N_
-from app.services.errors import Forbidden, NotAnApproval, ReasonRequired
+from app.services import policy
+from app.services.errors import InvalidInput, NotAnApproval, ReasonRequired
+from app.services.four_eyes import submitter_ids
 from app.services.tasks import actor_for
 
 log = logging.getLogger(__name__)
@@ -40,14 +42,10 @@ APPROVE, REJECT = "approve", "reject"
 
 @dataclass(frozen=True)
 class ApprovalKind:
+    """How items of one kind are shown and decided on the screen (who decides is in the diagram)."""
+
     key: str
     label: str
-    #: element ids whose completers submitted the work under decision (four-eyes)
-    submitted_by: tuple[str, ...]
-    #: who decides: members (or only heads) of ``department``, or users with one of ``roles``
-    department: str | None = None
-    heads_only: bool = False
-    roles: tuple[str, ...] = ()
     #: decided on the screen (True) or on the task page because its form needs more (False)
     inline: bool = True
     #: may be approved in bulk
@@ -63,161 +61,28 @@ class ApprovalKind:
 
 
 KINDS: dict[str, ApprovalKind] = {
-    "shipment": ApprovalKind(
-        "shipment", N_("Replenishment / exchange / return"), submitted_by=("verify",), department="quality",
-        inline=False, needs_request=True,
-    ),
-    "eight_d": ApprovalKind(
-        "eight_d", N_("8D verification"), submitted_by=("report",), department="quality", routine=True,
-        approve_value="accept",
-    ),
+    "shipment": ApprovalKind("shipment", N_("Replenishment / exchange / return"), inline=False, needs_request=True),
+    "eight_d": ApprovalKind("eight_d", N_("8D verification"), routine=True, approve_value="accept"),
     "execution": ApprovalKind(
-        "execution", N_("Corrective action verification"), submitted_by=("execute",), department="quality",
-        routine=True, decision_field="execution_decision", approve_value="accept",
-        reason_field="execution_reason",
+        "execution", N_("Corrective action verification"), routine=True, decision_field="execution_decision",
+        approve_value="accept", reason_field="execution_reason",
     ),
-    "closure": ApprovalKind(
-        "closure", N_("Case closure"), submitted_by=("report",), department="quality", inline=False,
-    ),
-    "sign_quality": ApprovalKind(
-        "sign_quality", N_("Assessment sign-off (head of Quality)"), submitted_by=("review",),
-        department="quality", heads_only=True,
-    ),
-    "sign_gm": ApprovalKind(
-        "sign_gm", N_("Assessment sign-off (General Manager)"), submitted_by=("review",),
-        department="management", heads_only=True, roles=("manager",),
-    ),
+    "closure": ApprovalKind("closure", N_("Case closure"), inline=False),
+    "sign_quality": ApprovalKind("sign_quality", N_("Assessment sign-off (head of Quality)")),
+    "sign_gm": ApprovalKind("sign_gm", N_("Assessment sign-off (General Manager)")),
 }
 
-#: (top-level process key, element id) → approval kind, for diagrams without the property.
-APPROVAL_STEPS: dict[tuple[str, str], str] = {
-    ("feedback_case", "preliminary"): "shipment",
-    ("feedback_case", "verify_8d"): "eight_d",
-    ("feedback_case", "summary"): "closure",
-    ("corrective_action", "verify_execution"): "execution",
-    ("weekly_assessment", "sign_quality"): "sign_quality",
-    ("weekly_assessment", "sign_gm"): "sign_gm",
-}
-
-VIEW_ROLES = ("admin", "manager", "auditor")
-
-# ---------------------------------------------------------------------------- which tasks
-
-_BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-_property_cache: dict[str, dict[str, str]] = {}
+# ---------------------------------------------------------------------------- which tasks, whose work
 
 
-def _properties_of(session: Session, definition_id: int, content_hash: str) -> dict[str, str]:
-    """element id → approval kind from ``approval`` properties of a diagram's user tasks
-    (cached by content hash: a deployed version never changes, so its XML is read once)."""
-    cached = _property_cache.get(content_hash)
-    if cached is not None:
-        return cached
-    found: dict[str, str] = {}
-    xml = session.scalar(select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.id == definition_id)) or ""
-    try:
-        root = ET.fromstring(xml)  # noqa: S314 - deployed diagrams, parsed by the engine already
-    except ET.ParseError:
-        root = None
-    for task in root.iter(f"{_BPMN}userTask") if root is not None else ():
-        for prop in task.iter():
-            if prop.tag.endswith("}property") and prop.get("name") == "approval" and prop.get("value") in KINDS:
-                found[task.get("id", "")] = prop.get("value", "")
-    _property_cache[content_hash] = found
-    return found
+def kind_of(session: Session, task: HumanTask) -> ApprovalKind | None:
+    """The approval kind of a task (its ``approval`` property, projected), or None."""
+    return KINDS.get(task.approval or "")
 
 
-def _definition_meta(session: Session) -> dict[int, tuple[str, str, dict[str, int]]]:
-    """id → (key, content hash, dependencies) of every deployed definition (no XML)."""
-    return {
-        row.id: (row.key, row.content_hash, row.dependencies or {})
-        for row in session.execute(select(ProcessDefinition.id, ProcessDefinition.key,
-                                          ProcessDefinition.content_hash, ProcessDefinition.dependencies))
-    }
-
-
-def definition_steps(session: Session, definition_id: int,
-                     meta: dict[int, tuple[str, str, dict[str, int]]] | None = None) -> dict[str, str]:
-    """element id → kind from the ``approval`` properties of a definition and its called processes."""
-    meta = meta if meta is not None else _definition_meta(session)
-    steps: dict[str, str] = {}
-    seen: set[int] = set()
-    todo = [definition_id]
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in meta:
-            continue
-        seen.add(current)
-        _key, content_hash, dependencies = meta[current]
-        for element, kind in _properties_of(session, current, content_hash).items():
-            steps.setdefault(element, kind)
-        todo.extend(int(v) for v in dependencies.values())
-    return steps
-
-
-def kind_of(session: Session, task: HumanTask,
-            meta: dict[int, tuple[str, str, dict[str, int]]] | None = None) -> ApprovalKind | None:
-    """The approval kind of a task: its BPMN ``approval`` property, else the table."""
-    instance = session.get(ProcessInstance, task.instance_id)
-    if instance is not None:
-        kind = definition_steps(session, instance.definition_id, meta).get(task.element_id)
-        if kind:
-            return KINDS[kind]
-    kind = APPROVAL_STEPS.get((task.process_key, task.element_id))
-    return KINDS[kind] if kind else None
-
-
-def _candidate_keys(session: Session, meta: dict[int, tuple[str, str, dict[str, int]]]) -> set[tuple[str, str]]:
-    keys = set(APPROVAL_STEPS)
-    for definition_id, (key, _hash, _deps) in meta.items():
-        keys.update((key, element) for element in definition_steps(session, definition_id, meta))
-    return keys
-
-
-# ---------------------------------------------------------------------------- who
-
-
-def _department_id(session: Session, code: str | None) -> int | None:
-    if not code:
-        return None
-    cache = session.info.setdefault("approval_department_ids", {})  # per session (request)
-    if code not in cache:
-        cache[code] = session.scalar(select(Department.id).where(Department.code == code))
-    return cache[code]
-
-
-def is_approver(session: Session, user: User, kind: ApprovalKind) -> bool:
-    """Whether ``user`` decides items of ``kind`` (by department/headship or role)."""
-    if kind.roles and user.has_role(*kind.roles):
-        return True
-    department_id = _department_id(session, kind.department)
-    if department_id is None:
-        return False
-    return department_id in (user.head_of_ids if kind.heads_only else user.department_ids)
-
-
-def may_see(session: Session, user: User, kind: ApprovalKind) -> bool:
-    return is_approver(session, user, kind) or user.has_role(*VIEW_ROLES)
-
-
-def submitter_ids(session: Session, task: HumanTask, kind: ApprovalKind) -> set[int]:
-    """Who submitted the work ``task`` decides on: the completer(s) of the latest preceding
-    ``kind.submitted_by`` task(s) of the same instance (all of those completed at that same
-    latest moment, so parallel 8D reports completed together all count)."""
-    done = latest_completion(session, task.instance_id, kind.submitted_by, before=task.created_at)
-    if not done:
-        return set()
-    latest = done[0].completed_at
-    return {row.completed_by_id for row in done if row.completed_at == latest and row.completed_by_id}
-
-
-def check_four_eyes(session: Session, user: User, task: HumanTask) -> None:
-    """Refuse a decision by the person who submitted the item (any path: page, API, screen)."""
-    kind = kind_of(session, task)
-    if kind is None:
-        return
-    if user.id in submitter_ids(session, task, kind):
-        raise Forbidden(N_("You submitted this item yourself; someone else must decide on it (four-eyes)."))
+def may_use(session: Session, user: User) -> bool:
+    """Whether ``user`` may open the approvals screen (see the policy)."""
+    return policy.may_use_approvals(user, approval_department_ids(session))
 
 
 # ---------------------------------------------------------------------------- the list
@@ -301,30 +166,52 @@ def facts_for(kind: ApprovalKind, data: dict[str, Any], request: dict[str, Any] 
     return facts
 
 
+def _visible_items(session: Session, user: User, standing: policy.StandIn) -> list[tuple[HumanTask, ApprovalKind]]:
+    """Open approval tasks ``user`` may see, with their kinds, by due time (no workflow loads)."""
+    found = []
+    for task in open_approval_tasks(session):
+        task_kind = kind_of(session, task)
+        if task_kind is not None and policy.may_see_approval(user, task, standing):
+            found.append((task, task_kind))
+    return found
+
+
+def _asks_nothing(session: Session, task: HumanTask, kind: ApprovalKind,
+                  request: dict[str, Any] | None = None) -> bool:
+    """A shipment approval is an item only when the case asked for something."""
+    if not kind.needs_request:
+        return False
+    request = request if request is not None else _request_of(session, task)
+    return request is None or (request.get("request_type") or "none") == "none"
+
+
+def visible_kinds(session: Session, user: User) -> list[ApprovalKind]:
+    """The kinds of the open items ``user`` may see (for the filter)."""
+    keys = {kind.key for _task, kind in _visible_items(session, user, policy.stand_in(user))}
+    return [kind for key, kind in KINDS.items() if key in keys]
+
+
 def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | None = None,
             limit: int = 50) -> list[ApprovalItem]:
-    """The open approval items ``user`` may see (deciders, plus admins/managers/auditors read-only)."""
-    from app.services.tasks import can_act
-
+    """The open approval items ``user`` may see (deciders, plus overseers read-only)."""
     items: list[ApprovalItem] = []
-    meta = _definition_meta(session)
-    for task in open_tasks_with_elements(session, _candidate_keys(session, meta)):
-        task_kind = kind_of(session, task, meta)
-        if task_kind is None or (kind and task_kind.key != kind) or not may_see(session, user, task_kind):
+    standing = policy.stand_in(user)
+    for task, task_kind in _visible_items(session, user, standing):
+        if kind and task_kind.key != kind:
             continue
         request = _request_of(session, task) if task_kind.key == "shipment" else None
-        if task_kind.needs_request and (request is None or (request.get("request_type") or "none") == "none"):
+        if _asks_nothing(session, task, task_kind, request):
             continue
         try:
             data = runtime.task_data(session, task.id)
         except AppError:
             log.exception("cannot read the data of approval task %s", task.id)
             data = {}
-        submitters = submitter_ids(session, task, task_kind)
+        submitters = submitter_ids(session, task)
         blocked = None
-        if user.id in submitters:
+        if not policy.passes_four_eyes(user, submitters):
             blocked = N_("You submitted this item; someone else must decide.")
-        elif not is_approver(session, user, task_kind) or not can_act(user, task):
+        elif not policy.may_decide(user, task, submitters, standing):
             blocked = N_("You may view this item but not decide on it.")
         items.append(ApprovalItem(task, task_kind, facts_for(task_kind, data, request), submitters,
                                   blocked is None, blocked))
@@ -335,20 +222,12 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
 
 def count_pending(session: Session, user: User) -> int:
     """Approval items ``user`` can decide (for the navigation badge; no workflow loads)."""
-    from app.services.tasks import can_act
-
-    count = 0
-    meta = _definition_meta(session)
-    for task in open_tasks_with_elements(session, _candidate_keys(session, meta)):
-        task_kind = kind_of(session, task, meta)
-        if task_kind is None or not is_approver(session, user, task_kind) or not can_act(user, task):
-            continue
-        if task_kind.needs_request:
-            request = _request_of(session, task)
-            if request is None or (request.get("request_type") or "none") == "none":
-                continue
-        count += 1
-    return count
+    standing = policy.stand_in(user)
+    return sum(
+        1 for task in open_approval_tasks(session)
+        if (task_kind := kind_of(session, task)) is not None and policy.may_complete(user, task, standing)
+        and not _asks_nothing(session, task, task_kind)
+    )
 
 
 # ---------------------------------------------------------------------------- deciding
@@ -379,19 +258,18 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
         raise TaskNotOpen(N_("This item has already been decided."))
     if not kind.inline:
         raise NotAnApproval(N_("This item is decided on its task page."))
+    policy.require(policy.may_complete(user, task), N_("You may not decide on this item."))
     if decision not in (APPROVE, REJECT):
-        raise NotFound(N_("Unknown decision."))
+        raise InvalidInput(N_("Unknown decision."))
     reason = (reason or "").strip()
     if decision == REJECT and not reason:
         raise ReasonRequired(N_("A reason is required to reject or return an item."))
-    if not is_approver(session, user, kind):
-        raise Forbidden(N_("You may not decide on this item."))
     if decision == APPROVE:
         payload = {kind.decision_field: kind.approve_value, kind.reason_field: reason or default_reason,
                    **kind.approve_extra}
     else:
         payload = {kind.decision_field: kind.reject_value, kind.reason_field: reason}
-    # complete_task checks can_act, the delegation guard and four-eyes, then validates with the form.
+    # complete_task checks the policy, the delegation guard and four-eyes, then validates with the form.
     result = complete_task(session, runtime, user, task_id, Submission(data=payload, locale=locale))
     if not result.ok:
         return Decision(None, result.errors)
@@ -403,7 +281,7 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
 
 
 __all__ = [
-    "APPROVAL_STEPS", "KINDS", "ApprovalItem", "ApprovalKind", "Decision", "NotAnApproval", "ReasonRequired",
-    "check_four_eyes", "count_pending", "decide", "facts_for", "is_approver", "kind_of", "pending",
-    "submitter_ids",
+    "KINDS", "ApprovalItem", "ApprovalKind", "Decision", "NotAnApproval", "ReasonRequired",
+    "count_pending", "decide", "facts_for", "kind_of", "may_use", "pending",
+    "visible_kinds",
 ]

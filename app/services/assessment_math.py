@@ -267,6 +267,8 @@ def assess_week(
         cases.setdefault(item["department"], set()).add(item["case_no"])
     totals = {
         department: {"cases": len(cases[department]), **{k: _text(v) for k, v in acc.items()},
+                     # what the head breaks down to the people responsible (the breakdown must add up)
+                     "department_total": _text(acc["head_total"] + acc["responsible_share"]),
                      "logistics_basis": basis}
         for department, acc in sorted(sums.items())
     }

@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock, local_now
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
-from app.data.queries.cases import case_has_department_task
 from app.engine.context import Actor, RunContext
 from app.engine.errors import NotFound
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
-from app.services.errors import Forbidden
+from app.services import policy
 
 MAIN_PROCESS = "feedback_case"
 #: Started by a message from the 8D of each department with dated corrective actions (D5).
@@ -135,36 +134,8 @@ def main_instance(session: Session, case: Case) -> ProcessInstance | None:
     return session.get(ProcessInstance, instance_id) if instance_id is not None else None
 
 
-# ---------------------------------------------------------------------------- who may see / open cases
-
-#: Members of these departments see every case; marketing also opens them.
-CASE_READER_DEPARTMENTS = frozenset({"marketing", "quality"})
-CASE_READER_ROLES = ("manager", "admin", "auditor")
-CASE_CREATOR_DEPARTMENTS = frozenset({"marketing"})
-
-
-def department_codes(user: User) -> set[str]:
-    return {m.department.code for m in user.memberships if m.department is not None}
-
-
-def can_open_case(user: User) -> bool:
-    """Members of marketing and admins register new cases."""
-    return user.has_role("admin") or bool(department_codes(user) & CASE_CREATOR_DEPARTMENTS)
-
-
-def sees_all_cases(user: User) -> bool:
-    return user.has_role(*CASE_READER_ROLES) or bool(department_codes(user) & CASE_READER_DEPARTMENTS)
-
-
-def can_view_case(session: Session, user: User, case: Case) -> bool:
-    """Marketing, quality, managers, admins and auditors see every case; others only the cases
-    where one of their departments has (or had) a task."""
-    return sees_all_cases(user) or case_has_department_task(session, case.id, user.department_ids)
-
-
 def get_visible_case(session: Session, user: User, case_id: int) -> Case:
-    """The case, if ``user`` may see it; raises NotFound / Forbidden."""
+    """The case, if ``user`` may see it (see the policy); raises NotFound / Forbidden."""
     case = get_case(session, case_id)
-    if not can_view_case(session, user, case):
-        raise Forbidden(N_("You may not see this case."))
+    policy.require(policy.may_view_case(session, user, case), N_("You may not see this case."))
     return case

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from app.data.models import HumanTask, TaskState, User
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
-from app.formkit.build import FileStore, existing_files, validate, with_files
+from app.formkit.build import FileStore, data_keys, existing_files, validate, with_files
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
-from app.services.forms import definition_for_task
+from app.services.forms import definition_for_task, with_task_data
 from app.services.tasks import actor_for, check_can_complete
 
 #: what a user is told when the task was completed (or closed) before their submit landed
@@ -77,8 +77,9 @@ def read_submission(
     to be allowed. ``based_on`` (e.g. a delegate's draft) overrides the task's data when
     looking for the files it already has."""
     definition = definition_for_task(session, task)
-    current = runtime.task_data(session, task.id) if any(
-        spec["type"] in ("file", "files") for spec in definition["fields"]) else {}
+    needs_data = data_keys(definition) or any(spec["type"] in ("file", "files") for spec in definition["fields"])
+    current = runtime.task_data(session, task.id) if needs_data else {}
+    definition = with_task_data(definition, lambda: current)
     files = existing_files(definition, {**current, **(based_on or {})})
     validation = validate(
         definition, submission.locale, DatabaseChoices(session),

@@ -2,8 +2,7 @@
 forms, and what the instance viewer shows.
 
 Only process designers and admins may edit, deploy or migrate; designers, admins, managers
-and auditors may view instances. The web and API layers check with :func:`can_design` /
-:func:`can_view_instances` and map :class:`Forbidden` to 403.
+and auditors may view instances (``app.services.policy``: ``may_design``, ``may_view_instances``).
 """
 
 from __future__ import annotations
@@ -34,27 +33,17 @@ from app.engine.definitions.lookup import get_definition, latest_definition, lat
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import MAX_BPMN_BYTES
 from app.i18n import N_
-from app.services.errors import Forbidden
+from app.services import policy
+from app.services.approvals import KINDS
 from app.services.setup import DEPARTMENTS, known_department_names
 
 log = logging.getLogger(__name__)
 
-DESIGNER_ROLES = ("designer", "admin")
-VIEWER_ROLES = ("designer", "admin", "manager", "auditor")
 MAX_DIAGRAM_BYTES = MAX_BPMN_BYTES
 
 
-def can_design(user: User | None) -> bool:
-    return user is not None and user.has_role(*DESIGNER_ROLES)
-
-
-def can_view_instances(user: User | None) -> bool:
-    return user is not None and user.has_role(*VIEWER_ROLES)
-
-
 def require_designer(user: User | None) -> None:
-    if not can_design(user):
-        raise Forbidden(N_("Only process designers and administrators may do this."))
+    policy.require(policy.may_design(user), N_("Only process designers and administrators may do this."))
 
 
 # ---------------------------------------------------------------------------- overview
@@ -152,7 +141,7 @@ def validate_diagram(session: Session, filename: str, xml: str) -> list[Problem]
         sources = _sources(filename, xml)
     except DefinitionError as exc:
         return list(exc.problems)
-    return validate_sources(session, sources, known_department_names(session))
+    return validate_sources(session, sources, known_department_names(session), known_approvals=set(KINDS))
 
 
 def deploy_diagram(session: Session, filename: str, xml: str, actor: User) -> DeployResult:
@@ -162,10 +151,11 @@ def deploy_diagram(session: Session, filename: str, xml: str, actor: User) -> De
     """
     require_designer(actor)
     sources = _sources(filename, xml)
-    problems = validate_sources(session, sources, known_department_names(session))
+    problems = validate_sources(session, sources, known_department_names(session), known_approvals=set(KINDS))
     if problems:
         raise DefinitionError(problems=problems)
-    return deploy(session, sources, None, actor_id=actor.id, known_departments=known_department_names(session))
+    return deploy(session, sources, None, actor_id=actor.id, known_departments=known_department_names(session),
+                  known_approvals=set(KINDS))
 
 
 def save_form(session: Session, key: str, content: Any, actor: User) -> FormDefinition:

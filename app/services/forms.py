@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.data.models import FormDefinition, HumanTask
 from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
-from app.formkit.build import Validation, schema, validate
+from app.formkit.build import Validation, bind_data, data_keys, schema, validate
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
 
@@ -28,6 +29,12 @@ def definition_for_task(session: Session, task: HumanTask) -> dict[str, Any]:
     if row is None:
         raise NotFound(N_("The form of this task does not exist."))
     return row.content
+
+
+def with_task_data(definition: dict[str, Any], task_data: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The task's form with its data-dependent rules (``sum_equals``) bound to the task's data,
+    which is loaded only when the form has such a rule."""
+    return bind_data(definition, task_data()) if data_keys(definition) else definition
 
 
 def definition_by_key(session: Session, key: str) -> dict[str, Any]:

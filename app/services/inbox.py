@@ -36,17 +36,16 @@ from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
 from app.formkit.build import FileStore
 from app.i18n import N_
-from app.services import notifications
+from app.services import notifications, policy
 from app.services import tasks as task_service
 from app.services.completion import Completion, Submission, complete_task, read_submission
-from app.services.errors import Forbidden, InvalidInput
-from app.services.tasks import stand_in
+from app.services.errors import InvalidInput
+from app.services.policy import stand_in
 
 FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
                  "department", "due_from", "due_to", "sort")
 #: query-string keys a saved filter keeps (the view and the business filters, not the page)
 SAVED_KEYS = ("tab", *FILTER_FIELDS)
-ELEVATED = ("admin", "manager", "auditor")
 
 
 def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
@@ -67,7 +66,7 @@ def scope_for(user: User) -> InboxScope:
     return InboxScope(
         user_id=user.id, user_ids={user.id, *standing.user_ids},
         department_ids=set(user.department_ids) | set(standing.department_ids),
-        elevated=user.has_role(*ELEVATED),
+        elevated=policy.may_see_all_tasks(user),
     )
 
 
@@ -122,11 +121,31 @@ def _open_task(session: Session, user: User, task_id: str) -> HumanTask:
     return task
 
 
-def _member(session: Session, department_id: int | None, user_id: int) -> User:
+def _colleague(session: Session, task: HumanTask, user_id: int, for_assignment: bool) -> User:
+    """The colleague a task is assigned or delegated to, if the policy lets them have it."""
     colleague = session.get(User, user_id)
-    if colleague is None or not colleague.active or department_id not in colleague.department_ids:
+    if colleague is None or not policy.may_be_delegate(colleague, task):
         raise InvalidInput(N_("The chosen colleague is not an active member of the task's department."))
+    if for_assignment and not policy.may_be_assigned(colleague, task):
+        raise InvalidInput(N_("The chosen colleague may not do this task: the process reserves it "
+                              "(its performer, e.g. the department head)."))
     return colleague
+
+
+def check_assign(session: Session, head: User, task_id: str) -> HumanTask:
+    """The open task, if ``head`` may assign it (asked before the chosen colleague is looked at)."""
+    task = _open_task(session, head, task_id)
+    policy.require(policy.may_assign(head, task), N_("Only the head of the task's department can assign it."))
+    return task
+
+
+def check_delegate(session: Session, user: User, task_id: str) -> HumanTask:
+    """The open task, if ``user`` may delegate it (asked before the chosen colleague is looked at)."""
+    task = _open_task(session, user, task_id)
+    policy.require(policy.may_delegate(user, task), N_("Claim the task before delegating it."))
+    if open_delegation(session, task.id) is not None:
+        raise InvalidInput(N_("This task is already delegated."))
+    return task
 
 
 def assign(session: Session, head: User, task_id: str, assignee_id: int, expected_assignee: Any = "any") -> HumanTask:
@@ -135,10 +154,8 @@ def assign(session: Session, head: User, task_id: str, assignee_id: int, expecte
     ``expected_assignee`` (an id, None for "unassigned", or "any") makes the change
     conditional on what the head saw, so a concurrent claim is not silently overridden.
     """
-    task = _open_task(session, head, task_id)
-    if task.department_id is None or task.department_id not in head.head_of_ids:
-        raise Forbidden(N_("Only the head of the task's department can assign it."))
-    colleague = _member(session, task.department_id, assignee_id)
+    task = check_assign(session, head, task_id)
+    colleague = _colleague(session, task, assignee_id, for_assignment=True)
     before = task.assignee_id
     stmt = update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == TaskState.OPEN)
     if expected_assignee != "any":
@@ -169,14 +186,10 @@ def _cancel_delegation(session: Session, task: HumanTask, state: str) -> None:
 
 def delegate(session: Session, user: User, task_id: str, delegate_id: int, note: str = "") -> TaskDelegation:
     """Hand a task the user holds to a colleague of its department; it comes back for a final check."""
-    task = _open_task(session, user, task_id)
-    if task.assignee_id != user.id:
-        raise Forbidden(N_("Claim the task before delegating it."))
-    if open_delegation(session, task.id) is not None:
-        raise InvalidInput(N_("This task is already delegated."))
+    task = check_delegate(session, user, task_id)
     if delegate_id == user.id:
         raise InvalidInput(N_("Choose a colleague other than yourself."))
-    colleague = _member(session, task.department_id, delegate_id)
+    colleague = _colleague(session, task, delegate_id, for_assignment=False)
     result = session.execute(
         update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == TaskState.OPEN,
                                 HumanTask.assignee_id == user.id)
@@ -200,8 +213,7 @@ def recall(session: Session, user: User, task_id: str) -> HumanTask:
     """The delegator takes an active delegation back (the delegate has not submitted yet)."""
     task = _open_task(session, user, task_id)
     delegation = open_delegation(session, task.id)
-    if delegation is None or delegation.delegator_id != user.id or delegation.state != DelegationState.ACTIVE:
-        raise Forbidden(N_("There is no delegation of yours to take back."))
+    policy.require(policy.may_recall(user, delegation), N_("There is no delegation of yours to take back."))
     task.assignee_id = user.id
     delegation.state = DelegationState.RECALLED
     delegation.closed_at = clock.now()
@@ -217,8 +229,7 @@ def return_draft(session: Session, runtime: WorkflowRuntime, user: User, task_id
     delegator. The BPMN task stays open. An invalid submission returns its errors."""
     task = _open_task(session, user, task_id)
     delegation = open_delegation(session, task.id)
-    if delegation is None or delegation.state != DelegationState.ACTIVE or delegation.delegate_id != user.id:
-        raise Forbidden(N_("This task is not delegated to you."))
+    policy.require(policy.drafts_for(user, delegation), N_("This task is not delegated to you."))
     if task.assignee_id != user.id:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
     result = read_submission(session, runtime, task, submission, store_file=store_file)
@@ -238,11 +249,10 @@ def finish_delegated(session: Session, runtime: WorkflowRuntime, user: User, tas
     """The delegator's final check: completes the BPMN task with the (possibly edited) data;
     files the delegate uploaded count as the task's own."""
     delegation = open_delegation(session, task_id)
-    returned = (delegation is not None and delegation.state == DelegationState.RETURNED
-                and delegation.delegator_id == user.id)
+    returned = policy.checks_draft(user, delegation)
     result = complete_task(session, runtime, user, task_id, submission, store_file=store_file,
-                           submit_token=submit_token, based_on=delegation.draft if returned else None)
-    if result.ok and not result.repeated and returned:
+                           submit_token=submit_token, based_on=delegation.draft if returned and delegation else None)
+    if result.ok and not result.repeated and returned and delegation is not None:
         delegation.state = DelegationState.COMPLETED
         delegation.closed_at = clock.now()
         delegate_user = session.get(User, delegation.delegate_id)
@@ -261,7 +271,7 @@ def name_substitute(session: Session, user: User, substitute_id: int, starts_on:
     if substitute_id == user.id:
         raise InvalidInput(N_("Choose a colleague other than yourself."))
     substitute = session.get(User, substitute_id)
-    if substitute is None or not substitute.active:
+    if not policy.may_name_substitute(user, substitute):
         raise InvalidInput(N_("Choose an active colleague."))
     if ends_on < starts_on:
         raise InvalidInput(N_("The last day must not be before the first day."))

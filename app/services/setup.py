@@ -11,6 +11,7 @@ from app.data.models import Department, User
 from app.engine.definitions.deploy import DeployResult, deploy
 from app.formkit.definition import load_forms
 from app.services.accounts import save_user
+from app.services.approvals import KINDS
 
 DEPARTMENTS = (
     ("marketing", "营销支持科", "Marketing Support"),
@@ -81,4 +82,4 @@ def deploy_folder(session: Session, bpmn_dir: str | Path, forms_dir: str | Path,
     sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(bpmn_dir).glob("*.bpmn"))}
     forms = load_forms(forms_dir)
     return deploy(session, sources, forms, actor_id=actor_id,
-                  known_departments=known_department_names(session))
+                  known_departments=known_department_names(session), known_approvals=set(KINDS))

@@ -6,6 +6,7 @@ import importlib
 
 from flask import Flask
 
+from app.services import policy
 from app.web.shared.display import register_template_globals
 
 BLUEPRINTS = (
@@ -27,15 +28,23 @@ def register_web(app: Flask) -> None:
     app.jinja_env.globals["nav_items"] = nav_items
 
 
+def _approvals(user) -> bool:
+    from app.extensions import db
+    from app.services.approvals import may_use
+
+    return may_use(db.session, user)
+
+
+#: (endpoint, label, who sees the entry: a predicate of app.services.policy, or None for everyone)
 NAV = (
     ("inbox.index", "Inbox", None),
-    ("cases.new_case", "New case", None),
-    ("cases.index", "Cases", None),
-    ("approvals.index", "Approvals", None),
-    ("assessment.index", "Weekly assessments", None),
-    ("admin.users", "Administration", ("admin",)),
-    ("calendar_admin.index", "Working calendar", ("admin",)),
-    ("designer.index", "Process designer", ("designer", "admin")),
+    ("cases.new_case", "New case", policy.may_open_case),
+    ("cases.index", "Cases", policy.may_list_cases),
+    ("approvals.index", "Approvals", _approvals),
+    ("assessment.index", "Weekly assessments", policy.may_read_assessments),
+    ("admin.users", "Administration", policy.may_administer),
+    ("calendar_admin.index", "Working calendar", policy.may_administer),
+    ("designer.index", "Process designer", policy.may_design),
 )
 
 
@@ -45,21 +54,5 @@ def nav_items():
     from flask_babel import gettext
     from flask_login import current_user
 
-    items = []
-    for endpoint, label, roles in NAV:
-        if endpoint not in current_app.view_functions:
-            continue
-        if roles and not current_user.has_role(*roles):
-            continue
-        if endpoint == "cases.new_case":
-            from app.web.cases.routes import may_open_cases
-
-            if not may_open_cases(current_user):
-                continue
-        if endpoint == "assessment.index":
-            from app.web.assessment.routes import headed_departments, sees_everything
-
-            if not (sees_everything(current_user) or headed_departments(current_user)):
-                continue
-        items.append((endpoint, gettext(label)))
-    return items
+    return [(endpoint, gettext(label)) for endpoint, label, allowed in NAV
+            if endpoint in current_app.view_functions and (allowed is None or allowed(current_user))]

@@ -76,8 +76,9 @@ def assessment_at_sign_quality(flow, reviewer: str = "quality") -> int:
     flow.complete(reviewer, "review", {"rows": rows, "review_note": "已核对"}, via="api")
     flow.complete("warehouse", "logistics", {"logistics_rows": [{"case_no": number, "freight": "50", "loss": "0"}]},
                   via="api")
+    # 2 days × 10 + 1 day × 20 + the head's 20 % of 50 = 50, plus the responsible person's 80 % = 40
     flow.complete("production_head", "breakdown", {
-        "operators": [{"operator": "张三", "case_no": number, "amount": "40.00", "reason": "责任人"}]}, via="api")
+        "operators": [{"operator": "张三", "case_no": number, "amount": "90.00", "reason": "责任人"}]}, via="api")
     assert [e for e, _d in flow.open_elements(instance_id=iid)] == ["sign_quality"]
     return iid
 
@@ -225,25 +226,42 @@ def test_bulk_approve_only_routine_items(flow):
     assert [e for e, _d in flow.open_elements(case_id)] == ["execute", "execute", "summary"]
 
 
-def test_a_bpmn_approval_property_overrides_the_table(flow, tmp_path):
-    from app.services.approvals import definition_steps, kind_of
+def test_approval_items_and_who_decides_come_from_the_diagram(flow, tmp_path):
+    """A diagram change makes a task an approval item (no Python table); unknown kinds are refused."""
+    from app.engine.errors import DefinitionError
+    from app.services.approvals import kind_of
 
     source = (ROOT / "bpmn" / "weekly_assessment.bpmn").read_text(encoding="utf-8")
-    marker = '<spiffworkflow:property name="formKey" value="finance_confirm" />'
+    marker = '<spiffworkflow:property name="formKey" value="assessment_logistics" />'
     assert marker in source
-    (tmp_path / "weekly_assessment.bpmn").write_text(
-        source.replace(marker, marker + '<spiffworkflow:property name="approval" value="sign_gm" />'),
-        encoding="utf-8")
+    declared = marker + ('<spiffworkflow:property name="approval" value="closure" />'
+                         '<spiffworkflow:property name="performer" value="head" />'
+                         '<spiffworkflow:property name="submittedBy" value="review" />')
+    (tmp_path / "weekly_assessment.bpmn").write_text(source.replace(marker, declared), encoding="utf-8")
     with flow.database.transaction() as s:
-        result = deploy_folder(s, tmp_path, ROOT / "forms")
-        definition = next(d for d in result.definitions if d.key == "weekly_assessment")
-        assert definition_steps(s, definition.id) == {"finance_confirm": "sign_gm"}
-    iid = assessment_at_sign_quality(flow)
+        deploy_folder(s, tmp_path, ROOT / "forms")
+    case_id = flow.open_case(**intake(customer_name="考核客户"))
+    number = flow.case("marketing", case_id)["number"]
+    iid = flow.start_process("weekly_assessment", {"week_start": "2026-02-23", "week_end": "2026-03-01",
+                                                   "rows": [{"case_no": number, "department": "production",
+                                                             "late_measure_days": 1}]})
+    flow.complete("quality", "review", {"rows": flow.task_data(flow.find("quality", "review", None)["id"])["rows"]},
+                  via="api")
+    logistics = next(t for t in flow.open_rows(instance_id=iid) if t.element_id == "logistics")
     with flow.database.transaction() as s:
-        sign = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid)
-                         .where(HumanTask.element_id == "sign_quality")).one()
-        assert kind_of(s, sign).key == "sign_quality"  # from the table: the new diagram has no property there
-        fake = HumanTask(instance_id=iid, process_key="weekly_assessment", element_id="finance_confirm")
-        assert kind_of(s, fake).key == "sign_gm"  # from the diagram's property
-        fake.element_id = "logistics"
-        assert kind_of(s, fake) is None
+        row = s.get(HumanTask, logistics.id)
+        assert kind_of(s, row).key == "closure" and row.performer == "head"
+        assert row.context["submitted_by"] == ["review"]
+    assert items(flow, "warehouse_head")[logistics.id] == "closure"  # the head of the task's lane decides
+    assert flow.client("warehouse").get("/approvals/").status_code == 200
+    assert logistics.id not in items(flow, "warehouse")  # staff: not the performer
+    assert flow.api_submit("warehouse", logistics.id, {"logistics_rows": []}).status_code == 403
+
+    (tmp_path / "weekly_assessment.bpmn").write_text(source.replace(
+        marker, marker + '<spiffworkflow:property name="approval" value="sign_ceo" />'), encoding="utf-8")
+    with flow.database.transaction() as s, pytest.raises(DefinitionError) as refused:
+        deploy_folder(s, tmp_path, ROOT / "forms")
+    problems = refused.value.problems
+    assert {p.element_id for p in problems} == {"logistics"}
+    assert any("unknown approval kind 'sign_ceo'" in p.message for p in problems)
+    assert any("needs submittedBy" in p.message for p in problems)  # four-eyes must be declared too

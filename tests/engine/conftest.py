@@ -7,6 +7,7 @@ import pytest
 from app.engine.context import Actor
 from app.engine.definitions.deploy import deploy
 from app.engine.runtime import WorkflowRuntime
+from app.services.approvals import KINDS
 from app.services.setup import ensure_departments, known_department_names
 from tests.engine import forms
 
@@ -39,7 +40,7 @@ def deploy_sources(session):
     def _deploy(sources: dict[str, str], form_defs: dict | None = None):
         result = deploy(
             session, sources, forms() if form_defs is None else form_defs,
-            known_departments=known_department_names(session),
+            known_departments=known_department_names(session), known_approvals=set(KINDS),
         )
         session.commit()
         return result

@@ -121,8 +121,17 @@ def test_schema_invalid_bpmn_is_refused_with_its_line(deploy_sources):
         (script_task("s1", "x = __import__('os')"), "s1", "__import__"),
         (script_task("s1", "x = ().__class__"), "s1", "__class__"),
         (script_task("s1", "x = ((("), "s1", "script"),
+        (user_task("t1", "任务", formKey="note", department="quality", performer="head,boss"), "t1",
+         "unknown performer 'boss'"),
+        (user_task("t1", "任务", formKey="note", department="quality", approval="sign_ceo", submittedBy="t1"), "t1",
+         "unknown approval kind 'sign_ceo'"),
+        (user_task("t1", "任务", formKey="note", department="quality", approval="eight_d"), "t1",
+         "an approval task needs submittedBy"),
+        (user_task("t1", "任务", formKey="note", department="quality", submittedBy="ghost"), "t1",
+         "submittedBy names 'ghost', which is not a user task"),
     ],
-    ids=["no-formkey", "unknown-form", "unknown-department", "no-lane", "bad-expression", "import", "dunder", "syntax"],
+    ids=["no-formkey", "unknown-form", "unknown-department", "no-lane", "bad-expression", "import", "dunder", "syntax",
+         "unknown-performer", "unknown-approval", "approval-without-four-eyes", "four-eyes-of-nothing"],
 )
 def test_broken_task_is_refused_naming_the_element(deploy_sources, body, element, expected):
     problems = _refused(deploy_sources, definitions(simple_process("p", body, [element])))

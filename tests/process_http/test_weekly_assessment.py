@@ -47,6 +47,11 @@ EXPECTED_TOTALS = {  # dept: (cases, head_share, responsible_share, head_total)
 }
 HEADS = {"production": ("production_head", "web"), "purchasing": ("purchasing_head", "api"),
          "technical": ("technical_head", "web")}
+#: what each head breaks down (head total + responsible persons' share), on the default basis
+#: (tiers on a case's total cost, then shared): case C's 200 yuan is charged 150 and shared 75 + 75;
+#: round 1 lists purchasing's measures 1 day late (10 + 20), the corrected round 2 says 2 days (20 + 20)
+BREAKDOWN_TOTALS = ({"production": "375.40", "purchasing": "30.00", "technical": "135.00"},
+                    {"production": "375.40", "purchasing": "40.00", "technical": "135.00"})
 
 
 def row(no, dept, measure=0, execution=0, **extra):
@@ -75,7 +80,7 @@ def run_assessment(flow, cases) -> int:
                  {"case_no": no["C"], "freight": "200", "loss": "0"},
                  {"case_no": no["D"], "freight": "0", "loss": "0"}]
 
-    def review_logistics_breakdowns(reviewed):
+    def review_logistics_breakdowns(reviewed, totals):
         review = flow.find("quality", "review", None)
         prefilled = flow.task_data(review["id"])["logistics_rows"]
         assert sorted(r["case_no"] for r in prefilled) == sorted(no.values())
@@ -87,10 +92,10 @@ def run_assessment(flow, cases) -> int:
         for dept, (username, via) in HEADS.items():
             flow.complete(username, "breakdown", {
                 "operators": [{"operator": f"{dept}操作员", "case_no": no["C"] if dept != "purchasing" else no["B"],
-                               "amount": "20.00", "reason": "责任人"}],
+                               "amount": totals[dept], "reason": "责任人"}],
                 "breakdown_note": "已落实"}, via=via, dept=dept)
 
-    review_logistics_breakdowns(rows)
+    review_logistics_breakdowns(rows, BREAKDOWN_TOTALS[0])
     first = flow.data(iid)
     purchasing = next(i for i in first["assessment_items"] if i["department"] == "purchasing")
     assert (purchasing["measure_penalty"], purchasing["head_total"]) == ("10.00", "30.00")
@@ -99,7 +104,7 @@ def run_assessment(flow, cases) -> int:
 
     corrected = [dict(r) for r in rows]
     corrected[1] = {**corrected[1], "late_measure_days": 2, "edit_reason": "按质量部记录更正"}
-    review_logistics_breakdowns(corrected)
+    review_logistics_breakdowns(corrected, BREAKDOWN_TOTALS[1])
     flow.complete("quality_head", "sign_quality", {"decision": "approve", "reason": "同意"})
     assert flow.open_elements(instance_id=iid) == [("sign_gm", "management")]
     flow.complete("manager", "sign_gm", {"decision": "approve", "reason": "同意执行"}, via="api")
@@ -201,9 +206,9 @@ def test_exported_workbook_holds_the_signed_figures(flow, cases):
     assert totals["Total"][2:8] == (20, 80, 701, 90.08, 360.32, 190.08)  # 501 + 100 + 100
     operators = sorted((r[0], r[1], r[2], r[3]) for r in ops.iter_rows(min_row=2, values_only=True))
     assert operators == [
-        ("Production Workshop", "production操作员", cases["C"][1], 20.0),
-        ("Purchasing", "purchasing操作员", cases["B"][1], 20.0),
-        ("Technical", "technical操作员", cases["C"][1], 20.0),
+        ("Production Workshop", "production操作员", cases["C"][1], 375.4),
+        ("Purchasing", "purchasing操作员", cases["B"][1], 40.0),
+        ("Technical", "technical操作员", cases["C"][1], 135),
     ]
     signed = {r[0]: r for r in signs.iter_rows(values_only=True) if r and r[0]}
     assert signed["Weekly assessment"][1] == "2026-02-23 – 2026-03-01"
@@ -292,8 +297,10 @@ def test_a_week_rejected_three_times_still_reaches_finance(flow, cases):
                                                                      "loss": "0"}]})
 
     def breakdown():
+        task = flow.find("production_head", "breakdown", None)
+        total = flow.task_data(task["id"])["breakdown_total"]  # the department's total this round
         flow.complete("production_head", "breakdown", {
-            "operators": [{"operator": "张三", "case_no": no["A"], "amount": "10.00", "reason": "责任人"}]})
+            "operators": [{"operator": "张三", "case_no": no["A"], "amount": total, "reason": "责任人"}]})
 
     review(); logistics("500"); breakdown()  # noqa: E702 - one round of the week
     # 1. the head of Quality sends it to Logistics on the task form, naming the step

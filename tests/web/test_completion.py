@@ -46,7 +46,8 @@ def evidence(app):
     ``checked_proc`` has a Marketing ``report`` first, and its evidence task is an approval
     (8D kind) of that report, so whoever wrote the report may not complete it (four-eyes)."""
     collect = user_task("collect", "收集证据", formKey="evidence", department="marketing")
-    checked = user_task("collect", "核对证据", formKey="evidence", department="marketing", approval="eight_d")
+    checked = user_task("collect", "核对证据", formKey="evidence", department="marketing", approval="eight_d",
+                        submittedBy="report")
     report = user_task("report", "报告", formKey="note", department="marketing")
     with app.extensions["database"].transaction() as session:
         deploy(session, {

@@ -123,6 +123,7 @@ class HumanTask(Base):
         Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
         # the weekly assessment: charged tasks late at some time in a week
         Index("ix_human_task_lateness", "lateness_charge", "completed_at"),
+        Index("ix_human_task_approval", "approval", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -143,6 +144,10 @@ class HumanTask(Base):
     )
     form_key: Mapped[str | None] = mapped_column(String(100))
     form_id: Mapped[int | None] = mapped_column(ForeignKey("form_definition.id"))
+    #: who of the department may complete it (the task's ``performer`` property: ``head``, role names)
+    performer: Mapped[str | None] = mapped_column(String(100))
+    #: the approval kind (the task's ``approval`` property), for /approvals
+    approval: Mapped[str | None] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(20), default=TaskState.OPEN)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

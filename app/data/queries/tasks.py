@@ -34,13 +34,19 @@ def open_delegations(session: Session, task_ids: set[str]) -> dict[str, TaskDele
     return {row.task_id: row for row in rows}
 
 
-def open_tasks_with_elements(session: Session, keys: set[tuple[str, str]]) -> Sequence[HumanTask]:
-    """Open tasks whose (process key, element id) is one of ``keys``, by due time."""
-    if not keys:
-        return []
-    elements = {element for _key, element in keys}
-    rows = session.scalars(
-        select(HumanTask).where(HumanTask.state == TaskState.OPEN, HumanTask.element_id.in_(elements))
+def open_approval_tasks(session: Session) -> Sequence[HumanTask]:
+    """Open tasks with an approval kind, by due time."""
+    return session.scalars(
+        select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
         .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
     ).all()
-    return [row for row in rows if (row.process_key, row.element_id) in keys]
+
+
+def approval_department_ids(session: Session) -> set[int]:
+    """Departments that have (or had) approval items to decide (cached for the session's request)."""
+    cached = session.info.get("approval_department_ids")
+    if cached is None:
+        cached = session.info["approval_department_ids"] = set(session.scalars(
+            select(HumanTask.department_id).where(HumanTask.approval.is_not(None),
+                                                  HumanTask.department_id.is_not(None)).distinct()))
+    return cached

@@ -141,9 +141,11 @@ def build_process(
     return BuiltProcess(spec, subprocess_specs, deployed_callees, available, used), []
 
 
-def check_process(built: BuiltProcess, file_name: str, known_departments: set[str] | None) -> list[Problem]:
+def check_process(
+    built: BuiltProcess, file_name: str, known_departments: set[str] | None, known_approvals: set[str] | None
+) -> list[Problem]:
     """Our rules on a built process, each problem tied to its file."""
-    found = check_rules(built.spec, built.subprocess_specs, built.forms, known_departments)
+    found = check_rules(built.spec, built.subprocess_specs, built.forms, known_departments, known_approvals)
     return [Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found]
 
 
@@ -176,6 +178,7 @@ def deploy(
     forms: dict[str, dict[str, Any]] | None = None,
     actor_id: int | None = None,
     known_departments: set[str] | None = None,
+    known_approvals: set[str] | None = None,
 ) -> DeployResult:
     """Validate and deploy BPMN files (and the forms they use) as new immutable versions.
 
@@ -206,7 +209,7 @@ def deploy(
         problems += found
         if built is None or problems:
             continue
-        found = check_process(built, file_name, known_departments)
+        found = check_process(built, file_name, known_departments, known_approvals)
         problems += found
         if found:
             continue
@@ -262,6 +265,7 @@ def validate_sources(
     sources: dict[str, str],
     known_departments: set[str] | None = None,
     forms: dict[str, dict[str, Any]] | None = None,
+    known_approvals: set[str] | None = None,
 ) -> list[Problem]:
     """Every problem :func:`deploy` would find (plus path and timer checks), storing nothing.
 
@@ -290,7 +294,7 @@ def validate_sources(
         built, found = build_process(session, parser, sources, pid, missing, available)
         problems += found
         if built is not None:
-            problems += check_process(built, file_name, known_departments)
+            problems += check_process(built, file_name, known_departments, known_approvals)
     unique: list[Problem] = []
     for problem in problems:
         if problem not in unique:

@@ -26,6 +26,7 @@ from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
+from app.engine.properties import access_problems
 from app.engine.sandbox import check_source
 
 #: What a day late on a task with the ``latenessCharge`` property costs in the weekly
@@ -38,14 +39,18 @@ def check_rules(
     subprocess_specs: dict[str, Any],
     forms: dict[str, Any],
     known_departments: set[str] | None,
+    known_approvals: set[str] | None = None,
 ) -> list[Problem]:
     """Our own rules on top of the BPMN schema and the library's parser."""
     problems: list[Problem] = []
+    user_tasks = {getattr(ts, "bpmn_id", None) or ts.name
+                  for ts in iter_task_specs(spec, subprocess_specs) if isinstance(ts, UserTask)}
     for ts in iter_task_specs(spec, subprocess_specs):
         element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
         props = task_properties(ts)
         messages = [
             *_user_task_rules(ts, props, forms, known_departments),
+            *access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals),
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
             *_code_rules(ts, props),

@@ -18,7 +18,8 @@
   });
   window.designerModeler = modeler;  // for tests and the console
 
-  var USER_TASK_PROPS = ['formKey', 'department', 'dueAt', 'nameEn', 'assignee', 'stage'];
+  var USER_TASK_PROPS = ['formKey', 'department', 'dueAt', 'nameEn', 'assignee', 'stage', 'performer', 'approval',
+    'submittedBy'];
 
   function status(kind, text) {
     statusBox.className = 'alert alert-' + kind;
@@ -147,6 +148,12 @@
       panel.appendChild(field(t.name_en, textInput(getProperty(bo, 'nameEn'), set('nameEn'), 'nameEn')));
       panel.appendChild(field(t.assignee, textInput(getProperty(bo, 'assignee'), set('assignee'), 'assignee')));
       panel.appendChild(field(t.stage, textInput(getProperty(bo, 'stage'), set('stage'), 'stage')));
+      panel.appendChild(field(t.performer, textInput(getProperty(bo, 'performer'), set('performer'), 'performer'),
+        t.performer_help));
+      panel.appendChild(field(t.approval, selectInput(getProperty(bo, 'approval'), config.approvals || [],
+        set('approval'), 'approval')));
+      panel.appendChild(field(t.submitted_by, textInput(getProperty(bo, 'submittedBy'), set('submittedBy'),
+        'submittedBy'), t.submitted_by_help));
     }
     if (type === 'bpmn:ScriptTask') {
       panel.appendChild(field(t.script, textInput(bo.script, function (v) {

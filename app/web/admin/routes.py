@@ -10,7 +10,7 @@ from app.data.models import ROLES, User
 from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
-from app.services import accounts
+from app.services import accounts, policy
 from app.services import settings as app_settings
 from app.services.accounts import AccountError
 from app.web.admin.forms import ROLE_LABELS, SettingsForm, user_form
@@ -22,7 +22,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @login_required
 def require_admin():
     """Every administration route is for role admin only (checked on the server)."""
-    if not current_user.has_role("admin"):
+    if not policy.may_administer(current_user):
         abort(403)
 
 

@@ -1,6 +1,7 @@
 """/approvals: everything awaiting a manager's or approver's decision, with the facts to
 decide on; approve, reject with a mandatory reason (= return for rework), bulk approve of
-routine items. The rules (kinds, who decides, four-eyes) live in app.services.approvals."""
+routine items. Who decides is declared in the diagrams and decided by app.services.policy;
+the kinds' presentation lives in app.services.approvals."""
 
 from __future__ import annotations
 
@@ -25,22 +26,17 @@ PAGE_LIMIT = 100
 REQUEST_TYPES = {"replenish": N_("Replenish"), "exchange": N_("Exchange"), "return": N_("Return"), "none": N_("None")}
 
 
-def _sees_anything() -> bool:
-    return any(approval_service.may_see(db.session, current_user, kind) for kind in approval_service.KINDS.values())
-
-
 @bp.route("/")
 @login_required
 def index():
-    if not _sees_anything():
+    if not approval_service.may_use(db.session, current_user):
         abort(403)
     kind = request.args.get("kind") or None
     if kind not in approval_service.KINDS:
         kind = None
     items = approval_service.pending(db.session, runtime(), current_user, kind, limit=PAGE_LIMIT)
     names = user_names(db.session, {uid for item in items for uid in item.submitters})
-    kinds = [(k, _(v.label)) for k, v in approval_service.KINDS.items()
-             if approval_service.may_see(db.session, current_user, v)]
+    kinds = [(k.key, _(k.label)) for k in approval_service.visible_kinds(db.session, current_user)]
     loc = locale()
     departments = {d.code: d.name(loc) for d in departments_by_id(db.session).values()}
     return render_template("approvals/index.html", title=_("Approvals"), items=items, names=names, kinds=kinds,
@@ -88,6 +84,8 @@ def decide(task_id: str):
 @bp.route("/bulk", methods=["POST"])
 @login_required
 def bulk():
+    if not approval_service.may_use(db.session, current_user):
+        abort(403)
     task_ids = list(dict.fromkeys(t for t in request.form.getlist("task_id") if t))[:100]
     if not task_ids:
         flash(_("Select at least one item."), "warning")

@@ -1,9 +1,9 @@
 """Weekly assessment results: the list of weekly_assessment instances, one assessment's computed
 figures per department and case (each linking back to its case), and its Excel export.
 
-Who may see them: managers, admins, auditors and members of Quality or Finance see every
-assessment; department heads see the assessments that concern their departments, limited to
-their own rows. The Excel export is for Finance, Quality, managers, admins and auditors.
+Who may see them (``app.services.policy``): managers, admins, auditors and members of Quality or
+Finance see every assessment; department heads see the assessments that concern their departments,
+limited to their own rows. The Excel export is for Finance, Quality, managers, admins and auditors.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from app.data.queries.cases import case_ids_by_number, process_instances
 from app.data.queries.people import departments_by_id
 from app.errors import AppError
 from app.extensions import db, runtime
+from app.services import policy
 from app.services.assessment_export import (
     CHARGES,
     DAY_BASES,
@@ -35,27 +36,7 @@ from app.web.shared.display import locale
 bp = Blueprint("assessment", __name__, url_prefix="/assessments")
 
 PROCESS_KEY = "weekly_assessment"
-READER_ROLES = ("manager", "admin", "auditor")
-READER_DEPARTMENTS = frozenset({"quality", "finance"})
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _codes(ids: set[int]) -> set[str]:
-    departments = departments_by_id(db.session)
-    return {departments[i].code for i in ids if i in departments}
-
-
-def sees_everything(user) -> bool:
-    """Managers, admins, auditors, and members of Quality or Finance."""
-    return user.has_role(*READER_ROLES) or bool(_codes(user.department_ids) & READER_DEPARTMENTS)
-
-
-def may_export(user) -> bool:
-    return sees_everything(user)
-
-
-def headed_departments(user) -> set[str]:
-    return _codes(user.head_of_ids)
 
 
 def _department_names() -> dict[str, str]:
@@ -77,12 +58,10 @@ def _departments_of(data: dict[str, Any]) -> set[str]:
 
 def _scope(data: dict[str, Any]) -> set[str] | None:
     """The departments whose rows the current user may see (None: all); aborts with 403."""
-    if sees_everything(current_user):
-        return None
-    mine = headed_departments(current_user) & _departments_of(data)
-    if not mine:
+    scope = policy.assessment_scope(current_user, _departments_of(data))
+    if scope is not None and not scope:
         abort(403)
-    return mine
+    return scope
 
 
 def _load(instance_id: int) -> tuple[ProcessInstance, dict[str, Any]]:
@@ -131,14 +110,12 @@ def _case_links(data: dict[str, Any], external: bool = False) -> dict[str, str]:
 @bp.route("/")
 @login_required
 def index():
-    everything = sees_everything(current_user)
-    heads = headed_departments(current_user)
-    if not everything and not heads:
+    if not policy.may_read_assessments(current_user):
         abort(403)
     rows = []
     for instance in process_instances(db.session, PROCESS_KEY):
         data = _data(instance)
-        if not everything and not heads & _departments_of(data):
+        if policy.assessment_scope(current_user, _departments_of(data)) == set():
             continue
         rows.append({"instance": instance, "week_start": data.get("week_start"), "week_end": data.get("week_end"),
                      "status": _status(instance, data),
@@ -157,7 +134,7 @@ def show(instance_id: int):
         links=_case_links(view), money=money, decision_label=decision_label, charges=charges_by_line(view),
         english=locale() == "en", label=label, split_bases=SPLIT_BASES, charge_kinds=CHARGES, day_bases=DAY_BASES,
         return_steps=RETURN_STEPS,
-        status=_status(instance, data), may_export=may_export(current_user),
+        status=_status(instance, data), may_export=policy.may_export_assessment(current_user),
         limited_to=sorted(names.get(c, c) for c in _scope(data) or ()),
     )
 
@@ -166,7 +143,7 @@ def show(instance_id: int):
 @login_required
 def export(instance_id: int):
     instance, data = _load(instance_id)
-    if not may_export(current_user):
+    if not policy.may_export_assessment(current_user):
         abort(403)
     names = _department_names()
     content = build_workbook(data, translate=_, department_name=lambda code: names.get(code, code),

@@ -14,6 +14,7 @@ from app.clock import clock
 from app.engine.calendar import default_calendar, statutory_holidays
 from app.extensions import db, runtime
 from app.services import calendar_admin as service
+from app.services import policy
 from app.services.escalation import settings_from_config
 from app.services.tasks import actor_for
 
@@ -31,7 +32,7 @@ def refresh_calendar() -> None:
 @bp.app_context_processor
 def calendar_warning():
     def calendar_years_missing() -> list[int]:
-        if not getattr(current_user, "is_authenticated", False) or not current_user.has_role("admin"):
+        if not getattr(current_user, "is_authenticated", False) or not policy.may_administer(current_user):
             return []
         return service.years_needing_entries(db.session)
 
@@ -41,7 +42,7 @@ def calendar_warning():
 @bp.before_request
 @login_required
 def require_admin():
-    if not current_user.has_role("admin"):
+    if not policy.may_administer(current_user):
         abort(403)
 
 

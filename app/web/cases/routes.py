@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.cases import case_has_department_task, case_process_names, case_statuses, cases_query
+from app.data.queries.cases import case_process_names, case_statuses, cases_query
 from app.data.queries.history import audit_events
 from app.data.queries.paging import page_of
 from app.data.queries.tasks import case_tasks
@@ -15,7 +15,7 @@ from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import check_files, form_data
-from app.services.accounts import department_by_code
+from app.services import policy
 from app.services.cases import main_instance, open_case
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
@@ -27,60 +27,32 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 PAGE_SIZE = 50
 INTAKE_FORM = "case_intake"
-#: departments whose members see every case
-ALL_CASES_DEPARTMENTS = ("marketing", "quality")
-ALL_CASES_ROLES = ("admin", "manager", "auditor", "quality_engineer")
-
-
-def _department_ids(*codes: str) -> set[int]:
-    ids = set()
-    for code in codes:
-        department = department_by_code(db.session, code)
-        if department is not None:
-            ids.add(department.id)
-    return ids
-
-
-def sees_all_cases(user) -> bool:
-    return user.has_role(*ALL_CASES_ROLES) or bool(user.department_ids & _department_ids(*ALL_CASES_DEPARTMENTS))
-
-
-def may_open_cases(user) -> bool:
-    return user.has_role("admin") or bool(user.department_ids & _department_ids("marketing"))
-
-
-def can_view_case(user, case: Case) -> bool:
-    return sees_all_cases(user) or case_has_department_task(db.session, case.id, user.department_ids)
-
-
-def _require_case_access() -> None:
-    if not (sees_all_cases(current_user) or current_user.department_ids):
-        abort(403)
 
 
 @bp.route("/")
 @login_required
 def index():
-    _require_case_access()
+    if not policy.may_list_cases(current_user):
+        abort(403)
     status = request.args.get("status", "").strip() or None
     search = request.args.get("q", "").strip()[:100] or None
     try:
         page = max(int(request.args.get("page", 1)), 1)
     except ValueError:
         page = 1
-    limit_to = None if sees_all_cases(current_user) else current_user.department_ids
+    limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
     rows, total = page_of(db.session, cases_query(limit_to, status, search), page, PAGE_SIZE)
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status or "", q=search or "",
-        statuses=case_statuses(db.session), may_open=may_open_cases(current_user),
+        statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new_case():
-    if not may_open_cases(current_user):
+    if not policy.may_open_case(current_user):
         abort(403)
     definition = definition_by_key(db.session, INTAKE_FORM)
     form = build_form(definition)
@@ -125,7 +97,7 @@ def show(case_id: int):
     case = db.session.get(Case, case_id)
     if case is None:
         abort(404)
-    if not can_view_case(current_user, case):
+    if not policy.may_view_case(db.session, current_user, case):
         abort(403)
     tasks = case_tasks(db.session, case.id)
     by_id: dict[str, HumanTask] = {t.id: t for t in tasks}

@@ -22,6 +22,8 @@ from app.extensions import db, runtime
 from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
 from app.services import designer as service
+from app.services import policy
+from app.services.approvals import KINDS
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
 from app.web.shared.display import locale
@@ -36,9 +38,9 @@ VIEWER_ENDPOINTS = {"designer.instance"}
 def require_role():
     """Designers and admins only; the instance viewer also for managers and auditors."""
     if request.endpoint in VIEWER_ENDPOINTS:
-        if not service.can_view_instances(current_user):
+        if not policy.may_view_instances(current_user):
             abort(403)
-    elif not service.can_design(current_user):
+    elif not policy.may_design(current_user):
         abort(403)
 
 
@@ -129,6 +131,7 @@ def _modeler(xml: str, filename: str, definition=None):
         "definition_id": definition.id if definition else None,
         "forms": [f.key for f in service.forms_overview(db.session)],
         "departments": service.department_codes(),
+        "approvals": sorted(KINDS),
         "urls": {
             "validate": url_for("designer.validate"),
             "deploy": url_for("designer.deploy_json"),
@@ -317,4 +320,5 @@ def instance(instance_id: int):
     markers = {"completed": view.completed, "active": view.active, "overdue": view.overdue,
                "waiting": view.waiting}
     return render_template("designer/instance.html", title=_("Process instance %(id)s", id=instance_id),
-                           view=view, config={"xml": view.instance.definition.bpmn_xml, "markers": markers})
+                           view=view, config={"xml": view.instance.definition.bpmn_xml, "markers": markers},
+                           may_design=policy.may_design(current_user))

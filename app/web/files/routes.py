@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, request, send_file
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.services import attachments
+from app.services import attachments, policy
 from app.services.public import IMAGE_TYPES, attachment_references
 
 bp = Blueprint("files", __name__)
@@ -29,12 +29,10 @@ def _disposition(kind: str, name: str) -> str:
 @bp.route("/files/<file_id>")
 @login_required
 def download(file_id: str):
-    from app.web.cases.routes import can_view_case
-
     references = attachment_references(db.session, file_id)
     if not references:
         abort(404)
-    visible = [(case, item) for case, item in references if can_view_case(current_user, case)]
+    visible = [(case, item) for case, item in references if policy.may_view_case(db.session, current_user, case)]
     if not visible:
         abort(403)
     path = attachments.path_for(current_app.config["UPLOAD_DIR"], file_id)

@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from app.clock import clock, local_now
-from app.data.models import Case, DelegationState, TaskState
+from app.data.models import Case, TaskState
 from app.data.queries.inbox import TaskFilter, inbox_query, saved_filters
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
@@ -27,10 +27,10 @@ from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
 from app.i18n import N_
 from app.services import inbox as inbox_service
+from app.services import policy
 from app.services import tasks as task_service
 from app.services.completion import Submission
-from app.services.forms import definition_for_task
-from app.web.cases.routes import may_open_cases
+from app.services.forms import definition_for_task, with_task_data
 from app.web.errors import local_url
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
@@ -39,7 +39,6 @@ bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 MAX_PAGE_SIZE = 100
 PAGE_SIZE = 50
-ELEVATED = ("admin", "manager", "auditor")
 CATEGORIES = {
     "quality": N_("Product quality"), "service": N_("Service"), "delivery": N_("Delivery / logistics"),
     "technical": N_("Technical"), "other": N_("Other"),
@@ -51,7 +50,7 @@ def _tabs() -> list[tuple[str, str]]:
         ("mine", _("My tasks")), ("department", _("My departments' queue")), ("overdue", _("Overdue")),
         ("completed", _("Recently completed")), ("delegated", _("Delegated by me")),
     ]
-    if current_user.has_role(*ELEVATED):
+    if policy.may_see_all_tasks(current_user):
         tabs.append(("all", _("All open tasks")))
     return tabs
 
@@ -89,25 +88,13 @@ def index():
     head_of = set(current_user.head_of_ids)
     colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id} | head_of)
     standing = scope.user_ids - {current_user.id}
-
-    def may_claim(task) -> bool:
-        return task.state == TaskState.OPEN and task.assignee_id is None and task.department_id in scope.department_ids
-
-    def may_release(task) -> bool:
-        return task.state == TaskState.OPEN and task.assignee_id is not None and task.id not in delegations and (
-            task.assignee_id == current_user.id or task.department_id in head_of)
-
-    def may_assign(task) -> bool:
-        return task.state == TaskState.OPEN and task.department_id in head_of
-
-    def may_delegate(task) -> bool:
-        return task.state == TaskState.OPEN and task.assignee_id == current_user.id and task.id not in delegations
+    rights = policy.InboxRights(current_user, policy.stand_in(current_user), set(delegations))
 
     return render_template(
         "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
         page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
-        may_open=may_open_cases(current_user), may_claim=may_claim, may_release=may_release,
-        may_assign=may_assign, may_delegate=may_delegate, delegations=delegations, names=names,
+        may_open=policy.may_open_case(current_user), may_claim=rights.may_claim, may_release=rights.may_release,
+        may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing,
         standing_names="、".join(names.get(uid, "?") for uid in sorted(standing)),
         filters=saved_filters(db.session, current_user.id), urgencies=URGENCY, categories=CATEGORIES,
@@ -145,6 +132,14 @@ def release(task_id: str):
                 "info")
 
 
+def _refused(check):
+    """Ask the service whether the action is allowed before reading the form; a refusal is
+    answered by ``app/web/errors.py`` (404, 403, or a flash and a redirect). None: go ahead."""
+    check()
+    db.session.rollback()  # the check only reads
+    return None
+
+
 def _form_int(name: str) -> int | None:
     value = (request.form.get(name) or "").strip()
     return int(value) if value.isdigit() else None
@@ -153,6 +148,9 @@ def _form_int(name: str) -> int | None:
 @bp.route("/<task_id>/assign", methods=["POST"])
 @login_required
 def assign(task_id: str):
+    refused = _refused(lambda: inbox_service.check_assign(db.session, current_user, task_id))
+    if refused is not None:
+        return refused
     assignee_id = _form_int("assignee_id")
     if assignee_id is None:
         flash(_("Choose a colleague to assign to."), "warning")
@@ -169,6 +167,9 @@ def assign(task_id: str):
 @bp.route("/<task_id>/delegate", methods=["POST"])
 @login_required
 def delegate(task_id: str):
+    refused = _refused(lambda: inbox_service.check_delegate(db.session, current_user, task_id))
+    if refused is not None:
+        return refused
     delegate_id = _form_int("delegate_id")
     if delegate_id is None:
         flash(_("Choose a colleague to delegate to."), "warning")
@@ -274,8 +275,7 @@ def _route_delegated_tasks():
     delegation = open_delegation(db.session, task_id) if task_id else None
     if delegation is None:
         return None
-    if (delegation.state == DelegationState.ACTIVE and delegation.delegate_id == current_user.id) or (
-            delegation.state == DelegationState.RETURNED and delegation.delegator_id == current_user.id):
+    if policy.drafts_for(current_user, delegation) or policy.checks_draft(current_user, delegation):
         return redirect(url_for("inbox.work", task_id=task_id), code=307 if request.method == "POST" else 302)
     return None
 
@@ -288,8 +288,8 @@ def work(task_id: str):
     delegation = open_delegation(db.session, task_id)
     if task.state != TaskState.OPEN or delegation is None:
         return redirect(url_for("tasks.show", task_id=task_id))
-    as_delegate = delegation.state == DelegationState.ACTIVE and delegation.delegate_id == current_user.id
-    as_delegator = delegation.state == DelegationState.RETURNED and delegation.delegator_id == current_user.id
+    as_delegate = policy.drafts_for(current_user, delegation)
+    as_delegator = policy.checks_draft(current_user, delegation)
     if not (as_delegate or as_delegator):
         return redirect(url_for("tasks.show", task_id=task_id))
     case = db.session.get(Case, task.case_id) if task.case_id else None
@@ -302,6 +302,7 @@ def work(task_id: str):
             data = runtime().task_data(db.session, task.id)
         except AppError:  # the page still shows the form, without prefilled values
             data = {}
+        definition = with_task_data(definition, lambda: data)
         if as_delegator and delegation.draft:
             data = {**data, **delegation.draft}
         return render_template("inbox/work.html", form=build_form(definition, data), definition=definition,
@@ -376,8 +377,6 @@ def _nav_count(endpoint: str) -> int | None:
         if endpoint == "approvals.index":
             from app.services import approvals
 
-            if not any(approvals.may_see(db.session, current_user, kind) for kind in approvals.KINDS.values()):
-                return -1
             return approvals.count_pending(db.session, current_user)
     except Exception:  # noqa: BLE001 - a badge must never break a page
         import logging

@@ -14,9 +14,10 @@ from app.data.queries.history import completed_task_events
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
+from app.services import policy
 from app.services import tasks as task_service
 from app.services.completion import Submission, complete_task
-from app.services.forms import definition_for_task
+from app.services.forms import definition_for_task, with_task_data
 from app.web.shared.display import locale, readable, task_title
 from app.web.shared.forms import build_form
 
@@ -54,11 +55,12 @@ def show(task_id: str):
         data = runtime().task_data(db.session, task.id)
     except AppError:  # the page still shows the form, without prefilled values
         data = {}
+    definition = with_task_data(definition, lambda: data)
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=definition,
-        form=build_form(definition, data), mode="edit" if task_service.can_act(current_user, task) else "view",
+        form=build_form(definition, data), mode="edit" if policy.may_complete(current_user, task) else "view",
         submit_token=uuid.uuid4().hex, files=existing_files(definition, data),
-        may_claim=task.assignee_id is None and task.department_id in current_user.department_ids,
+        may_claim=task.assignee_id is None and policy.may_claim(current_user, task),
     )
 
 

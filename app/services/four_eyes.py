@@ -1,0 +1,34 @@
+"""Four-eyes: who submitted the work a task decides on, and the refusal of their own decision.
+
+Its own module because both the completion checks (:mod:`app.services.tasks`) and the
+approvals screen need it, and approvals builds on completion.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.data.models import HumanTask, User
+from app.data.queries.history import latest_completion
+from app.i18n import N_
+from app.services import policy
+
+
+def submitter_ids(session: Session, task: HumanTask) -> set[int]:
+    """Who submitted the work ``task`` decides on: the completer(s) of the latest preceding
+    ``submittedBy`` task(s) of the same instance (all of those completed at that same latest
+    moment, so parallel 8D reports completed together all count)."""
+    elements = tuple((task.context or {}).get("submitted_by") or ())
+    if not elements:
+        return set()
+    done = latest_completion(session, task.instance_id, elements, before=task.created_at)
+    if not done:
+        return set()
+    latest = done[0].completed_at
+    return {row.completed_by_id for row in done if row.completed_at == latest and row.completed_by_id}
+
+
+def check_four_eyes(session: Session, user: User, task: HumanTask) -> None:
+    """Refuse a completion by the person who submitted the work (any path: page, API, screen)."""
+    policy.require(policy.passes_four_eyes(user, submitter_ids(session, task)),
+                   N_("You submitted this item yourself; someone else must decide on it (four-eyes)."))
