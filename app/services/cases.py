@@ -13,16 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import (
-    AuditEvent,
-    Case,
-    Counter,
-    HumanTask,
-    InstanceStatus,
-    ProcessInstance,
-    TaskState,
-    User,
-)
+from app.data.models import AuditEvent, Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
 from app.data.queries.cases import case_has_department_task
 from app.engine.context import Actor, RunContext
 from app.engine.errors import NotFound
@@ -97,7 +88,7 @@ def open_case(
 
 
 def case_projection_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
-    """Keep the case's status and stage in step with its processes (a runtime hook).
+    """Keep the case's status, stage and classification in step with its processes (a runtime hook).
 
     The stage lists the open tasks of every process of the case (the complaint itself and
     the corrective-action tracking its 8D reports started); the status follows the case's
