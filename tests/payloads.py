@@ -16,6 +16,10 @@ def verify_ok(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+#: Technical's review of a verified complaint that raises no technical question
+REVIEW_NONE = {"review_technical_issue": "no", "review_note": "无技术问题"}
+
+
 def analysis(**overrides: Any) -> dict[str, Any]:
     values = {"analysis": "疑似焊接不良", "responsible_departments": ["production"],
               "need_more_evidence": False, "approve_shipment": False, "needs_stock_count": False}

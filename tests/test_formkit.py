@@ -91,10 +91,79 @@ def test_schema_describes_every_field_with_localized_labels_and_choices():
     assert schema(FORM, "zh", CHOICES)["fields"][0]["label"] == "名称"
 
 
-def test_wtforms_class_renders_optional_select_with_an_empty_choice():
+def test_wtforms_class_renders_every_select_with_an_empty_choice():
     form = form_class(FORM, "zh", CHOICES)()
     assert form.dept.choices[0] == SelectChoice("", "—")
-    assert form.kind.choices[0] == SelectChoice("a", "甲")
+    # a required select starts empty too: nothing is chosen for the user
+    assert form.kind.choices[:2] == [SelectChoice("", "请选择…"), SelectChoice("a", "甲")]
+    assert "selected" not in str(form.kind)  # the browser shows the empty first option
+    assert form_class(FORM, "en", CHOICES)().kind.choices[0] == SelectChoice("", "Please choose…")
+    assert validate_data(FORM, {"name": "a", "kind": ""}, "en", CHOICES).errors == {"kind": ["This field is required."]}
+
+
+CONDITIONAL = {
+    "key": "conditional",
+    "title": "Conditional",
+    "fields": [
+        {"name": "new_type", "type": "select", "label": "New type", "placeholder": "unchanged",
+         "choices": [{"value": "complaint", "label": "Complaint"}, {"value": "consultation", "label": "Consultation"}]},
+        {"name": "new_urgency", "type": "select", "label": "New urgency",
+         "choices": [{"value": "urgent", "label": "Urgent"}]},
+        {"name": "reason", "type": "textarea", "label": "Reason",
+         "required_if": [{"field": "new_type", "not_in": [""]}, {"field": "new_urgency", "not_in": [""]}]},
+        {"name": "answer", "type": "textarea", "label": "Answer",
+         "required_if": {"field": "new_type", "not_in": ["complaint"]}},
+        {"name": "measures", "type": "group", "label": "Measures", "min_rows": 0, "max_rows": 3,
+         "required_if": {"field": "new_type", "in": ["", "complaint"]},
+         "fields": [{"name": "measure", "type": "text", "required": True, "label": "Measure"}]},
+    ],
+}
+
+
+def test_required_if_makes_a_field_required_only_while_its_condition_holds():
+    def errors(**payload):
+        return validate_data(CONDITIONAL, payload, "en", CHOICES).errors
+
+    # nothing reclassified: the answer and a measure are needed, the reason is not
+    assert errors() == {"answer": ["This field is required."], "measures": ["This field is required."]}
+    assert errors(answer="ok", measures=[{"measure": "m"}]) == {}
+    # any reclassification needs a reason (a list of conditions means "any of them")
+    assert errors(answer="ok", measures=[{"measure": "m"}], new_urgency="urgent") == {
+        "reason": ["This field is required."]}
+    # reclassified as a complaint: no answer needed, the measures are; the reason is
+    assert errors(new_type="complaint", reason="really a complaint") == {"measures": ["This field is required."]}
+    assert errors(new_type="consultation", reason="only a question", answer="see manual") == {}
+    assert validate_data(CONDITIONAL, {"new_type": "consultation", "reason": "x", "answer": "y"}, "zh",
+                         CHOICES).errors == {}
+    assert errors(new_type="consultation", reason="x")["answer"] == ["This field is required."]
+    form = form_class(CONDITIONAL, "en", CHOICES)()
+    assert form.new_type.choices[0] == SelectChoice("", "unchanged")
+
+
+def test_required_if_is_published_and_checked():
+    fields = {f["name"]: f for f in schema(CONDITIONAL, "en", CHOICES)["fields"]}
+    assert fields["answer"]["required"] is False
+    assert fields["answer"]["required_if"] == [{"field": "new_type", "not_in": ["complaint"]}]
+    assert len(fields["reason"]["required_if"]) == 2
+    assert "required_if" not in fields["new_type"]
+    assert validate_definition(CONDITIONAL) == []
+    broken = {**CONDITIONAL, "fields": [
+        *CONDITIONAL["fields"][:2],
+        {"name": "a", "type": "text", "label": "A", "required_if": {"field": "missing", "in": ["x"]}},
+        {"name": "b", "type": "text", "label": "B", "required_if": {"field": "new_type", "in": "complaint"}},
+        {"name": "c", "type": "text", "label": "C", "required_if": {"field": "new_type", "in": [], "not_in": []}},
+        {"name": "d", "type": "text", "label": "D", "required_if": {"field": "d", "in": [""]}},
+        {"name": "e", "type": "text", "label": "E", "required_if": []},
+        {"name": "g", "type": "group", "label": "G", "fields": [
+            {"name": "x", "type": "text", "label": "X", "required_if": {"field": "new_type", "in": [""]}}]},
+    ]}
+    text = " | ".join(validate_definition(broken))
+    assert "conditional.a: required_if names no other field of this form: 'missing'" in text
+    assert "conditional.b: required_if needs either 'in' or 'not_in'" in text
+    assert "conditional.c: required_if needs either 'in' or 'not_in'" in text
+    assert "conditional.d: required_if names no other field" in text
+    assert "conditional.e: required_if needs at least one condition" in text
+    assert "conditional.g.x: required_if is for top-level fields only" in text
 
 
 def test_definition_problems_are_listed():

@@ -208,8 +208,17 @@ def close_and_visit(eng: Engine, iid: int) -> None:
     eng.complete(iid, "return_visit", "return_visit", visit_on="2026-03-09", customer_satisfied="yes")
 
 
+def review(eng: Engine, iid: int, issue: str = "no", **values: Any) -> HumanTask:
+    """Technical completes its review of the verified feedback."""
+    return eng.complete(iid, "technical_review", "technical_review", review_technical_issue=issue, **values)
+
+
 def to_preliminary(eng: Engine, iid: int, **verify: Any) -> None:
+    """Marketing verifies the complaint; Technical's review (started by the first complete
+    verification) is done at once, so the tests below see only the rest of the procedure."""
     eng.complete(iid, "verify", "verify_feedback", **verify_ok(**verify))
+    if ("technical_review", "technical") in eng.open_elements(iid):
+        review(eng, iid)
 
 
 # --------------------------------------------------------------------------- deployment
@@ -290,6 +299,30 @@ def test_definitions_follow_our_conventions():
     assert seen_forms == set(FORMS) - {"case_intake"}
 
 
+def test_deadlines_are_on_working_time_except_the_8d_report():
+    """Issue 10.6: no deadline in clock hours raises reminders or overdue flags at night or at the
+    weekend, except the 8D report's 48 hours, which the procedure sets (48小时); a boundary timer
+    that flags a task overdue uses the same kind of deadline as the task."""
+    parser = parse_sources(bpmn_sources())
+    clock_time: set[tuple[str, str, str]] = set()
+    for pid in PROCESSES:
+        spec, subprocess_specs = build_specs(parser, pid)
+        for ts in iter_task_specs(spec, subprocess_specs):
+            where = (ts._wf_spec.name, getattr(ts, "bpmn_id", ts.name))
+            due = task_properties(ts).get("dueAt")
+            if due and not (due.startswith("=") and ("add_working_" in due or due == "=round_due_at")
+                            and "add_hours" not in due and "add_days" not in due):
+                clock_time.add((*where, due))
+            event = getattr(ts, "event_definition", None)
+            boundary = getattr(ts, "cancel_activity", None) is not None
+            if isinstance(event, TimerEventDefinition) and boundary and not (
+                    event.expression.startswith("add_working_") or event.expression.endswith("_due_at")):
+                clock_time.add((*where, event.expression))
+    # the weekly assessment's own steps (review, logistics, sign-offs) are left to its rework
+    clock_time = {c for c in clock_time if c[0] != "weekly_assessment" or c[1] == "finance_confirm"}
+    assert clock_time == {("eight_d", "report", "PT48H"), ("eight_d", "report_overdue", '"PT48H"')}
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in BPMN_DIR.glob("*.bpmn")))
 def test_every_element_has_diagram_interchange(name):
     tree = etree.fromstring((BPMN_DIR / name).read_bytes())
@@ -328,19 +361,25 @@ def test_complaint_with_two_departments_to_closure(engine):
     assert verify.title == "核实反馈信息" and verify.title_en == "Verify the feedback"
     assert engine.dept_codes[verify.department_id] == "marketing"
     assert verify.context["stage"] == "核实"
-    to_preliminary(engine, iid, onsite_needed=True)
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok(onsite_needed=True))
+    # Technical reviews the verified feedback beside Marketing's on-site visit and Quality's analysis
+    assert engine.open_elements(iid) == [("onsite", "marketing"), ("technical_review", "technical")]
+    assert engine.task(iid, "technical_review").due_at == T0 + timedelta(hours=5)  # half a working day
     engine.complete(iid, "onsite", "onsite_visit", visit_date="2026-03-03", findings="现场确认报警")
+    assert engine.open_elements(iid) == [("preliminary", "quality"), ("technical_review", "technical")]
     engine.complete(iid, "preliminary", "preliminary_analysis",
-                    **analysis(responsible_departments=["production", "purchasing"], approve_shipment=True))
+                    **analysis(responsible_departments=["production", "purchasing"], approve_shipment=True,
+                               request_technical=True))
     distributed = clock.now()
     assert engine.open_elements(iid) == [
         ("report", "production"), ("report", "purchasing"), ("shipment", "warehouse"),
-        ("technical_reply", "technical"),
+        ("technical_reply", "technical"), ("technical_review", "technical"),
     ]
     report = engine.task(iid, "report", dept="production")
     assert report.due_at == distributed + timedelta(hours=48)
     assert report.context["stage"] == "8D"
-    assert engine.task(iid, "shipment").due_at == distributed + timedelta(hours=24)
+    assert engine.task(iid, "shipment").due_at == distributed + timedelta(hours=24)  # 1 working day
+    review(engine, iid, "yes", review_analysis="固件V2.1有已知缺陷", review_customer_reply="请升级固件")
 
     # purchasing in time; production 50 hours after distribution: the boundary timer records it
     run_8d(engine, iid, "purchasing")
@@ -368,6 +407,7 @@ def test_complaint_with_two_departments_to_closure(engine):
     assert data["responsible_departments"] == ["production", "purchasing"]
     assert data["tracking_number"] == "SF123" and data["freight_cost"] == 35.5
     assert data["technical_customer_reply"] == "请升级固件至V2.3"
+    assert data["review_customer_reply"] == "请升级固件" and data["review_technical_issue"] == "yes"
     assert data["customer_satisfied"] == "yes" and data["close_rounds"] == 0
     assert data["lateness"] == [
         {"department": "production", "late_measure_days": 1, "rounds": 1, "overdue": True},
@@ -516,7 +556,8 @@ def test_urgent_shipment_first_departments_named_later(engine):
     engine.complete(iid, "preliminary", "preliminary_analysis",
                     **analysis(responsible_departments=[], approve_shipment=True))
     assert engine.open_elements(iid) == [("assign_departments", "quality"), ("shipment", "warehouse")]
-    assert engine.task(iid, "shipment").due_at == clock.now() + timedelta(hours=4)
+    # 4 working hours from Monday 09:00: 12:00-13:00 is lunch
+    assert engine.task(iid, "shipment").due_at == clock.now() + timedelta(hours=5)
     engine.complete(iid, "shipment", "shipment", items=[{"item": "控制板", "qty": 1}], carrier="顺丰",
                     tracking_number="SF9")
     engine.complete(iid, "assign_departments", "assign_departments", assigned_departments=["purchasing"])
@@ -581,6 +622,90 @@ def test_information_requests_are_bounded(engine):
     engine.complete(iid, "verify", "verify_feedback", **verify_ok(info_complete="no"))
     assert engine.instance(iid).status == InstanceStatus.COMPLETED
     assert engine.data(iid)["case_status"] == "unresolvable"
+
+
+# --------------------------------------------------------------------------- technical review (issue 10.8)
+
+
+def test_technical_review_runs_beside_the_analysis_and_the_case_waits_for_it(engine):
+    iid = engine.start("feedback_case", intake(category="quality"))
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok())
+    # whatever the category: Technical gets the verified feedback together with Quality
+    assert engine.open_elements(iid) == [("preliminary", "quality"), ("technical_review", "technical")]
+    review_task = engine.task(iid, "technical_review")
+    assert review_task.due_at == T0 + timedelta(hours=5)  # Monday 09:00 + 4 working hours (lunch 12-13)
+    assert review_task.title_en == "Technical review" and review_task.context["stage"] == "分析"
+    # Quality's analysis does not wait for the review; asking for more evidence starts no second review
+    engine.complete(iid, "preliminary", "preliminary_analysis",
+                    **analysis(need_more_evidence=True, evidence_request="请提供照片"))
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok())
+    assert engine.open_elements(iid) == [("preliminary", "quality"), ("technical_review", "technical")]
+    assert len(engine.history(iid, "technical_review")) == 1
+    # without Quality's request there is no further technical reply
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis(request_technical=False))
+    assert engine.open_elements(iid) == [("report", "production"), ("technical_review", "technical")]
+    run_8d(engine, iid, "production")
+    close_and_visit(engine, iid)
+    # the case is closed only once Technical has answered
+    assert engine.open_elements(iid) == [("technical_review", "technical")]
+    assert engine.instance(iid).status == InstanceStatus.RUNNING
+    invalid = validate_data(FORMS["technical_review"], {"review_technical_issue": "yes"}, "en", CHOICES)
+    assert set(invalid.errors) == {"review_analysis", "review_customer_reply"}
+    review(engine, iid, "yes", review_analysis="接线端子规格不符", review_customer_reply="请更换端子",
+           review_plan="下批次更换供应商")
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    data = engine.data(iid)
+    # the review branch arrived last at the join, yet the case's own data is intact
+    assert data["case_status"] == "closed" and data["responsible_departments"] == ["production"]
+    assert data["evidence_rounds"] == 1 and data["info_requests"] == 0
+    assert data["review_customer_reply"] == "请更换端子"
+
+
+# --------------------------------------------------------------------------- classification (issue 10.9)
+
+
+def test_consultation_reclassified_as_complaint_runs_the_full_procedure(engine):
+    iid = engine.start("feedback_case", intake(feedback_type="consultation", urgency="general"))
+    assert engine.open_elements(iid) == [("answer_close", "marketing")]
+    # a correction needs a reason; a complaint needs no answer here
+    form = FORMS["answer_close"]
+    assert validate_data(form, {"new_feedback_type": "complaint"}, "en", CHOICES).errors == {
+        "reclassify_reason": ["This field is required."]}
+    assert set(validate_data(form, {}, "en", CHOICES).errors) == {"answer", "reply_channel"}
+    engine.complete(iid, "answer_close", "answer_close", new_feedback_type="complaint", new_urgency="urgent",
+                    reclassify_reason="客户要求索赔,属投诉")
+    assert engine.open_elements(iid) == [("verify", "marketing")]
+    verify = engine.task(iid, "verify")
+    seen = engine.task_data(verify)
+    assert (seen["feedback_type"], seen["urgency"], seen["category"]) == ("complaint", "urgent", "quality")
+    assert seen["new_feedback_type"] is None  # the correction is applied, the form starts blank again
+    to_preliminary(engine, iid)
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis(approve_shipment=True))
+    assert engine.task(iid, "shipment").due_at == clock.now() + timedelta(hours=5)  # urgent now: 4 working hours
+    assert ("report", "production") in engine.open_elements(iid)
+
+
+def test_complaint_reclassified_at_verification_is_answered_and_the_review_withdrawn(engine):
+    iid = engine.start("feedback_case", intake())
+    # a correction to a non-complaint needs neither the completeness check nor temporary measures
+    assert set(validate_data(FORMS["verify_feedback"], {}, "en", CHOICES).errors) == {
+        "info_complete", "temporary_measures"}
+    assert validate_data(FORMS["verify_feedback"], {"new_feedback_type": "consultation", "reclassify_reason": "咨询"},
+                         "en", CHOICES).errors == {}
+    engine.complete(iid, "verify", "verify_feedback", **verify_ok())
+    engine.complete(iid, "preliminary", "preliminary_analysis", **analysis(need_more_evidence=True))
+    assert engine.open_elements(iid) == [("technical_review", "technical"), ("verify", "marketing")]
+    engine.complete(iid, "verify", "verify_feedback", new_feedback_type="consultation", new_category="technical",
+                    reclassify_reason="客户只询问接线方法")
+    assert engine.open_elements(iid) == [("answer_close", "marketing"), ("technical_review", "technical")]
+    answer = engine.task(iid, "answer_close")
+    assert answer.due_at == clock.now() + timedelta(days=1)  # a consultation: 1 working day
+    engine.complete(iid, "answer_close", "answer_close", answer="接线方法见说明书第5页", reply_channel="phone")
+    # the terminate end withdraws the open review; the case ends answered
+    assert engine.instance(iid).status == InstanceStatus.COMPLETED
+    assert [t.state for t in engine.history(iid, "technical_review")] == [TaskState.CANCELLED]
+    data = engine.data(iid)
+    assert (data["case_status"], data["feedback_type"], data["category"]) == ("closed", "consultation", "technical")
 
 
 # --------------------------------------------------------------------------- weekly assessment
@@ -695,9 +820,12 @@ def test_weekly_assessment(engine):
     engine.complete(iid, "sign_quality", "sign_off", decision="approve")
     gm = engine.task(iid, "sign_gm")
     assert engine.dept_codes[gm.department_id] == "management"
+    clock.set(datetime(2026, 3, 6, 8, 0, tzinfo=UTC))  # the GM signs on Friday 16:00 Shanghai
     engine.complete(iid, "sign_gm", "sign_off", decision="approve", reason="同意")
     finance = engine.task(iid, "finance_confirm")
     assert engine.dept_codes[finance.department_id] == "finance"
+    # 3 working days: Friday 16:00-17:30, Monday, Tuesday, Wednesday until 16:00 (not Monday 16:00)
+    assert finance.due_at == datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
     engine.complete(iid, "finance_confirm", "finance_confirm", confirmed=True, applied_period="2026-03")
     assert engine.instance(iid).status == InstanceStatus.COMPLETED
     data = engine.data(iid)

@@ -207,6 +207,16 @@ SCHEMAS: dict[str, Any] = {
             "max_length": {"type": "integer"},
             "min_rows": {"type": "integer"},
             "max_rows": {"type": "integer"},
+            "required_if": {
+                "type": "array",
+                "description": "Required (a group: at least one row) when any condition holds: the named field's "
+                               "value is (in) or is not (not_in) one of the values; \"\" means left empty.",
+                "items": {"type": "object", "properties": {
+                    "field": {"type": "string"},
+                    "in": {"type": "array", "items": {"type": "string"}},
+                    "not_in": {"type": "array", "items": {"type": "string"}},
+                }},
+            },
             "fields": {"type": "array", "items": _ref("FormField"), "description": "Sub-fields of a group."},
         },
     },

@@ -11,9 +11,11 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +46,18 @@ def next_timer_due(workflow: BpmnWorkflow) -> datetime | None:
         except (TypeError, ValueError):
             log.warning("unreadable timer value %r", event.value)
     return min(due) if due else None
+
+
+def task_data_change(workflow: BpmnWorkflow, task_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(data the task started with, data it ended with) of a task of ``workflow``, e.g. of a
+    human task just completed (its form data and post-script applied); None when unknown."""
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (TaskNotFoundException, ValueError):
+        return None
+    if task is None or task.parent is None:
+        return None
+    return dict(task.parent.data), dict(task.data)
 
 
 class _Lookups:

@@ -35,9 +35,9 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 
-from app.formkit.definition import CHOICE_TYPES, localized
+from app.formkit.definition import CHOICE_TYPES, conditions, localized
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_TEXT_MAX = 2000
@@ -109,7 +109,40 @@ def _messages(locale: str) -> dict[str, str]:
         "sum_hint": "合计须等于 %(total)s。" if zh else "The total must be %(total)s.",
         "sum_missing": "缺少应核对的合计,请联系流程设计人员。" if zh else
                        "The total to check against is missing; please tell the process designer.",
+        "choose": "请选择…" if zh else "Please choose…",
     }
+
+
+def _values(data: Any) -> set[str]:
+    """A field's value as the strings a ``required_if`` condition compares ("" when empty)."""
+    if data is None or data is False or data == "" or data == []:
+        return {""}
+    if isinstance(data, list | tuple | set):
+        return {str(v) for v in data}
+    return {"true"} if data is True else {str(data)}
+
+
+def condition_holds(form: Any, spec: dict[str, Any]) -> bool:
+    """Whether any ``required_if`` condition of ``spec`` holds for the other fields' values."""
+    for condition in conditions(spec):
+        values = _values(form[condition["field"]].data)
+        if "in" in condition and values & set(condition["in"]):
+            return True
+        if "not_in" in condition and not values & set(condition["not_in"]):
+            return True
+    return False
+
+
+class RequiredIf:
+    """Required while a ``required_if`` condition holds; otherwise the field stays optional."""
+
+    def __init__(self, spec: dict[str, Any], message: str) -> None:
+        self.spec = spec
+        self.message = message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if condition_holds(form, self.spec) and _values(field.data) == {""}:
+            raise StopValidation(self.message)
 
 
 def _choices(spec: dict[str, Any], locale: str, source: ChoiceSource) -> list[tuple[str, str]]:
@@ -127,6 +160,8 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
     label = localized(spec.get("label"), locale)
     required = bool(spec.get("required"))
     validators: list[Any] = [InputRequired(msg["required"])] if required else [Optional()]
+    if conditions(spec) and not required:
+        validators.insert(0, RequiredIf(spec, msg["required"]))
     kwargs: dict[str, Any] = {"description": localized(spec.get("help"), locale)}
     render_kw: dict[str, Any] = {}
     if spec.get("placeholder"):
@@ -167,8 +202,10 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
             return SelectMultipleField(label, choices=choices, validators=validators, **kwargs)
         if ftype == "radio":
             return RadioField(label, choices=choices, validators=validators, **kwargs)
-        if not required:
-            choices = [SelectChoice("", "—"), *choices]
+        # A required select starts on an empty "please choose" option too: the first real choice
+        # must never be taken silently because nobody looked at the field.
+        blank = localized(spec.get("placeholder"), locale) or ("—" if not required else msg["choose"])
+        choices = [SelectChoice("", blank), *choices]
         return SelectField(label, choices=choices, validators=validators, **kwargs)
     if ftype == "file":
         return FileField(label, validators=[Optional()], **kwargs)
@@ -190,6 +227,8 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
             rows = [e for e in fld.entries if not _row_is_blank(e)]
             if len(rows) < min_rows:
                 raise ValidationError(msg["rows_min"] % {"n": min_rows})
+            if not rows and conditions(spec) and condition_holds(form, spec):
+                raise ValidationError(msg["required"])
             if len(rows) > max_rows or fld.submitted_rows > max_rows:
                 raise ValidationError(msg["rows_max"] % {"n": max_rows})
             if bound:
@@ -532,6 +571,8 @@ def schema(definition: dict[str, Any], locale: str, source: ChoiceSource) -> dic
         for key in ("min", "max", "min_length", "max_length", "max_files", "accept", "min_rows", "max_rows"):
             if key in spec:
                 item[key] = spec[key]
+        if conditions(spec):
+            item["required_if"] = conditions(spec)
         if ftype == "group":
             item["fields"] = [describe(sub) for sub in spec["fields"]]
         return item

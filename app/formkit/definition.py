@@ -7,6 +7,11 @@ A definition is JSON::
                  "label": {"zh": "客户名称", "en": "Customer"}, "max_length": 200}, ...]}
 
 Labels, titles, help texts and choice labels are either a string or ``{"zh", "en"}``.
+
+``required_if`` makes a field required only when another top-level field of the same form
+has (``in``) or has not (``not_in``) one of the listed values, ``""`` standing for "left
+empty"; a list of such conditions means "any of them". On a group it asks for at least one
+row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ RESERVED_NAMES = {
 FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
-    "placeholder", "readonly", "rows", "roles", "width", "sum_equals",
+    "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if",
 }
 NUMBER_TYPES = {"integer", "number", "money"}
+CONDITION_KEYS = {"field", "in", "not_in"}
 
 
 def localized(value: Any, locale: str) -> str:
@@ -62,6 +68,31 @@ def _check_label(value: Any, where: str, problems: list[str], required: bool = T
     ):
         return
     problems.append(f"{where}: label must be a string or {{\"zh\": ..., \"en\": ...}}")
+
+
+def conditions(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``required_if`` conditions of a field spec as a list (empty when it has none)."""
+    value = spec.get("required_if")
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _check_required_if(field: dict[str, Any], names: set[str], here: str, problems: list[str]) -> None:
+    if "required_if" not in field:
+        return
+    found = conditions(field)
+    if not found:
+        problems.append(f"{here}: required_if needs at least one condition")
+    for condition in found:
+        if not isinstance(condition, dict) or set(condition) - CONDITION_KEYS or "field" not in condition:
+            problems.append(f"{here}: each required_if condition is {{\"field\", \"in\" or \"not_in\"}}")
+            continue
+        if condition["field"] not in names or condition["field"] == field.get("name"):
+            problems.append(f"{here}: required_if names no other field of this form: {condition['field']!r}")
+        lists = [condition[k] for k in ("in", "not_in") if k in condition]
+        if len(lists) != 1 or not isinstance(lists[0], list) or not all(isinstance(v, str) for v in lists[0]):
+            problems.append(f"{here}: required_if needs either 'in' or 'not_in', a list of strings")
 
 
 def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) -> None:
@@ -109,6 +140,11 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
         for bound in ("min", "max", "min_length", "max_length", "max_files", "min_rows", "max_rows"):
             if bound in field and not isinstance(field[bound], int | float):
                 problems.append(f"{here}: {bound} must be a number")
+        if depth == 0:
+            names = {f.get("name") for f in fields if isinstance(f, dict)}
+            _check_required_if(field, names, here, problems)
+        elif "required_if" in field:
+            problems.append(f"{here}: required_if is for top-level fields only")
         if ftype == "group":
             if depth >= 1:
                 problems.append(f"{here}: groups cannot be nested")

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock, local_now
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
+from app.engine import audit
 from app.engine.context import Actor, RunContext
 from app.engine.errors import NotFound
+from app.engine.projection import task_data_change
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
 from app.services import policy
@@ -26,6 +28,10 @@ CASE_COLUMNS = (
     "feedback_type", "category", "urgency", "channel", "customer_name", "customer_contact",
     "customer_email", "product_model", "serial_numbers", "defective_qty", "description",
 )
+#: Case columns a task of the case's process may correct (Marketing, when verifying or
+#: answering); the reason is the task's ``reclassify_reason``.
+CLASSIFICATION = ("feedback_type", "category", "urgency")
+RECLASSIFIED = "case_reclassified"
 
 
 def next_counter(session: Session, name: str) -> int:
@@ -80,7 +86,7 @@ def open_case(
 
 
 def case_projection_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
-    """Keep the case's status and stage in step with its processes (a runtime hook).
+    """Keep the case's status, stage and classification in step with its processes (a runtime hook).
 
     The stage lists the open tasks of every process of the case (the complaint itself and
     the corrective-action tracking its 8D reports started); the status follows the case's
@@ -101,6 +107,9 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     case.updated_at = clock.now()
     if instance.id != main_instance_id(session, case.id):
         return
+    for row in ctx.closed:
+        if row.state == TaskState.COMPLETED:
+            _apply_reclassification(session, case, instance, workflow, row, ctx)
     last = workflow.last_task
     data = last.data if last is not None else {}
     if instance.status == InstanceStatus.COMPLETED:
@@ -111,6 +120,40 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
         case.closed_at = clock.now()
     elif data.get("case_status") and data.get("case_status") != case.status:
         case.status = str(data["case_status"])
+
+
+def _apply_reclassification(session: Session, case: Case, instance: ProcessInstance, workflow: Any,
+                            row: HumanTask, ctx: RunContext) -> None:
+    """Copy a classification a just-completed task changed to the case row and its open tasks,
+    and audit it with the reason (the timeline shows "type changed from … to …: reason").
+
+    Only a change made by the task itself counts: a task of a parallel branch still carries the
+    values of the moment the branch started, which must not undo a later correction.
+    """
+    change = task_data_change(workflow, row.id)
+    if change is None:
+        return
+    started, ended = change
+    changed = {key: (started.get(key), ended.get(key)) for key in CLASSIFICATION
+               if key in started and key in ended and started.get(key) != ended.get(key)}
+    changed = {key: values for key, values in changed.items() if getattr(case, key) != values[1]}
+    if not changed:
+        return
+    for key, (_before, after) in changed.items():
+        setattr(case, key, after)
+    session.execute(
+        update(HumanTask)
+        .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
+        .values(urgency=case.urgency, category=case.category)
+        .execution_options(synchronize_session="fetch")
+    )
+    reason = str(ended.get("reclassify_reason") or "").strip()
+    audit.record(
+        session, actor=ctx.actor, action=RECLASSIFIED, instance=instance, case_id=case.id, task=row,
+        message=reason or None,
+        before={key: before for key, (before, _after) in changed.items()},
+        after={key: after for key, (_before, after) in changed.items()},
+    )
 
 
 def get_case(session: Session, case_id: int) -> Case:

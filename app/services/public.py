@@ -39,7 +39,9 @@ PUBLIC_FIELDS = (
     "description", "defective_qty", "serial_numbers", "attachments", "demands",
     "feedback_type", "category",
 )
-PUBLIC_DEFAULTS = {"channel": "web", "urgency": "general"}
+#: A customer does not judge the urgency: it stays unassessed (the key present, so diagram
+#: expressions can read it) until Marketing sets it when verifying or answering the feedback.
+PUBLIC_DEFAULTS = {"channel": "web", "urgency": None}
 
 
 def public_definition(definition: dict[str, Any]) -> dict[str, Any]:

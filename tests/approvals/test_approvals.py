@@ -57,7 +57,7 @@ def state(flow, task_id: str) -> str:
 
 def case_at_verify_8d(flow, departments=("production",)) -> int:
     case_id = flow.open_case(**intake())
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     flow.complete("quality", "preliminary", analysis(responsible_departments=list(departments)), case_id)
     for dept in departments:
         flow.complete(dept, "report", EIGHT_D, case_id, dept=dept)
@@ -85,10 +85,10 @@ def assessment_at_sign_quality(flow, reviewer: str = "quality") -> int:
 
 def test_screen_lists_items_with_their_facts(flow):
     pending = flow.open_case(**intake(customer_name="补货客户"))
-    flow.complete("marketing", "verify", verify_ok(), pending)  # asks to replenish 2 × 控制板 CB-2
+    flow.verify(pending, verify_ok())  # asks to replenish 2 × 控制板 CB-2
     preliminary = flow.find("quality", "preliminary", pending)["id"]
     no_request = flow.open_case(**intake(customer_name="无诉求客户"))
-    flow.complete("marketing", "verify", verify_ok(request_type="none", request_items=[]), no_request)
+    flow.verify(no_request, verify_ok(request_type="none", request_items=[]))
     case_id = case_at_verify_8d(flow)
     verify = flow.find("quality", "verify_8d", case_id)["id"]
     iid = assessment_at_sign_quality(flow)

@@ -84,6 +84,12 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     page.fill('[name="temporary_measures-0-measure"]', "先补发控制板")
     marketing.submit("2-verify")
 
+    # Technical reviews the verified feedback beside Quality's analysis
+    technical = User(browser, live_server, "technical")
+    technical.open_task(number, "技术评审")
+    technical.page.check('input[name=review_technical_issue][value=no]')
+    technical.submit("2b-technical-review")
+
     quality = User(browser, live_server, "quality")
     quality.open_task(number, "初步分析")
     quality.page.fill("#analysis", "疑似焊接不良")
@@ -155,5 +161,5 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     assert page.locator("[data-testid=open-task]").count() == 0
     with database.transaction() as session:
         assert session.get(Case, case_id).status == "closed"
-    for user in (marketing, quality, production):
+    for user in (marketing, technical, quality, production):
         user.context.close()

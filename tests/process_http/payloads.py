@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.payloads import EIGHT_D, analysis, verify_ok  # noqa: F401 - re-exported for the HTTP tests
+from tests.payloads import EIGHT_D, REVIEW_NONE, analysis, verify_ok  # noqa: F401 - re-exported for the HTTP tests
 
 INTAKE = {
     "customer_name": "华东机电有限公司", "customer_contact": "王工 13800000000",

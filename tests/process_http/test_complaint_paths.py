@@ -47,10 +47,16 @@ def test_complaint_with_two_departments_to_closure(flow):
     iid = flow.instance_id(case_id)
     assert flow.open_elements(case_id) == [("verify", "marketing")]
     flow.complete("marketing", "verify", verify_ok(onsite_needed=True), case_id)
+    # Technical reviews the verified feedback beside the on-site visit and Quality's analysis
+    assert flow.open_elements(case_id) == [("onsite", "marketing"), ("technical_review", "technical")]
     flow.complete("marketing", "onsite", {"visit_date": "2026-03-03", "engineer": "赵工",
                                           "findings": "现场确认报警"}, case_id, via="api")
+    flow.complete("technical", "technical_review", {
+        "review_technical_issue": "yes", "review_analysis": "固件V2.1报警逻辑缺陷",
+        "review_customer_reply": "请升级固件"}, case_id)
     flow.complete("quality", "preliminary",
-                  analysis(responsible_departments=["production", "purchasing"], approve_shipment=True), case_id)
+                  analysis(responsible_departments=["production", "purchasing"], approve_shipment=True,
+                           request_technical=True), case_id)
     distributed = clock.now()
     assert flow.open_elements(case_id) == [
         ("report", "production"), ("report", "purchasing"), ("shipment", "warehouse"),
@@ -109,7 +115,7 @@ def test_incomplete_information_loop(flow):
     seen = flow.task_data(verify["id"])
     assert seen["reply_text"] == "SN001, SN002" and seen["info_requests"] == 1
     flow.complete("marketing", "verify", verify_ok(), case_id, via="api")
-    assert flow.open_elements(case_id) == [("preliminary", "quality")]
+    assert flow.open_elements(case_id) == [("preliminary", "quality"), ("technical_review", "technical")]
     assert [t.state for t in flow.history("verify", case_id)] == [TaskState.COMPLETED, TaskState.COMPLETED]
     history = [e["element"] for e in flow.case("quality", case_id)["history"] if e["action"] == "task_completed"]
     assert history == ["verify", "info_request", "customer_reply", "verify"]
@@ -129,7 +135,7 @@ def test_stock_count_outcomes(flow, outcome):
     book, card, physical = STOCK_COUNTS[outcome]
     case_id = flow.open_case(**intake(defective_qty=5))
     iid = flow.instance_id(case_id)
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     flow.complete("quality", "preliminary", analysis(needs_stock_count=True), case_id)
     assert flow.open_elements(case_id) == [
         ("count_finance", "finance"), ("count_quality", "quality"), ("count_warehouse", "warehouse"),
@@ -168,7 +174,7 @@ def test_stock_count_outcomes(flow, outcome):
 
 def test_8d_rejected_once_then_accepted(flow, prod_app):
     case_id = flow.open_case(**intake())
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     flow.complete("quality", "preliminary", analysis(), case_id)
     first = flow.complete("production", "report", EIGHT_D, case_id)
     verify_8d(flow, case_id, "production", decision="reject", reason="根本原因未验证")
@@ -186,7 +192,8 @@ def test_8d_rejected_once_then_accepted(flow, prod_app):
     # both rounds are in the case history, each by the department that did it
     case = flow.case("quality", case_id)
     done = [(e["element"], e["actor"]) for e in case["history"] if e["action"] == "task_completed"]
-    assert done == [("verify", "营销支持科专员"), ("preliminary", "质量部专员"), ("report", "生产车间专员"),
+    assert done == [("verify", "营销支持科专员"), ("technical_review", "技术部专员"), ("preliminary", "质量部专员"),
+                    ("report", "生产车间专员"),
                     ("verify_8d", "质量部专员"), ("report", "生产车间专员"), ("verify_8d", "质量部专员")]
     page = flow.client("quality").get(f"/cases/{case_id}").get_data(as_text=True)
     assert "根本原因未验证" in page and "炉温点检缺失(已验证)" in page
@@ -197,7 +204,7 @@ def test_8d_rejected_once_then_accepted(flow, prod_app):
 def test_customer_not_accepting_goes_back_to_quality_and_8d(flow):
     case_id = flow.open_case(**intake())
     iid = flow.instance_id(case_id)
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     flow.complete("quality", "preliminary", analysis(), case_id)
     flow.complete("production", "report", EIGHT_D, case_id)
     verify_8d(flow, case_id, "production")
@@ -243,7 +250,7 @@ def test_wrong_department_gets_403_on_web_and_api(flow):
         assert client.get(f"/api/v1/tasks/{task['id']}", headers=flow.headers(username)).status_code == 403
     # quality sees the case, but not Marketing's task
     assert flow.api_submit("quality", task["id"], verify_ok()).status_code == 403
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     preliminary = flow.find("quality", "preliminary", case_id)
     assert flow.client("marketing").get(f"/tasks/{preliminary['id']}").status_code == 403
     assert flow.api_submit("marketing", preliminary["id"], analysis()).status_code == 403

@@ -26,7 +26,7 @@ D5 = [{"action": "增加炉温点检", "owner": "张三", "due_date": "2026-03-0
 
 def case_with_accepted_8d(flow) -> tuple[int, int]:
     case_id = flow.open_case(**intake())
-    flow.complete("marketing", "verify", verify_ok(), case_id)
+    flow.verify(case_id, verify_ok())
     flow.complete("quality", "preliminary", analysis(), case_id)
     flow.complete("production", "report", {**EIGHT_D, "d5_corrective": D5}, case_id)  # web form
     flow.complete("quality", "verify_8d", {"decision": "accept", "reason": "措施有效"}, case_id)

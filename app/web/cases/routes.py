@@ -16,7 +16,7 @@ from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import check_files, form_data
 from app.services import policy
-from app.services.cases import main_instance, open_case
+from app.services.cases import RECLASSIFIED, main_instance, open_case
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
@@ -87,6 +87,7 @@ def _action_label(action: str) -> str:
         "event_thrown": _("Event sent"),
         "survey_answered": _("Satisfaction survey answered"),
         "deadline_moved": _("Deadline moved (the working calendar changed)"),
+        RECLASSIFIED: _("Classification corrected"),
     }
     return labels.get(action, action)
 
@@ -135,6 +136,8 @@ def show(case_id: int):
             item["title"] = event.message
         elif event.action == "survey_answered" and event.message:
             item["title"] = _(event.message)
+        elif event.action == RECLASSIFIED:
+            item["title"], item["data"] = _reclassification(intake_definition, event)
         timeline.append(item)
     open_tasks = [t for t in tasks if t.state == TaskState.OPEN]
     return render_template(
@@ -142,6 +145,16 @@ def show(case_id: int):
         intake=readable(intake_definition, case.data), status_url=_status_url(case),
         diagram=_diagram(case), **_public_side(case),
     )
+
+
+def _reclassification(intake_definition: dict | None, event) -> tuple[str, list[dict]]:
+    """"Feedback type: 咨询 → 投诉" for each corrected field (labels and values as on the intake
+    form), and the reason given."""
+    before = {item["label"]: item["value"] for item in readable(intake_definition, event.data_before)}
+    changes = [f"{item['label']}: {before.get(item['label'], '—')} → {item['value']}"
+               for item in readable(intake_definition, event.data_after)]
+    reason = [{"label": _("Reason"), "value": event.message}] if event.message else []
+    return "；".join(changes), reason
 
 
 def _diagram(case: Case) -> dict | None:
