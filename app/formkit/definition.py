@@ -141,7 +141,7 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
             if bound in field and not isinstance(field[bound], int | float):
                 problems.append(f"{here}: {bound} must be a number")
         if depth == 0:
-            names = {f.get("name") for f in fields if isinstance(f, dict)}
+            names = {str(f.get("name")) for f in fields if isinstance(f, dict)}
             _check_required_if(field, names, here, problems)
         elif "required_if" in field:
             problems.append(f"{here}: required_if is for top-level fields only")

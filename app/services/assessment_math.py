@@ -77,8 +77,8 @@ def _fen(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def money(value: Number) -> Decimal:
-    """``value`` in yuan rounded half-up to the fen."""
+def money(value: Number | None) -> Decimal:
+    """``value`` in yuan rounded half-up to the fen (None and blank text are 0)."""
     return _fen(_to_decimal(value, "amount"))
 
 
@@ -222,10 +222,10 @@ def assess_week(
     costs: dict[str, Decimal] = {}
     unmatched = []
     listed = {case_no for case_no, _dept in merged}
-    for index, entry in enumerate(logistics_rows or []):
-        case_no = str(entry.get("case_no") or "").strip()
+    for index, line in enumerate(logistics_rows or []):
+        case_no = str(line.get("case_no") or "").strip()
         try:
-            freight, loss = money(entry.get("freight")), money(entry.get("loss"))
+            freight, loss = money(line.get("freight")), money(line.get("loss"))
         except ValueError as exc:
             raise ValueError(f"logistics row {index + 1}: {exc}") from exc
         if freight < 0 or loss < 0:
@@ -243,17 +243,17 @@ def assess_week(
     for (case_no, department), entry in merged.items():
         cost, n = costs.get(case_no, ZERO), sharing[case_no]
         split = logistics_split(cost, n, basis)
-        measure = lateness_penalty(entry["measure"], 0, measure_rate, execution_rate)
-        execution = lateness_penalty(0, entry["execution"], measure_rate, execution_rate)
+        measure_penalty = lateness_penalty(entry["measure"], 0, measure_rate, execution_rate)
+        execution_penalty = lateness_penalty(0, entry["execution"], measure_rate, execution_rate)
         items.append({
             "case_no": case_no, "department": department,
             "late_measure_days": entry["measure"], "late_execution_days": entry["execution"],
             "edit_reason": "; ".join(entry["reasons"]) or None,
-            "measure_penalty": _text(measure), "execution_penalty": _text(execution),
+            "measure_penalty": _text(measure_penalty), "execution_penalty": _text(execution_penalty),
             "case_cost": _text(cost), "sharing": n, "logistics_cost": _text(cost / n),
             "logistics_basis": basis, "logistics_base": _text(split.base),
             "head_share": _text(split.head), "responsible_share": _text(split.responsible),
-            "head_total": _text(measure + execution + split.head),
+            "head_total": _text(measure_penalty + execution_penalty + split.head),
         })
 
     fields = ("measure_penalty", "execution_penalty", "logistics_cost", "head_share", "responsible_share",

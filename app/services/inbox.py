@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.clock import clock, local_zone
+from app.data.db import rowcount
 from app.data.models import (
     DelegationState,
     HumanTask,
@@ -39,7 +40,7 @@ from app.i18n import N_
 from app.services import notifications, policy
 from app.services import tasks as task_service
 from app.services.completion import Completion, Submission, complete_task, read_submission
-from app.services.errors import InvalidInput
+from app.services.errors import Forbidden, InvalidInput
 from app.services.policy import stand_in
 
 FILTER_FIELDS = ("q", "case_number", "customer", "product_model", "serial", "category", "urgency", "stage",
@@ -49,7 +50,7 @@ SAVED_KEYS = ("tab", *FILTER_FIELDS)
 
 
 def _audit(session: Session, user: User, task: HumanTask, action: str, message: str,
-           data: dict[str, Any] | None = None) -> None:
+           data: Any = None) -> None:
     audit.record(session, actor=task_service.actor_for(user), action=action, task=task, message=message, after=data)
 
 
@@ -162,7 +163,7 @@ def assign(session: Session, head: User, task_id: str, assignee_id: int, expecte
         stmt = stmt.where(HumanTask.assignee_id.is_(None) if expected_assignee is None
                           else HumanTask.assignee_id == expected_assignee)
     result = session.execute(stmt.values(assignee_id=colleague.id).execution_options(synchronize_session=False))
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
     session.refresh(task)
     _cancel_delegation(session, task, DelegationState.RECALLED)
@@ -195,7 +196,7 @@ def delegate(session: Session, user: User, task_id: str, delegate_id: int, note:
                                 HumanTask.assignee_id == user.id)
         .values(assignee_id=colleague.id).execution_options(synchronize_session=False)
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
     session.refresh(task)
     delegation = TaskDelegation(task_id=task.id, delegator_id=user.id, delegate_id=colleague.id,
@@ -213,7 +214,8 @@ def recall(session: Session, user: User, task_id: str) -> HumanTask:
     """The delegator takes an active delegation back (the delegate has not submitted yet)."""
     task = _open_task(session, user, task_id)
     delegation = open_delegation(session, task.id)
-    policy.require(policy.may_recall(user, delegation), N_("There is no delegation of yours to take back."))
+    if delegation is None or not policy.may_recall(user, delegation):
+        raise Forbidden(N_("There is no delegation of yours to take back."))
     task.assignee_id = user.id
     delegation.state = DelegationState.RECALLED
     delegation.closed_at = clock.now()
@@ -229,7 +231,8 @@ def return_draft(session: Session, runtime: WorkflowRuntime, user: User, task_id
     delegator. The BPMN task stays open. An invalid submission returns its errors."""
     task = _open_task(session, user, task_id)
     delegation = open_delegation(session, task.id)
-    policy.require(policy.drafts_for(user, delegation), N_("This task is not delegated to you."))
+    if delegation is None or not policy.drafts_for(user, delegation):
+        raise Forbidden(N_("This task is not delegated to you."))
     if task.assignee_id != user.id:
         raise TaskNotOpen(N_("The task changed in the meantime (claimed, assigned or completed); please reload."))
     result = read_submission(session, runtime, task, submission, store_file=store_file)
@@ -271,7 +274,7 @@ def name_substitute(session: Session, user: User, substitute_id: int, starts_on:
     if substitute_id == user.id:
         raise InvalidInput(N_("Choose a colleague other than yourself."))
     substitute = session.get(User, substitute_id)
-    if not policy.may_name_substitute(user, substitute):
+    if substitute is None or not policy.may_name_substitute(user, substitute):
         raise InvalidInput(N_("Choose an active colleague."))
     if ends_on < starts_on:
         raise InvalidInput(N_("The last day must not be before the first day."))

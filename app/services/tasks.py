@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.data.db import rowcount
 from app.data.models import HumanTask, TaskState, User
 from app.data.queries.tasks import open_delegation
 from app.engine.context import Actor
@@ -48,7 +49,7 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
         .values(assignee_id=user.id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise TaskNotOpen(N_("Someone else has already claimed this task."))
     session.refresh(task)
     return task

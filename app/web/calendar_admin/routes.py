@@ -29,16 +29,6 @@ def refresh_calendar() -> None:
     service.refresh_if_changed(current_app, db.session)
 
 
-@bp.app_context_processor
-def calendar_warning():
-    def calendar_years_missing() -> list[int]:
-        if not getattr(current_user, "is_authenticated", False) or not policy.may_administer(current_user):
-            return []
-        return service.years_needing_entries(db.session)
-
-    return {"calendar_years_missing": calendar_years_missing}
-
-
 @bp.before_request
 @login_required
 def require_admin():

@@ -114,7 +114,7 @@ def show(case_id: int):
         item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
         if event.action == "process_started" and event.instance_id != main_id:
             # e.g. the corrective-action tracking an accepted 8D started
-            item["label"] = _("Process “%(name)s” started", name=processes.get(event.instance_id, ""))
+            item["label"] = _("Process “%(name)s” started", name=processes.get(event.instance_id or 0, ""))
         if event.actor_id is None and event.actor_label == "customer":
             item["actor"] = _("Customer")  # public pages (feedback form, status link, survey)
         task = by_id.get(event.task_id or "")

@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from app.clock import clock, local_now
 from app.data.models import Case, TaskState
-from app.data.queries.inbox import TaskFilter, inbox_query, saved_filters
+from app.data.queries.inbox import inbox_query, saved_filters
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
 from app.data.queries.tasks import open_delegation, open_delegations
@@ -155,8 +155,8 @@ def assign(task_id: str):
     if assignee_id is None:
         flash(_("Choose a colleague to assign to."), "warning")
         return redirect(_back())
-    expected = request.form.get("expected_assignee", "any")
-    expected = None if expected == "" else (int(expected) if expected.isdigit() else "any")
+    raw = request.form.get("expected_assignee", "any")
+    expected: int | str | None = None if raw == "" else (int(raw) if raw.isdigit() else "any")
     return _run(
         lambda: inbox_service.assign(db.session, current_user, task_id, assignee_id, expected),
         lambda task: _("Task %(number)s assigned to %(name)s.", number=task.case_number or "",
@@ -327,59 +327,3 @@ def work(task_id: str):
         flash(_("Task “%(title)s” of case %(number)s completed.", title=task_title(task),
                 number=task.case_number or ""), "success")
     return redirect(url_for("inbox.index"))
-
-
-# ---------------------------------------------------------------------------- navigation badges
-
-
-@bp.app_context_processor
-def _navigation_counts():
-    """Badges on the Inbox (my open tasks) and Approvals (items I can decide) nav entries.
-
-    The shared ``nav_items`` helper yields (endpoint, label); this wraps it for the request
-    so the labels carry a small count badge, and hides Approvals from users who decide nothing.
-    """
-    from flask import current_app
-
-    original = current_app.jinja_env.globals.get("nav_items")
-    if original is None or not current_user.is_authenticated:
-        return {}
-
-    def nav_items():
-        items = []
-        for endpoint, label in original():
-            count = _nav_count(endpoint)
-            if count is None:
-                items.append((endpoint, label))
-            elif count == -1:
-                continue
-            else:
-                badge = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')
-                items.append((endpoint, Markup("{}").format(label) + badge.format(endpoint.split(".")[0], count)))
-        return items
-
-    return {"nav_items": nav_items, "inbox_open_count": _my_open_count}
-
-
-def _my_open_count() -> int:
-    if "inbox_open_count" not in g:
-        scope = inbox_service.scope_for(current_user)
-        g.inbox_open_count = count_rows(db.session, inbox_query(scope, "mine", TaskFilter(),
-                                                                clock.now()))
-    return g.inbox_open_count
-
-
-def _nav_count(endpoint: str) -> int | None:
-    """The badge count of a nav entry; None for no badge; -1 to hide the entry."""
-    try:
-        if endpoint == "inbox.index":
-            return _my_open_count()
-        if endpoint == "approvals.index":
-            from app.services import approvals
-
-            return approvals.count_pending(db.session, current_user)
-    except Exception:  # noqa: BLE001 - a badge must never break a page
-        import logging
-
-        logging.getLogger(__name__).exception("navigation count failed")
-    return None

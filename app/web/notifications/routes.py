@@ -24,16 +24,6 @@ KIND_LABELS = {
 }
 
 
-@bp.app_context_processor
-def bell():
-    def unread_notifications() -> int:
-        if not getattr(current_user, "is_authenticated", False):
-            return 0
-        return service.unread_count(db.session, current_user.id)
-
-    return {"unread_notifications": unread_notifications}
-
-
 def notification_text(note) -> str:
     return service.render_subject(note.kind, note.params or {}, service.user_locale(current_user),
                                   current_user.timezone)

@@ -80,8 +80,9 @@ def _check_uploads(field: Any) -> dict[int, str] | None:
     ok = True
     for upload in _uploads(field):
         content_type, problem = svc.check_upload(upload, _max_file_bytes())
-        if problem is not None:
-            field.errors = [*field.errors, _(problem.message, **problem.params)]
+        if problem is not None or content_type is None:
+            if problem is not None:
+                field.errors = [*field.errors, _(problem.message, **problem.params)]
             ok = False
         else:
             detected[id(upload)] = content_type
@@ -290,8 +291,10 @@ def survey(token: str):
             db.session.commit()
         except AlreadyAnswered:
             db.session.rollback()
-            answer = svc.survey_for(db.session, case)
-            return _page("survey.html", answered=answer, answered_label=_(svc.SURVEY_LABELS[answer.score]),
+            earlier = svc.survey_for(db.session, case)
+            if earlier is None:  # the answer that beat this one was rolled back: ask again
+                return redirect(request.url)
+            return _page("survey.html", answered=earlier, answered_label=_(svc.SURVEY_LABELS[earlier.score]),
                          already=True, **context)
         return _page("survey.html", answered=answer, answered_label=_(svc.SURVEY_LABELS[answer.score]),
                      thanks=True, **context)

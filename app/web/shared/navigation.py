@@ -1,0 +1,96 @@
+"""The navigation bar and the header's live bits, registered once for every template:
+the entries a user may use (by the policy) with count badges, the bell's unread count and the
+admins' working-calendar warning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g
+from flask_babel import gettext
+from flask_login import current_user
+from markupsafe import Markup
+
+from app.clock import clock
+from app.data.queries.inbox import TaskFilter, inbox_query
+from app.data.queries.paging import count_rows
+from app.extensions import db
+from app.services import approvals, calendar_admin, notifications, policy
+from app.services import inbox as inbox_service
+
+log = logging.getLogger(__name__)
+
+
+def _may_use_approvals(user: Any) -> bool:
+    return approvals.may_use(db.session, user)
+
+
+#: (endpoint, label, who sees the entry: a predicate of the policy, or None for everyone)
+NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
+    ("inbox.index", "Inbox", None),
+    ("cases.new_case", "New case", policy.may_open_case),
+    ("cases.index", "Cases", policy.may_list_cases),
+    ("approvals.index", "Approvals", _may_use_approvals),
+    ("assessment.index", "Weekly assessments", policy.may_read_assessments),
+    ("admin.users", "Administration", policy.may_administer),
+    ("calendar_admin.index", "Working calendar", policy.may_administer),
+    ("designer.index", "Process designer", policy.may_design),
+)
+
+_BADGE = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')
+
+
+def my_open_count() -> int:
+    """The signed-in user's open tasks ("mine"), counted once per request."""
+    if "inbox_open_count" not in g:
+        scope = inbox_service.scope_for(current_user)
+        g.inbox_open_count = count_rows(db.session, inbox_query(scope, "mine", TaskFilter(), clock.now()))
+    return int(g.inbox_open_count)
+
+
+def _badge_count(endpoint: str) -> int | None:
+    """The count shown on a nav entry (None: no badge); a failing count never breaks a page."""
+    try:
+        if endpoint == "inbox.index":
+            return my_open_count()
+        if endpoint == "approvals.index":
+            return approvals.count_pending(db.session, current_user)
+    except Exception:  # noqa: BLE001 - a badge must never break a page
+        log.exception("navigation count failed")
+    return None
+
+
+def nav_items() -> list[tuple[str, Any]]:
+    """(endpoint, translated label with its badge) for the entries this user may use."""
+    if not getattr(current_user, "is_authenticated", False):
+        return []
+    items: list[tuple[str, Any]] = []
+    for endpoint, label, allowed in NAV:
+        if endpoint not in current_app.view_functions or (allowed is not None and not allowed(current_user)):
+            continue
+        count = _badge_count(endpoint)
+        text = gettext(label)
+        items.append((endpoint, text if count is None
+                      else Markup("{}").format(text) + _BADGE.format(endpoint.split(".")[0], count)))
+    return items
+
+
+def unread_notifications() -> int:
+    if not getattr(current_user, "is_authenticated", False):
+        return 0
+    return notifications.unread_count(db.session, current_user.id)
+
+
+def calendar_years_missing() -> list[int]:
+    if not getattr(current_user, "is_authenticated", False) or not policy.may_administer(current_user):
+        return []
+    return calendar_admin.years_needing_entries(db.session)
+
+
+def register_navigation(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        nav_items=nav_items, inbox_open_count=my_open_count, unread_notifications=unread_notifications,
+        calendar_years_missing=calendar_years_missing,
+    )
