@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,6 +30,7 @@ from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
 from app.i18n import N_
 from app.services import policy
+from app.services.approval_facts import facts_for
 from app.services.errors import InvalidInput, NotAnApproval, ReasonRequired
 from app.services.four_eyes import submitter_ids
 from app.services.tasks import actor_for
@@ -106,66 +106,6 @@ def _request_of(session: Session, task: HumanTask) -> dict[str, Any] | None:
     return None
 
 
-def _money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value or 0))
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
-
-
-def facts_for(kind: ApprovalKind, data: dict[str, Any], request: dict[str, Any] | None) -> dict[str, Any]:
-    """What a manager decides on, per kind, from the task's data (read-only)."""
-    facts: dict[str, Any] = {}
-    if kind.key == "shipment":
-        source = request or data
-        facts.update(
-            request_type=source.get("request_type"), request_items=source.get("request_items") or [],
-            request_reason=source.get("request_reason"), return_arrangement=source.get("return_arrangement"),
-            freight_cost=data.get("freight_cost"),
-        )
-    elif kind.key == "eight_d":
-        facts.update(
-            department=data.get("dept"), round=data.get("eight_d_round"),
-            late_measure_days=data.get("measure_late_days"), overdue=bool(data.get("eight_d_overdue")),
-            occurrence_cause=data.get("d4_occurrence_cause"), escape_cause=data.get("d4_escape_cause"),
-            corrective=[row.get("action") for row in data.get("d5_corrective") or [] if isinstance(row, dict)],
-            evidence=[f for f in data.get("eight_d_attachments") or [] if isinstance(f, dict)],
-        )
-    elif kind.key == "execution":
-        facts.update(
-            department=data.get("dept"), round=data.get("execution_round"), due_at=data.get("execution_due_at"),
-            late_days=(data.get("execution_reports") or [{}])[-1].get("late_days"),
-            overdue=bool(data.get("execution_overdue")),
-            actions=[row for row in data.get("actions") or [] if isinstance(row, dict)],
-            evidence=[f for f in data.get("execution_attachments") or [] if isinstance(f, dict)],
-        )
-    elif kind.key == "closure":
-        facts.update(
-            results=[
-                {"department": r.get("department"), "accepted": r.get("accepted"), "rounds": r.get("rounds"),
-                 "late_measure_days": r.get("late_measure_days")}
-                for r in data.get("eight_d_results") or [] if isinstance(r, dict)
-            ],
-            freight_cost=data.get("freight_cost"), close_rounds=data.get("close_rounds"),
-        )
-    elif kind.key in ("sign_quality", "sign_gm"):
-        totals = data.get("assessment_totals") or {}
-        rows = [{"department": code, **values} for code, values in sorted(totals.items()) if isinstance(values, dict)]
-        facts.update(
-            week_start=data.get("week_start"), week_end=data.get("week_end"), totals=rows,
-            penalties=sum((_money(r.get("measure_penalty")) + _money(r.get("execution_penalty")) for r in rows),
-                          Decimal(0)),
-            logistics=sum((_money(r.get("logistics_cost")) for r in rows), Decimal(0)),
-            grand_total=sum((_money(r.get("head_total")) + _money(r.get("responsible_share")) for r in rows),
-                            Decimal(0)),
-            cases=len({i.get("case_no") for i in data.get("assessment_items") or [] if isinstance(i, dict)}),
-            unmatched_logistics=len(data.get("unmatched_logistics") or []),
-            quality_sign_off=data.get("quality_sign_off") if kind.key == "sign_gm" else None,
-            rejections=data.get("rejections"),
-        )
-    return facts
-
-
 def _visible_items(session: Session, user: User, standing: policy.StandIn) -> list[tuple[HumanTask, ApprovalKind]]:
     """Open approval tasks ``user`` may see, with their kinds, by due time (no workflow loads)."""
     found = []
@@ -213,7 +153,7 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
             blocked = N_("You submitted this item; someone else must decide.")
         elif not policy.may_decide(user, task, submitters, standing):
             blocked = N_("You may view this item but not decide on it.")
-        items.append(ApprovalItem(task, task_kind, facts_for(task_kind, data, request), submitters,
+        items.append(ApprovalItem(task, task_kind, facts_for(task_kind.key, data, request), submitters,
                                   blocked is None, blocked))
         if len(items) >= limit:
             break
@@ -282,6 +222,6 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
 
 __all__ = [
     "KINDS", "ApprovalItem", "ApprovalKind", "Decision", "NotAnApproval", "ReasonRequired",
-    "count_pending", "decide", "facts_for", "kind_of", "may_use", "pending",
+    "count_pending", "decide", "kind_of", "may_use", "pending",
     "visible_kinds",
 ]
