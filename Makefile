@@ -47,6 +47,7 @@ browser:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-sqlite: setup browser
 	TEST_DB=sqlite $(PY) -m pytest -n 2 -q

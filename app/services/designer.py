@@ -263,6 +263,11 @@ def instance_view(session: Session, runtime: Any, instance_id: int, now: datetim
                         sorted(set(waiting)))
 
 
+def get_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """The process instance (NotFound when there is none)."""
+    return migration.get_instance(session, instance_id)
+
+
 def definition_or_404(session: Session, definition_id: int) -> ProcessDefinition:
     return get_definition(session, definition_id)
 

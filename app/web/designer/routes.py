@@ -62,8 +62,8 @@ def _diagram_body() -> tuple[str, str]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("xml"), str):
         abort(400)
-    filename = body.get("filename") if isinstance(body.get("filename"), str) else "diagram.bpmn"
-    return filename, body["xml"]
+    filename = body.get("filename")
+    return (filename if isinstance(filename, str) else "diagram.bpmn"), body["xml"]
 
 
 # ---------------------------------------------------------------------------- overview and upload
@@ -235,7 +235,7 @@ def migrate(definition_id: int):
         done, refused = [], []
         for instance_id in chosen:
             try:
-                instance = service.migration.get_instance(db.session, instance_id)
+                instance = service.get_instance(db.session, instance_id)
                 if instance.definition_id != source.id:
                     raise NotFound("not an instance of this version")
                 service.migrate(db.session, runtime(), instance_id, target, current_user)
@@ -243,7 +243,8 @@ def migrate(definition_id: int):
                 done.append(instance_id)
             except MigrationRefused as exc:
                 db.session.rollback()
-                refused.append(f"#{instance_id}: " + "; ".join(exc.details.get("reasons", [])))
+                reasons = exc.details.get("reasons")
+                refused.append(f"#{instance_id}: " + "; ".join(map(str, reasons if isinstance(reasons, list) else [])))
             except AppError as exc:
                 db.session.rollback()
                 refused.append(f"#{instance_id}: {_(exc.message)}")
