@@ -154,10 +154,23 @@ def _choices(spec: dict[str, Any], locale: str, source: ChoiceSource) -> list[tu
     return [(c["value"], localized(c.get("label", c["value"]), locale)) for c in spec["choices"]]
 
 
+@dataclass
+class _FieldParts:
+    """What every field type is built from: the spec, its label, validators and keyword args."""
+
+    spec: dict[str, Any]
+    locale: str
+    source: ChoiceSource
+    msg: dict[str, str]
+    label: str
+    required: bool
+    validators: list[Any]
+    kwargs: dict[str, Any]
+
+
 def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
-    ftype = spec["type"]
+    """The WTForms field of one field definition."""
     msg = _messages(locale)
-    label = localized(spec.get("label"), locale)
     required = bool(spec.get("required"))
     validators: list[Any] = [InputRequired(msg["required"])] if required else [Optional()]
     if conditions(spec) and not required:
@@ -170,79 +183,119 @@ def _field(spec: dict[str, Any], locale: str, source: ChoiceSource) -> Any:
         render_kw["readonly"] = True
     if render_kw:
         kwargs["render_kw"] = render_kw
-    bounds = {k: spec[k] for k in ("min", "max") if k in spec}
+    build = _BUILDERS.get(spec["type"])
+    if build is None:
+        raise ValueError(f"unsupported field type {spec['type']}")
+    return build(_FieldParts(spec, locale, source, msg, localized(spec.get("label"), locale), required,
+                             validators, kwargs))
 
-    if ftype in ("text", "email", "textarea"):
-        limit = spec.get("max_length") or (DEFAULT_TEXTAREA_MAX if ftype == "textarea" else DEFAULT_TEXT_MAX)
-        validators.append(Length(min=spec.get("min_length", -1), max=limit))
-        if ftype == "email":
-            validators.append(Regexp(EMAIL_RE, message=msg["email"]))
-        cls = TextAreaField if ftype == "textarea" else StringField
-        return cls(label, validators=validators, **kwargs)
-    if ftype == "integer":
-        if bounds:
-            validators.append(NumberRange(**bounds))
-        return IntegerField(label, validators=validators, **kwargs)
-    if ftype in ("number", "money"):
-        bounds.setdefault("min", 0) if ftype == "money" else None
-        if bounds:
-            validators.append(NumberRange(**bounds))
-        places = 2 if ftype == "money" else None
-        return DecimalField(label, validators=validators, places=places, **kwargs)
-    if ftype == "date":
-        return DateField(label, validators=validators, **kwargs)
-    if ftype == "datetime":
-        formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        return DateTimeLocalField(label, validators=validators, format=formats, **kwargs)
-    if ftype == "boolean":
-        return BooleanField(label, validators=[Optional()], **kwargs)
-    if ftype in CHOICE_TYPES or ftype in ("user", "department"):
-        choices = [SelectChoice(value, text) for value, text in _choices(spec, locale, source)]
-        if ftype == "multiselect":
-            return SelectMultipleField(label, choices=choices, validators=validators, **kwargs)
-        if ftype == "radio":
-            return RadioField(label, choices=choices, validators=validators, **kwargs)
-        # A required select starts on an empty "please choose" option too: the first real choice
-        # must never be taken silently because nobody looked at the field.
-        blank = localized(spec.get("placeholder"), locale) or ("—" if not required else msg["choose"])
-        choices = [SelectChoice("", blank), *choices]
-        return SelectField(label, choices=choices, validators=validators, **kwargs)
-    if ftype == "file":
-        return FileField(label, validators=[Optional()], **kwargs)
-    if ftype == "files":
-        return MultipleFileField(label, validators=[Optional()], **kwargs)
-    if ftype == "group":
-        row_cls = type("Row_" + spec["name"], (_RowForm,), {
-            sub["name"]: _field(sub, locale, source) for sub in spec["fields"]
-        })
-        min_rows, max_rows = spec.get("min_rows", 0), spec.get("max_rows", 50)
-        rule = spec.get("sum_equals") or {}
-        bound = "value" in rule  # bound to a task's data (see bind_data); unbound: a preview, no check
-        expected = _decimal(rule.get("value"))
-        if bound and expected is not None:
-            hint = msg["sum_hint"] % {"total": f"{expected:.2f}"}
-            kwargs["description"] = f"{kwargs['description']} {hint}".strip()
 
-        def check_rows(form: Any, fld: Any) -> None:
-            rows = [e for e in fld.entries if not _row_is_blank(e)]
-            if len(rows) < min_rows:
-                raise ValidationError(msg["rows_min"] % {"n": min_rows})
-            if not rows and conditions(spec) and condition_holds(form, spec):
-                raise ValidationError(msg["required"])
-            if len(rows) > max_rows or fld.submitted_rows > max_rows:
-                raise ValidationError(msg["rows_max"] % {"n": max_rows})
-            if bound:
-                if expected is None:
-                    raise ValidationError(msg["sum_missing"])
-                total = sum((_decimal(e.form[rule["field"]].data) or Decimal(0) for e in rows), Decimal(0))
-                if _cents(total) != _cents(expected):
-                    raise ValidationError(msg["sum"] % {"total": f"{expected:.2f}", "sum": f"{total:.2f}"})
+def _text_field(p: _FieldParts) -> Any:
+    ftype = p.spec["type"]
+    limit = p.spec.get("max_length") or (DEFAULT_TEXTAREA_MAX if ftype == "textarea" else DEFAULT_TEXT_MAX)
+    p.validators.append(Length(min=p.spec.get("min_length", -1), max=limit))
+    if ftype == "email":
+        p.validators.append(Regexp(EMAIL_RE, message=p.msg["email"]))
+    cls = TextAreaField if ftype == "textarea" else StringField
+    return cls(p.label, validators=p.validators, **p.kwargs)
 
-        return GroupField(
-            FormField(row_cls), label=label, min_entries=max(min_rows, 1),
-            max_entries=max_rows, validators=[check_rows], description=kwargs["description"],
-        )
-    raise ValueError(f"unsupported field type {ftype}")
+
+def _bounds(p: _FieldParts, minimum: Any = None) -> None:
+    bounds = {k: p.spec[k] for k in ("min", "max") if k in p.spec}
+    if minimum is not None:
+        bounds.setdefault("min", minimum)
+    if bounds:
+        p.validators.append(NumberRange(**bounds))
+
+
+def _integer_field(p: _FieldParts) -> Any:
+    _bounds(p)
+    return IntegerField(p.label, validators=p.validators, **p.kwargs)
+
+
+def _number_field(p: _FieldParts) -> Any:
+    money = p.spec["type"] == "money"
+    _bounds(p, 0 if money else None)
+    return DecimalField(p.label, validators=p.validators, places=2 if money else None, **p.kwargs)
+
+
+def _date_field(p: _FieldParts) -> Any:
+    return DateField(p.label, validators=p.validators, **p.kwargs)
+
+
+def _datetime_field(p: _FieldParts) -> Any:
+    formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+    return DateTimeLocalField(p.label, validators=p.validators, format=formats, **p.kwargs)
+
+
+def _boolean_field(p: _FieldParts) -> Any:
+    return BooleanField(p.label, validators=[Optional()], **p.kwargs)
+
+
+def _choice_field(p: _FieldParts) -> Any:
+    ftype = p.spec["type"]
+    choices = [SelectChoice(value, text) for value, text in _choices(p.spec, p.locale, p.source)]
+    if ftype == "multiselect":
+        return SelectMultipleField(p.label, choices=choices, validators=p.validators, **p.kwargs)
+    if ftype == "radio":
+        return RadioField(p.label, choices=choices, validators=p.validators, **p.kwargs)
+    # A required select starts on an empty "please choose" option too: the first real choice
+    # must never be taken silently because nobody looked at the field.
+    blank = localized(p.spec.get("placeholder"), p.locale) or ("—" if not p.required else p.msg["choose"])
+    return SelectField(p.label, choices=[SelectChoice("", blank), *choices], validators=p.validators, **p.kwargs)
+
+
+def _file_field(p: _FieldParts) -> Any:
+    cls = FileField if p.spec["type"] == "file" else MultipleFileField
+    return cls(p.label, validators=[Optional()], **p.kwargs)
+
+
+def _group_field(p: _FieldParts) -> Any:
+    spec, msg = p.spec, p.msg
+    row_cls = type("Row_" + spec["name"], (_RowForm,), {
+        sub["name"]: _field(sub, p.locale, p.source) for sub in spec["fields"]
+    })
+    min_rows, max_rows = spec.get("min_rows", 0), spec.get("max_rows", 50)
+    rule = spec.get("sum_equals") or {}
+    bound = "value" in rule  # bound to a task's data (see bind_data); unbound: a preview, no check
+    expected = _decimal(rule.get("value"))
+    if bound and expected is not None:
+        hint = msg["sum_hint"] % {"total": f"{expected:.2f}"}
+        p.kwargs["description"] = f"{p.kwargs['description']} {hint}".strip()
+
+    def check_rows(form: Any, fld: Any) -> None:
+        rows = [e for e in fld.entries if not _row_is_blank(e)]
+        if len(rows) < min_rows:
+            raise ValidationError(msg["rows_min"] % {"n": min_rows})
+        if not rows and conditions(spec) and condition_holds(form, spec):
+            raise ValidationError(msg["required"])
+        if len(rows) > max_rows or fld.submitted_rows > max_rows:
+            raise ValidationError(msg["rows_max"] % {"n": max_rows})
+        if bound:
+            _check_sum(rows, rule["field"], expected, msg)
+
+    return GroupField(
+        FormField(row_cls), label=p.label, min_entries=max(min_rows, 1),
+        max_entries=max_rows, validators=[check_rows], description=p.kwargs["description"],
+    )
+
+
+def _check_sum(rows: list[Any], column: str, expected: Decimal | None, msg: dict[str, str]) -> None:
+    """The ``sum_equals`` rule: the rows' ``column`` adds up to ``expected`` (to the cent)."""
+    if expected is None:
+        raise ValidationError(msg["sum_missing"])
+    total = sum((_decimal(e.form[column].data) or Decimal(0) for e in rows), Decimal(0))
+    if _cents(total) != _cents(expected):
+        raise ValidationError(msg["sum"] % {"total": f"{expected:.2f}", "sum": f"{total:.2f}"})
+
+
+_BUILDERS: dict[str, Callable[[_FieldParts], Any]] = {
+    "text": _text_field, "email": _text_field, "textarea": _text_field,
+    "integer": _integer_field, "number": _number_field, "money": _number_field,
+    "date": _date_field, "datetime": _datetime_field, "boolean": _boolean_field,
+    **dict.fromkeys((*CHOICE_TYPES, "user", "department"), _choice_field),
+    "file": _file_field, "files": _file_field, "group": _group_field,
+}
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -100,21 +100,13 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
         problems.append(f"{where}: 'fields' must be a non-empty list")
         return
     seen: set[str] = set()
+    names = {str(f.get("name")) for f in fields if isinstance(f, dict)}
     for index, field in enumerate(fields):
         here = f"{where}.fields[{index}]"
         if not isinstance(field, dict):
             problems.append(f"{here}: must be an object")
             continue
-        name = field.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name) or keyword.iskeyword(name):
-            problems.append(f"{here}: name {name!r} must be lower_case letters, digits and _")
-        elif name in RESERVED_NAMES:
-            problems.append(f"{here}: name {name!r} is reserved")
-        elif name in seen:
-            problems.append(f"{here}: duplicate field name {name!r}")
-        else:
-            seen.add(name)
-            here = f"{where}.{name}"
+        here = _check_name(field.get("name"), where, here, seen, problems)
         unknown = set(field) - FIELD_KEYS
         if unknown:
             problems.append(f"{here}: unknown keys {sorted(unknown)}")
@@ -124,24 +116,11 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
             continue
         _check_label(field.get("label"), here, problems)
         if ftype in CHOICE_TYPES:
-            choices = field.get("choices")
-            if not isinstance(choices, list) or not choices:
-                problems.append(f"{here}: {ftype} needs a non-empty 'choices' list")
-            else:
-                values = []
-                for choice in choices:
-                    if not isinstance(choice, dict) or not isinstance(choice.get("value"), str):
-                        problems.append(f"{here}: each choice needs a string 'value'")
-                        continue
-                    values.append(choice["value"])
-                    _check_label(choice.get("label"), f"{here}[{choice['value']}]", problems)
-                if len(values) != len(set(values)):
-                    problems.append(f"{here}: duplicate choice values")
+            _check_choices(field.get("choices"), ftype, here, problems)
         for bound in ("min", "max", "min_length", "max_length", "max_files", "min_rows", "max_rows"):
             if bound in field and not isinstance(field[bound], int | float):
                 problems.append(f"{here}: {bound} must be a number")
         if depth == 0:
-            names = {str(f.get("name")) for f in fields if isinstance(f, dict)}
             _check_required_if(field, names, here, problems)
         elif "required_if" in field:
             problems.append(f"{here}: required_if is for top-level fields only")
@@ -152,6 +131,36 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 _check_fields(field.get("fields"), here, problems, depth + 1)
         if "sum_equals" in field:
             _check_sum_equals(field, here, problems)
+
+
+def _check_name(name: Any, where: str, here: str, seen: set[str], problems: list[str]) -> str:
+    """Check a field's name (valid, not reserved, unique); returns how to name the field in problems."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or keyword.iskeyword(name):
+        problems.append(f"{here}: name {name!r} must be lower_case letters, digits and _")
+    elif name in RESERVED_NAMES:
+        problems.append(f"{here}: name {name!r} is reserved")
+    elif name in seen:
+        problems.append(f"{here}: duplicate field name {name!r}")
+    else:
+        seen.add(name)
+        return f"{where}.{name}"
+    return here
+
+
+def _check_choices(choices: Any, ftype: str, here: str, problems: list[str]) -> None:
+    """A choice field has a non-empty list of choices with unique string values and labels."""
+    if not isinstance(choices, list) or not choices:
+        problems.append(f"{here}: {ftype} needs a non-empty 'choices' list")
+        return
+    values = []
+    for choice in choices:
+        if not isinstance(choice, dict) or not isinstance(choice.get("value"), str):
+            problems.append(f"{here}: each choice needs a string 'value'")
+            continue
+        values.append(choice["value"])
+        _check_label(choice.get("label"), f"{here}[{choice['value']}]", problems)
+    if len(values) != len(set(values)):
+        problems.append(f"{here}: duplicate choice values")
 
 
 def _check_sum_equals(field: dict[str, Any], where: str, problems: list[str]) -> None:
