@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
 from app.engine.context import RunContext
+from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
 
@@ -138,7 +139,7 @@ class TaskProjector:
         row.title = (getattr(spec, "bpmn_name", None) or row.element_id)[:200]
         row.title_en = props.get("nameEn")
         row.lane = spec.lane
-        row.form_key = props.get("formKey")
+        row.form_key = form_key_of(spec)
         row.form_id = (instance.definition.forms or {}).get(row.form_key) if row.form_key else None
         row.state = TaskState.OPEN
         row.created_at = now

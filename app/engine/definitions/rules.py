@@ -5,6 +5,7 @@ end, timers are valid ISO 8601, a message-started process has no other start."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -20,11 +21,14 @@ from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 
+from app.engine.definitions.confirm import is_confirm_task
 from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
+from app.engine.definitions.support import NO_DEPARTMENT, NO_FORM_KEY
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
 from app.engine.sandbox import check_source
+from app.i18n import N_
 
 
 def check_rules(
@@ -39,64 +43,100 @@ def check_rules(
         element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
         props = task_properties(ts)
 
-        def problem(message: str) -> None:
-            problems.append(Problem(message, element_id=element, element_name=name))  # noqa: B023
+        def problem(message: str, **params: Any) -> None:
+            problems.append(Problem(message, element_id=element, element_name=name, params=params))  # noqa: B023
 
         if isinstance(ts, UserTask):
             form_key = props.get("formKey")
             if not form_key:
-                problem("user task has no formKey property")
+                problem(NO_FORM_KEY)
             elif form_key not in forms:
-                problem(f"form '{form_key}' does not exist")
-            department = props.get("department", "")
-            if known_departments is not None:
-                if department and not department.startswith("="):
-                    if department.lower() not in known_departments:
-                        problem(f"unknown department '{department}'")
-                elif not department and not ts.lane:
-                    problem("user task is in no lane and names no department")
-                elif not department and ts.lane.lower() not in known_departments:
-                    problem(f"lane '{ts.lane}' is not a known department")
+                problem(N_("form '%(form)s' does not exist"), form=form_key)
+            department_problem(ts, props, known_departments, problem)
         for prop in ("dueAt", "department", "assignee"):
             value = props.get(prop, "")
             if value.startswith("="):
                 error = check_source(value[1:], "eval")
                 if error:
-                    problem(f"{prop} expression: {error}")
+                    problem(N_("%(property)s expression: %(error)s"), property=prop, error=error)
         schedule = props.get("startSchedule")
         if schedule:
             if not isinstance(ts, StartEvent):
-                problem("startSchedule belongs on a start event")
+                problem(N_("startSchedule belongs on a start event"))
             elif (error := schedule_error(schedule)) is not None:
-                problem(error)
+                problem(N_("startSchedule: %(error)s"), error=error)
         if isinstance(ts, ScriptTask) and ts.script:
             error = check_source(ts.script, "exec")
             if error:
-                problem(f"script: {error}")
+                problem(N_("script: %(error)s"), error=error)
         for attr in ("prescript", "postscript"):
             script = getattr(ts, attr, None)
             if script:
                 error = check_source(script, "exec")
                 if error:
-                    problem(f"{attr}: {error}")
+                    problem(N_("%(property)s: %(error)s"), property=attr, error=error)
         if isinstance(ts, ExclusiveGateway | InclusiveGateway):
             for condition, target in getattr(ts, "cond_task_specs", []):
                 source = getattr(condition, "args", [condition])[0] if condition else None
                 if isinstance(source, str):
                     error = check_source(source, "eval")
                     if error:
-                        problem(f"condition to {target}: {error}")
+                        problem(N_("condition to %(target)s: %(error)s"), target=target, error=error)
         event_definition = getattr(ts, "event_definition", None)
         if isinstance(event_definition, TimerEventDefinition):
             error = check_source(event_definition.expression, "eval")
             if error:
-                problem(f"timer expression: {error}")
+                problem(N_("timer expression: %(error)s"), error=error)
         payload = getattr(event_definition, "expression", None)
         if isinstance(event_definition, MessageEventDefinition) and isinstance(payload, str) and payload:
             error = check_source(payload, "eval")
             if error:
-                problem(f"message payload: {error}")
+                problem(N_("message payload: %(error)s"), error=error)
     problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs) + check_starts(spec)
+    problems += check_confirm_tasks(spec, subprocess_specs, forms, known_departments)
+    return problems
+
+
+def department_problem(
+    ts: Any, props: dict[str, str], known_departments: set[str] | None, problem: Callable[..., None]
+) -> None:
+    """A human task needs a known department: its ``department`` property, else its lane."""
+    department = props.get("department", "")
+    if known_departments is None:
+        return
+    if department and not department.startswith("="):
+        if department.lower() not in known_departments:
+            problem(N_("unknown department '%(department)s'"), department=department)
+    elif not department and not ts.lane:
+        problem(NO_DEPARTMENT)
+    elif not department and ts.lane.lower() not in known_departments:
+        problem(N_("lane '%(lane)s' is not a known department"), lane=ts.lane)
+
+
+def check_confirm_tasks(
+    spec: Any, subprocess_specs: dict[str, Any], forms: dict[str, Any], known_departments: set[str] | None
+) -> list[Problem]:
+    """Manual and plain tasks are done by a department like user tasks (see :mod:`confirm`): they
+    need a known department; a form named with formKey must exist, else they use the confirm form."""
+    problems: list[Problem] = []
+    for ts in iter_task_specs(spec, subprocess_specs):
+        if not is_confirm_task(ts):
+            continue
+        element, label = _spec_label(ts)
+        props = task_properties(ts)
+
+        def problem(message: str, **params: Any) -> None:
+            problems.append(Problem(message, element, label, params=params))  # noqa: B023
+
+        form_key = props.get("formKey")
+        if form_key and form_key not in forms:
+            problem(N_("form '%(form)s' does not exist"), form=form_key)
+        if known_departments is not None and not props.get("department") and not ts.lane:
+            problem(N_("This manual or plain task is done by nobody: put it in a lane named after a department, "
+                       "or set its department property. The department confirms it done (with its formKey form, "
+                       "or a confirm-only form)."))
+        else:
+            department_problem(ts, props, known_departments, problem)
     return problems
 
 
@@ -108,7 +148,7 @@ def check_starts(spec: Any) -> list[Problem]:
                       if isinstance(getattr(ts, "event_definition", None), MessageEventDefinition)]
     if message_starts and len(starts) > 1:
         element, label = _spec_label(message_starts[0])
-        return [Problem("a process started by a message must have no other start event", element, label)]
+        return [Problem(N_("a process started by a message must have no other start event"), element, label)]
     return []
 
 
@@ -128,8 +168,10 @@ def check_paths(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
         end = task_specs.get("End")
         if end is None:
             continue
-        # Multi-instance children run inside their loop task, not on the flow graph.
+        # Multi-instance children run inside their loop task, not on the flow graph; event
+        # subprocesses started by a message or signal are triggered by it, not reached by a flow.
         inner = {getattr(ts, "task_spec", None) for ts in task_specs.values() if hasattr(ts, "task_spec")}
+        inner |= set(getattr(process.start, "trigger_specs", None) or ())
         reached: set[str] = {end.name}
         pending = [end]
         while pending:
@@ -142,7 +184,7 @@ def check_paths(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
             if name in reached or name in inner or not getattr(ts, "bpmn_id", None):
                 continue
             element, label = _spec_label(ts)
-            problems.append(Problem("no path from this element reaches an end event", element, label))
+            problems.append(Problem(N_("no path from this element reaches an end event"), element, label))
     return problems
 
 
@@ -156,14 +198,15 @@ def check_timers(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
         element, label = _spec_label(ts)
         expression = (event_definition.expression or "").strip()
         if not expression:
-            problems.append(Problem("timer has no expression", element, label))
+            problems.append(Problem(N_("timer has no expression"), element, label))
             continue
         try:
             value = ast.literal_eval(expression)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue  # computed at run time from the process data; compiled in the sandbox by check_rules
         if not isinstance(value, str):
-            problems.append(Problem(f"timer expression {expression} is not a text value", element, label))
+            problems.append(Problem(N_("timer expression %(expression)s is not a text value"), element, label,
+                                    params={"expression": expression}))
             continue
         try:
             if isinstance(event_definition, DurationTimerEventDefinition):
@@ -176,5 +219,6 @@ def check_timers(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
                 TimerEventDefinition.parse_time_or_duration(value)
         except Exception:  # noqa: BLE001 - the library raises bare Exception for bad durations
             kind = type(event_definition).__name__.replace("EventDefinition", "")
-            problems.append(Problem(f"invalid timer expression '{value}' ({kind})", element, label))
+            problems.append(Problem(N_("invalid timer expression '%(value)s' (%(kind)s)"), element, label,
+                                    params={"value": value, "kind": kind}))
     return problems

@@ -43,7 +43,8 @@ def require_role():
 
 
 def problem_dicts(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{**p.as_dict(), "text": p.describe()} for p in problems]
+    """Problems for JSON and templates, in the user's language."""
+    return [{**p.as_dict(_), "element_id": p.element_id, "text": p.describe(_)} for p in problems]
 
 
 def _too_large() -> Response:
@@ -106,7 +107,8 @@ def upload():
         status = 400
     return render_template(
         "designer/index.html", title=_("Process designer"), processes=service.overview(db.session),
-        forms=service.forms_overview(db.session), upload=form, problems=problems,
+        forms=service.forms_overview(db.session), upload=form,
+        problems=problem_dicts(problems) if problems else None,
     ), status
 
 
