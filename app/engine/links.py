@@ -43,12 +43,18 @@ def _roots(parser: Any) -> Iterable[Any]:
 
 
 def connect_links(parser: Any, spec: Any) -> None:
-    """Connect each throwing link event of ``spec`` to the catching ones with its name."""
+    """Connect each throwing link event of ``spec`` to the catching ones with its name.
+
+    The library parses only what flows reach from a start event, so a catching link event (it has
+    no incoming flow) and what follows it are parsed here first."""
+    process_parser = parser.process_parsers.get(spec.name)
     for root in _roots(parser):
         for throws, catches in link_events(root).get(spec.name, {}).values():
-            for throw in throws:
-                source = spec.task_specs.get(throw.get("id"))
-                for catch in catches:
-                    target = spec.task_specs.get(catch.get("id"))
-                    if source is not None and target is not None and target not in source.outputs:
+            sources = [spec.task_specs[t.get("id")] for t in throws if t.get("id") in spec.task_specs]
+            if not sources or process_parser is None:
+                continue
+            for catch in catches:
+                target = spec.task_specs.get(catch.get("id")) or process_parser.parse_node(catch)
+                for source in sources:
+                    if target not in source.outputs:
                         source.connect(target)

@@ -129,12 +129,12 @@ def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
+        for each in (spec, *subprocess_specs.values()):
+            if each is not None:
+                connect_loop_children(each)
+                connect_links(parser, each)
     except Exception as exc:  # noqa: BLE001 - as in parse_sources
         raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
-    for each in (spec, *subprocess_specs.values()):
-        if each is not None:
-            connect_loop_children(each)
-            connect_links(parser, each)
     return spec, subprocess_specs
 
 

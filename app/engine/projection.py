@@ -23,6 +23,7 @@ from app.engine.context import RunContext
 from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
+from app.engine.progress import waiting_events
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ TIMER_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "Cycle
 def next_timer_due(workflow: BpmnWorkflow) -> datetime | None:
     """The earliest due time among the instance's waiting timer events."""
     due: list[datetime] = []
-    for event in workflow.waiting_events():
+    for event in waiting_events(workflow):  # with the timers of event-based gateways
         if event.event_type not in TIMER_TYPES or not event.value:
             continue
         try:

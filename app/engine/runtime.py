@@ -40,6 +40,7 @@ from app.engine.context import Actor, Hook, RunContext
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
+from app.engine.progress import refresh_conditions, stall_reason
 from app.engine.projection import TaskProjector, next_timer_due
 from app.engine.sandbox import make_script_engine
 from app.i18n import N_
@@ -50,6 +51,9 @@ ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
 #: How deep a chain of message-started instances may go in one operation (A starts B starts
 #: C ...): a diagram whose message starts itself must not loop for ever.
 MAX_MESSAGE_CHAIN = 5
+#: How often conditional events are re-evaluated after the steps of one operation (a condition
+#: that keeps firing in a loop must not run for ever).
+MAX_CONDITION_ROUNDS = 20
 
 
 class WorkflowRuntime:
@@ -104,6 +108,10 @@ class WorkflowRuntime:
             workflow.do_engine_steps()
             workflow.refresh_timers()
             workflow.do_engine_steps()
+            for _round in range(MAX_CONDITION_ROUNDS):  # conditions read data the steps may have changed
+                if not refresh_conditions(workflow):
+                    break
+                workflow.do_engine_steps()
         except Exception as exc:  # noqa: BLE001 - any engine failure must become an incident
             log.exception("engine step failed")
             return _describe_failure(exc)
@@ -147,6 +155,10 @@ class WorkflowRuntime:
             instance.next_due_at = next_timer_due(workflow)
         self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
         self.projector.sync(session, instance, workflow, ctx)
+        if instance.status == InstanceStatus.RUNNING and (stalled := stall_reason(session, instance, workflow)):
+            ctx.incident = stalled  # nothing waits silently: no one can act and no timer is pending
+            instance.status = InstanceStatus.INCIDENT
+            instance.incident_message = stalled
         if ctx.incident:
             self._audit(session, instance, ctx, action="incident", message=ctx.incident)
         for hook in self.hooks:

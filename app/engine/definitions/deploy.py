@@ -195,7 +195,7 @@ def deploy(
     result.forms = deploy_forms(session, forms or {}, actor_id)
     ids = process_ids(parser)
     if not ids:
-        raise DefinitionError(problems=[Problem(NO_EXECUTABLE_PROCESS)])
+        raise DefinitionError(problems=[Problem(NO_EXECUTABLE_PROCESS, file_name=name) for name in sources])
     problems: list[Problem] = []
     uploaded = set(parser.process_parsers)
     calls = {pid: called_processes(parser, pid) for pid in ids}
@@ -289,7 +289,7 @@ def validate_sources(
         available[key] = definition
     ids = process_ids(parser)
     if not ids:
-        return [*problems, Problem(NO_EXECUTABLE_PROCESS)]
+        return [*problems, *(Problem(NO_EXECUTABLE_PROCESS, file_name=name) for name in sources)]
     uploaded = set(parser.process_parsers)
     for pid in ids:
         process_parser = parser.get_process_parser(pid)

@@ -60,8 +60,8 @@ def unsupported(process: Any, file_name: str, known_departments: set[str] | None
                     "task."), kind=element.tag.rsplit("}", 1)[-1]))
             continue
         problems += _check(element, tag, file_name, known_departments)
-    for throws, catches in link_events(process).values():
-        for throw in throws if not catches else []:
+    for links in link_events(process).values():
+        for throw in [t for throws, catches in links.values() if not catches for t in throws]:
             name = next(iter(throw.iter(f"{{{BPMN_NS}}}linkEventDefinition"))).get("name", "")
             problems.append(_problem(throw, file_name, N_(
                 "No catching link event named \"%(name)s\" in the same process: add one, or give this link the "
