@@ -244,11 +244,18 @@
     });
   }
 
-  function deploy() {
+  function deploy(confirmed) {
     status('info', t.deploying);
     return xml().then(function (text) {
-      return post(config.urls.deploy, { filename: filename, xml: text });
+      return post(config.urls.deploy, { filename: filename, xml: text, confirm: confirmed === true });
     }).then(function (data) {
+      if (data.status === 409 && data.confirm) {
+        // The process id belongs to an unrelated deployed process: deploy only if the designer says so.
+        var keys = (data.processes || []).map(function (p) { return p.key + ' v' + p.live_version; }).join(', ');
+        if (window.confirm(data.message + '\n\n' + keys)) { return deploy(true); }
+        status('warning', data.message);
+        return data;
+      }
       showProblems(data.problems || []);
       if (data.status === 201 || data.status === 200) {
         status(data.created ? 'success' : 'info', data.message);
@@ -300,7 +307,7 @@
   }
 
   document.querySelector('[data-action=save]').addEventListener('click', save);
-  document.querySelector('[data-action=deploy]').addEventListener('click', deploy);
+  document.querySelector('[data-action=deploy]').addEventListener('click', function () { deploy(); });
   document.querySelector('[data-action=download]').addEventListener('click', download);
   document.querySelector('[data-action=open-file]').addEventListener('change', function (event) {
     var file = event.target.files[0];

@@ -81,6 +81,7 @@ def upload():
     """Upload a .bpmn file: validate and deploy; problems are listed with their elements."""
     form = UploadForm()
     problems: list[Problem] | None = None
+    confirm: service.ConfirmationRequired | None = None
     status = 200
     if form.validate_on_submit():
         data = form.file.data.read(service.MAX_DIAGRAM_BYTES + 1)
@@ -93,10 +94,13 @@ def upload():
         else:
             try:
                 result = service.deploy_diagram(db.session, form.file.data.filename or "upload.bpmn", xml,
-                                                current_user)
+                                                current_user, confirm=form.confirm.data)
             except DefinitionError as exc:
                 db.session.rollback()
                 problems, status = exc.problems, 422
+            except service.ConfirmationRequired as exc:
+                db.session.rollback()
+                confirm, status = exc, 409
             except service.DiagramTooLarge:
                 abort(413)
             else:
@@ -108,7 +112,7 @@ def upload():
     return render_template(
         "designer/index.html", title=_("Process designer"), processes=service.overview(db.session),
         forms=service.forms_overview(db.session), upload=form,
-        problems=problem_dicts(problems) if problems else None,
+        problems=problem_dicts(problems) if problems else None, confirm=confirm,
     ), status
 
 
@@ -173,12 +177,19 @@ def validate():
 
 @bp.route("/deploy", methods=["POST"])
 def deploy_json():
-    """Deploy the modeler's diagram: 201 new version(s), 200 unchanged, 422 with the problems."""
+    """Deploy the modeler's diagram: 201 new version(s), 200 unchanged, 422 with the problems, 409 when
+    it would become the next version of an unrelated process (``"confirm": true`` deploys anyway)."""
     filename, xml = _diagram_body()
+    confirm = bool((request.get_json(silent=True) or {}).get("confirm"))
     try:
-        result = service.deploy_diagram(db.session, filename, xml, current_user)
+        result = service.deploy_diagram(db.session, filename, xml, current_user, confirm=confirm)
     except service.DiagramTooLarge:
         return _too_large()
+    except service.ConfirmationRequired as exc:
+        db.session.rollback()
+        response = jsonify(ok=False, confirm=True, message=_(exc.message), processes=exc.details["processes"])
+        response.status_code = 409
+        return response
     except DefinitionError as exc:
         db.session.rollback()
         response = jsonify(ok=False, problems=problem_dicts(exc.problems),
