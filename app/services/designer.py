@@ -124,6 +124,11 @@ def department_codes() -> list[str]:
     return [code for code, _zh, _en in DEPARTMENTS]
 
 
+def department_names(session: Session) -> list[str]:
+    """Every name a lane or department property may use (codes, Chinese and English names)."""
+    return sorted(known_department_names(session))
+
+
 # ---------------------------------------------------------------------------- validate and deploy
 
 

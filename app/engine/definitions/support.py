@@ -26,6 +26,20 @@ CAMUNDA_FORM = N_("The form is given as camunda:formKey \"%(value)s\"; this appl
                   "to convert it.")
 CAMUNDA_GROUP = N_("The department is given as camunda:candidateGroups \"%(value)s\"; this application reads the "
                    "lane or the department property: open the diagram in the modeler, which offers to convert it.")
+JAVA_CODE = N_("This element runs Java code or an external worker (%(attributes)s), which is not available in this "
+               "application: use a script task, or a user task for the department that does the work.")
+COMPLEX_GATEWAY = N_("Complex gateways are not available in this application: use an inclusive or exclusive gateway "
+                     "with conditions.")
+SCRIPT_RESOURCE = N_("The script is in an external resource (%(resource)s): scripts must be written inside the "
+                     "diagram, in Python.")
+SCRIPT_FORMAT = N_("Only Python scripts run in this application, and this script is %(format)s: rewrite it in "
+                   "Python.")
+SEND_NO_MESSAGE = N_("The send task names no message: choose the message it sends, or use a script task.")
+RECEIVE_NO_MESSAGE = N_("The receive task names no message: choose the message it waits for.")
+COMPENSATION = N_("Compensation is not available in this application: model the undoing steps explicitly, e.g. after "
+                  "an error boundary event.")
+DATA_STORE = N_("Data stores are not available in this application (here: %(name)s): keep the data in the process "
+                "data (form fields or data objects).")
 #: A hint replaces the generic rule problem of the same element.
 SUPERSEDES = {CAMUNDA_FORM: NO_FORM_KEY, CAMUNDA_GROUP: NO_DEPARTMENT}
 
@@ -81,34 +95,24 @@ def _check(element: Any, tag: str, file_name: str, known: set[str] | None) -> li
     elif tag == "businessRuleTask":
         refuse(DMN_TASK)
     elif java and tag in ("sendTask", "receiveTask", "scriptTask", "userTask", "manualTask", "task"):
-        refuse(N_("This element runs Java code or an external worker (%(attributes)s), which is not available in "
-                  "this application: use a script task, or a user task for the department that does the work."),
-               attributes=", ".join(java))
+        refuse(JAVA_CODE, attributes=", ".join(java))
     elif tag == "complexGateway":
-        refuse(N_("Complex gateways are not available in this application: use an inclusive or exclusive gateway "
-                  "with conditions."))
+        refuse(COMPLEX_GATEWAY)
     elif tag == "scriptTask":
         script_format = (element.get("scriptFormat") or "").strip()
         resource = element.get(f"{{{CAMUNDA_NS}}}resource")
         if resource:
-            refuse(N_("The script is in an external resource (%(resource)s): scripts must be written inside the "
-                      "diagram, in Python."), resource=resource)
+            refuse(SCRIPT_RESOURCE, resource=resource)
         elif script_format.lower() not in PYTHON_FORMATS:
-            refuse(N_("Only Python scripts run in this application, and this script is %(format)s: rewrite it in "
-                      "Python."), format=script_format)
+            refuse(SCRIPT_FORMAT, format=script_format)
     elif tag in ("sendTask", "receiveTask") and not element.get("messageRef") and \
             element.find(f"{{{BPMN_NS}}}messageEventDefinition") is None:
-        refuse(N_("The send task names no message: choose the message it sends, or use a script task.")
-               if tag == "sendTask" else
-               N_("The receive task names no message: choose the message it waits for."))
+        refuse(SEND_NO_MESSAGE if tag == "sendTask" else RECEIVE_NO_MESSAGE)
     elif tag == "compensateEventDefinition" or element.get("isForCompensation") == "true":
         owner = element.getparent() if tag == "compensateEventDefinition" else element
-        found.append(_problem(owner, file_name, N_(
-            "Compensation is not available in this application: model the undoing steps explicitly, e.g. after "
-            "an error boundary event.")))
+        found.append(_problem(owner, file_name, COMPENSATION))
     elif tag == "dataStoreReference":
-        refuse(N_("Data stores are not available in this application (here: %(name)s): keep the data in the "
-                  "process data (form fields or data objects)."), name=element.get("name") or element.get("id", ""))
+        refuse(DATA_STORE, name=element.get("name") or element.get("id", ""))
     elif tag == "multiInstanceLoopCharacteristics":
         owner = element.getparent()
         collection = element.get(f"{{{CAMUNDA_NS}}}collection")

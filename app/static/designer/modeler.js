@@ -11,12 +11,16 @@
   var filename = config.filename || 'diagram.bpmn';
   var draftKey = 'designer-draft:' + (config.definition_id || 'new');
 
+  var lint = window.DesignerLint;  // bpmnlint + the app's rules + auto layout (vendor/designer/lint-layout.js)
+  var lintContext = { forms: config.forms, departments: config.department_names, messages: t.lint || {} };
   var modeler = new window.BpmnJS({
     container: '#canvas',
-    keyboard: { bindTo: document },
+    additionalModules: lint ? [lint.lintModule] : [],
+    linting: lint ? { active: true, bpmnlint: lint.config(lintContext) } : undefined,
     moddleExtensions: { spiffworkflow: window.SpiffworkflowModdle }
   });
   window.designerModeler = modeler;  // for tests and the console
+  var rawXml = null;  // the file as opened, when bpmn-js could not read it: still validated and deployed
 
   var USER_TASK_PROPS = ['formKey', 'department', 'dueAt', 'nameEn', 'assignee', 'stage'];
 
@@ -115,10 +119,132 @@
     return input;
   }
 
+  function checkbox(label, checked, onChange, name) {
+    var id = 'chk-' + Math.random().toString(36).slice(2);
+    var input = el('input', { type: 'checkbox', 'class': 'form-check-input', id: id, name: name });
+    input.checked = !!checked;
+    input.addEventListener('change', function () { onChange(input.checked); });
+    return el('div', { 'class': 'form-check mb-2' }, [input, el('label', { 'class': 'form-check-label', 'for': id, text: label })]);
+  }
+
+  function listInput(value, options, onChange, name) {
+    var listId = 'list-' + name;
+    var old = document.getElementById(listId);
+    if (old) { old.remove(); }
+    var list = el('datalist', { id: listId });
+    options.forEach(function (option) { list.appendChild(el('option', { value: option })); });
+    document.body.appendChild(list);
+    var input = textInput(value, onChange, name);
+    input.setAttribute('list', listId);
+    return input;
+  }
+
+  function definitions() { return modeler.getDefinitions(); }
+
+  // The executable flag and id of each process: shown when nothing is selected (and for a pool).
+  function processFields(element, process) {
+    var modeling = modeler.get('modeling');
+    panel.appendChild(el('div', { 'class': 'small text-body-secondary mb-2', text: t.process + ' ' + process.id }));
+    panel.appendChild(checkbox(t.executable, process.isExecutable, function (checked) {
+      modeling.updateModdleProperties(element, process, { isExecutable: checked });
+    }, 'isExecutable'));
+  }
+
+  function renderRoot() {
+    var root = modeler.get('canvas').getRootElement();
+    if (!root || !root.businessObject) {
+      panel.appendChild(el('p', { 'class': 'text-body-secondary small mb-0', text: '—' }));
+      return;
+    }
+    var bo = root.businessObject;
+    if (bo.$type === 'bpmn:Process') {
+      processFields(root, bo);
+    } else {
+      modeler.get('elementRegistry').filter(function (e) { return e.type === 'bpmn:Participant'; })
+        .forEach(function (p) { if (p.businessObject.processRef) { processFields(p, p.businessObject.processRef); } });
+    }
+    panel.appendChild(el('p', { 'class': 'text-body-secondary small mb-0', text: t.select_element }));
+  }
+
+  var REFS = {
+    'bpmn:MessageEventDefinition': ['messageRef', 'bpmn:Message', 'message_name'],
+    'bpmn:SignalEventDefinition': ['signalRef', 'bpmn:Signal', 'signal_name'],
+    'bpmn:ErrorEventDefinition': ['errorRef', 'bpmn:Error', 'error_name'],
+    'bpmn:EscalationEventDefinition': ['escalationRef', 'bpmn:Escalation', 'escalation_name']
+  };
+
+  // The message, signal, error or escalation an event (or send/receive task) refers to, by name:
+  // a name not defined yet creates the root element.
+  function refField(element, owner, property, rootType, label) {
+    var modeling = modeler.get('modeling');
+    var roots = definitions().get('rootElements');
+    var names = roots.filter(function (r) { return r.$type === rootType && r.name; }).map(function (r) { return r.name; });
+    var current = owner[property] ? (owner[property].name || owner[property].id) : '';
+    panel.appendChild(field(t[label], listInput(current, names, function (v) {
+      var name = v.trim();
+      var target = roots.filter(function (r) { return r.$type === rootType && r.name === name; })[0];
+      if (name && !target) {
+        target = modeler.get('moddle').create(rootType, {
+          id: rootType.replace('bpmn:', '') + '_' + Math.random().toString(36).slice(2, 9), name: name });
+        target.$parent = definitions();
+        roots.push(target);
+      }
+      var props = {};
+      props[property] = target || undefined;
+      modeling.updateModdleProperties(element, owner, props);
+    }, label)));
+  }
+
+  function multiInstanceFields(element, loop) {
+    var modeling = modeler.get('modeling');
+    var moddle = modeler.get('moddle');
+    panel.appendChild(el('div', { 'class': 'small fw-semibold mt-2 mb-1', text: t.multi_instance }));
+    panel.appendChild(checkbox(t.sequential, loop.isSequential, function (checked) {
+      modeling.updateModdleProperties(element, loop, { isSequential: checked });
+    }, 'isSequential'));
+    var cardinality = loop.loopCardinality ? loop.loopCardinality.body : '';
+    panel.appendChild(field(t.cardinality, textInput(cardinality, function (v) {
+      modeling.updateModdleProperties(element, loop,
+        { loopCardinality: v ? moddle.create('bpmn:FormalExpression', { body: v }) : undefined });
+    }, 'loopCardinality')));
+    var collection = loop.loopDataInputRef ? loop.loopDataInputRef.id : '';
+    panel.appendChild(field(t.collection, textInput(collection, function (v) {
+      // SpiffWorkflow names a process variable here: a placeholder exports the name as the reference.
+      modeling.updateModdleProperties(element, loop,
+        { loopDataInputRef: v ? moddle.create('bpmn:DataInput', { id: v.trim() }) : undefined });
+    }, 'loopDataInputRef'), t.collection_help));
+    var item = loop.inputDataItem ? (loop.inputDataItem.name || loop.inputDataItem.id) : '';
+    panel.appendChild(field(t.element_variable, textInput(item, function (v) {
+      modeling.updateModdleProperties(element, loop,
+        { inputDataItem: v ? moddle.create('bpmn:DataInput', { id: v.trim(), name: v.trim() }) : undefined });
+    }, 'inputDataItem')));
+  }
+
+  var TIMER_KINDS = ['timeDate', 'timeDuration', 'timeCycle'];
+
+  function timerFields(element, timer) {
+    var modeling = modeler.get('modeling');
+    var moddle = modeler.get('moddle');
+    var kind = TIMER_KINDS.filter(function (k) { return timer[k]; })[0] || 'timeDuration';
+    var select = el('select', { 'class': 'form-select form-select-sm', name: 'timerType' });
+    TIMER_KINDS.forEach(function (k) { select.appendChild(el('option', { value: k, text: t[k] })); });
+    select.value = kind;
+    var current = timer[kind] ? timer[kind].body : '';
+    var expression = textInput(current, function () { save_(); }, 'timer');
+    function save_() {
+      var props = { timeDate: undefined, timeDuration: undefined, timeCycle: undefined };
+      props[select.value] = moddle.create('bpmn:FormalExpression', { body: expression.value.trim() });
+      modeling.updateModdleProperties(element, timer, props);
+    }
+    select.addEventListener('change', save_);
+    panel.appendChild(field(t.timer_type, select));
+    panel.appendChild(field(t.timer, expression, t.timer_help));
+  }
+
   function render(element) {
     panel.innerHTML = '';
     if (!element) {
-      panel.appendChild(el('p', { 'class': 'text-body-secondary small mb-0', text: '—' }));
+      renderRoot();
       return;
     }
     var modeling = modeler.get('modeling');
@@ -133,12 +259,15 @@
       panel.appendChild(field(t.process_id, textInput(bo.processRef.id, function (v) {
         if (v) { bo.processRef.id = v.trim(); modeling.updateProperties(element, {}); }
       }, 'process_id')));
+      panel.appendChild(checkbox(t.executable, bo.processRef.isExecutable, function (checked) {
+        modeling.updateModdleProperties(element, bo.processRef, { isExecutable: checked });
+      }, 'isExecutable'));
     }
     var nameLabel = type === 'bpmn:Lane' ? t.lane : t.name;
     panel.appendChild(field(nameLabel, textInput(bo.name, function (v) {
       modeling.updateLabel(element, v);
     }, 'name')));
-    if (type === 'bpmn:UserTask' || type === 'bpmn:ManualTask') {
+    if (type === 'bpmn:UserTask' || type === 'bpmn:ManualTask' || type === 'bpmn:Task') {
       var set = function (name) { return function (v) { setProperty(element, name, v); }; };
       panel.appendChild(field(t.form, selectInput(getProperty(bo, 'formKey'), config.forms, set('formKey'), 'formKey')));
       panel.appendChild(field(t.department, departmentInput(getProperty(bo, 'department'), set('department')),
@@ -160,14 +289,21 @@
         modeling.updateProperties(element, { conditionExpression: expr });
       }, 'condition')));
     }
-    var timer = (bo.eventDefinitions || []).filter(function (d) { return d.$type === 'bpmn:TimerEventDefinition'; })[0];
-    if (timer) {
-      var kind = timer.timeDuration ? 'timeDuration' : (timer.timeCycle ? 'timeCycle' : 'timeDate');
-      var current = timer[kind] ? timer[kind].body : '';
-      panel.appendChild(field(t.timer + ' (' + kind + ')', textInput(current, function (v) {
-        timer[kind] = modeler.get('moddle').create('bpmn:FormalExpression', { body: v });
-        modeling.updateProperties(element, {});
-      }, 'timer')));
+    if (type === 'bpmn:CallActivity') {
+      panel.appendChild(field(t.called_element, listInput(bo.calledElement || '', config.processes || [],
+        function (v) { modeling.updateProperties(element, { calledElement: v.trim() || undefined }); },
+        'calledElement')));
+    }
+    if (type === 'bpmn:SendTask' || type === 'bpmn:ReceiveTask') {
+      refField(element, bo, 'messageRef', 'bpmn:Message', 'message_name');
+    }
+    (bo.eventDefinitions || []).forEach(function (definition) {
+      var ref = REFS[definition.$type];
+      if (ref) { refField(element, definition, ref[0], ref[1], ref[2]); }
+      if (definition.$type === 'bpmn:TimerEventDefinition') { timerFields(element, definition); }
+    });
+    if (bo.loopCharacteristics && bo.loopCharacteristics.$type === 'bpmn:MultiInstanceLoopCharacteristics') {
+      multiInstanceFields(element, bo.loopCharacteristics);
     }
   }
 
@@ -215,6 +351,7 @@
   // ------------------------------------------------------------------ actions
 
   function xml() {
+    if (rawXml !== null) { return Promise.resolve(rawXml); }
     return modeler.saveXML({ format: true }).then(function (result) { return result.xml; });
   }
 
@@ -293,17 +430,135 @@
     });
   }
 
-  function open(text) {
+  // Flow nodes of the semantic model that have no shape (no diagram layout for them).
+  function unlaidNodes() {
+    var registry = modeler.get('elementRegistry');
+    var missing = [];
+    function walk(elements) {
+      (elements || []).forEach(function (e) {
+        if (/^bpmn:(.*Task|Task|.*Event|.*Gateway|SubProcess|CallActivity|Transaction|AdHocSubProcess)$/.test(e.$type) &&
+            !registry.get(e.id)) { missing.push(e.id); }
+        if (e.flowElements) { walk(e.flowElements); }
+      });
+    }
+    (definitions().get('rootElements') || []).forEach(function (r) {
+      if (r.$type === 'bpmn:Process') { walk(r.flowElements); }
+    });
+    return missing;
+  }
+
+  // Hand-written and exported files often omit a node's <incoming>/<outgoing>, which BPMN
+  // derives from the flows' sourceRef/targetRef: put them back so lint (and the export) see them.
+  function repairFlowReferences() {
+    var changed = false;
+    modeler.get('elementRegistry').filter(function (e) { return e.type === 'bpmn:SequenceFlow'; }).forEach(function (e) {
+      var flow = e.businessObject;
+      [[flow.sourceRef, 'outgoing'], [flow.targetRef, 'incoming']].forEach(function (pair) {
+        var node = pair[0];
+        if (node && node.get && node.get(pair[1]).indexOf(flow) < 0) { node.get(pair[1]).push(flow); changed = true; }
+      });
+    });
+    if (changed && lint && modeler.get('linting').isActive()) { modeler.get('linting').update(); }
+  }
+
+  function importText(text) {
     return modeler.importXML(text).then(function (result) {
       keepUnresolvedReferences(result.warnings);
+      repairFlowReferences();
+      return result;
+    });
+  }
+
+  function open(text) {
+    rawXml = null;
+    var notes = [];
+    // No diagram layout (or only part of it): lay the process out, keeping its content.
+    function laidOut() {
+      if (!lint || !lint.layoutProcess) { return Promise.reject(new Error(t.no_layout_unavailable)); }
+      return lint.layoutProcess(text).then(function (laid) {
+        notes.push(['info', t.laid_out]);
+        return importText(laid);
+      });
+    }
+    return importText(text).catch(function (err) {
+      // bpmn-js refuses a file without any diagram ("no diagram to display"): try the layout.
+      return laidOut().catch(function (layoutError) {
+        throw new Error(((err && err.message) || '') + ' / ' + ((layoutError && layoutError.message) || ''));
+      });
+    }).then(function (result) {
+      if (!unlaidNodes().length) { return result; }
+      return laidOut().catch(function (err) {
+        notes.push(['warning', t.layout_failed + ' ' + ((err && err.message) || '')]);
+        return result;
+      });
+    }).then(function (result) {
       modeler.get('canvas').zoom('fit-viewport');
       document.getElementById('canvas').dataset.ready = 'true';
       var other = (result.warnings || []).filter(function (w) { return w.message.indexOf('unresolved reference') !== 0; });
-      if (other.length) { status('warning', other[0].message); }
+      if (other.length) { notes.push(['warning', t.import_warnings + ' ' + other[0].message]); }
+      if (notes.length) { status(notes[0][0], notes.map(function (n) { return n[1]; }).join(' ')); }
+      camundaHints();
+      render(null);
     }).catch(function (err) {
+      rawXml = text;  // Save and Deploy still validate the file as it is, and name its problems
       document.getElementById('canvas').dataset.ready = 'error';
-      status('danger', (err && err.message) || t.no_diagram);
+      status('danger', t.cannot_display + ' ' + ((err && err.message) || ''));
     });
+  }
+
+  // Camunda extension attributes with an equivalent here: offer to convert them.
+  var CAMUNDA = { formKey: 'formKey', assignee: 'assignee', candidateGroups: 'department' };
+
+  function camundaAttrs(bo) {
+    var found = {};
+    Object.keys(bo.$attrs || {}).forEach(function (name) {
+      var parts = name.split(':');
+      if (parts.length === 2 && parts[0].indexOf('camunda') === 0 && CAMUNDA[parts[1]]) {
+        found[parts[1]] = bo.$attrs[name];
+      }
+    });
+    return found;
+  }
+
+  function conversions() {
+    var known = (config.department_names || []).map(function (d) { return d.toLowerCase(); });
+    var list = [];
+    modeler.get('elementRegistry').filter(function (e) { return e.type === 'bpmn:UserTask'; }).forEach(function (e) {
+      var attrs = camundaAttrs(e.businessObject);
+      Object.keys(attrs).forEach(function (attr) {
+        var value = String(attrs[attr] || '').trim();
+        if (attr === 'candidateGroups') {
+          value = value.split(',').map(function (g) { return g.trim(); })
+            .filter(function (g) { return known.indexOf(g.toLowerCase()) >= 0; })[0] || '';
+        }
+        if (attr === 'assignee' && value.indexOf('${') === 0) { value = ''; }  // a Java expression
+        if (value && !getProperty(e.businessObject, CAMUNDA[attr])) {
+          list.push({ element: e, property: CAMUNDA[attr], value: value, from: 'camunda:' + attr });
+        }
+      });
+    });
+    return list;
+  }
+
+  function camundaHints() {
+    var box = document.getElementById('designer-hints');
+    box.innerHTML = '';
+    var list = conversions();
+    box.classList.toggle('d-none', !list.length);
+    if (!list.length) { return; }
+    var items = el('ul', { 'class': 'small mb-2' }, list.map(function (c) {
+      return el('li', { text: c.element.id + ': ' + c.from + ' "' + c.value + '" → ' + c.property });
+    }));
+    var button = el('button', { type: 'button', 'class': 'btn btn-sm btn-warning', 'data-testid': 'convert-camunda',
+      text: t.convert });
+    button.addEventListener('click', function () {
+      conversions().forEach(function (c) { setProperty(c.element, c.property, c.value); });
+      camundaHints();
+      status('success', t.converted);
+    });
+    box.appendChild(el('div', { 'class': 'fw-semibold small mb-1', text: t.camunda_found }));
+    box.appendChild(items);
+    box.appendChild(button);
   }
 
   document.querySelector('[data-action=save]').addEventListener('click', save);
@@ -319,9 +574,5 @@
   });
 
   window.designer = { save: save, deploy: deploy, xml: xml, setProperty: setProperty, open: open };
-  open(config.xml).then(function () {
-    var registry = modeler.get('elementRegistry');
-    var hasShapes = registry.getAll().some(function (e) { return e.type !== 'bpmn:Process' && e.type !== 'bpmn:Collaboration'; });
-    if (!hasShapes) { status('warning', t.no_diagram); }
-  });
+  open(config.xml);
 })();

@@ -24,6 +24,7 @@ from app.formkit.definition import validate_definition
 from app.services import designer as service
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
+from app.web.designer.lint import lint_messages
 from app.web.shared.display import locale
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -135,6 +136,8 @@ def _modeler(xml: str, filename: str, definition=None):
         "definition_id": definition.id if definition else None,
         "forms": [f.key for f in service.forms_overview(db.session)],
         "departments": service.department_codes(),
+        "department_names": service.department_names(db.session),
+        "processes": [info.key for info in service.overview(db.session)],
         "urls": {
             "validate": url_for("designer.validate"),
             "deploy": url_for("designer.deploy_json"),
@@ -142,7 +145,8 @@ def _modeler(xml: str, filename: str, definition=None):
         },
     }
     title = f"{definition.key} v{definition.version}" if definition else _("New diagram")
-    return render_template("designer/modeler.html", title=title, config=config, definition=definition)
+    return render_template("designer/modeler.html", title=title, config=config, definition=definition,
+                           lint_messages=lint_messages())
 
 
 @bp.route("/modeler")
