@@ -102,6 +102,10 @@ class WorkflowRuntime:
         parsed = load_spec(session, instance.definition)
         return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine())
 
+    def advance(self, workflow: BpmnWorkflow) -> str | None:
+        """Run engine steps on a workflow that is not stored (the designer's test runs)."""
+        return self._advance(workflow)
+
     def _advance(self, workflow: BpmnWorkflow) -> str | None:
         """Run engine steps and due timers; an error becomes an incident message."""
         try:

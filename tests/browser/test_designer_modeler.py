@@ -107,3 +107,20 @@ def test_deploying_over_an_unrelated_process_asks_first(page, tmp_path):  # noqa
     page.wait_for_function("document.getElementById('designer-status').classList.contains('alert-success')")
     assert "feedback_case v1" in asked[0]
     assert "feedback_case v2" in page.locator("[data-testid=designer-status]").inner_text()
+
+
+def test_test_run_from_the_modeler_shows_the_path(page, artifacts):  # noqa: F811
+    _open_file(page, OWN / "manual_and_plain_tasks.bpmn")
+    page.click("[data-testid=test-run]")
+    page.click("[data-testid=test-run-start]")
+    status = page.locator("[data-testid=test-run-status]")
+    status.wait_for()
+    assert status.get_attribute("data-status") == "running"
+    assert page.locator('.djs-element.dz-active[data-element-id="inspect"]').count() == 1
+    page.click('[data-testid=test-run-complete][data-element-id="inspect"]')
+    page.wait_for_selector('[data-testid=test-run-complete][data-element-id="file_it"]')
+    assert page.locator('.djs-element.dz-completed[data-element-id="inspect"]').count() == 1
+    page.click('[data-testid=test-run-complete][data-element-id="file_it"]')
+    page.wait_for_selector('[data-testid=test-run-status][data-status=completed]')
+    assert page.locator('.djs-element.dz-completed[data-element-id="file_it"]').count() == 1
+    page.screenshot(path=str(artifacts / "designer-test-run.png"), full_page=True)

@@ -461,6 +461,25 @@
     if (changed && lint && modeler.get('linting').isActive()) { modeler.get('linting').update(); }
   }
 
+  // The same repair on the XML text, before the layout (which follows <outgoing> to place nodes).
+  function withFlowReferences(text) {
+    var moddle = modeler.get('moddle');
+    return moddle.fromXML(text, 'bpmn:Definitions').then(function (parsed) {
+      function walk(elements) {
+        (elements || []).forEach(function (flow) {
+          if (flow.$type === 'bpmn:SequenceFlow') {
+            [[flow.sourceRef, 'outgoing'], [flow.targetRef, 'incoming']].forEach(function (pair) {
+              if (pair[0] && pair[0].get(pair[1]).indexOf(flow) < 0) { pair[0].get(pair[1]).push(flow); }
+            });
+          }
+          if (flow.flowElements) { walk(flow.flowElements); }
+        });
+      }
+      (parsed.rootElement.get('rootElements') || []).forEach(function (root) { walk(root.flowElements); });
+      return moddle.toXML(parsed.rootElement).then(function (out) { return out.xml; });
+    });
+  }
+
   function importText(text) {
     return modeler.importXML(text).then(function (result) {
       keepUnresolvedReferences(result.warnings);
@@ -475,7 +494,7 @@
     // No diagram layout (or only part of it): lay the process out, keeping its content.
     function laidOut() {
       if (!lint || !lint.layoutProcess) { return Promise.reject(new Error(t.no_layout_unavailable)); }
-      return lint.layoutProcess(text).then(function (laid) {
+      return withFlowReferences(text).then(lint.layoutProcess).then(function (laid) {
         notes.push(['info', t.laid_out]);
         return importText(laid);
       });
@@ -492,7 +511,9 @@
         return result;
       });
     }).then(function (result) {
-      modeler.get('canvas').zoom('fit-viewport');
+      var canvas = modeler.get('canvas');
+      canvas.zoom('fit-viewport');
+      canvas.scroll({ dx: 90, dy: 0 });  // keep the palette from covering the first elements
       document.getElementById('canvas').dataset.ready = 'true';
       var other = (result.warnings || []).filter(function (w) { return w.message.indexOf('unresolved reference') !== 0; });
       if (other.length) { notes.push(['warning', t.import_warnings + ' ' + other[0].message]); }
@@ -561,6 +582,129 @@
     box.appendChild(button);
   }
 
+  // ------------------------------------------------------------------ test run
+
+  var runBox = document.getElementById('test-run');
+  var runXml = null;   // the diagram as it was when the run started: every step uses the same one
+  var runAnswer = null;
+
+  function clearRunMarkers() {
+    var canvas = modeler.get('canvas');
+    modeler.get('elementRegistry').getAll().forEach(function (e) {
+      ['dz-completed', 'dz-active', 'dz-waiting'].forEach(function (m) { canvas.removeMarker(e.id, m); });
+    });
+  }
+
+  function markRun(answer) {
+    clearRunMarkers();
+    var canvas = modeler.get('canvas');
+    var registry = modeler.get('elementRegistry');
+    [['completed', 'dz-completed'], ['waiting', 'dz-waiting'], ['active', 'dz-active']].forEach(function (pair) {
+      (answer[pair[0]] || []).forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, pair[1]); } });
+    });
+  }
+
+  function jsonArea(value, name) {
+    var area = el('textarea', { 'class': 'form-control form-control-sm font-monospace', rows: '4', name: name });
+    area.value = JSON.stringify(value || {}, null, 2);
+    return area;
+  }
+
+  function parsed(area) {
+    try { return JSON.parse(area.value || '{}'); } catch (e) { status('danger', t.bad_json); return null; }
+  }
+
+  function runRequest(url, extra) {
+    var body = Object.assign({ filename: filename, xml: runXml }, extra);
+    return post(url, body).then(function (answer) {
+      if (!answer.ok) {
+        if (answer.problems) { showProblems(answer.problems); }
+        status('danger', answer.message || t.failed);
+        return answer;
+      }
+      runAnswer = answer;
+      markRun(answer);
+      renderRun(answer);
+      return answer;
+    });
+  }
+
+  function startRun() {
+    var startData = document.querySelector('[data-testid=test-run-data]');
+    var data = startData ? parsed(startData) : {};
+    if (data === null) { return Promise.resolve(null); }
+    return xml().then(function (text) {
+      runXml = text;
+      runBox.classList.remove('d-none');
+      return runRequest(config.urls.test_run, { data: data });
+    });
+  }
+
+  function renderRun(answer) {
+    var body = runBox.querySelector('.card-body');
+    body.innerHTML = '';
+    var labels = { running: t.run_running, completed: t.run_completed, stopped: t.run_stopped };
+    body.appendChild(el('div', { 'class': 'mb-2', 'data-testid': 'test-run-status', 'data-status': answer.outcome },
+      [el('strong', { text: labels[answer.outcome] || answer.outcome }),
+       el('span', { 'class': 'ms-2 text-body-secondary small', text: answer.message || '' })]));
+    answer.tasks.forEach(function (task) {
+      var fields = ((task.form && task.form.fields) || []).map(function (f) {
+        return f.name + (f.required ? '*' : '') + ' — ' + f.label;
+      }).join('; ');
+      var area = jsonArea(task.sample, 'task-data');
+      var button = el('button', { type: 'button', 'class': 'btn btn-sm btn-primary mt-1',
+        'data-testid': 'test-run-complete', 'data-element-id': task.element, text: t.run_complete });
+      button.addEventListener('click', function () {
+        var data = parsed(area);
+        if (data !== null) {
+          runRequest(config.urls.test_run_complete, { token: answer.token, task_id: task.id, data: data });
+        }
+      });
+      body.appendChild(el('div', { 'class': 'border rounded p-2 mb-2', 'data-testid': 'test-run-task' }, [
+        el('div', { 'class': 'fw-semibold', text: task.title + ' (' + task.element + ')' }),
+        el('div', { 'class': 'small text-body-secondary', text: t.department + ': ' + (task.department || '—') +
+          ' · ' + t.form + ': ' + (task.form_key || '—') }),
+        el('div', { 'class': 'small mb-1', text: fields }),
+        area, button
+      ]));
+    });
+    if (answer.timers) {
+      var timers = el('button', { type: 'button', 'class': 'btn btn-sm btn-outline-warning me-2',
+        'data-testid': 'test-run-timers', text: t.run_timers });
+      timers.addEventListener('click', function () {
+        runRequest(config.urls.test_run_timers, { token: answer.token });
+      });
+      body.appendChild(timers);
+    }
+    if (answer.thrown && answer.thrown.length) {
+      body.appendChild(el('div', { 'class': 'small text-body-secondary mt-2', text: t.run_thrown + ' ' +
+        answer.thrown.join(', ') }));
+    }
+    body.appendChild(el('div', { 'class': 'small fw-semibold mt-2', text: t.run_data }));
+    body.appendChild(el('pre', { 'class': 'small bg-body-tertiary p-2 mb-0', 'data-testid': 'test-run-process-data',
+      text: JSON.stringify(answer.data, null, 2) }));
+  }
+
+  function showRunStart() {
+    runBox.classList.remove('d-none');
+    var body = runBox.querySelector('.card-body');
+    body.innerHTML = '';
+    body.appendChild(el('div', { 'class': 'small mb-1', text: t.run_start_data }));
+    body.appendChild(jsonArea({}, 'start-data'));
+    body.lastChild.setAttribute('data-testid', 'test-run-data');
+    var go = el('button', { type: 'button', 'class': 'btn btn-sm btn-primary mt-1', 'data-testid': 'test-run-start',
+      text: t.run_start });
+    go.addEventListener('click', startRun);
+    body.appendChild(go);
+  }
+
+  document.querySelector('[data-action=test-run]').addEventListener('click', showRunStart);
+  runBox.querySelector('[data-action=test-run-close]').addEventListener('click', function () {
+    runBox.classList.add('d-none');
+    clearRunMarkers();
+    runAnswer = null;
+  });
+
   document.querySelector('[data-action=save]').addEventListener('click', save);
   document.querySelector('[data-action=deploy]').addEventListener('click', function () { deploy(); });
   document.querySelector('[data-action=download]').addEventListener('click', download);
@@ -573,6 +717,7 @@
     reader.readAsText(file);
   });
 
-  window.designer = { save: save, deploy: deploy, xml: xml, setProperty: setProperty, open: open };
+  window.designer = { save: save, deploy: deploy, xml: xml, setProperty: setProperty, open: open,
+    testRun: function () { return runAnswer; } };
   open(config.xml);
 })();

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.migration import MigrationRefused
@@ -22,6 +23,7 @@ from app.extensions import db, runtime
 from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
 from app.services import designer as service
+from app.services import test_run
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
 from app.web.designer.lint import lint_messages
@@ -141,6 +143,9 @@ def _modeler(xml: str, filename: str, definition=None):
         "urls": {
             "validate": url_for("designer.validate"),
             "deploy": url_for("designer.deploy_json"),
+            "test_run": url_for("designer.test_run_start"),
+            "test_run_complete": url_for("designer.test_run_complete"),
+            "test_run_timers": url_for("designer.test_run_timers"),
             "index": url_for("designer.index"),
         },
     }
@@ -213,6 +218,84 @@ def deploy_json():
     )
     response.status_code = 201 if created else 200
     return response
+
+
+# ---------------------------------------------------------------------------- test runs
+
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="designer-test-run")
+
+
+def _test_run_body() -> tuple[str, str, dict[str, Any]]:
+    filename, xml = _diagram_body()
+    body = request.get_json(silent=True) or {}
+    return filename, xml, body
+
+
+def _test_run_response(run: test_run.TestRun):
+    return jsonify(
+        ok=True, process=run.process, token=_signer().dumps(run.state), outcome=run.status,
+        message=_(run.message) if run.message else None, completed=run.completed, active=run.active,
+        waiting=run.waiting, tasks=run.tasks, timers=run.timers, thrown=run.thrown, data=run.data,
+    )
+
+
+def _test_run(action):
+    """Run one test-run action; problems, a bad form and an expired run become JSON answers."""
+    try:
+        return _test_run_response(action())
+    except service.DiagramTooLarge:
+        return _too_large()
+    except DefinitionError as exc:
+        response = jsonify(ok=False, problems=problem_dicts(exc.problems),
+                           message=_("The diagram has problems; fix them before a test run."))
+        response.status_code = 422
+        return response
+    except test_run.FormInvalid as exc:
+        response = jsonify(ok=False, fields=exc.errors, message=_("The data is not valid."))
+        response.status_code = 422
+        return response
+    except NotFound as exc:
+        response = jsonify(ok=False, message=_(exc.message))
+        response.status_code = 409
+        return response
+    finally:
+        db.session.rollback()  # a test run stores nothing
+
+
+def _state(body: dict[str, Any]) -> str:
+    try:
+        return str(_signer().loads(body.get("token") or ""))
+    except BadSignature:
+        abort(400)
+
+
+@bp.route("/test-run", methods=["POST"])
+def test_run_start():
+    """Start a throwaway run of the modeler's diagram (nothing is stored, no inbox sees it)."""
+    filename, xml, body = _test_run_body()
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    return _test_run(lambda: test_run.start(db.session, runtime(), filename, xml, data, current_user, locale()))
+
+
+@bp.route("/test-run/complete", methods=["POST"])
+def test_run_complete():
+    """Complete a task of a test run with the data entered for its form."""
+    filename, xml, body = _test_run_body()
+    state = _state(body)
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    task_id = str(body.get("task_id") or "")
+    return _test_run(lambda: test_run.complete(db.session, runtime(), filename, xml, state, task_id, data,
+                                               current_user, locale()))
+
+
+@bp.route("/test-run/timers", methods=["POST"])
+def test_run_timers():
+    """Let the test run's waiting timers fire now."""
+    filename, xml, body = _test_run_body()
+    state = _state(body)
+    return _test_run(lambda: test_run.fire_timers(db.session, runtime(), filename, xml, state, current_user,
+                                                  locale()))
 
 
 def _definition(definition_id: int):
