@@ -139,7 +139,7 @@ class DiagramTooLarge(Exception):
 DOCTYPE_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _sources(filename: str, xml: str) -> dict[str, str]:
+def diagram_sources(filename: str, xml: str) -> dict[str, str]:
     """The upload as parser sources; refuses oversized files and any DTD (no entities, no XXE)."""
     if len(xml.encode("utf-8")) > MAX_DIAGRAM_BYTES:
         raise DiagramTooLarge(filename)
@@ -156,7 +156,7 @@ def _sources(filename: str, xml: str) -> dict[str, str]:
 def validate_diagram(session: Session, filename: str, xml: str) -> list[Problem]:
     """The problems deploy would refuse, found without storing anything."""
     try:
-        sources = _sources(filename, xml)
+        sources = diagram_sources(filename, xml)
     except DefinitionError as exc:
         return list(exc.problems)
     return validate_sources(session, sources, known_department_names(session))
@@ -186,7 +186,7 @@ def deploy_diagram(session: Session, filename: str, xml: str, actor: User, confi
     ``confirm`` is not set.
     """
     require_designer(actor)
-    sources = _sources(filename, xml)
+    sources = diagram_sources(filename, xml)
     problems = validate_sources(session, sources, known_department_names(session))
     if problems:
         raise DefinitionError(problems=problems)

@@ -32,7 +32,7 @@ from app.formkit.build import schema, validate_data
 from app.formkit.definition import sample_data
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
-from app.services.designer import _sources, require_designer, validate_diagram
+from app.services.designer import diagram_sources, require_designer, validate_diagram
 from app.services.setup import known_department_names
 
 MAX_STATE_BYTES = 2 * 1024 * 1024
@@ -68,7 +68,7 @@ def _build(session: Session, filename: str, xml: str) -> BuiltProcess:
     problems = validate_diagram(session, filename, xml)
     if problems:
         raise DefinitionError(problems=problems)
-    sources = _sources(filename, xml)
+    sources = diagram_sources(filename, xml)
     parser = parse_sources(sources)
     uploaded = set(parser.process_parsers)
     known = known_department_names(session)
