@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEv
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, ProcessInstance, TaskState, User
@@ -82,14 +82,12 @@ def _actionable(session: Session, instance: ProcessInstance) -> tuple[list[Human
     rows = list(session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
     ))
-    if not rows:
-        return [], []
-    assigned = exists().where(User.id == HumanTask.assignee_id, User.active.is_(True))
-    able = set(session.scalars(
-        select(HumanTask.id).where(HumanTask.id.in_([r.id for r in rows]))
-        .where(HumanTask.department_id.is_not(None) | assigned)
-    ))
-    return [r for r in rows if r.id in able], [r for r in rows if r.id not in able]
+    assignees = {r.assignee_id for r in rows if r.department_id is None and r.assignee_id is not None}
+    active = set(session.scalars(
+        select(User.id).where(User.id.in_(assignees), User.active.is_(True))
+    )) if assignees else set()
+    able = [r for r in rows if r.department_id is not None or r.assignee_id in active]
+    return able, [r for r in rows if r not in able]
 
 
 def stall_reason(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> str | None:
