@@ -124,3 +124,18 @@ def test_test_run_from_the_modeler_shows_the_path(page, artifacts):  # noqa: F81
     page.wait_for_selector('[data-testid=test-run-status][data-status=completed]')
     assert page.locator('.djs-element.dz-completed[data-element-id="file_it"]').count() == 1
     page.screenshot(path=str(artifacts / "designer-test-run.png"), full_page=True)
+
+
+def test_instance_viewer_lays_out_a_diagram_deployed_without_layout(page, app):  # noqa: F811
+    from tests.designer.test_constructs import _deploy, _start
+
+    session = app.extensions["database"].session()
+    try:
+        _deploy(session, "manual_and_plain_tasks.bpmn")
+        instance = _start(session, app.extensions["runtime"], "own_manual_tasks")
+    finally:
+        session.close()
+    page.goto(f"{page.base}/designer/instances/{instance.id}")
+    page.wait_for_selector("#canvas[data-ready]")
+    assert page.locator("#canvas").get_attribute("data-ready") == "true"
+    assert page.locator('.djs-element.dz-active[data-element-id="inspect"]').count() == 1
