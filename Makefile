@@ -18,13 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 assets: app/static/vendor/.installed
-app/static/vendor/.installed: package.json
+app/static/vendor/.installed: package.json assets/designer-lint.js assets/designer-rules.js
 	npm install --no-audit --no-fund --silent
 	mkdir -p app/static/vendor/bootstrap
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js app/static/vendor/bootstrap/
 	mkdir -p app/static/vendor/bpmn-js
 	cp node_modules/bpmn-js/dist/bpmn-modeler.production.min.js node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js app/static/vendor/bpmn-js/
 	cp -r node_modules/bpmn-js/dist/assets/. app/static/vendor/bpmn-js/
+	mkdir -p app/static/vendor/designer
+	node_modules/.bin/esbuild assets/designer-lint.js --bundle --minify --format=iife --target=es2019 \
+		--log-level=warning --outfile=app/static/vendor/designer/lint-layout.js
+	cp node_modules/bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css app/static/vendor/designer/
 	touch $@
 
 translations: venv

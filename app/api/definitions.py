@@ -89,15 +89,20 @@ def _upload() -> tuple[str, str]:
 @bp.post("/process-definitions")
 @endpoint()
 def upload_definition():
-    """Validate and deploy a .bpmn file: 201 with new versions, 200 for identical content, 422 with problems."""
+    """Validate and deploy a .bpmn file: 201 with new versions, 200 for identical content, 422 with problems,
+    409 when a process id is the key of an unrelated deployed process (``?confirm=true`` deploys anyway)."""
     user = api_user()
     _require(policy.may_design(user))
     filename, xml = _upload()
+    confirm = request.args.get("confirm", "").lower() in ("1", "true", "yes")
     try:
-        result = service.deploy_diagram(db.session, filename, xml, user)
+        result = service.deploy_diagram(db.session, filename, xml, user, confirm=confirm)
     except service.DiagramTooLarge:
         raise ApiError(413, _("The diagram is larger than %(mb)s MB.",
                               mb=service.MAX_DIAGRAM_BYTES // (1024 * 1024))) from None
+    except service.ConfirmationRequired as exc:
+        raise ApiError(409, _(exc.message), code=exc.code, processes=exc.details["processes"],
+                       hint=_("Send the upload again with ?confirm=true to deploy it anyway.")) from None
     db.session.commit()
     created = bool(result.created)
     rows = result.created if created else result.definitions

@@ -71,7 +71,7 @@ def app_error(exc: AppError):
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     extra: dict[str, Any] = {"code": exc.code}
     if isinstance(exc, DefinitionError):
-        extra["problems"] = [p.as_dict() for p in exc.problems]
+        extra["problems"] = [p.as_dict(_) for p in exc.problems]
         return error_response(status, _("The process definition is invalid."), **extra)
     return error_response(status, _(exc.message), **extra)
 

@@ -539,7 +539,11 @@ PATHS.update({
         "post": {
             "operationId": "deployProcessDefinition", "tags": ["process-definitions"],
             "summary": "Validate and deploy a .bpmn file as a new version (designers and admins)",
-            "parameters": [ACCEPT_LANGUAGE],
+            "parameters": [ACCEPT_LANGUAGE, {
+                "name": "confirm", "in": "query", "required": False, "schema": {"type": "boolean"},
+                "description": "Deploy even when a process id is the key of an unrelated deployed process "
+                               "(it becomes that process's next version).",
+            }],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -554,6 +558,7 @@ PATHS.update({
                 "201": _json(_ref("DeployResult"), "New version(s) deployed."),
                 "200": _json(_ref("DeployResult"), "Identical content: the existing version(s)."),
                 "422": {"$ref": "#/components/responses/DefinitionInvalid"},
+                "409": {"$ref": "#/components/responses/ConfirmationRequired"},
                 **_errors(400, 401, 403, 413),
             },
         },
@@ -609,6 +614,10 @@ DOCUMENT: dict[str, Any] = {
 
 DOCUMENT["components"]["responses"]["DefinitionInvalid"] = _json(
     _ref("DefinitionProblems"), "The diagram is invalid; nothing was deployed. error.problems names the elements."
+)
+DOCUMENT["components"]["responses"]["ConfirmationRequired"] = _json(
+    _ref("Error"), "A process id is the key of an unrelated deployed process: error.code is confirmation_required, "
+    "error.processes lists them (key, live_version, shared_elements); send again with ?confirm=true to deploy anyway."
 )
 
 

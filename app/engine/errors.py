@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.errors import AppError
 
@@ -13,9 +15,20 @@ class EngineError(AppError):
     code = "engine_error"
 
 
+Translate = Callable[..., str]
+
+
+def _untranslated(message: str, **params: Any) -> str:
+    return message % params if params else message
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a BPMN file, tied to the element it concerns."""
+    """One problem found in a BPMN file, tied to the element it concerns.
+
+    ``message`` is a catalogue key (marked with ``N_``) with ``%(name)s`` placeholders filled
+    from ``params``, so the web and API layers can show it in the user's language.
+    """
 
     message: str
     element_id: str = ""
@@ -23,15 +36,24 @@ class Problem:
     file_name: str = ""
     line: int | None = None
     severity: str = "error"
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
 
-    def describe(self) -> str:
-        where = self.element_id or (f"line {self.line}" if self.line else self.file_name)
+    def text(self, translate: Translate = _untranslated) -> str:
+        """The message alone, translated by ``translate`` (e.g. flask_babel's gettext)."""
+        return translate(self.message, **self.params)
+
+    def describe(self, translate: Translate = _untranslated) -> str:
+        line = translate("line %(n)s", n=self.line) if self.line else ""
+        where = self.element_id or line or self.file_name
+        if self.element_id and self.line:
+            where = f"{where}, {line}"
         label = f"{where} ({self.element_name})" if self.element_name else where
-        return f"{label}: {self.message}" if label else self.message
+        message = self.text(translate)
+        return f"{label}: {message}" if label else message
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, translate: Translate = _untranslated) -> dict[str, object]:
         return {
-            "message": self.message,
+            "message": self.text(translate),
             "element_id": self.element_id,
             "element_name": self.element_name,
             "file": self.file_name,

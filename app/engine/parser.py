@@ -13,10 +13,12 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from app.engine.errors import DefinitionError, Problem
+from app.engine.explain import clean, library_problem, schema_problem
+from app.engine.links import connect_links
+from app.i18n import N_
 
 MAX_BPMN_BYTES = 5 * 1024 * 1024
 
@@ -27,21 +29,37 @@ def sha256(text: str | bytes) -> str:
 
 
 def problem_from(exc: Exception, file_name: str) -> Problem:
+    """A library exception as a problem in plain words, naming the element when it is known."""
     if isinstance(exc, ValidationException):
-        return Problem(
-            message=str(exc.args[0]) if exc.args else str(exc),
+        return library_problem(
+            str(exc.args[0]) if exc.args else str(exc),
             element_id=getattr(exc, "id", "") or "",
             element_name=getattr(exc, "name", "") or "",
             file_name=getattr(exc, "file_name", "") or file_name,
             line=getattr(exc, "line_number", None) or None,
         )
     task_spec = getattr(exc, "task_spec", None)
-    return Problem(
-        message=str(exc),
+    return library_problem(
+        str(exc),
         element_id=getattr(task_spec, "bpmn_id", "") or "",
         element_name=getattr(task_spec, "bpmn_name", "") or "",
         file_name=file_name,
     )
+
+
+#: At most this many schema errors are listed per file (the first ones usually explain the rest).
+MAX_SCHEMA_PROBLEMS = 20
+
+
+def schema_problems(tree: Any, file_name: str) -> list[Problem]:
+    """Every BPMN 2.0 schema violation of ``tree`` (up to MAX_SCHEMA_PROBLEMS), in plain words."""
+    VALIDATOR.preprocess(tree)
+    if VALIDATOR.validator.validate(tree):
+        return []
+    return [
+        schema_problem(error.message, error.line, tree, file_name)
+        for error in list(VALIDATOR.validator.error_log)[:MAX_SCHEMA_PROBLEMS]
+    ]
 
 
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -52,20 +70,28 @@ def parse_sources(sources: dict[str, str], validate: bool = True) -> SpiffBpmnPa
 
     XML is read without entity expansion or network access (no XXE from uploads).
     """
-    parser = SpiffBpmnParser(validator=VALIDATOR if validate else None)
+    parser = SpiffBpmnParser()
     problems: list[Problem] = []
     for name, text in sources.items():
         if len(text.encode("utf-8")) > MAX_BPMN_BYTES:
-            problems.append(Problem("file is larger than 5 MB", file_name=name))
+            problems.append(Problem(N_("The file is larger than 5 MB."), file_name=name))
             continue
         try:
             tree = etree.fromstring(text.encode("utf-8"), parser=_SAFE_XML)
         except etree.XMLSyntaxError as exc:
-            problems.append(Problem(f"not well-formed XML: {exc.msg}", file_name=name, line=exc.lineno))
+            problems.append(Problem(N_("The file is not well-formed XML: %(detail)s"), file_name=name,
+                                    line=exc.lineno, params={"detail": clean(exc.msg)}))
             continue
+        if validate:
+            found = schema_problems(tree, name)
+            if found:
+                problems += found
+                continue
         try:
             parser.add_bpmn_xml(tree, filename=name)
-        except (ValidationException, SpiffWorkflowException) as exc:
+        except Exception as exc:  # noqa: BLE001
+            # The library raises more than its own exceptions on unusual diagrams (NotImplementedError
+            # for an unknown boundary event, KeyError, ...): each is a problem of the file, never a 500.
             problems.append(problem_from(exc, name))
     if problems:
         raise DefinitionError(problems=problems)
@@ -81,7 +107,7 @@ def called_processes(parser: SpiffBpmnParser, process_id: str) -> set[str]:
     """Ids of the processes that ``process_id`` calls, directly or not, as far as known."""
     try:
         specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
-    except (ValidationException, SpiffWorkflowException) as exc:
+    except Exception as exc:  # noqa: BLE001 - as in parse_sources
         file_name = getattr(parser.get_process_parser(process_id), "filename", "") or ""
         raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
     return set(specs) & set(parser.get_process_dependencies())  # embedded subprocesses are no calls
@@ -103,11 +129,12 @@ def build_specs(parser: SpiffBpmnParser, process_id: str, file_name: str = "") -
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
-    except (ValidationException, SpiffWorkflowException) as exc:
+        for each in (spec, *subprocess_specs.values()):
+            if each is not None:
+                connect_loop_children(each)
+                connect_links(parser, each)
+    except Exception as exc:  # noqa: BLE001 - as in parse_sources
         raise DefinitionError(problems=[problem_from(exc, file_name)]) from exc
-    for each in (spec, *subprocess_specs.values()):
-        if each is not None:
-            connect_loop_children(each)
     return spec, subprocess_specs
 
 

@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
 from app.engine.context import RunContext
+from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
+from app.engine.progress import waiting_events
 from app.engine.properties import project_access
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ TIMER_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "Cycle
 def next_timer_due(workflow: BpmnWorkflow) -> datetime | None:
     """The earliest due time among the instance's waiting timer events."""
     due: list[datetime] = []
-    for event in workflow.waiting_events():
+    for event in waiting_events(workflow):  # with the timers of event-based gateways
         if event.event_type not in TIMER_TYPES or not event.value:
             continue
         try:
@@ -163,7 +165,7 @@ class TaskProjector:
         row.title = (getattr(spec, "bpmn_name", None) or row.element_id)[:200]
         row.title_en = props.get("nameEn")
         row.lane = spec.lane
-        row.form_key = props.get("formKey")
+        row.form_key = form_key_of(spec)
         row.form_id = (instance.definition.forms or {}).get(row.form_key) if row.form_key else None
         row.state = TaskState.OPEN
         row.created_at = now

@@ -43,6 +43,7 @@ from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recomput
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
+from app.engine.progress import refresh_conditions, stall_reason
 from app.engine.projection import TaskProjector, next_timer_due
 from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
@@ -62,6 +63,11 @@ def _forget_loaded(session: Session, _previous: Any) -> None:
     """A rolled-back save's lock_version may be reached again by another save, so a workflow
     remembered under it would no longer be unique to that version."""
     session.info.pop(LOADED_KEY, None)
+
+
+#: How often conditional events are re-evaluated after the steps of one operation (a condition
+#: that keeps firing in a loop must not run for ever).
+MAX_CONDITION_ROUNDS = 20
 
 
 class WorkflowRuntime:
@@ -133,12 +139,20 @@ class WorkflowRuntime:
             del session.info[LOADED_KEY]
         return slot[1]
 
+    def advance(self, workflow: BpmnWorkflow) -> str | None:
+        """Run engine steps on a workflow that is not stored (the designer's test runs)."""
+        return self._advance(workflow)
+
     def _advance(self, workflow: BpmnWorkflow) -> str | None:
         """Run engine steps and due timers; an error becomes an incident message."""
         try:
             workflow.do_engine_steps()
             workflow.refresh_timers()
             workflow.do_engine_steps()
+            for _round in range(MAX_CONDITION_ROUNDS):  # conditions read data the steps may have changed
+                if not refresh_conditions(workflow):
+                    break
+                workflow.do_engine_steps()
         except Exception as exc:  # noqa: BLE001 - any engine failure must become an incident
             log.exception("engine step failed")
             return _describe_failure(exc)
@@ -173,6 +187,10 @@ class WorkflowRuntime:
             instance.next_due_at = next_timer_due(workflow)
         self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
         self.projector.sync(session, instance, workflow, ctx)
+        if instance.status == InstanceStatus.RUNNING and (stalled := stall_reason(session, instance, workflow)):
+            ctx.incident = stalled  # nothing waits silently: no one can act and no timer is pending
+            instance.status = InstanceStatus.INCIDENT
+            instance.incident_message = stalled
         if ctx.incident:
             self._audit(session, instance, ctx, action="incident", message=ctx.incident)
         for hook in self.hooks:

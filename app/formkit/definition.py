@@ -218,3 +218,42 @@ def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:
 def iter_fields(definition: dict[str, Any]):
     """Top-level fields of a definition."""
     yield from definition.get("fields", [])
+
+
+def sample_value(field: dict[str, Any]) -> Any:
+    """A plausible value for a field (its default when it has one): for test runs of a diagram."""
+    if "default" in field:
+        return field["default"]
+    ftype = field.get("type")
+    low = field.get("min")
+    if ftype in ("text", "textarea"):
+        length = max(int(field.get("min_length") or 0), 2)
+        if field.get("max_length"):
+            length = min(length, int(field["max_length"]))
+        return ("示例" * length)[:length]
+    if ftype == "email":
+        return "sample@example.com"
+    if ftype == "integer":
+        return int(low) if isinstance(low, int | float) else 1
+    if ftype in ("number", "money"):
+        return float(low) if isinstance(low, int | float) else 1.0
+    if ftype == "date":
+        return "2026-01-05"
+    if ftype == "datetime":
+        return "2026-01-05T09:00:00+08:00"
+    if ftype == "boolean":
+        return True
+    if ftype in CHOICE_TYPES:
+        first = (field.get("choices") or [{}])[0].get("value")
+        return [first] if ftype == "multiselect" else first
+    if ftype == "department":
+        return "quality"
+    if ftype == "group":
+        rows = max(int(field.get("min_rows") or 1), 1)
+        return [sample_data(field) for _ in range(rows)]
+    return None  # user and file fields: nobody and nothing to attach
+
+
+def sample_data(definition: dict[str, Any]) -> dict[str, Any]:
+    """Sample values for every field of a form (or of a group's fields)."""
+    return {f["name"]: sample_value(f) for f in definition.get("fields", []) if isinstance(f, dict) and "name" in f}

@@ -28,10 +28,12 @@ from app.data.models import (
     User,
 )
 from app.engine import migration
+from app.engine.definitions.collisions import Collision, unrelated_collisions
 from app.engine.definitions.deploy import DeployResult, deploy, deploy_forms, validate_sources
 from app.engine.definitions.lookup import get_definition, latest_definition, latest_form
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import MAX_BPMN_BYTES
+from app.errors import AppError
 from app.i18n import N_
 from app.services import policy
 from app.services.approvals import KINDS
@@ -111,6 +113,11 @@ def department_codes() -> list[str]:
     return [code for code, _zh, _en in DEPARTMENTS]
 
 
+def department_names(session: Session) -> list[str]:
+    """Every name a lane or department property may use (codes, Chinese and English names)."""
+    return sorted(known_department_names(session))
+
+
 # ---------------------------------------------------------------------------- validate and deploy
 
 
@@ -121,7 +128,7 @@ class DiagramTooLarge(Exception):
 DOCTYPE_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _sources(filename: str, xml: str) -> dict[str, str]:
+def diagram_sources(filename: str, xml: str) -> dict[str, str]:
     """The upload as parser sources; refuses oversized files and any DTD (no entities, no XXE)."""
     if len(xml.encode("utf-8")) > MAX_DIAGRAM_BYTES:
         raise DiagramTooLarge(filename)
@@ -138,22 +145,42 @@ def _sources(filename: str, xml: str) -> dict[str, str]:
 def validate_diagram(session: Session, filename: str, xml: str) -> list[Problem]:
     """The problems deploy would refuse, found without storing anything."""
     try:
-        sources = _sources(filename, xml)
+        sources = diagram_sources(filename, xml)
     except DefinitionError as exc:
         return list(exc.problems)
     return validate_sources(session, sources, known_department_names(session), known_approvals=set(KINDS))
 
 
-def deploy_diagram(session: Session, filename: str, xml: str, actor: User) -> DeployResult:
+class ConfirmationRequired(AppError):
+    """The upload reuses the key of a deployed process it is unrelated to (see :mod:`collisions`):
+    deploying it makes it that process's next version, so the designer must confirm."""
+
+    code = "confirmation_required"
+
+    def __init__(self, collisions: list[Collision]) -> None:
+        super().__init__(
+            N_("A deployed process already has the id of this diagram's process, and the two diagrams are "
+               "unrelated. Deploying makes it the next version of that process; rename the process id to deploy "
+               "it as a new process, or confirm."),
+            processes=[{"key": c.key, "live_version": c.version, "shared_elements": c.share} for c in collisions],
+        )
+        self.collisions = collisions
+
+
+def deploy_diagram(session: Session, filename: str, xml: str, actor: User, confirm: bool = False) -> DeployResult:
     """Validate and deploy a diagram as new immutable versions (nothing new for identical content).
 
-    Raises DefinitionError with every problem (path and timer checks included).
+    Raises DefinitionError with every problem (path and timer checks included), and
+    ConfirmationRequired when a process id is the key of an unrelated deployed process and
+    ``confirm`` is not set.
     """
     require_designer(actor)
-    sources = _sources(filename, xml)
+    sources = diagram_sources(filename, xml)
     problems = validate_sources(session, sources, known_department_names(session), known_approvals=set(KINDS))
     if problems:
         raise DefinitionError(problems=problems)
+    if not confirm and (collisions := unrelated_collisions(session, sources)):
+        raise ConfirmationRequired(collisions)
     return deploy(session, sources, None, actor_id=actor.id, known_departments=known_department_names(session),
                   known_approvals=set(KINDS))
 

@@ -32,8 +32,8 @@ def test_broken_diagram_via_web_upload_lists_problems_on_their_elements(designer
     for element in BROKEN_ELEMENTS:
         assert f'data-element-id="{element}"' in html, element
     assert "no_such_form" in html and "no_such_dept" in html
-    assert "no path from this element reaches an end event" in html
-    assert "invalid timer expression" in html
+    assert "从此元素出发没有路径能到达结束事件" in html  # in the designer's language (Chinese)
+    assert "无效的定时器表达式" in html
     assert _versions(session, "feedback_case") == 1
 
 
@@ -47,11 +47,11 @@ def test_validate_endpoint_reports_every_problem_without_storing(designer, sessi
     for problem in body["problems"]:
         by_element.setdefault(problem["element_id"], []).append(problem["message"])
     assert set(by_element) >= BROKEN_ELEMENTS
-    assert any("does not exist" in m for m in by_element["verify"])
-    assert any("unknown department" in m for m in by_element["eight_d"])
-    assert any("script" in m for m in by_element["set_closed"])
-    assert any("reaches an end event" in m for m in by_element["dead_end"])
-    assert any("invalid timer expression" in m for m in by_element["bad_timer"])
+    assert any("不存在" in m for m in by_element["verify"])
+    assert any("未知部门" in m for m in by_element["eight_d"])
+    assert any("脚本" in m for m in by_element["set_closed"])
+    assert any("到达结束事件" in m for m in by_element["dead_end"])
+    assert any("无效的定时器表达式" in m for m in by_element["bad_timer"])
     good = designer.post("/designer/validate", json={"filename": "fc.bpmn", "xml": renamed()},
                          headers={"X-CSRFToken": _csrf(designer)}).get_json()
     assert good == {"ok": True, "problems": []}
@@ -111,7 +111,7 @@ def test_api_upload_of_a_broken_diagram_is_422_with_problems_naming_elements(cli
 
 
 def test_not_well_formed_xml_names_the_line(client):
-    headers = api_token(client, "designer")
+    headers = {**api_token(client, "designer"), "Accept-Language": "en"}
     response = client.post("/api/v1/process-definitions", headers=headers,
                            json={"filename": "x.bpmn", "xml": CASE_XML.replace("</bpmn:process>", "", 1)})
     assert response.status_code == 422
@@ -125,7 +125,8 @@ def test_not_well_formed_xml_names_the_line(client):
     '</bpmn:startEvent>')], ids=["xxe-attribute", "billion-laughs", "xxe-text"])
 def test_entity_payloads_are_refused_and_nothing_is_deployed(client, designer, session, payload):
     before = session.scalar(select(func.count()).select_from(ProcessDefinition))
-    response = client.post("/api/v1/process-definitions", headers=api_token(client, "designer"),
+    response = client.post("/api/v1/process-definitions",
+                           headers={**api_token(client, "designer"), "Accept-Language": "en"},
                            json={"filename": "evil.bpmn", "xml": payload})
     assert response.status_code == 422
     messages = " ".join(p["message"] for p in response.get_json()["error"]["problems"])

@@ -153,7 +153,7 @@ def test_self_triggering_chain_stops_at_the_limit(session, runtime, actor, deplo
 def test_bad_payload_expression_is_refused_at_deploy(session, deploy_sources, payload):
     with pytest.raises(DefinitionError) as info:
         deploy_sources({"thrower.bpmn": thrower(payload=payload)})
-    assert any(p.element_id == "throw" and "message payload" in p.message for p in info.value.problems)
+    assert any(p.element_id == "throw" and "message payload" in p.text() for p in info.value.problems)
     session.rollback()
     assert latest_definition(session, "thrower") is None
 
@@ -177,4 +177,4 @@ def test_a_message_start_beside_a_plain_start_is_refused_at_deploy(session, depl
                                                     + flows("plain", "handle", prefix="g")))
     with pytest.raises(DefinitionError) as info:
         deploy_sources({"both.bpmn": both})
-    assert any(p.element_id == "start" and "no other start event" in p.message for p in info.value.problems)
+    assert any(p.element_id == "start" and "no other start event" in p.text() for p in info.value.problems)

@@ -165,7 +165,7 @@ def test_escape_script_is_refused_at_deploy(deploy_sources, script):
     with pytest.raises(DefinitionError) as info:
         _deploy_script(deploy_sources, script)
     assert [p.element_id for p in info.value.problems] == ["evil"]
-    assert info.value.problems[0].message.startswith("script:")
+    assert info.value.problems[0].text().startswith("script:")
 
 
 def test_escape_in_gateway_condition_at_runtime_is_an_incident(session, actor, deploy_sources):

@@ -150,7 +150,7 @@ def test_changing_the_start_schedule_is_a_diagram_change(app):
     with database.transaction() as session, pytest.raises(DefinitionError) as info:
         deploy(session, {"weekly_assessment.bpmn": broken}, {}, known_departments=known_department_names(session))
     assert [p.element_id for p in info.value.problems] == ["start"]
-    assert "startSchedule" in info.value.problems[0].message
+    assert "startSchedule" in info.value.problems[0].text()
 
 
 #: A stand-in for the production diagram: the test is about how it is started, not its steps.

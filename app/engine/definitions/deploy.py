@@ -4,29 +4,33 @@ storing anything (the designer's "save and validate"): both build each process t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
-from app.engine.definitions.lookup import get_definition, latest_definition, latest_form, task_properties
+from app.engine.definitions.confirm import CONFIRM_FORM, CONFIRM_FORM_KEY, form_key_of
+from app.engine.definitions.lookup import get_definition, latest_definition, latest_form
 from app.engine.definitions.rules import check_rules
+from app.engine.definitions.support import merge, unsupported
 from app.engine.errors import DefinitionError, Problem
 from app.engine.parser import (
     build_specs,
     called_processes,
     iter_task_specs,
     parse_sources,
-    problem_from,
     process_ids,
     sha256,
 )
 from app.formkit.definition import content_hash, validate_definition
+from app.i18n import N_
 
-NO_EXECUTABLE_PROCESS = "no executable process (isExecutable=\"true\")"
+NO_EXECUTABLE_PROCESS = N_("No process in this file is marked executable: tick Executable on the process in the "
+                           "modeler (isExecutable=\"true\").")
+
+CALLEE_MISSING = N_("The called process '%(key)s' is neither in this file nor deployed: deploy it first, or put "
+                    "it in the same file.")
 
 
 @dataclass
@@ -47,6 +51,8 @@ class BuiltProcess:
     #: form key → form (uploaded or latest deployed) for every formKey the process uses
     forms: dict[str, Any]
     used_forms: set[str]
+    #: refusals and hints of the XML scan (:mod:`support`), reported with the rules' problems
+    scanned: list[Problem] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- forms
@@ -57,7 +63,7 @@ def deploy_forms(
 ) -> dict[str, FormDefinition]:
     """Store each form as a new version unless its content equals the latest version."""
     problems = [
-        Problem(f"form {key}: {p}", element_id=key)
+        Problem(N_("form %(key)s: %(problem)s"), element_id=key, params={"key": key, "problem": p})
         for key, definition in forms.items()
         for p in validate_definition(definition, key=key)
     ]
@@ -98,7 +104,7 @@ def _gather_deployed_callees(
             continue
         definition = latest_definition(session, key)
         if definition is None:
-            problems.append(Problem(f"called process '{key}' is not deployed", element_id=key))
+            problems.append(Problem(CALLEE_MISSING, element_id=key, params={"key": key}))
             continue
         bound[key] = definition.id
         if definition.bpmn_xml not in sources.values():  # one file may hold several processes
@@ -114,39 +120,40 @@ def build_process(
     pid: str,
     missing_callees: set[str],
     forms: dict[str, Any],
+    known_departments: set[str] | None = None,
 ) -> tuple[BuiltProcess | None, list[Problem]]:
     """Parse process ``pid`` of an upload with the deployed processes it calls and find the
     forms it uses (``forms`` first, else their latest deployed version). Problems name the file."""
-    file_name = parser.get_process_parser(pid).filename or ""
+    process_parser = parser.get_process_parser(pid)
+    file_name = process_parser.filename or ""
+    scanned = unsupported(process_parser.node, file_name, known_departments)
     combined = dict(sources)
     deployed_callees: dict[str, int] = {}
     problems = _gather_deployed_callees(session, missing_callees, combined, deployed_callees)
     if problems:
-        return None, problems
+        return None, merge(scanned, problems)
     try:
         full = parse_sources(combined, validate=False) if deployed_callees else parser
         spec, subprocess_specs = build_specs(full, pid, file_name)
     except DefinitionError as exc:
-        return None, list(exc.problems)
-    used = {
-        props["formKey"]
-        for ts in iter_task_specs(spec, subprocess_specs)
-        if (props := task_properties(ts)).get("formKey")
-    }
+        return None, merge(scanned, list(exc.problems))
+    used = {key for ts in iter_task_specs(spec, subprocess_specs) if (key := form_key_of(ts))}
     available = dict(forms)
     for key in used - set(available):
         existing = latest_form(session, key)
         if existing is not None:
             available[key] = existing
-    return BuiltProcess(spec, subprocess_specs, deployed_callees, available, used), []
+        elif key == CONFIRM_FORM_KEY:
+            available[key] = CONFIRM_FORM  # stored by deploy when first used
+    return BuiltProcess(spec, subprocess_specs, deployed_callees, available, used, scanned), []
 
 
 def check_process(
     built: BuiltProcess, file_name: str, known_departments: set[str] | None, known_approvals: set[str] | None
 ) -> list[Problem]:
-    """Our rules on a built process, each problem tied to its file."""
+    """Our rules on a built process (and the XML scan's refusals), each problem tied to its file."""
     found = check_rules(built.spec, built.subprocess_specs, built.forms, known_departments, known_approvals)
-    return [Problem(p.message, p.element_id, p.element_name, file_name, p.line) for p in found]
+    return merge(built.scanned, [replace(p, file_name=file_name) for p in found])
 
 
 def _callees_first(ids: list[str], calls: dict[str, set[str]]) -> list[str]:
@@ -191,7 +198,7 @@ def deploy(
     result.forms = deploy_forms(session, forms or {}, actor_id)
     ids = process_ids(parser)
     if not ids:
-        raise DefinitionError(problems=[Problem(NO_EXECUTABLE_PROCESS)])
+        raise DefinitionError(problems=[Problem(NO_EXECUTABLE_PROCESS, file_name=name) for name in sources])
     problems: list[Problem] = []
     uploaded = set(parser.process_parsers)
     calls = {pid: called_processes(parser, pid) for pid in ids}
@@ -203,9 +210,10 @@ def deploy(
         # latest deployed version, whose XML joins the sources for building the spec.
         bound = {key: deployed[key].id for key in calls[pid] & uploaded if key in deployed}
         if calls[pid] & uploaded - set(bound):
-            problems.append(Problem("a called process in this upload could not be deployed", element_id=pid))
+            problems.append(Problem(N_("a called process in this upload could not be deployed"), element_id=pid))
             continue
-        built, found = build_process(session, parser, sources, pid, calls[pid] - uploaded, dict(result.forms))
+        built, found = build_process(session, parser, sources, pid, calls[pid] - uploaded, dict(result.forms),
+                                     known_departments)
         problems += found
         if built is None or problems:
             continue
@@ -213,6 +221,8 @@ def deploy(
         problems += found
         if found:
             continue
+        if isinstance(built.forms.get(CONFIRM_FORM_KEY), dict):
+            built.forms.update(deploy_forms(session, {CONFIRM_FORM_KEY: CONFIRM_FORM}, actor_id))
         bound.update(built.deployed_callees)
         row, created = _store_version(session, pid, file_name, xml, built, bound, actor_id)
         result.definitions.append(row)
@@ -278,20 +288,22 @@ def validate_sources(
         return list(exc.problems)
     available: dict[str, Any] = {}
     for key, definition in (forms or {}).items():
-        problems += [Problem(f"form {key}: {p}", element_id=key) for p in validate_definition(definition, key=key)]
+        problems += [Problem(N_("form %(key)s: %(problem)s"), element_id=key, params={"key": key, "problem": p})
+                     for p in validate_definition(definition, key=key)]
         available[key] = definition
     ids = process_ids(parser)
     if not ids:
-        return [*problems, Problem(NO_EXECUTABLE_PROCESS)]
+        return [*problems, *(Problem(NO_EXECUTABLE_PROCESS, file_name=name) for name in sources)]
     uploaded = set(parser.process_parsers)
     for pid in ids:
-        file_name = parser.get_process_parser(pid).filename or ""
+        process_parser = parser.get_process_parser(pid)
+        file_name = process_parser.filename or ""
         try:
             missing = called_processes(parser, pid) - uploaded
-        except (ValidationException, SpiffWorkflowException) as exc:
-            problems.append(problem_from(exc, file_name))
+        except DefinitionError as exc:  # the library could not even read the process: report the scan too
+            problems += merge(unsupported(process_parser.node, file_name, known_departments), exc.problems)
             continue
-        built, found = build_process(session, parser, sources, pid, missing, available)
+        built, found = build_process(session, parser, sources, pid, missing, available, known_departments)
         problems += found
         if built is not None:
             problems += check_process(built, file_name, known_departments, known_approvals)

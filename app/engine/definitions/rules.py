@@ -6,6 +6,7 @@ end, timers are valid ISO 8601, a message-started process has no other start, a 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -22,16 +23,23 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 
 from app.engine.calendar import LATENESS_BASES
+from app.engine.definitions.confirm import is_confirm_task
 from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
+from app.engine.definitions.support import NO_DEPARTMENT, NO_FORM_KEY
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
 from app.engine.properties import access_problems
 from app.engine.sandbox import check_source
+from app.i18n import N_
 
 #: What a day late on a task with the ``latenessCharge`` property costs in the weekly
 #: assessment: producing measures (10 yuan/day) or carrying them out (20 yuan/day).
 LATENESS_CHARGES = ("measures", "execution")
+
+
+#: one problem of an element: a message template (marked with N_, translated when shown) and its params
+Message = tuple[str, dict[str, Any]]
 
 
 def check_rules(
@@ -48,94 +56,133 @@ def check_rules(
     for ts in iter_task_specs(spec, subprocess_specs):
         element, name = getattr(ts, "bpmn_id", None) or ts.name, getattr(ts, "bpmn_name", "") or ""
         props = task_properties(ts)
-        messages = [
+        messages: list[Message] = [
             *_user_task_rules(ts, props, forms, known_departments),
-            *access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals),
+            *((text, {}) for text in access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals)),
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
             *_code_rules(ts, props),
         ]
-        problems += [Problem(message, element_id=element, element_name=name) for message in messages]
+        problems += [Problem(text, element_id=element, element_name=name, params=params) for text, params in messages]
     problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs) + check_starts(spec)
+    problems += check_confirm_tasks(spec, subprocess_specs, forms, known_departments)
+    return problems
+
+
+def department_problem(
+    ts: Any, props: dict[str, str], known_departments: set[str] | None, problem: Callable[..., None]
+) -> None:
+    """A human task needs a known department: its ``department`` property, else its lane."""
+    department = props.get("department", "")
+    if known_departments is None:
+        return
+    if department and not department.startswith("="):
+        if department.lower() not in known_departments:
+            problem(N_("unknown department '%(department)s'"), department=department)
+    elif not department and not ts.lane:
+        problem(NO_DEPARTMENT)
+    elif not department and ts.lane.lower() not in known_departments:
+        problem(N_("lane '%(lane)s' is not a known department"), lane=ts.lane)
+
+
+def check_confirm_tasks(
+    spec: Any, subprocess_specs: dict[str, Any], forms: dict[str, Any], known_departments: set[str] | None
+) -> list[Problem]:
+    """Manual and plain tasks are done by a department like user tasks (see :mod:`confirm`): they
+    need a known department; a form named with formKey must exist, else they use the confirm form."""
+    problems: list[Problem] = []
+    for ts in iter_task_specs(spec, subprocess_specs):
+        if not is_confirm_task(ts):
+            continue
+        element, label = _spec_label(ts)
+        props = task_properties(ts)
+
+        def problem(message: str, **params: Any) -> None:
+            problems.append(Problem(message, element, label, params=params))  # noqa: B023
+
+        form_key = props.get("formKey")
+        if form_key and form_key not in forms:
+            problem(N_("form '%(form)s' does not exist"), form=form_key)
+        if known_departments is not None and not props.get("department") and not ts.lane:
+            problem(N_("This manual or plain task is done by nobody: put it in a lane named after a department, "
+                       "or set its department property. The department confirms it done (with its formKey form, "
+                       "or a confirm-only form)."))
+        else:
+            department_problem(ts, props, known_departments, problem)
     return problems
 
 
 def _user_task_rules(
     ts: Any, props: dict[str, str], forms: dict[str, Any], known_departments: set[str] | None
-) -> list[str]:
+) -> list[Message]:
     """A user task names an existing form and belongs to a known department (lane or property)."""
     if not isinstance(ts, UserTask):
         return []
-    messages = []
+    messages: list[Message] = []
     form_key = props.get("formKey")
     if not form_key:
-        messages.append("user task has no formKey property")
+        messages.append((NO_FORM_KEY, {}))
     elif form_key not in forms:
-        messages.append(f"form '{form_key}' does not exist")
-    department = props.get("department", "")
-    if known_departments is None:
-        return messages
-    if department and not department.startswith("="):
-        if department.lower() not in known_departments:
-            messages.append(f"unknown department '{department}'")
-    elif not department and not ts.lane:
-        messages.append("user task is in no lane and names no department")
-    elif not department and ts.lane.lower() not in known_departments:
-        messages.append(f"lane '{ts.lane}' is not a known department")
+        messages.append((N_("form '%(form)s' does not exist"), {"form": form_key}))
+    department_problem(ts, props, known_departments, lambda text, **params: messages.append((text, params)))
     return messages
 
 
-def _lateness_rules(ts: Any, props: dict[str, str]) -> list[str]:
+def _lateness_rules(ts: Any, props: dict[str, str]) -> list[Message]:
     """``latenessCharge``/``latenessDays`` sit on a user task with a due time, with known values."""
     charge, days = props.get("latenessCharge"), props.get("latenessDays")
     if not (charge or days):
         return []
     if not isinstance(ts, UserTask):
-        return ["latenessCharge and latenessDays belong on a user task"]
+        return [(N_("latenessCharge and latenessDays belong on a user task"), {})]
     if charge not in LATENESS_CHARGES:
-        return [f"latenessCharge must be one of {', '.join(LATENESS_CHARGES)}"]
+        return [(N_("latenessCharge must be one of %(values)s"), {"values": ", ".join(LATENESS_CHARGES)})]
     if days and days not in LATENESS_BASES:
-        return [f"latenessDays must be one of {', '.join(LATENESS_BASES)}"]
+        return [(N_("latenessDays must be one of %(values)s"), {"values": ", ".join(LATENESS_BASES)})]
     if not props.get("dueAt"):
-        return ["a task with latenessCharge needs a dueAt"]
+        return [(N_("a task with latenessCharge needs a dueAt"), {})]
     return []
 
 
-def _schedule_rules(ts: Any, props: dict[str, str]) -> list[str]:
+def _schedule_rules(ts: Any, props: dict[str, str]) -> list[Message]:
     """``startSchedule`` is a valid repeating interval on a start event."""
     schedule = props.get("startSchedule")
     if not schedule:
         return []
     if not isinstance(ts, StartEvent):
-        return ["startSchedule belongs on a start event"]
+        return [(N_("startSchedule belongs on a start event"), {})]
     error = schedule_error(schedule)
-    return [error] if error else []
+    return [(N_("startSchedule: %(error)s"), {"error": error})] if error else []
 
 
-def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[str, str, str]]:
-    """Every piece of diagram code on an element: (what, source, compile mode)."""
-    sources = [(f"{prop} expression", props[prop][1:], "eval")
-               for prop in ("dueAt", "department", "assignee") if props.get(prop, "").startswith("=")]
+def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[Message, str, str]]:
+    """Every piece of diagram code on an element: (what it is as a message, source, compile mode);
+    the message template has an ``%(error)s`` for the compile error."""
+    sources: list[tuple[Message, str, str]] = [
+        ((N_("%(property)s expression: %(error)s"), {"property": prop}), props[prop][1:], "eval")
+        for prop in ("dueAt", "department", "assignee") if props.get(prop, "").startswith("=")
+    ]
     if isinstance(ts, ScriptTask) and ts.script:
-        sources.append(("script", ts.script, "exec"))
-    sources += [(attr, script, "exec") for attr in ("prescript", "postscript") if (script := getattr(ts, attr, None))]
+        sources.append(((N_("script: %(error)s"), {}), ts.script, "exec"))
+    sources += [((N_("%(property)s: %(error)s"), {"property": attr}), script, "exec")
+                for attr in ("prescript", "postscript") if (script := getattr(ts, attr, None))]
     if isinstance(ts, ExclusiveGateway | InclusiveGateway):
         for condition, target in getattr(ts, "cond_task_specs", []):
             source = getattr(condition, "args", [condition])[0] if condition else None
             if isinstance(source, str):
-                sources.append((f"condition to {target}", source, "eval"))
+                sources.append(((N_("condition to %(target)s: %(error)s"), {"target": target}), source, "eval"))
     event_definition = getattr(ts, "event_definition", None)
     if isinstance(event_definition, TimerEventDefinition):
-        sources.append(("timer expression", event_definition.expression, "eval"))
+        sources.append(((N_("timer expression: %(error)s"), {}), event_definition.expression, "eval"))
     payload = getattr(event_definition, "expression", None)
     if isinstance(event_definition, MessageEventDefinition) and isinstance(payload, str) and payload:
-        sources.append(("message payload", payload, "eval"))
+        sources.append(((N_("message payload: %(error)s"), {}), payload, "eval"))
     return sources
 
 
-def _code_rules(ts: Any, props: dict[str, str]) -> list[str]:
+def _code_rules(ts: Any, props: dict[str, str]) -> list[Message]:
     """Diagram code compiles in the sandbox."""
-    return [f"{what}: {error}" for what, source, mode in _code_sources(ts, props)
+    return [(text, {**params, "error": error}) for (text, params), source, mode in _code_sources(ts, props)
             if (error := check_source(source, mode))]
 
 
@@ -147,7 +194,7 @@ def check_starts(spec: Any) -> list[Problem]:
                       if isinstance(getattr(ts, "event_definition", None), MessageEventDefinition)]
     if message_starts and len(starts) > 1:
         element, label = _spec_label(message_starts[0])
-        return [Problem("a process started by a message must have no other start event", element, label)]
+        return [Problem(N_("a process started by a message must have no other start event"), element, label)]
     return []
 
 
@@ -167,8 +214,10 @@ def check_paths(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
         end = task_specs.get("End")
         if end is None:
             continue
-        # Multi-instance children run inside their loop task, not on the flow graph.
+        # Multi-instance children run inside their loop task, not on the flow graph; event
+        # subprocesses started by a message or signal are triggered by it, not reached by a flow.
         inner = {getattr(ts, "task_spec", None) for ts in task_specs.values() if hasattr(ts, "task_spec")}
+        inner |= set(getattr(process.start, "trigger_specs", None) or ())
         reached: set[str] = {end.name}
         pending = [end]
         while pending:
@@ -181,7 +230,7 @@ def check_paths(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
             if name in reached or name in inner or not getattr(ts, "bpmn_id", None):
                 continue
             element, label = _spec_label(ts)
-            problems.append(Problem("no path from this element reaches an end event", element, label))
+            problems.append(Problem(N_("no path from this element reaches an end event"), element, label))
     return problems
 
 
@@ -195,14 +244,15 @@ def check_timers(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
         element, label = _spec_label(ts)
         expression = (event_definition.expression or "").strip()
         if not expression:
-            problems.append(Problem("timer has no expression", element, label))
+            problems.append(Problem(N_("timer has no expression"), element, label))
             continue
         try:
             value = ast.literal_eval(expression)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue  # computed at run time from the process data; compiled in the sandbox by check_rules
         if not isinstance(value, str):
-            problems.append(Problem(f"timer expression {expression} is not a text value", element, label))
+            problems.append(Problem(N_("timer expression %(expression)s is not a text value"), element, label,
+                                    params={"expression": expression}))
             continue
         try:
             if isinstance(event_definition, DurationTimerEventDefinition):
@@ -215,5 +265,6 @@ def check_timers(spec: Any, subprocess_specs: dict[str, Any]) -> list[Problem]:
                 TimerEventDefinition.parse_time_or_duration(value)
         except Exception:  # noqa: BLE001 - the library raises bare Exception for bad durations
             kind = type(event_definition).__name__.replace("EventDefinition", "")
-            problems.append(Problem(f"invalid timer expression '{value}' ({kind})", element, label))
+            problems.append(Problem(N_("invalid timer expression '%(value)s' (%(kind)s)"), element, label,
+                                    params={"value": value, "kind": kind}))
     return problems

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField
 
 from app.i18n import N_
 
 
 class UploadForm(FlaskForm):
     file = FileField(N_("BPMN file"), validators=[FileRequired()])
+    #: set after the designer was told the process id belongs to an unrelated deployed process
+    confirm = BooleanField(N_("Deploy it as the next version of the existing process"))
 
 
 STARTER_FORM = {

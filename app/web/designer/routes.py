@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.migration import MigrationRefused
@@ -22,10 +23,11 @@ from app.extensions import db, runtime
 from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
 from app.services import designer as service
-from app.services import policy
+from app.services import policy, test_run
 from app.services.approvals import KINDS
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
+from app.web.designer.lint import lint_messages
 from app.web.shared.display import locale
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -45,7 +47,8 @@ def require_role():
 
 
 def problem_dicts(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{**p.as_dict(), "text": p.describe()} for p in problems]
+    """Problems for JSON and templates, in the user's language."""
+    return [{**p.as_dict(_), "element_id": p.element_id, "text": p.describe(_)} for p in problems]
 
 
 def _too_large() -> Response:
@@ -82,6 +85,7 @@ def upload():
     """Upload a .bpmn file: validate and deploy; problems are listed with their elements."""
     form = UploadForm()
     problems: list[Problem] | None = None
+    confirm: service.ConfirmationRequired | None = None
     status = 200
     if form.validate_on_submit():
         data = form.file.data.read(service.MAX_DIAGRAM_BYTES + 1)
@@ -94,10 +98,13 @@ def upload():
         else:
             try:
                 result = service.deploy_diagram(db.session, form.file.data.filename or "upload.bpmn", xml,
-                                                current_user)
+                                                current_user, confirm=form.confirm.data)
             except DefinitionError as exc:
                 db.session.rollback()
                 problems, status = exc.problems, 422
+            except service.ConfirmationRequired as exc:
+                db.session.rollback()
+                confirm, status = exc, 409
             except service.DiagramTooLarge:
                 abort(413)
             else:
@@ -108,7 +115,8 @@ def upload():
         status = 400
     return render_template(
         "designer/index.html", title=_("Process designer"), processes=service.overview(db.session),
-        forms=service.forms_overview(db.session), upload=form, problems=problems,
+        forms=service.forms_overview(db.session), upload=form,
+        problems=problem_dicts(problems) if problems else None, confirm=confirm,
     ), status
 
 
@@ -132,14 +140,20 @@ def _modeler(xml: str, filename: str, definition=None):
         "forms": [f.key for f in service.forms_overview(db.session)],
         "departments": service.department_codes(),
         "approvals": sorted(KINDS),
+        "department_names": service.department_names(db.session),
+        "processes": [info.key for info in service.overview(db.session)],
         "urls": {
             "validate": url_for("designer.validate"),
             "deploy": url_for("designer.deploy_json"),
+            "test_run": url_for("designer.test_run_start"),
+            "test_run_complete": url_for("designer.test_run_complete"),
+            "test_run_timers": url_for("designer.test_run_timers"),
             "index": url_for("designer.index"),
         },
     }
     title = f"{definition.key} v{definition.version}" if definition else _("New diagram")
-    return render_template("designer/modeler.html", title=title, config=config, definition=definition)
+    return render_template("designer/modeler.html", title=title, config=config, definition=definition,
+                           lint_messages=lint_messages())
 
 
 @bp.route("/modeler")
@@ -174,12 +188,19 @@ def validate():
 
 @bp.route("/deploy", methods=["POST"])
 def deploy_json():
-    """Deploy the modeler's diagram: 201 new version(s), 200 unchanged, 422 with the problems."""
+    """Deploy the modeler's diagram: 201 new version(s), 200 unchanged, 422 with the problems, 409 when
+    it would become the next version of an unrelated process (``"confirm": true`` deploys anyway)."""
     filename, xml = _diagram_body()
+    confirm = bool((request.get_json(silent=True) or {}).get("confirm"))
     try:
-        result = service.deploy_diagram(db.session, filename, xml, current_user)
+        result = service.deploy_diagram(db.session, filename, xml, current_user, confirm=confirm)
     except service.DiagramTooLarge:
         return _too_large()
+    except service.ConfirmationRequired as exc:
+        db.session.rollback()
+        response = jsonify(ok=False, confirm=True, message=_(exc.message), processes=exc.details["processes"])
+        response.status_code = 409
+        return response
     except DefinitionError as exc:
         db.session.rollback()
         response = jsonify(ok=False, problems=problem_dicts(exc.problems),
@@ -199,6 +220,86 @@ def deploy_json():
     )
     response.status_code = 201 if created else 200
     return response
+
+
+# ---------------------------------------------------------------------------- test runs
+
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="designer-test-run")
+
+
+def _test_run_body() -> tuple[str, str, dict[str, Any]]:
+    filename, xml = _diagram_body()
+    body = request.get_json(silent=True) or {}
+    return filename, xml, body
+
+
+def _test_run_response(run: test_run.TestRun):
+    return jsonify(
+        ok=True, process=run.process, token=_signer().dumps(run.state), outcome=run.status,
+        message=_(run.message) if run.message else None, completed=run.completed, active=run.active,
+        waiting=run.waiting, tasks=run.tasks, timers=run.timers, thrown=run.thrown, data=run.data,
+    )
+
+
+def _test_run(action):
+    """Run one test-run action; problems, a bad form and an expired run become JSON answers."""
+    try:
+        return _test_run_response(action())
+    except service.DiagramTooLarge:
+        return _too_large()
+    except DefinitionError as exc:
+        response = jsonify(ok=False, problems=problem_dicts(exc.problems),
+                           message=_("The diagram has problems; fix them before a test run."))
+        response.status_code = 422
+        return response
+    except test_run.FormInvalid as exc:
+        response = jsonify(ok=False, fields=exc.errors, message=_("The data is not valid."))
+        response.status_code = 422
+        return response
+    except NotFound as exc:
+        response = jsonify(ok=False, message=_(exc.message))
+        response.status_code = 409
+        return response
+    finally:
+        db.session.rollback()  # a test run stores nothing
+
+
+def _state(body: dict[str, Any]) -> str:
+    try:
+        return str(_signer().loads(body.get("token") or ""))
+    except BadSignature:
+        abort(400)
+
+
+@bp.route("/test-run", methods=["POST"])
+def test_run_start():
+    """Start a throwaway run of the modeler's diagram (nothing is stored, no inbox sees it)."""
+    filename, xml, body = _test_run_body()
+    raw = body.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    return _test_run(lambda: test_run.start(db.session, runtime(), filename, xml, data, current_user, locale()))
+
+
+@bp.route("/test-run/complete", methods=["POST"])
+def test_run_complete():
+    """Complete a task of a test run with the data entered for its form."""
+    filename, xml, body = _test_run_body()
+    state = _state(body)
+    raw = body.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    task_id = str(body.get("task_id") or "")
+    return _test_run(lambda: test_run.complete(db.session, runtime(), filename, xml, state, task_id, data,
+                                               current_user, locale()))
+
+
+@bp.route("/test-run/timers", methods=["POST"])
+def test_run_timers():
+    """Let the test run's waiting timers fire now."""
+    filename, xml, body = _test_run_body()
+    state = _state(body)
+    return _test_run(lambda: test_run.fire_timers(db.session, runtime(), filename, xml, state, current_user,
+                                                  locale()))
 
 
 def _definition(definition_id: int):
