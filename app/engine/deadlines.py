@@ -11,8 +11,10 @@ Two kinds of pending deadline depend on the calendar:
   internal data (``calendar_now``) and pins ``now()`` to it.
 
 :func:`recompute` evaluates both again on a loaded workflow. Deadlines held in a data key
-(``dueAt = "=round_due_at"``, a timer on ``round_due_at``) were computed by an earlier
-script and are not recomputed: the script is not run again.
+(``dueAt = "=some_due_at"``, a timer on ``some_due_at``) were computed by an earlier
+script and are not recomputed: the script is not run again. Diagrams therefore keep the
+inputs in data and call the helper where the deadline is used (corrective_action.bpmn:
+``dueAt = "=end_of_working_day(execution_due_date) if ..."`` and the same timer).
 """
 
 from __future__ import annotations
