@@ -266,6 +266,9 @@ def test_definitions_follow_our_conventions():
         for ts in iter_task_specs(spec, subprocess_specs):
             props = task_properties(ts)
             where = (pid, getattr(ts, "bpmn_id", ts.name))
+            if props.get("startForm"):  # a start by hand's form (forms checks it the same way)
+                assert props["startForm"] in FORMS, where
+                seen_forms.add(props["startForm"])
             if isinstance(ts, UserTaskMixin):
                 assert props.get("formKey") in FORMS, where
                 assert props.get("nameEn"), where

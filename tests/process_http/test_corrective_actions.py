@@ -132,7 +132,7 @@ def test_tracking_cannot_be_started_by_hand(flow):
     headers = api_token(client, "designer")
     response = client.post("/api/v1/process-definitions/corrective_action/start", json={"data": {}},
                            headers=headers)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.get_json()["error"]["message"] == "此流程由其他流程的消息启动，不能手动启动。"
     with flow.database.transaction() as session:
         assert session.scalar(select(ProcessInstance.id).where(

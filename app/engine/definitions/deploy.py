@@ -44,7 +44,7 @@ class BuiltProcess:
     subprocess_specs: dict[str, Any]
     #: called processes not in the upload → id of the deployed version they bind to
     deployed_callees: dict[str, int]
-    #: form key → form (uploaded or latest deployed) for every formKey the process uses
+    #: form key → form (uploaded or latest deployed) for every formKey and startForm the process uses
     forms: dict[str, Any]
     used_forms: set[str]
 
@@ -129,9 +129,10 @@ def build_process(
     except DefinitionError as exc:
         return None, list(exc.problems)
     used = {
-        props["formKey"]
+        key
         for ts in iter_task_specs(spec, subprocess_specs)
-        if (props := task_properties(ts)).get("formKey")
+        for name in ("formKey", "startForm")
+        if (key := task_properties(ts).get(name))
     }
     available = dict(forms)
     for key in used - set(available):

@@ -1,7 +1,8 @@
 """Our deploy rules on top of the BPMN schema and the library's parser: every user task has a
 form and a known department, diagram code compiles in the sandbox, every element reaches an
 end, timers are valid ISO 8601, a message-started process has no other start, a charged task
-(``latenessCharge``) names a known charge and has a due time."""
+(``latenessCharge``) names a known charge and has a due time, a start by hand (``manualStart``,
+``startForm``) names who may and an existing form, on a plain start event."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
-from app.engine.properties import access_problems
+from app.engine.properties import access_problems, manual_start_problems
 from app.engine.sandbox import check_source
 
 #: What a day late on a task with the ``latenessCharge`` property costs in the weekly
@@ -53,6 +54,7 @@ def check_rules(
             *access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals),
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
+            *_start_rules(ts, props, forms, known_departments),
             *_code_rules(ts, props),
         ]
         problems += [Problem(message, element_id=element, element_name=name) for message in messages]
@@ -110,6 +112,30 @@ def _schedule_rules(ts: Any, props: dict[str, str]) -> list[str]:
         return ["startSchedule belongs on a start event"]
     error = schedule_error(schedule)
     return [error] if error else []
+
+
+def _start_rules(
+    ts: Any, props: dict[str, str], forms: dict[str, Any], known_departments: set[str] | None
+) -> list[str]:
+    """``manualStart``/``startForm`` sit on a plain start event; the form exists and takes no files."""
+    if "manualStart" not in props and "startForm" not in props:
+        return []
+    if not isinstance(ts, StartEvent):
+        return ["manualStart and startForm belong on a start event"]
+    if isinstance(getattr(ts, "event_definition", None), MessageEventDefinition):
+        return ["a process started by a message cannot be started by hand (no manualStart or startForm here)"]
+    if "manualStart" not in props:
+        return ["startForm needs manualStart: who may start the process by hand"]
+    messages = manual_start_problems(props, known_departments)
+    form_key = props.get("startForm")
+    if form_key is not None:
+        form = forms.get(form_key)
+        content = getattr(form, "content", form)
+        if form is None:
+            messages.append(f"form '{form_key}' does not exist")
+        elif any(field.get("type") in ("file", "files") for field in (content or {}).get("fields", [])):
+            messages.append(f"start form '{form_key}' has file fields; a start by hand takes JSON data only")
+    return messages
 
 
 def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[str, str, str]]:
