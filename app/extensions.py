@@ -55,6 +55,11 @@ def runtime() -> WorkflowRuntime:
     return current_app.extensions["runtime"]
 
 
+def lateness_basis() -> str:
+    """How days late are counted where a task names no basis (``ESCALATION_LATENESS_DAYS``)."""
+    return str(current_app.config.get("ESCALATION_LATENESS_DAYS", "working"))
+
+
 def file_store() -> FileStore:
     """Stores an upload under the current app's ``UPLOAD_DIR`` (for completions and intakes)."""
     config = current_app.config

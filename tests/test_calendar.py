@@ -461,3 +461,13 @@ def test_helpers_registered_and_evaluate_in_sandbox(restore_default):
         # 08:30 + 1.5 h = 10:00 Shanghai = 02:00 UTC.
         == "2025-10-11T02:00:00+00:00"
     )
+
+
+def test_latest_compares_instants_not_text():
+    from app.engine.helpers import latest
+
+    # 09:30 UTC is later than 17:00 in Shanghai (09:00 UTC), whatever the text says
+    assert latest("2026-03-12T17:00:00+08:00", "2026-03-12T09:30:00+00:00") == "2026-03-12T09:30:00+00:00"
+    assert latest("2026-03-12T09:30:00.5+00:00", "2026-03-12T09:30:00+00:00") == "2026-03-12T09:30:00.500000+00:00"
+    with pytest.raises(ValueError):
+        latest()

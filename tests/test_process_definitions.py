@@ -24,6 +24,7 @@ from app.clock import clock
 from app.data.db import Database
 from app.data.migrate import upgrade
 from app.data.models import Department, HumanTask, InstanceStatus, ProcessInstance, TaskState
+from app.engine.calendar import depends_on_working_calendar
 from app.engine.context import Actor
 from app.engine.definitions.deploy import DeployResult, deploy
 from app.engine.definitions.lookup import load_spec, task_properties
@@ -265,6 +266,9 @@ def test_definitions_follow_our_conventions():
         for ts in iter_task_specs(spec, subprocess_specs):
             props = task_properties(ts)
             where = (pid, getattr(ts, "bpmn_id", ts.name))
+            if props.get("startForm"):  # a start by hand's form (forms checks it the same way)
+                assert props["startForm"] in FORMS, where
+                seen_forms.add(props["startForm"])
             if isinstance(ts, UserTaskMixin):
                 assert props.get("formKey") in FORMS, where
                 assert props.get("nameEn"), where
@@ -292,35 +296,54 @@ def test_definitions_follow_our_conventions():
             event = getattr(ts, "event_definition", None)
             if isinstance(event, TimerEventDefinition):
                 assert check_source(event.expression, "eval") is None, where
-                # a quoted ISO duration, a deadline on the working-time calendar, or a data key
-                # holding one (computed by a script with the calendar helpers)
-                assert (event.expression.startswith('"P') or event.expression.startswith("add_working_")
-                        or event.expression.endswith("_due_at")), where
+                # a quoted ISO duration or a deadline computed with the working-time calendar
+                assert event.expression.startswith('"P') or depends_on_working_calendar(event.expression), where
     assert seen_forms == set(FORMS) - {"case_intake"}
 
 
 def test_deadlines_are_on_working_time_except_the_8d_report():
     """Issue 10.6: no deadline in clock hours raises reminders or overdue flags at night or at the
     weekend, except the 8D report's 48 hours, which the procedure sets (48小时); a boundary timer
-    that flags a task overdue uses the same kind of deadline as the task."""
+    that flags a task overdue uses the same kind of deadline as the task. Every dueAt and every
+    timer of every diagram calls the working-time calendar where it is used (so a calendar change
+    moves it, app/engine/deadlines.py), never clock hours or a deadline a script stored in data."""
     parser = parse_sources(bpmn_sources())
     clock_time: set[tuple[str, str, str]] = set()
-    for pid in PROCESSES:
+    for pid in parser.get_process_ids():
         spec, subprocess_specs = build_specs(parser, pid)
         for ts in iter_task_specs(spec, subprocess_specs):
             where = (ts._wf_spec.name, getattr(ts, "bpmn_id", ts.name))
             due = task_properties(ts).get("dueAt")
-            if due and not (due.startswith("=") and ("add_working_" in due or due == "=round_due_at")
+            if due and not (due.startswith("=") and depends_on_working_calendar(due[1:])
                             and "add_hours" not in due and "add_days" not in due):
                 clock_time.add((*where, due))
             event = getattr(ts, "event_definition", None)
-            boundary = getattr(ts, "cancel_activity", None) is not None
-            if isinstance(event, TimerEventDefinition) and boundary and not (
-                    event.expression.startswith("add_working_") or event.expression.endswith("_due_at")):
+            if isinstance(event, TimerEventDefinition) and not depends_on_working_calendar(event.expression):
                 clock_time.add((*where, event.expression))
-    # the weekly assessment's own steps (review, logistics, sign-offs) are left to its rework
-    clock_time = {c for c in clock_time if c[0] != "weekly_assessment" or c[1] == "finance_confirm"}
-    assert clock_time == {("eight_d", "report", "PT48H"), ("eight_d", "report_overdue", '"PT48H"')}
+    assert clock_time == {
+        ("eight_d", "report", "PT48H"), ("eight_d", "report_overdue", '"PT48H"'),
+        # not a deadline: the customer's 3 days to answer the survey before the return visit opens
+        ("feedback_case", "survey_wait", '"P3D"'),
+    }
+
+
+def test_the_weekly_assessments_steps_are_due_on_working_time(engine):
+    """Issue 10.6 follow-up: the review, Logistics' entry and both signatures are due one working
+    day after they open (they were 24 clock hours): opened on a Friday afternoon, due on Monday."""
+    clock.set(datetime(2026, 3, 6, 8, 0, tzinfo=UTC))  # Friday 16:00 in Shanghai
+    monday_1600 = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+    rows = [{"case_no": "FB-1", "department": "production", "late_measure_days": 1, "late_execution_days": 0}]
+    iid = engine.start("weekly_assessment", {"week_start": "2026-02-23", "week_end": "2026-03-01", "rows": rows})
+    assert engine.task(iid, "review").due_at == monday_1600
+    engine.complete(iid, "review", "assessment_review", rows=rows)
+    assert engine.task(iid, "logistics").due_at == monday_1600
+    engine.complete(iid, "logistics", "assessment_logistics",
+                    logistics_rows=[{"case_no": "FB-1", "freight": "0", "loss": "0"}])
+    engine.complete(iid, "breakdown", "assessment_breakdown", operators=[
+        {"operator": "张三", "case_no": "FB-1", "amount": "10", "reason": "责任人"}])
+    assert engine.task(iid, "sign_quality").due_at == monday_1600
+    engine.complete(iid, "sign_quality", "sign_off", decision="approve")
+    assert engine.task(iid, "sign_gm").due_at == monday_1600
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in BPMN_DIR.glob("*.bpmn")))

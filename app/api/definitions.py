@@ -1,5 +1,6 @@
 """Process definitions for designers' tooling and CI of diagrams: list, upload (validate and
-deploy), start an instance, and read an instance's status."""
+deploy), and read an instance's status; and starting a process by hand, which its diagram
+allows or not (``manualStart``, :mod:`app.services.starts`)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.api import bp
-from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body
+from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
 from app.api.tasks import task_items
 from app.data.models import HumanTask, ProcessDefinition, ProcessInstance, TaskState
 from app.engine.errors import NotFound
-from app.extensions import db, runtime
+from app.extensions import db, lateness_basis, runtime
 from app.i18n import N_
 from app.services import designer as service
-from app.services import policy
-from app.services.tasks import actor_for
+from app.services import policy, starts
 
 
 def _require(allowed: bool) -> None:
@@ -114,21 +114,23 @@ def upload_definition():
 @bp.post("/process-definitions/<key>/start")
 @endpoint()
 def start_instance(key: str):
-    """Start the live version of a deployed process with JSON data."""
+    """Start the live version of a process by hand, if its diagram lets the caller (``manualStart``),
+    with JSON data validated by its start form: 201, or 200 with the instance an idempotent start found."""
     user = api_user()
-    _require(policy.may_design(user))
+    starts.authorize(db.session, user, key)
     body = json_body()
     data = body.get("data", body) if set(body) <= {"data"} else body
     if not isinstance(data, dict):
         raise ApiError(422, _("The data is not valid."), fields={"data": [_("The data must be a JSON object.")]})
-    if len(key) > 100:
-        raise NotFound(N_("The process is not deployed."))
-    definition = service.live_definition(db.session, key)
-    instance = runtime().start(db.session, key, data, actor_for(user), definition=definition)
+    result = starts.start_by_hand(db.session, runtime(), user, key, data=data, locale=api_locale(),
+                                  lateness_basis=lateness_basis())
+    if not result.ok or result.instance is None:
+        raise validation_error(result.errors)
     db.session.commit()
-    response = jsonify(instance_id=instance.id, process_key=key, version=definition.version,
-                       status=instance.status)
-    response.status_code = 201
+    instance = result.instance
+    response = jsonify(instance_id=instance.id, process_key=instance.process_key,
+                       version=instance.definition.version, status=instance.status, created=result.created)
+    response.status_code = 201 if result.created else 200
     response.headers["Location"] = url_for("api.get_instance", instance_id=instance.id)
     return response
 

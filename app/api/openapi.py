@@ -496,17 +496,39 @@ SCHEMAS.update({
     },
     "StartRequest": {
         "type": "object",
-        "description": "The process data: either the object itself or {\"data\": {...}}.",
+        "description": "The start data, validated by the process's start form (its startForm; unknown fields "
+                       "are refused): either the object itself or {\"data\": {...}}.",
         "additionalProperties": True,
     },
     "StartedInstance": {
         "type": "object",
-        "required": ["instance_id"],
+        "required": ["instance_id", "created"],
         "properties": {
             "instance_id": {"type": "integer"},
             "process_key": {"type": "string"},
             "version": {"type": "integer"},
             "status": {"type": "string"},
+            "created": {"type": "boolean", "description": "False: an idempotent start found the instance."},
+        },
+    },
+    "AssessmentStart": {
+        "type": "object",
+        "required": ["week"],
+        "additionalProperties": False,
+        "properties": {
+            "week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$", "example": "2026-W48",
+                     "description": "An ISO week that has ended. Its rows are computed by the server."},
+        },
+    },
+    "StartedAssessment": {
+        "type": "object",
+        "required": ["instance_id", "week", "created"],
+        "properties": {
+            "instance_id": {"type": "integer"},
+            "week": {"type": "string", "example": "2026-W48"},
+            "status": {"type": "string"},
+            "created": {"type": "boolean", "description": "False: the week had been started already."},
+            "url": {"type": "string", "description": "The assessment's page."},
         },
     },
     "Instance": {
@@ -566,12 +588,32 @@ PATHS.update({
     "/api/v1/process-definitions/{key}/start": {
         "post": {
             "operationId": "startProcess", "tags": ["process-definitions"],
-            "summary": "Start an instance of the live version with JSON data (designers and admins)",
+            "summary": "Start the live version by hand: only a process whose diagram allows it (its start event's "
+                       "manualStart names who may), with data its start form validates; 403 for processes the "
+                       "application starts itself (cases, schedules, messages)",
             "parameters": [KEY, ACCEPT_LANGUAGE],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("StartRequest")}}},
             "responses": {
                 "201": {**_json(_ref("StartedInstance"), "The new instance."),
                         "headers": {"Location": {"schema": {"type": "string"}}}},
+                "200": _json(_ref("StartedInstance"), "An idempotent start (the weekly assessment of a week "
+                                                      "started already): the existing instance."),
+                **_errors(400, 401, 403, 404, 413, 422),
+            },
+        }
+    },
+    "/api/v1/assessments": {
+        "post": {
+            "operationId": "startAssessment", "tags": ["assessments"],
+            "summary": "Start the weekly assessment of a week that has ended, e.g. after downtime (the head of "
+                       "Quality and admins, as the diagram's manualStart says); once per ISO week",
+            "parameters": [ACCEPT_LANGUAGE],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("AssessmentStart")}}},
+            "responses": {
+                "201": {**_json(_ref("StartedAssessment"), "Started; its rows computed from the tasks."),
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                "200": _json(_ref("StartedAssessment"), "The week had been started already: its instance."),
                 **_errors(400, 401, 403, 404, 413, 422),
             },
         }
@@ -599,7 +641,8 @@ DOCUMENT: dict[str, Any] = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "process-definitions")],
+    "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "assessments",
+                                         "process-definitions")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {

@@ -11,12 +11,17 @@ Two kinds of pending deadline depend on the calendar:
   internal data (``calendar_now``) and pins ``now()`` to it.
 
 :func:`recompute` evaluates both again on a loaded workflow. Deadlines held in a data key
-(``dueAt = "=round_due_at"``, a timer on ``round_due_at``) were computed by an earlier
-script and are not recomputed: the script is not run again.
+(``dueAt = "=some_due_at"``, a timer on ``some_due_at``) were computed by an earlier
+script and are not recomputed: the script is not run again. Diagrams therefore keep the
+inputs in data and call the helper where the deadline is used (corrective_action.bpmn:
+``dueAt = "=end_of_working_day(execution_due_date) if ..."`` and the same timer). A deadline
+whose expression fails when evaluated again (e.g. an instance migrated to a version that reads
+data it does not have) stays where it is, so one instance cannot block a calendar change.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +39,8 @@ from app.engine.definitions.lookup import is_user_task, task_properties
 from app.engine.helpers import to_datetime
 from app.engine.parser import ParsedSpec, iter_task_specs
 from app.engine.projection import due_at, pinned_now
+
+log = logging.getLogger(__name__)
 
 #: Internal data key of a waiting timer task: when its calendar-based expression was evaluated.
 CALENDAR_NOW = "calendar_now"
@@ -134,7 +141,12 @@ def recompute(workflow: BpmnWorkflow, open_tasks: list[HumanTask]) -> list[Deadl
         expression = calendar_due_expression(task.task_spec)
         if expression is None:
             continue
-        new = due_at(workflow, task, "=" + expression, row.created_at)
+        try:
+            new = due_at(workflow, task, "=" + expression, row.created_at)
+        except Exception:  # noqa: BLE001 - diagram code; the deadline stays where it is
+            log.warning("task %s: its due time cannot be computed again; it stays at %s", row.id, row.due_at,
+                        exc_info=True)
+            continue
         if new is not None and new != row.due_at:
             moves.append(DeadlineMove("task", row.id, row.element_id, row.title, row.due_at, new))
     for task in workflow.get_tasks(state=SpiffState.WAITING):
@@ -143,8 +155,13 @@ def recompute(workflow: BpmnWorkflow, open_tasks: list[HumanTask]) -> list[Deadl
         old = task._get_internal_data("event_value")
         if expression is None or at is None or old is None or task._get_internal_data("event_fired"):
             continue
-        value = engine.evaluate(task, expression, {"now": pinned_now(to_datetime(at))})
-        before, after = _timer_due(old), _timer_due(value)
+        try:
+            value = engine.evaluate(task, expression, {"now": pinned_now(to_datetime(at))})
+            before, after = _timer_due(old), _timer_due(value)
+        except Exception:  # noqa: BLE001 - diagram code; the timer stays where it is
+            log.warning("timer %s: its due time cannot be computed again; it stays at %s", task.id, old,
+                        exc_info=True)
+            continue
         if after != before:
             task._set_internal_data(event_value=value)
             element = getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name

@@ -51,6 +51,13 @@ def hours_between(start: Any, end: Any) -> float:
     return (to_datetime(end) - to_datetime(start)).total_seconds() / 3600.0
 
 
+def latest(*instants: Any) -> str:
+    """The latest of the given instants (ISO strings or datetimes), as a UTC ISO string."""
+    if not instants:
+        raise ValueError("latest() needs at least one instant")
+    return max(to_datetime(value) for value in instants).astimezone(UTC).isoformat()
+
+
 def to_int(value: Any, default: int = 0) -> int:
     """``value`` as an integer, or ``default`` when it is missing or not a number."""
     try:
@@ -59,5 +66,5 @@ def to_int(value: Any, default: int = 0) -> int:
         return default
 
 
-for _fn in (now, add_hours, add_days, hours_between, to_int):
+for _fn in (now, add_hours, add_days, hours_between, latest, to_int):
     register_helper(_fn.__name__, _fn)

@@ -7,6 +7,14 @@
 - ``submittedBy``: element id(s) of the task(s) whose completer may not complete this one
   (four-eyes); an approval task needs it.
 
+And of a (plain) start event:
+
+- ``manualStart``: who may start the process by hand — ``head:<department>`` (a head of that
+  department) or a role name; several values separated by commas mean any of them. Without
+  it nobody may: such a process is started by the application (a case, a schedule, a message).
+- ``startForm``: the form (``forms/<key>.json``) that validates the data of a start by hand;
+  without it a start by hand takes no data.
+
 The engine only checks the grammar; what the values mean is decided by ``app.services.policy``.
 """
 
@@ -18,6 +26,8 @@ from typing import Any
 from app.data.models import ROLES
 
 HEAD = "head"
+#: ``head:<department>`` in ``manualStart``: a head of that department
+HEAD_OF = "head:"
 ACCESS_PROPERTIES = ("performer", "approval", "submittedBy")
 
 
@@ -64,3 +74,31 @@ def project_access(row: Any, props: Mapping[str, str]) -> None:
     if listed(props.get("submittedBy")):
         context["submitted_by"] = list(listed(props.get("submittedBy")))
     row.context = context
+
+
+def head_of(value: str) -> str | None:
+    """The department (code or name, lower case) of a ``head:<department>`` value, else None."""
+    if not value.startswith(HEAD_OF):
+        return None
+    return value[len(HEAD_OF):].strip().lower() or None
+
+
+def manual_start_problems(props: Mapping[str, str], known_departments: Collection[str] | None) -> list[str]:
+    """What is wrong with a start event's ``manualStart`` value (who may start it by hand)."""
+    if "manualStart" not in props:
+        return []
+    hint = f"use '{HEAD_OF}<department>' or a role ({', '.join(ROLES)})"
+    values = listed(props["manualStart"])
+    if not values:
+        return [f"manualStart is empty; {hint}"]
+    problems = []
+    for value in values:
+        department = head_of(value)
+        if value.startswith(HEAD_OF):
+            if department is None:
+                problems.append(f"manualStart '{value}' names no department; {hint}")
+            elif known_departments is not None and department not in known_departments:
+                problems.append(f"manualStart names the unknown department '{department}'")
+        elif value not in ROLES:
+            problems.append(f"unknown manualStart '{value}'; {hint}")
+    return problems

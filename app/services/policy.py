@@ -24,6 +24,10 @@ The rules:
 - **Four-eyes**: whoever completed one of the tasks a step names in ``submittedBy`` may not
   complete that step.
 - **Approvals**: a task with an ``approval`` property is decided by whoever may complete it.
+- **Starting a process by hand**: only a process whose start event has a ``manualStart``
+  property, by whom it names — ``head:<department>`` (a head of that department, in their own
+  right) or a role. Processes started by the application (a new case, a schedule, a message)
+  have none.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from app.clock import local_now
 from app.data.models import Case, DelegationState, HumanTask, TaskDelegation, TaskState, User
 from app.data.queries.cases import case_has_department_task
 from app.data.queries.people import substituted_users
-from app.engine.properties import HEAD, listed
+from app.engine.properties import HEAD, head_of, listed
 from app.i18n import N_
 from app.services.errors import Forbidden
 
@@ -140,6 +144,17 @@ def may_view_instances(user: User | None) -> bool:
 def may_name_substitute(user: User, substitute: User | None) -> bool:
     """Anyone names an active colleague (not themselves) to stand in for them."""
     return substitute is not None and substitute.active and substitute.id != user.id
+
+
+def may_start_by_hand(user: User | None, who: Collection[str]) -> bool:
+    """Start a process by hand: the user meets one of its start event's ``manualStart`` values
+    (``head:<department>`` or a role); nobody may when it names none."""
+    if user is None or not who:
+        return False
+    # a diagram may name the department by its code or its name, as lanes do
+    headed = {name.lower() for m in user.memberships if m.is_head and m.department is not None
+              for name in (m.department.code, m.department.name_zh, m.department.name_en)}
+    return any(head_of(value) in headed if head_of(value) else user.has_role(value) for value in who)
 
 
 # ---------------------------------------------------------------------------- tasks

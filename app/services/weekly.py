@@ -1,8 +1,12 @@
-"""The weekly assessment: started every Monday 09:00 Asia/Shanghai by the scheduler.
+"""The weekly assessment: started every Monday 09:00 Asia/Shanghai by the scheduler, or by hand.
 
 :func:`start_weekly_assessment` assesses the previous ISO week (Monday 00:00 to Sunday 24:00,
 Shanghai time) and starts the process ``weekly_assessment`` with ``week_start``, ``week_end``,
 ``rows``, ``lateness`` and ``logistics_basis`` (the admin setting, :mod:`app.services.settings`).
+:func:`start_from_form` starts a week a person names (its start form gives only ``week``, e.g.
+``2026-W48``: a week that has ended), for instance after the scheduler was down; who may is the
+diagram's ``manualStart`` (:mod:`app.services.starts`). Either way the rows are computed here
+from the indexed tasks, never taken from the caller.
 
 Lateness is charged in the week it happens (:func:`week_charges`): every human task whose
 diagram gives it a ``latenessCharge`` (the 8D report: measures; carrying out the corrective
@@ -24,6 +28,7 @@ started once however often it is called.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -35,24 +40,56 @@ from app.data.models import Case, Department, HumanTask, InstanceStatus, Process
 from app.engine.calendar import WorkingCalendar, default_calendar
 from app.engine.context import Actor
 from app.engine.runtime import WorkflowRuntime
+from app.i18n import N_
 from app.services import settings
 from app.services.cases import next_counter
+from app.services.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 PROCESS_KEY = "weekly_assessment"
+WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
+#: the first year a week may be started by hand (the working calendar has no earlier data)
+FIRST_YEAR = 2004
 
 
 def assessed_week(now: datetime) -> tuple[date, date, str]:
     """(Monday, Sunday, "YYYY-Www") of the ISO week before the one ``now`` falls in (local time)."""
     today = now.astimezone(local_zone()).date()
     monday = today - timedelta(days=today.weekday()) - timedelta(days=7)
+    return monday, monday + timedelta(days=6), week_label(monday)
+
+
+def week_label(monday: date) -> str:
     year, week, _ = monday.isocalendar()
-    return monday, monday + timedelta(days=6), f"{year}-W{week:02d}"
+    return f"{year}-W{week:02d}"
+
+
+KEY_PREFIX = "assessment:"
 
 
 def business_key(week: str) -> str:
-    return f"assessment:{week}"
+    return f"{KEY_PREFIX}{week}"
+
+
+def week_of(instance: ProcessInstance) -> str | None:
+    """The ISO week ("2026-W48") an assessment instance assesses, from its business key."""
+    key = instance.business_key or ""
+    return key[len(KEY_PREFIX):] if key.startswith(KEY_PREFIX) else None
+
+
+def parse_week(text: object) -> date:
+    """The Monday of an ISO week written like ``2026-W48``; InvalidInput (field ``week``) otherwise."""
+    match = WEEK_RE.fullmatch(str(text or "").strip().upper())
+    if match is None:
+        raise InvalidInput(N_("Give the week as an ISO week such as 2026-W48."), field="week")
+    year, number = int(match.group(1)), int(match.group(2))
+    if year < FIRST_YEAR:
+        raise InvalidInput(N_("Weeks before 2004 cannot be assessed."), field="week")
+    try:
+        return date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise InvalidInput(N_("That year has no such week."), field="week") from None
 
 
 def _week_bounds(week_start: date, week_end: date) -> tuple[datetime, datetime]:
@@ -160,32 +197,59 @@ def week_rows(
 def start_weekly_assessment(
     session: Session, runtime: WorkflowRuntime, now: datetime, lateness_basis: str = "working",
 ) -> ProcessInstance | None:
-    """Start the assessment of the week before ``now``; None when it was started already.
+    """The scheduler's start: the assessment of the week before ``now``; None when it was started already.
 
     ``lateness_basis`` is the ``ESCALATION_LATENESS_DAYS`` setting (for tasks that name none).
     """
-    week_start, week_end, week = assessed_week(now)
+    week_start, _week_end, _week = assessed_week(now)
+    instance, created = start_week(session, runtime, week_start, now, Actor.system("scheduler"), lateness_basis)
+    return instance if created else None
+
+
+def start_from_form(
+    session: Session, runtime: WorkflowRuntime, data: dict[str, Any], actor: Actor, now: datetime,
+    lateness_basis: str = "working",
+) -> tuple[ProcessInstance, bool]:
+    """A start by hand with the start form's data (``week``): a week that has ended, once."""
+    monday = parse_week(data.get("week"))
+    if _week_bounds(monday, monday + timedelta(days=6))[1] > now:
+        raise InvalidInput(N_("Only a week that has ended can be assessed."), field="week")
+    return start_week(session, runtime, monday, now, actor, lateness_basis)
+
+
+def start_week(
+    session: Session, runtime: WorkflowRuntime, monday: date, now: datetime, actor: Actor,
+    lateness_basis: str = "working",
+) -> tuple[ProcessInstance, bool]:
+    """Start the assessment of the ISO week beginning ``monday``, with its rows computed from the
+    indexed tasks as of ``now``: ``(instance, True)``, or the week's instance and False when it was
+    started already (a cancelled one does not count)."""
+    week_start, week_end, week = monday, monday + timedelta(days=6), week_label(monday)
     key = business_key(week)
     next_counter(session, key)  # row lock: a concurrent caller waits here until we commit
-    existing = session.scalar(
-        select(ProcessInstance.id).where(
+    existing = session.scalars(
+        select(ProcessInstance).where(
             ProcessInstance.process_key == PROCESS_KEY,
             ProcessInstance.business_key == key,
             ProcessInstance.status != InstanceStatus.CANCELLED,
-        ).limit(1)
-    )
+        ).order_by(ProcessInstance.id).limit(1)
+    ).first()
     if existing is not None:
-        return None
+        return existing, False
     charges = week_charges(session, week_start, week_end, lateness_basis, now)
     rows = week_rows(session, week_start, week_end, lateness_basis, now, charges)
     instance = runtime.start(
         session, PROCESS_KEY,
         {"week_start": week_start.isoformat(), "week_end": week_end.isoformat(), "rows": rows,
          "lateness": charges, "logistics_basis": settings.logistics_basis(session)},
-        Actor.system("scheduler"), business_key=key,
+        actor, business_key=key,
     )
-    log.info("weekly assessment %s started (%d rows, %d charged tasks)", week, len(rows), len(charges))
-    return instance
+    log.info("weekly assessment %s started by %s (%d rows, %d charged tasks)", week, actor.label, len(rows),
+             len(charges))
+    return instance, True
 
 
-__all__ = ["assessed_week", "business_key", "start_weekly_assessment", "week_charges", "week_rows"]
+__all__ = [
+    "assessed_week", "business_key", "parse_week", "start_from_form", "start_week", "start_weekly_assessment",
+    "week_charges", "week_label", "week_of", "week_rows",
+]

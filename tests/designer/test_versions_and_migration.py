@@ -60,11 +60,8 @@ def test_new_version_while_old_instances_continue_on_theirs(app, client, session
     old_id = _start_at_analysis(app)
     v2 = _deploy(client, renamed())
     assert v2["version"] == 2
-    new = client.post("/api/v1/process-definitions/feedback_case/start", headers=api_token(client, "designer"),
-                      json={"data": {"source": "api"}})
-    assert new.status_code == 201
-    assert new.get_json()["version"] == 2
-    new_id = new.get_json()["instance_id"]
+    with app.extensions["database"].transaction() as s:  # a new case starts on the live version
+        new_id = app.extensions["runtime"].start(s, "feedback_case", {"source": "api"}, ACTOR).id
     session.expire_all()
     assert session.get(ProcessInstance, old_id).definition.version == 1
     assert session.get(ProcessInstance, new_id).definition.version == 2

@@ -151,3 +151,28 @@ def test_a_calendar_change_moves_calendar_deadlines_only(session, runtime, actor
 
     # Computing again with the same calendar moves nothing more.
     assert runtime.recompute_deadlines(session, instance_id, actor) == []
+
+
+def test_a_deadline_that_cannot_be_computed_again_stays_and_the_others_move(
+        session, runtime, actor, deploy_sources, calendar):
+    # fails (1 / 0) once Thursday 4 February is a day off, as a migrated instance's dueAt may
+    # fail on data it lacks: one such deadline must not block the calendar change
+    fragile = '=add_working_days(now(), 1) if add_working_hours(now(), 1) < "2027-02-05" else 1 / 0'
+    xml = definitions(process(
+        "fragile", '<bpmn:startEvent id="start" /><bpmn:parallelGateway id="fork" />'
+        + user_task("risky", "脆弱", formKey="note", department="quality", dueAt=fragile)
+        + user_task("answer", "答复", formKey="note", department="quality", dueAt="=add_working_days(now(), 3)")
+        + '<bpmn:endEvent id="end_a" /><bpmn:endEvent id="end_b" />'
+        + chain("start", "fork") + chain("fork", "risky", "end_a", prefix="a")
+        + chain("fork", "answer", "end_b", prefix="b"),
+    ))
+    deploy_sources({"fragile.bpmn": xml})
+    clock.set(THURSDAY)
+    instance_id = runtime.start(session, "fragile", {}, actor).id
+    session.commit()
+    assert due(session, instance_id) == {"risky": sh(2, 11, 10), "answer": sh(2, 15, 10)}
+    set_default_calendar(WorkingCalendar({date(2027, 2, 4): False}))
+    moves = runtime.recompute_deadlines(session, instance_id, actor)
+    session.commit()
+    assert [(m.element, m.after) for m in moves] == [("answer", sh(2, 15, 17, 30))]
+    assert due(session, instance_id) == {"risky": sh(2, 11, 10), "answer": sh(2, 15, 17, 30)}

@@ -5,17 +5,20 @@ from __future__ import annotations
 import pytest
 
 from app.data.models import InstanceStatus, ProcessDefinition
-from app.engine.definitions.deploy import deploy_forms
-from app.engine.definitions.lookup import latest_definition
+from app.engine.definitions.deploy import deploy, deploy_forms
+from app.engine.definitions.lookup import ManualStart, latest_definition, load_spec, manual_start
 from app.engine.errors import DefinitionError
+from app.services.setup import known_department_names
 from tests.engine import (
     chain,
     definitions,
     diagram,
     flow,
+    forms,
     instance,
     open_tasks,
     process,
+    props,
     script_task,
     simple_process,
     user_task,
@@ -244,3 +247,52 @@ def test_embedded_subprocess_deploys_and_runs(session, runtime, actor, deploy_so
     runtime.complete_task(session, task.id, {"note": "done"}, actor)
     session.commit()
     assert instance(session, started.id).status == InstanceStatus.COMPLETED
+
+
+def _started(start_props: dict[str, str], start_inner: str = "", pre: str = "") -> str:
+    """A one-task process whose start event carries ``start_props``."""
+    start = f'<bpmn:startEvent id="start">{props(**start_props) if start_props else ""}{start_inner}</bpmn:startEvent>'
+    body = start + user_task("t1", "任务", formKey="note", department="quality") + '<bpmn:endEvent id="end" />'
+    return pre + process("p", body + chain("start", "t1", "end"))
+
+
+@pytest.mark.parametrize(
+    ("start_props", "expected"),
+    [
+        ({"manualStart": "head:quality,boss"}, "unknown manualStart 'boss'"),
+        ({"manualStart": "head:sales"}, "manualStart names the unknown department 'sales'"),
+        ({"manualStart": "head:"}, "manualStart 'head:' names no department"),
+        ({"manualStart": " , "}, "manualStart is empty"),
+        ({"manualStart": "admin", "startForm": "nope"}, "form 'nope' does not exist"),
+        ({"manualStart": "admin", "startForm": "upload"}, "start form 'upload' has file fields"),
+        ({"startForm": "note"}, "startForm needs manualStart"),
+    ],
+    ids=["unknown-role", "unknown-department", "no-department", "empty", "unknown-form", "file-form", "form-only"],
+)
+def test_broken_manual_start_is_refused_naming_the_start_event(session, start_props, expected):
+    upload = {"key": "upload", "title": "上传", "fields": [{"name": "photo", "type": "file", "label": "照片"}]}
+    with pytest.raises(DefinitionError) as info:
+        deploy(session, {"p.bpmn": definitions(_started(start_props))}, {**forms(), "upload": upload},
+               known_departments=known_department_names(session))
+    assert [(p.element_id, expected in p.message) for p in info.value.problems] == [("start", True)], \
+        info.value.problems
+
+
+def test_manual_start_belongs_on_a_plain_start_event(deploy_sources):
+    on_task = definitions(simple_process("p", user_task("t1", "任务", formKey="note", department="quality",
+                                                       manualStart="admin"), ["t1"]))
+    assert [p.message for p in _refused(deploy_sources, on_task)] == [
+        "manualStart and startForm belong on a start event"]
+    by_message = definitions(_started(
+        {"manualStart": "admin"},
+        '<bpmn:messageEventDefinition id="Def_start" messageRef="Message_go" />',
+        pre='<bpmn:message id="Message_go" name="go" />'))
+    assert "a process started by a message cannot be started by hand" in _refused(deploy_sources, by_message)[0].message
+
+
+def test_a_manual_start_deploys_its_start_form_with_the_process(session, deploy_sources):
+    xml = definitions(_started({"manualStart": "head:质量部,admin", "startForm": "note"}))
+    result = deploy_sources({"p.bpmn": xml})
+    [definition] = result.created
+    assert set(definition.forms) == {"note"}
+    assert manual_start(load_spec(session, definition).spec) == ManualStart(("head:质量部", "admin"), "note")

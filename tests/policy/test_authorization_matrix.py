@@ -92,6 +92,8 @@ ALL_ASSESSMENTS = only("quality", "quality_head", "finance", "finance_head", *OV
 ASSESSMENT_LIST = Rule(ALL_ASSESSMENTS.ok | HEADS)
 ASSESSMENT_SHOW = Rule(ALL_ASSESSMENTS.ok | {"production_head"})  # the assessment concerns Production only
 MARKETINGS_OWN = Rule(frozenset({"marketing"}), other="missing")  # another user's row is not found
+#: the weekly assessment's start event: manualStart="head:quality,admin"
+STARTS_ASSESSMENTS = only("quality_head", "admin")
 
 #: endpoint → rule (for every method), or {method: rule}
 EXPECTED: dict[str, Rule | dict[str, Rule]] = {
@@ -128,6 +130,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "assessment.index": ASSESSMENT_LIST,
     "assessment.show": ASSESSMENT_SHOW,
     "assessment.export": ALL_ASSESSMENTS,
+    "assessment.start": STARTS_ASSESSMENTS,
     "notifications.index": SIGNED_IN,
     "notifications.read": SIGNED_IN,
     "notifications.read_all": SIGNED_IN,
@@ -175,7 +178,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.audit_trail": CASE_A,
     "api.list_definitions": DESIGNERS,
     "api.upload_definition": DESIGNERS,
-    "api.start_instance": DESIGNERS,
+    "api.start_instance": STARTS_ASSESSMENTS,  # asked about weekly_assessment (KEY_OF); its diagram decides
+    "api.start_assessment": STARTS_ASSESSMENTS,
     "api.get_instance": INSTANCE_VIEWERS,
 }
 
@@ -187,6 +191,8 @@ TASK_OF = {
     "approvals.decide": "sign", "api.claim_task": "sign", "api.complete_task": "sign",
 }
 QUERY = {"api.audit_trail": "?case={case_id}"}
+#: which key each endpoint with a <key> is asked about (default: a form key, for the form editor)
+KEY_OF = {"api.start_instance": "weekly_assessment"}
 CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -302,6 +308,7 @@ def _rules(app) -> list:
 def _url(world: World, rule) -> str:
     values = dict(world.params)
     values["task_id"] = world.tasks[TASK_OF.get(rule.endpoint, "open")]
+    values["key"] = KEY_OF.get(rule.endpoint, values["key"])
     if rule.endpoint in ("assessment.show", "assessment.export"):
         values["instance_id"] = values["instance_id:assessment"]
     path = CONVERTER.sub(lambda m: str(values[m.group(1)]), rule.rule)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.data.models import HumanTask, Membership, TaskState, User, UserRole
+from app.data.models import Department, HumanTask, Membership, TaskState, User, UserRole
 from app.services import policy
 from app.services.errors import Forbidden
 
@@ -59,3 +59,18 @@ def test_an_assignee_who_does_not_qualify_may_not_complete_and_cannot_be_chosen(
     assert policy.may_complete(HEAD, held)  # the head may act on a held task of the department
     assert not policy.may_be_assigned(STAFF, held) and policy.may_be_assigned(HEAD, held)
     assert policy.may_be_delegate(STAFF, held)  # a delegate only drafts; the delegator completes
+
+
+def test_who_may_start_a_process_by_hand():
+    quality = Department(id=QUALITY, code="quality", name_zh="质量部", name_en="Quality")
+    head = person(5, {QUALITY: True})
+    staff = person(6, {QUALITY: False})
+    admin = person(7, {}, ("admin",))
+    for user in (head, staff):
+        for membership in user.memberships:
+            membership.department = quality
+    rule = ("head:quality", "admin")
+    assert [policy.may_start_by_hand(u, rule) for u in (head, staff, admin, None)] == [True, False, True, False]
+    assert policy.may_start_by_hand(head, ("head:质量部",)) and policy.may_start_by_hand(head, ("head:Quality",))
+    assert not policy.may_start_by_hand(head, ("head:production",))
+    assert not policy.may_start_by_hand(admin, ())  # no manualStart: nobody, admins neither

@@ -132,8 +132,37 @@ def test_tracking_cannot_be_started_by_hand(flow):
     headers = api_token(client, "designer")
     response = client.post("/api/v1/process-definitions/corrective_action/start", json={"data": {}},
                            headers=headers)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.get_json()["error"]["message"] == "此流程由其他流程的消息启动，不能手动启动。"
     with flow.database.transaction() as session:
         assert session.scalar(select(ProcessInstance.id).where(
             ProcessInstance.process_key == "corrective_action")) is None
+
+
+def test_a_calendar_change_moves_the_execution_deadline_and_its_timer(flow):
+    """Issue 10.5 follow-up: the execution task's dueAt and its overdue timer compute the deadline
+    from the D5 date with the calendar where they are used, so an admin's calendar entry moves both."""
+    case_id, tracking_id = case_with_accepted_8d(flow)
+    wednesday_1730 = datetime(2026, 3, 4, 17, 30, tzinfo=UTC) - SH
+    thursday_1730 = wednesday_1730 + timedelta(days=1)
+    assert flow.find("production", "execute", case_id)["due_at"].startswith(wednesday_1730.isoformat()[:19])
+    assert flow.instance(tracking_id).next_due_at == wednesday_1730
+
+    admin = flow.client("admin")
+    token = csrf_token(admin, "/admin/calendar/")
+    response = admin.post("/admin/calendar/", data={"csrf_token": token, "day": "2026-03-04", "working": "0",
+                                                    "note": "临时停工"}, follow_redirects=True)
+    assert "已按新的工作日历调整 2 个待处理的截止时间。" in response.get_data(as_text=True)  # the task and its timer
+    assert flow.find("production", "execute", case_id)["due_at"].startswith(thursday_1730.isoformat()[:19])
+    assert flow.instance(tracking_id).next_due_at == thursday_1730
+
+    move_to(flow, datetime(2026, 3, 4, 18, 0), tracking_id)  # the old deadline passes quietly
+    assert flow.data(tracking_id)["execution_overdue"] is False
+    move_to(flow, datetime(2026, 3, 5, 17, 31), tracking_id)
+    assert flow.data(tracking_id)["execution_overdue"] is True
+    move_to(flow, datetime(2026, 3, 6, 9, 0), tracking_id)  # Friday 09:00: half an hour past the new deadline
+    flow.complete("production", "execute", {"actions": [
+        {"action": "增加炉温点检", "due_date": "2026-03-04", "executed_on": "2026-03-06", "result": "已点检"},
+    ]}, case_id)
+    report = flow.data(tracking_id)["execution_reports"][0]
+    assert report["due_at"] == thursday_1730.isoformat() and report["late_days"] == 1

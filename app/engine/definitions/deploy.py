@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
 from app.engine.definitions.confirm import CONFIRM_FORM, CONFIRM_FORM_KEY, form_key_of
-from app.engine.definitions.lookup import get_definition, latest_definition, latest_form
+from app.engine.definitions.lookup import get_definition, latest_definition, latest_form, task_properties
 from app.engine.definitions.rules import check_rules
 from app.engine.definitions.support import merge, unsupported
 from app.engine.errors import DefinitionError, Problem
@@ -48,7 +48,7 @@ class BuiltProcess:
     subprocess_specs: dict[str, Any]
     #: called processes not in the upload → id of the deployed version they bind to
     deployed_callees: dict[str, int]
-    #: form key → form (uploaded or latest deployed) for every formKey the process uses
+    #: form key → form (uploaded or latest deployed) for every formKey and startForm the process uses
     forms: dict[str, Any]
     used_forms: set[str]
     #: refusals and hints of the XML scan (:mod:`support`), reported with the rules' problems
@@ -138,6 +138,7 @@ def build_process(
     except DefinitionError as exc:
         return None, merge(scanned, list(exc.problems))
     used = {key for ts in iter_task_specs(spec, subprocess_specs) if (key := form_key_of(ts))}
+    used |= {key for ts in iter_task_specs(spec, subprocess_specs) if (key := task_properties(ts).get("startForm"))}
     available = dict(forms)
     for key in used - set(available):
         existing = latest_form(session, key)

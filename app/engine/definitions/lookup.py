@@ -1,8 +1,9 @@
 """Look-ups of deployed definitions: latest versions, parsed specs (cached by hash), task
-properties, message starts and the live version of every process."""
+properties, message starts, starts by hand and the live version of every process."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.data.models import FormDefinition, ProcessDefinition
 from app.engine.errors import NotFound
 from app.engine.parser import ParsedSpec, build_specs, parse_sources, spec_cache
+from app.engine.properties import listed
 
 
 def task_properties(task_spec: Any) -> dict[str, str]:
@@ -94,6 +96,27 @@ def start_message(spec: Any) -> str | None:
         event_definition = getattr(task_spec, "event_definition", None)
         if isinstance(task_spec, StartEvent) and isinstance(event_definition, MessageEventDefinition):
             return str(event_definition.name)
+    return None
+
+
+@dataclass(frozen=True)
+class ManualStart:
+    """What a process's start event says about starting it by hand: who may (``manualStart``
+    values, see :mod:`app.engine.properties`) and the form of the start data (``startForm``)."""
+
+    who: tuple[str, ...]
+    form_key: str | None
+
+
+def manual_start(spec: Any) -> ManualStart | None:
+    """How the process may be started by hand, or None when its diagram names nobody."""
+    for task_spec in spec.task_specs.values():
+        message = isinstance(getattr(task_spec, "event_definition", None), MessageEventDefinition)
+        if not isinstance(task_spec, StartEvent) or message:
+            continue
+        props = task_properties(task_spec)
+        if "manualStart" in props:
+            return ManualStart(listed(props["manualStart"]), props.get("startForm") or None)
     return None
 
 

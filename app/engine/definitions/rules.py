@@ -1,7 +1,8 @@
 """Our deploy rules on top of the BPMN schema and the library's parser: every user task has a
 form and a known department, diagram code compiles in the sandbox, every element reaches an
 end, timers are valid ISO 8601, a message-started process has no other start, a charged task
-(``latenessCharge``) names a known charge and has a due time."""
+(``latenessCharge``) names a known charge and has a due time, a start by hand (``manualStart``,
+``startForm``) names who may and an existing form, on a plain start event."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from app.engine.definitions.schedules import schedule_error
 from app.engine.definitions.support import NO_DEPARTMENT, NO_FORM_KEY
 from app.engine.errors import Problem
 from app.engine.parser import iter_task_specs
-from app.engine.properties import access_problems
+from app.engine.properties import access_problems, manual_start_problems
 from app.engine.sandbox import check_source
 from app.i18n import N_
 
@@ -61,6 +62,7 @@ def check_rules(
             *((text, {}) for text in access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals)),
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
+            *_start_rules(ts, props, forms, known_departments),
             *_code_rules(ts, props),
         ]
         problems += [Problem(text, element_id=element, element_name=name, params=params) for text, params in messages]
@@ -153,6 +155,32 @@ def _schedule_rules(ts: Any, props: dict[str, str]) -> list[Message]:
         return [(N_("startSchedule belongs on a start event"), {})]
     error = schedule_error(schedule)
     return [(N_("startSchedule: %(error)s"), {"error": error})] if error else []
+
+
+def _start_rules(
+    ts: Any, props: dict[str, str], forms: dict[str, Any], known_departments: set[str] | None
+) -> list[Message]:
+    """``manualStart``/``startForm`` sit on a plain start event; the form exists and takes no files."""
+    if "manualStart" not in props and "startForm" not in props:
+        return []
+    if not isinstance(ts, StartEvent):
+        return [(N_("manualStart and startForm belong on a start event"), {})]
+    if isinstance(getattr(ts, "event_definition", None), MessageEventDefinition):
+        return [(N_("a process started by a message cannot be started by hand (no manualStart or startForm here)"),
+                 {})]
+    if "manualStart" not in props:
+        return [(N_("startForm needs manualStart: who may start the process by hand"), {})]
+    messages: list[Message] = [(text, {}) for text in manual_start_problems(props, known_departments)]
+    form_key = props.get("startForm")
+    if form_key is not None:
+        form = forms.get(form_key)
+        content = getattr(form, "content", form)
+        if form is None:
+            messages.append((N_("form '%(form)s' does not exist"), {"form": form_key}))
+        elif any(field.get("type") in ("file", "files") for field in (content or {}).get("fields", [])):
+            messages.append((N_("start form '%(form)s' has file fields; a start by hand takes JSON data only"),
+                             {"form": form_key}))
+    return messages
 
 
 def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[Message, str, str]]:

@@ -1,5 +1,6 @@
 """Weekly assessment results: the list of weekly_assessment instances, one assessment's computed
-figures per department and case (each linking back to its case), and its Excel export.
+figures per department and case (each linking back to its case), and its Excel export; and
+starting a week's assessment by hand (whom the diagram names: the head of Quality, admins).
 
 Who may see them (``app.services.policy``): managers, admins, auditors and members of Quality or
 Finance see every assessment; department heads see the assessments that concern their departments,
@@ -10,16 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
 from app.data.queries.cases import case_ids_by_number, process_instances
 from app.data.queries.people import departments_by_id
 from app.errors import AppError
-from app.extensions import db, runtime
-from app.services import policy
+from app.extensions import db, lateness_basis, runtime
+from app.services import policy, starts, weekly
 from app.services.assessment_export import (
     CHARGES,
     DAY_BASES,
@@ -32,6 +34,7 @@ from app.services.assessment_export import (
     status_label,
 )
 from app.web.shared.display import locale
+from app.web.shared.forms import build_form
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessments")
 
@@ -107,11 +110,8 @@ def _case_links(data: dict[str, Any], external: bool = False) -> dict[str, str]:
             for no, case_id in case_ids_by_number(db.session, numbers).items()}
 
 
-@bp.route("/")
-@login_required
-def index():
-    if not policy.may_read_assessments(current_user):
-        abort(403)
+def _index(start_form: Any = None, invalid: bool = False) -> str:
+    """The list, with the start form when the user may start a week (prefilled: the previous week)."""
     rows = []
     for instance in process_instances(db.session, PROCESS_KEY):
         data = _data(instance)
@@ -120,7 +120,41 @@ def index():
         rows.append({"instance": instance, "week_start": data.get("week_start"), "week_end": data.get("week_end"),
                      "status": _status(instance, data),
                      "computed": bool(data.get("assessment_items"))})
-    return render_template("assessment/index.html", title=_("Weekly assessments"), rows=rows)
+    plan = starts.plan_for(db.session, current_user, PROCESS_KEY)
+    if plan is not None and start_form is None:
+        start_form = build_form(plan.form, {"week": weekly.assessed_week(clock.now())[2]})
+    return render_template("assessment/index.html", title=_("Weekly assessments"), rows=rows,
+                           start_form=start_form if plan else None, start_definition=plan.form if plan else None,
+                           start_invalid=invalid)
+
+
+@bp.route("/")
+@login_required
+def index():
+    if not policy.may_read_assessments(current_user):
+        abort(403)
+    return _index()
+
+
+@bp.post("/start")
+@login_required
+def start():
+    """Start the assessment of the week the form names (once per ISO week; the rows are computed)."""
+    result = starts.start_by_hand(db.session, runtime(), current_user, PROCESS_KEY, formdata=request.form,
+                                  locale=locale(), lateness_basis=lateness_basis())
+    if not result.ok or result.instance is None:
+        db.session.rollback()
+        for name, messages in result.errors.items():
+            if result.form is not None and name in result.form and not result.form[name].errors:
+                result.form[name].errors = [_(message) for message in messages]
+        return _index(result.form, invalid=True), 422
+    db.session.commit()
+    week = weekly.week_of(result.instance)
+    if result.created:
+        flash(_("The assessment of week %(week)s has been started.", week=week), "success")
+    else:
+        flash(_("The assessment of week %(week)s was started already; here it is.", week=week), "info")
+    return redirect(url_for("assessment.show", instance_id=result.instance.id))
 
 
 @bp.route("/<int:instance_id>")
