@@ -274,7 +274,7 @@ def test_broken_manual_start_is_refused_naming_the_start_event(session, start_pr
     with pytest.raises(DefinitionError) as info:
         deploy(session, {"p.bpmn": definitions(_started(start_props))}, {**forms(), "upload": upload},
                known_departments=known_department_names(session))
-    assert [(p.element_id, expected in p.message) for p in info.value.problems] == [("start", True)], \
+    assert [(p.element_id, expected in p.text()) for p in info.value.problems] == [("start", True)], \
         info.value.problems
 
 
