@@ -1,7 +1,7 @@
 """Our deploy rules on top of the BPMN schema and the library's parser: every user task has a
 form and a known department, diagram code compiles in the sandbox, every element reaches an
 end, timers are valid ISO 8601, a message-started process has no other start, a charged task
-(``latenessCharge``) names a known charge and has a due time."""
+(``latenessCharge``) names a known charge and has a due time, ``customerClock`` has a known kind."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ from app.engine.sandbox import check_source
 #: What a day late on a task with the ``latenessCharge`` property costs in the weekly
 #: assessment: producing measures (10 yuan/day) or carrying them out (20 yuan/day).
 LATENESS_CHARGES = ("measures", "execution")
+#: How a user task counts on the customer's clock (``app.services.customer_clock``): its
+#: completion answers the customer, resolves the case for the customer, or while it is open we
+#: wait for the customer.
+CUSTOMER_CLOCK_KINDS = ("answer", "resolution", "wait")
 
 
 def check_rules(
@@ -53,6 +57,7 @@ def check_rules(
             *access_problems(props, isinstance(ts, UserTask), user_tasks, known_approvals),
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
+            *_customer_clock_rules(ts, props),
             *_code_rules(ts, props),
         ]
         problems += [Problem(message, element_id=element, element_name=name) for message in messages]
@@ -101,6 +106,18 @@ def _lateness_rules(ts: Any, props: dict[str, str]) -> list[str]:
     return []
 
 
+def _customer_clock_rules(ts: Any, props: dict[str, str]) -> list[str]:
+    """``customerClock`` sits on a user task and is a known kind or an expression giving one."""
+    value = props.get("customerClock")
+    if value is None:
+        return []
+    if not isinstance(ts, UserTask):
+        return ["customerClock belongs on a user task"]
+    if not value.startswith("=") and value not in CUSTOMER_CLOCK_KINDS:
+        return [f"customerClock must be one of {', '.join(CUSTOMER_CLOCK_KINDS)} or an =expression giving one"]
+    return []
+
+
 def _schedule_rules(ts: Any, props: dict[str, str]) -> list[str]:
     """``startSchedule`` is a valid repeating interval on a start event."""
     schedule = props.get("startSchedule")
@@ -115,7 +132,7 @@ def _schedule_rules(ts: Any, props: dict[str, str]) -> list[str]:
 def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[str, str, str]]:
     """Every piece of diagram code on an element: (what, source, compile mode)."""
     sources = [(f"{prop} expression", props[prop][1:], "eval")
-               for prop in ("dueAt", "department", "assignee") if props.get(prop, "").startswith("=")]
+               for prop in ("dueAt", "department", "assignee", "customerClock") if props.get(prop, "").startswith("=")]
     if isinstance(ts, ScriptTask) and ts.script:
         sources.append(("script", ts.script, "exec"))
     sources += [(attr, script, "exec") for attr in ("prescript", "postscript") if (script := getattr(ts, attr, None))]
