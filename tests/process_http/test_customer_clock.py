@@ -7,14 +7,15 @@ fits the promise even when every step takes its full deadline."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
 from app.clock import clock
 from app.data.models import Case, HumanTask, TaskState
+from app.engine.calendar import set_default_calendar
 from app.scheduler.runner import build_scheduler, customer_clock_job
-from app.services import customer_clock
+from app.services import calendar_admin, customer_clock
 from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, REVIEW_NONE, analysis, intake, verify_ok
 
 SH = timedelta(hours=8)  # Asia/Shanghai is UTC+8 all year
@@ -246,3 +247,18 @@ def test_a_reply_the_customer_rejects_does_not_resolve_and_an_answered_consultat
 
 def test_the_scheduler_moves_the_clocks(prod_app):
     assert build_scheduler(prod_app).get_job("customer_clock") is not None
+
+
+def test_a_day_off_entered_later_moves_the_running_clocks(flow):
+    at(flow, MONDAY_0900)
+    case_id = flow.open_case(**intake())
+    try:
+        with flow.database.transaction() as session:
+            calendar_admin.set_override(session, date(2026, 3, 3), False, "停电",
+                                        runtime=flow.app.extensions["runtime"])
+        case = case_row(flow, case_id)
+        # Tuesday is off: the first answer is due on Wednesday 09:00, the resolution on Friday 09:00
+        assert (case.first_answer_due_at, case.resolution_due_at) == (shanghai(4, 9), shanghai(6, 9))
+        assert (case.clock_state, case.clock_state_until) == ("on_track", shanghai(2, 16))
+    finally:
+        set_default_calendar(None)
