@@ -114,6 +114,8 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     case.updated_at = clock.now()
     if instance.id != main_instance_id(session, case.id):
         return
+    now = clock.now()
+    customer_clock.record(case, workflow, ctx.opened, ctx.closed, now)
     for row in ctx.closed:
         if row.state == TaskState.COMPLETED:
             _apply_reclassification(session, case, instance, workflow, row, ctx)
@@ -127,7 +129,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
         case.closed_at = clock.now()
     elif data.get("case_status") and data.get("case_status") != case.status:
         case.status = str(data["case_status"])
-    customer_clock.record(case, workflow, ctx.opened, ctx.closed, clock.now())
+    customer_clock.settle(case, now)
 
 
 def _apply_reclassification(session: Session, case: Case, instance: ProcessInstance, workflow: Any,

@@ -109,11 +109,15 @@ def evaluate(case: Case, now: datetime, cal: WorkingCalendar | None = None) -> N
     limits = limits_for(case.feedback_type, case.urgency, cal.hours_per_day)
     received = case.received_at
     waited = (case.clock_paused_minutes or 0) / 60
-    case.first_answer_due_at = cal.add_working_hours(received, limits.first_answer)
-    case.resolution_due_at = cal.add_working_hours(received, limits.resolution + waited)
-    if case.first_answer_at is not None:
+    if case.first_answer_at is None or case.first_answer_met is None:
+        # once given, the first answer keeps the limit it was measured against (a feedback
+        # Marketing finds urgent when verifying it was not late for being urgent before)
+        case.first_answer_due_at = cal.add_working_hours(received, limits.first_answer)
+    if case.first_answer_at is not None and case.first_answer_met is None:
+        assert case.first_answer_due_at is not None
         case.first_answer_met = case.first_answer_at <= case.first_answer_due_at
         case.first_answer_minutes = _minutes(cal, received, case.first_answer_at)
+    case.resolution_due_at = cal.add_working_hours(received, limits.resolution + waited)
     if case.resolved_at is not None:
         case.resolution_met = case.resolved_at <= case.resolution_due_at
         case.resolution_minutes = max(_minutes(cal, received, case.resolved_at) - (case.clock_paused_minutes or 0), 0)
@@ -168,7 +172,11 @@ def task_kind(workflow: Any, row: HumanTask) -> str | None:
 
 def record(case: Case, workflow: Any, opened: list[HumanTask], closed: list[HumanTask], now: datetime,
            cal: WorkingCalendar | None = None) -> None:
-    """Apply what one operation of the case's main process did to the clock, then re-evaluate."""
+    """Apply what one operation of the case's main process did to the clock, then evaluate it.
+
+    Called before the operation's corrections of type or urgency are applied to the case, so
+    that an answer is measured against the limit known when it was given; :func:`settle`
+    afterwards re-derives the rest."""
     if case.clock_state is None:
         return
     cal = cal or default_calendar()
@@ -185,6 +193,14 @@ def record(case: Case, workflow: Any, opened: list[HumanTask], closed: list[Huma
     for row in opened:
         if task_kind(workflow, row) == WAIT and case.clock_paused_at is None:
             case.clock_paused_at = row.created_at or now
+    evaluate(case, now, cal)
+
+
+def settle(case: Case, now: datetime, cal: WorkingCalendar | None = None) -> None:
+    """Evaluate the clock at the end of an operation of the case's main process (after its
+    corrections and its end, if it ended)."""
+    if case.clock_state is None:
+        return
     evaluate(case, now, cal)
     # written even when unchanged, so that this operation's view wins over a refresh that
     # committed meanwhile from older facts

@@ -16,6 +16,8 @@ from app.data.models import Case, HumanTask, TaskState
 from app.engine.calendar import set_default_calendar
 from app.scheduler.runner import build_scheduler, customer_clock_job
 from app.services import calendar_admin, customer_clock
+from app.services.cases import open_case
+from app.services.public import CUSTOMER, intake_from_public
 from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, REVIEW_NONE, analysis, intake, verify_ok
 
 SH = timedelta(hours=8)  # Asia/Shanghai is UTC+8 all year
@@ -262,3 +264,20 @@ def test_a_day_off_entered_later_moves_the_running_clocks(flow):
         assert (case.clock_state, case.clock_state_until) == ("on_track", shanghai(2, 16))
     finally:
         set_default_calendar(None)
+
+
+def test_feedback_found_urgent_when_verified_was_answered_in_time_and_is_now_urgent(flow):
+    """A web submission has no urgency until Marketing assesses it: the verification that finds it
+    urgent is measured against the limit known until then; what follows is urgent."""
+    at(flow, MONDAY_0900)
+    with flow.database.transaction() as session:
+        case_id = open_case(session, flow.app.extensions["runtime"], intake_from_public(intake()), CUSTOMER).id
+    assert case_row(flow, case_id).urgency is None
+    assert case_row(flow, case_id).first_answer_due_at == shanghai(3, 9)
+    at(flow, shanghai(2, 13))
+    flow.complete("marketing", "verify", verify_ok(new_urgency="urgent", reclassify_reason="客户停线"), case_id)
+    case = case_row(flow, case_id)
+    assert case.urgency == "urgent"
+    assert (case.first_answer_due_at, case.first_answer_met) == (shanghai(3, 9), True)
+    assert due(flow, case_id, "preliminary") == shanghai(2, 15)  # urgent from now on: 2 working hours
+
