@@ -82,6 +82,9 @@ class Config:
     OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)
     OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
+    # The customers' clocks: how often the stored state (on track / at risk / breached) is moved
+    # on for lists and reports; pages compute it exactly anyway.
+    CUSTOMER_CLOCK_INTERVAL_SECONDS = _int("CUSTOMER_CLOCK_INTERVAL_SECONDS", 60)
     TESTING = False
 
     @classmethod

@@ -9,6 +9,7 @@ from flask import jsonify, url_for
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.tasks import task_items, task_title
+from app.clock import clock
 from app.data.models import AuditEvent, Case, TaskState
 from app.data.queries.history import audit_events
 from app.data.queries.tasks import case_tasks
@@ -16,8 +17,8 @@ from app.engine.errors import NotFound
 from app.extensions import db, runtime
 from app.i18n import N_
 from app.services import cases as case_service
+from app.services import customer_clock, policy
 from app.services import forms as form_service
-from app.services import policy
 from app.services.tasks import actor_for
 
 INTAKE_FORM = "case_intake"
@@ -45,7 +46,27 @@ def case_summary(case: Case) -> dict[str, Any]:
         "acknowledged_at": iso(case.acknowledged_at),
         "closed_at": iso(case.closed_at),
         "updated_at": iso(case.updated_at),
+        "customer_locale": case.customer_locale,
+        "customer_clock": clock_summary(case),
         "data": case.data or {},
+    }
+
+
+def clock_summary(case: Case) -> dict[str, Any]:
+    view = customer_clock.view(case, clock.now())
+    return {
+        "state": view.state,
+        "running": view.clock,
+        "hours_left": view.hours_left,
+        "first_answer_due_at": iso(case.first_answer_due_at),
+        "first_answer_at": iso(case.first_answer_at),
+        "first_answer_met": case.first_answer_met,
+        "first_answer_minutes": case.first_answer_minutes,
+        "resolution_due_at": iso(case.resolution_due_at),
+        "resolved_at": iso(case.resolved_at),
+        "resolution_met": case.resolution_met,
+        "resolution_minutes": case.resolution_minutes,
+        "waited_minutes": case.clock_paused_minutes or 0,
     }
 
 

@@ -92,6 +92,20 @@ def _evaluate(workflow: BpmnWorkflow, task: Any, value: str, external: dict[str,
     return value
 
 
+def task_property(workflow: BpmnWorkflow, task_id: str, name: str) -> Any:
+    """The value of the property ``name`` of a task of ``workflow`` (open, completed or
+    cancelled), an ``=expression`` evaluated against the task's current data — for a completed
+    task, what was entered; None when the task or the property is unknown."""
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (TaskNotFoundException, ValueError):
+        return None
+    if task is None:
+        return None
+    value = task_properties(task.task_spec).get(name)
+    return _evaluate(workflow, task, value) if value else None
+
+
 def due_at(workflow: BpmnWorkflow, task: Any, value: str, now: datetime) -> datetime | None:
     """A task's due time from its ``dueAt`` property, computed from the instant ``now`` (the
     task's creation: ``now()`` in the expression is pinned to it, so evaluating it again later,

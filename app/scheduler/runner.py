@@ -10,6 +10,8 @@ periodic jobs below live in memory, each scheduler process adds its own:
   changed it;
 * ``escalation`` every ``ESCALATION_INTERVAL_SECONDS``: the escalation ladder;
 * ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
+* ``customer_clock`` every ``CUSTOMER_CLOCK_INTERVAL_SECONDS``: moves the stored state of the
+  customers' clocks (on track → at risk → breached) for lists, filters and reports;
 * ``start:<process>``: starts the processes whose start event has a ``startSchedule`` property
   (the weekly assessment: every 7 days from Monday 09:00 Asia/Shanghai), re-read every minute
   so a redeployed diagram changes the schedule.
@@ -88,6 +90,13 @@ def escalation_job(app: Flask) -> int:
         return len(run_ladder(session, clock.now(), settings_from_config(app.config)))
 
 
+def customer_clock_job(app: Flask) -> int:
+    from app.services.customer_clock import refresh
+
+    with app.extensions["database"].transaction() as session:
+        return refresh(session, clock.now())
+
+
 def outbox_job(app: Flask) -> tuple[int, int]:
     from app.services.notifications import drain_outbox
 
@@ -155,6 +164,9 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
                       args=[app, "escalation", escalation_job, app], id="escalation", replace_existing=True)
     scheduler.add_job(_in_app, "interval", seconds=every("OUTBOX_INTERVAL_SECONDS", 10),
                       args=[app, "outbox", outbox_job, app], id="outbox", replace_existing=True)
+    scheduler.add_job(_in_app, "interval", seconds=every("CUSTOMER_CLOCK_INTERVAL_SECONDS", 60),
+                      args=[app, "customer_clock", customer_clock_job, app], id="customer_clock",
+                      replace_existing=True)
     scheduler.add_job(_in_app, "interval", seconds=every("SCHEDULE_REFRESH_SECONDS", 60),
                       args=[app, "refresh_schedules", refresh_schedules, app, scheduler],
                       id="refresh_schedules", replace_existing=True, next_run_time=clock.now())

@@ -37,7 +37,7 @@ from app.engine.deadlines import DeadlineMove, calendar_elements
 from app.engine.definitions.lookup import load_spec
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
-from app.services import escalation
+from app.services import customer_clock, escalation
 from app.services.cases import next_counter
 from app.services.escalation import LadderSettings
 
@@ -121,6 +121,7 @@ def _calendar_changed(session: Session, actor: Actor | None, runtime: WorkflowRu
     # This process computes with the new calendar from now on; should the transaction roll
     # back, the caller reloads it (refresh_if_changed(force=True)).
     load_calendar(session)
+    customer_clock.recompute_running(session, clock.now())
     if runtime is None:
         return []
     return recompute_deadlines(session, runtime, actor or Actor.system("calendar"), ladder or LadderSettings())

@@ -19,7 +19,7 @@ from app.engine.errors import NotFound
 from app.engine.projection import task_data_change
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
-from app.services import policy
+from app.services import customer_clock, policy
 
 MAIN_PROCESS = "feedback_case"
 #: Started by a message from the 8D of each department with dated corrective actions (D5).
@@ -31,6 +31,8 @@ CASE_COLUMNS = (
 #: Case columns a task of the case's process may correct (Marketing, when verifying or
 #: answering); the reason is the task's ``reclassify_reason``.
 CLASSIFICATION = ("feedback_type", "category", "urgency")
+#: e-mails to the customer are written in one of these ("customer_language" in the intake)
+CUSTOMER_LOCALES = ("zh", "en")
 RECLASSIFIED = "case_reclassified"
 
 
@@ -70,6 +72,9 @@ def open_case(
     )
     case.feedback_type = case.feedback_type or "complaint"
     case.customer_name = case.customer_name or ""
+    language = intake.get("customer_language")
+    case.customer_locale = language if language in CUSTOMER_LOCALES else "zh"
+    customer_clock.start(case)
     ship_date = intake.get("ship_date")
     case.ship_date = date.fromisoformat(ship_date) if isinstance(ship_date, str) and ship_date else None
     session.add(case)
@@ -86,11 +91,13 @@ def open_case(
 
 
 def case_projection_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
-    """Keep the case's status, stage and classification in step with its processes (a runtime hook).
+    """Keep the case's status, stage, classification and customer clock in step with its
+    processes (a runtime hook).
 
     The stage lists the open tasks of every process of the case (the complaint itself and
-    the corrective-action tracking its 8D reports started); the status follows the case's
-    main process only, so tracking that outlives the customer reply never reopens a case.
+    the corrective-action tracking its 8D reports started); the status and the customer's
+    clock follow the case's main process only, so tracking that outlives the customer reply
+    never reopens a case.
     """
     if instance.case_id is None:
         return
@@ -107,6 +114,8 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     case.updated_at = clock.now()
     if instance.id != main_instance_id(session, case.id):
         return
+    now = clock.now()
+    customer_clock.record(case, workflow, ctx.opened, ctx.closed, now)
     for row in ctx.closed:
         if row.state == TaskState.COMPLETED:
             _apply_reclassification(session, case, instance, workflow, row, ctx)
@@ -120,6 +129,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
         case.closed_at = clock.now()
     elif data.get("case_status") and data.get("case_status") != case.status:
         case.status = str(data["case_status"])
+    customer_clock.settle(case, now)
 
 
 def _apply_reclassification(session: Session, case: Case, instance: ProcessInstance, workflow: Any,

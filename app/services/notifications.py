@@ -324,8 +324,9 @@ def _message(row: EmailOutbox, config: Mapping[str, Any]) -> EmailMessage:
     message["To"] = row.to_address
     message["Subject"] = row.subject
     message["Message-ID"] = make_msgid(domain="feedback.local")
-    message["Content-Language"] = "zh-CN" if row.locale == "zh" else "en"
     message.set_content(row.body)
+    # after set_content, which drops any Content-* header set before it
+    message["Content-Language"] = "zh-CN" if row.locale == "zh" else "en"
     return message
 
 

@@ -25,6 +25,7 @@ from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
 from app.services.attachments import SHA256_RE
+from app.services.cases import main_instance_id
 from app.services.errors import AlreadyAnswered, NotWaiting, SurveyNotOpen
 
 #: Who the engine and the audit trail see when a customer acts through a public page.
@@ -50,10 +51,12 @@ def public_definition(definition: dict[str, Any]) -> dict[str, Any]:
     return {**definition, "fields": [by_name[name] for name in PUBLIC_FIELDS if name in by_name]}
 
 
-def intake_from_public(data: dict[str, Any]) -> dict[str, Any]:
-    """The public form's data completed with what the system sets for web submissions."""
+def intake_from_public(data: dict[str, Any], language: str = "zh") -> dict[str, Any]:
+    """The public form's data completed with what the system sets for web submissions; the
+    customer's e-mails are written in ``language``, the one they used the form in."""
     intake = {key: value for key, value in data.items() if key in PUBLIC_FIELDS}
     intake.update(PUBLIC_DEFAULTS)
+    intake["customer_language"] = language
     return intake
 
 
@@ -213,10 +216,15 @@ PUBLIC_STATUS_HELP = {
 WAITING_ELEMENTS = frozenset({"customer_reply"})
 #: element ids whose completion is the company's answer to the customer
 ANSWER_ELEMENTS = frozenset({"close_case", "answer_close"})
-#: open tasks that may run after the answer without it being reopened
-AFTER_ANSWER_ELEMENTS = frozenset({"return_visit"})
+#: open tasks of the case's own process that may still run after the answer without the case
+#: being reopened: the return visit, and the parallel branches that join only before the final
+#: closing (Technical's review and reply, the shipment). The corrective-action tracking is a
+#: process of its own and never counts.
+AFTER_ANSWER_ELEMENTS = frozenset({"return_visit", "technical_review", "technical_reply", "shipment"})
 #: per answer element, the one field written for the customer (never internal notes)
 PUBLIC_ANSWER_FIELDS = {"close_case": "reply_to_customer", "answer_close": "answer"}
+#: per question element, the one field written for the customer
+PUBLIC_QUESTION_FIELDS = {"info_request": "question"}
 
 
 def _completed(session: Session, case: Case, elements: frozenset[str] | set[str]) -> list[AuditEvent]:
@@ -236,15 +244,25 @@ def open_tasks(session: Session, case: Case) -> list[HumanTask]:
 
 
 def public_status(session: Session, case: Case) -> str:
-    """The status the customer sees (a key of PUBLIC_STATUSES)."""
+    """The status the customer sees (a key of PUBLIC_STATUSES).
+
+    Answered: the reply that settles the matter was given (the customer's clock records it as
+    the resolution) and the case's own process is not working on a new one (a reopened case is
+    in progress again); what other processes of the case still do, e.g. tracking corrective
+    actions, does not matter to the customer.
+    """
     if case.status == "unresolvable":
         return "unresolvable"
     if case.status in ("closed", "cancelled") or case.closed_at is not None:
         return "closed"
-    elements = {task.element_id for task in open_tasks(session, case)}
+    main = main_instance_id(session, case.id)
+    elements = {task.element_id for task in open_tasks(session, case) if task.instance_id == main}
     if elements & WAITING_ELEMENTS:
         return "waiting"
-    if _completed(session, case, ANSWER_ELEMENTS) and elements <= AFTER_ANSWER_ELEMENTS:
+    # a case opened before the customer's clock existed has no resolution recorded
+    replied = case.resolved_at is not None if case.clock_state is not None else bool(
+        _completed(session, case, ANSWER_ELEMENTS))
+    if replied and elements <= AFTER_ANSWER_ELEMENTS:
         return "answered"
     anything_done = session.scalar(
         select(func.count()).select_from(AuditEvent)
@@ -257,10 +275,11 @@ def conversation(session: Session, case: Case) -> list[dict[str, Any]]:
     """The company's questions (info_request) and the customer's replies (customer_reply), in
     order: ``[{"kind": "question"|"reply"|"answer", "at", "text", "files"}]`` — public fields only."""
     items = []
-    for event in _completed(session, case, {"info_request", "customer_reply", *ANSWER_ELEMENTS}):
+    for event in _completed(session, case, {*PUBLIC_QUESTION_FIELDS, *WAITING_ELEMENTS, *ANSWER_ELEMENTS}):
         data = event.data_after if isinstance(event.data_after, dict) else {}
-        if event.element == "info_request":
-            items.append({"kind": "question", "at": event.at, "text": str(data.get("question") or ""), "files": []})
+        if event.element in PUBLIC_QUESTION_FIELDS:
+            text = str(data.get(PUBLIC_QUESTION_FIELDS[event.element]) or "")
+            items.append({"kind": "question", "at": event.at, "text": text, "files": []})
         elif event.element == "customer_reply":
             files = [f for f in data.get("reply_attachments") or [] if isinstance(f, dict)]
             items.append({"kind": "reply", "at": event.at, "text": str(data.get("reply_text") or ""),

@@ -132,9 +132,14 @@ def test_schema_invalid_bpmn_is_refused_with_its_line(deploy_sources):
          "an approval task needs submittedBy"),
         (user_task("t1", "任务", formKey="note", department="quality", submittedBy="ghost"), "t1",
          "submittedBy names 'ghost', which is not a user task"),
+        (user_task("t1", "任务", formKey="note", department="quality", customerClock="answered"), "t1",
+         "customerClock must be one of answer, resolution, wait"),
+        (user_task("t1", "任务", formKey="note", department="quality", customerClock="=x.__class__"), "t1",
+         "customerClock expression"),
     ],
     ids=["no-formkey", "unknown-form", "unknown-department", "no-lane", "bad-expression", "import", "dunder", "syntax",
-         "unknown-performer", "unknown-approval", "approval-without-four-eyes", "four-eyes-of-nothing"],
+         "unknown-performer", "unknown-approval", "approval-without-four-eyes", "four-eyes-of-nothing",
+         "unknown-customer-clock", "customer-clock-expression"],
 )
 def test_broken_task_is_refused_naming_the_element(deploy_sources, body, element, expected):
     problems = _refused(deploy_sources, definitions(simple_process("p", body, [element])))

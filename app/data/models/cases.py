@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -18,6 +18,11 @@ class Case(Base):
 
     The columns hold what lists and filters need; the full intake sits in ``data``.
     ``status`` and ``stage`` are projections of the process instance.
+
+    The customer's clock (``app.services.customer_clock``): the promised limits as due times,
+    the moments they were met, the outcome for the reports (met or not, working minutes taken)
+    and the current state for lists. ``clock_state`` is None for cases opened before the clock
+    existed (not tracked).
     """
 
     __tablename__ = "feedback_case"
@@ -42,6 +47,28 @@ class Case(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the language of e-mails to the customer ("zh" or "en")
+    customer_locale: Mapped[str] = mapped_column(String(8), default="zh")
+    #: first answer to the customer by one of our people (not the automatic acknowledgement)
+    first_answer_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_answer_met: Mapped[bool | None] = mapped_column(Boolean)
+    #: working minutes from receipt to the first answer
+    first_answer_minutes: Mapped[int | None] = mapped_column(Integer)
+    #: resolution: the reply that settles the matter (an answer, or the measures the customer accepted)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_met: Mapped[bool | None] = mapped_column(Boolean)
+    #: working minutes from receipt to the resolution, time spent waiting for the customer excluded
+    resolution_minutes: Mapped[int | None] = mapped_column(Integer)
+    #: waiting for the customer's information since (the resolution clock is paused meanwhile)
+    clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: working minutes spent waiting for the customer so far (they move the resolution due time)
+    clock_paused_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: on_track | at_risk | breached | paused while running; met | missed | stopped once final
+    clock_state: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: when ``clock_state`` changes next by the passing of time alone (None: only by an event)
+    clock_state_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )

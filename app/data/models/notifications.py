@@ -72,13 +72,18 @@ class OutboxStatus:
 
 
 class EmailOutbox(Base):
-    """An e-mail waiting to be sent (drained by a scheduler job, with retry and backoff)."""
+    """An e-mail waiting to be sent (drained by a scheduler job, with retry and backoff): to a
+    user about a notification, or to a case's customer."""
 
     __tablename__ = "email_outbox"
     __table_args__ = (Index("ix_email_outbox_status_next", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id", ondelete="SET NULL"))
+    #: set for e-mails to a case's customer (acknowledgement, question, reply); None for staff
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_case.id", ondelete="SET NULL"), index=True)
+    #: what a customer e-mail is ("acknowledgement", "question", "reply"); None for staff
+    kind: Mapped[str | None] = mapped_column(String(30))
     to_address: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)

@@ -2,7 +2,8 @@
 form and a known department, diagram code compiles in the sandbox, every element reaches an
 end, timers are valid ISO 8601, a message-started process has no other start, a charged task
 (``latenessCharge``) names a known charge and has a due time, a start by hand (``manualStart``,
-``startForm``) names who may and an existing form, on a plain start event."""
+``startForm``) names who may and an existing form, on a plain start event, ``customerClock`` has
+a known kind."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ from app.i18n import N_
 #: What a day late on a task with the ``latenessCharge`` property costs in the weekly
 #: assessment: producing measures (10 yuan/day) or carrying them out (20 yuan/day).
 LATENESS_CHARGES = ("measures", "execution")
+#: How a user task counts on the customer's clock (``app.services.customer_clock``): its
+#: completion answers the customer, resolves the case for the customer, or while it is open we
+#: wait for the customer.
+CUSTOMER_CLOCK_KINDS = ("answer", "resolution", "wait")
 
 
 #: one problem of an element: a message template (marked with N_, translated when shown) and its params
@@ -63,6 +68,7 @@ def check_rules(
             *_lateness_rules(ts, props),
             *_schedule_rules(ts, props),
             *_start_rules(ts, props, forms, known_departments),
+            *_customer_clock_rules(ts, props),
             *_code_rules(ts, props),
         ]
         problems += [Problem(text, element_id=element, element_name=name, params=params) for text, params in messages]
@@ -146,6 +152,19 @@ def _lateness_rules(ts: Any, props: dict[str, str]) -> list[Message]:
     return []
 
 
+def _customer_clock_rules(ts: Any, props: dict[str, str]) -> list[Message]:
+    """``customerClock`` sits on a user task and is a known kind or an expression giving one."""
+    value = props.get("customerClock")
+    if value is None:
+        return []
+    if not isinstance(ts, UserTask):
+        return [(N_("customerClock belongs on a user task"), {})]
+    if not value.startswith("=") and value not in CUSTOMER_CLOCK_KINDS:
+        return [(N_("customerClock must be one of %(values)s or an =expression giving one"),
+                 {"values": ", ".join(CUSTOMER_CLOCK_KINDS)})]
+    return []
+
+
 def _schedule_rules(ts: Any, props: dict[str, str]) -> list[Message]:
     """``startSchedule`` is a valid repeating interval on a start event."""
     schedule = props.get("startSchedule")
@@ -188,7 +207,7 @@ def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[Message, str, st
     the message template has an ``%(error)s`` for the compile error."""
     sources: list[tuple[Message, str, str]] = [
         ((N_("%(property)s expression: %(error)s"), {"property": prop}), props[prop][1:], "eval")
-        for prop in ("dueAt", "department", "assignee") if props.get(prop, "").startswith("=")
+        for prop in ("dueAt", "department", "assignee", "customerClock") if props.get(prop, "").startswith("=")
     ]
     if isinstance(ts, ScriptTask) and ts.script:
         sources.append(((N_("script: %(error)s"), {}), ts.script, "exec"))

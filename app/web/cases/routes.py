@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.clock import clock
 from app.data.models import Case, HumanTask, TaskState
 from app.data.queries.cases import case_process_names, case_statuses, cases_query
 from app.data.queries.history import audit_events
@@ -15,8 +16,9 @@ from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import check_files, form_data
-from app.services import policy
+from app.services import customer_clock, policy
 from app.services.cases import RECLASSIFIED, main_instance, open_case
+from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
@@ -40,12 +42,17 @@ def index():
         page = max(int(request.args.get("page", 1)), 1)
     except ValueError:
         page = 1
+    asked = request.args.get("clock", "").strip()
+    clock_state = asked if asked in customer_clock.STATES else None
     limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
-    rows, total = page_of(db.session, cases_query(limit_to, status, search), page, PAGE_SIZE)
+    rows, total = page_of(db.session, cases_query(limit_to, status, search, clock_state), page, PAGE_SIZE)
+    now = clock.now()
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status or "", q=search or "",
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
+        clock_state=clock_state or "", clock_states=customer_clock.STATES,
+        clocks={case.id: customer_clock.view(case, now) for case in rows},
     )
 
 
@@ -143,7 +150,7 @@ def show(case_id: int):
     return render_template(
         "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
         intake=readable(intake_definition, case.data), status_url=_status_url(case),
-        diagram=_diagram(case), **_public_side(case),
+        diagram=_diagram(case), customer_clock=customer_clock.view(case, clock.now()), **_public_side(case),
     )
 
 
@@ -179,6 +186,10 @@ def _public_side(case: Case) -> dict:
         "attachments": case_attachments(db.session, case),
         "survey": survey,
         "survey_label": _(SURVEY_LABELS[survey.score]) if survey else None,
+        "customer_mails": case_mails(db.session, case.id),
+        "mail_kinds": {"acknowledgement": _("Acknowledgement"), "question": _("Request for information"),
+                       "reply": _("Reply")},
+        "mail_states": {"pending": _("waiting to be sent"), "sent": _("sent"), "failed": _("failed")},
     }
 
 

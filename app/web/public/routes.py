@@ -196,7 +196,7 @@ def feedback():
         db.session.rollback()
         return _too_many()
     try:
-        intake = svc.intake_from_public(form_data(form, definition, _store(detected)))
+        intake = svc.intake_from_public(form_data(form, definition, _store(detected)), locale())
         case = open_case(db.session, runtime(), intake, svc.CUSTOMER)
         db.session.commit()
     except AppError:
@@ -224,10 +224,14 @@ def _status_page(case: Case, reply_form: ReplyForm | None = None, status: int = 
     if waiting and reply_form is None:
         reply_form = ReplyForm(formdata=None, data={"submit_token": secrets.token_urlsafe(16)})
     survey = svc.survey_for(db.session, case)
+    conversation = svc.conversation(db.session, case)
+    answers = [item["at"] for item in conversation if item["kind"] == "answer"]
     return _page(
         "status.html", status, title=case.number, case=case, state=state,
+        answered_at=answers[-1] if answers and state in ("answered", "closed") else None,
+        closed_at=case.closed_at if state in ("closed", "unresolvable") else None,
         state_label=_(svc.PUBLIC_STATUSES[state]), state_help=_(svc.PUBLIC_STATUS_HELP[state]),
-        conversation=svc.conversation(db.session, case), reply_form=reply_form if waiting else None,
+        conversation=conversation, reply_form=reply_form if waiting else None,
         survey_open=svc.survey_available(db.session, case), survey=survey,
         survey_label=_(svc.SURVEY_LABELS[survey.score]) if survey else None, accept=svc.ACCEPT_ATTRIBUTE,
         **extra,

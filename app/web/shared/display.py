@@ -22,6 +22,7 @@ from app.data.queries.people import departments_by_id, user_names
 from app.extensions import db
 from app.formkit.definition import localized
 from app.i18n import N_
+from app.services import customer_clock
 from app.services.choices import DatabaseChoices
 
 DATETIME_PATTERN = "yyyy-MM-dd HH:mm"
@@ -47,6 +48,17 @@ FEEDBACK_TYPES = {
     "praise": N_("Praise"),
 }
 LANGUAGES = {"zh": "中文", "en": "English"}
+#: the customer's clock (app.services.customer_clock): label and colour per state
+CLOCK_STATES = {
+    "on_track": (N_("On track"), "success"),
+    "at_risk": (N_("At risk"), "warning"),
+    "breached": (N_("Breached"), "danger"),
+    "paused": (N_("Waiting for the customer"), "info"),
+    "met": (N_("Met"), "success"),
+    "missed": (N_("Missed"), "danger"),
+    "stopped": (N_("Stopped"), "secondary"),
+}
+CLOCKS = {"first_answer": N_("First answer"), "resolution": N_("Resolution")}
 
 
 def locale() -> str:
@@ -211,11 +223,61 @@ def readable(definition: dict[str, Any] | None, data: dict[str, Any] | None) -> 
     return items
 
 
+# ---------------------------------------------------------------------------- the customer's clock
+
+
+def clock_state_label(state: str | None) -> str:
+    if not state:
+        return "—"
+    return _(CLOCK_STATES[state][0]) if state in CLOCK_STATES else state
+
+
+def clock_name(clock: str | None) -> str:
+    return _(CLOCKS[clock]) if clock in CLOCKS else ""
+
+
+def working_time(hours: float | None) -> str:
+    """A span of working time for people: minutes, hours or working days."""
+    if hours is None:
+        return "—"
+    hours = abs(hours)
+    if hours < 1:
+        return _("%(n)d working minutes", n=round(hours * 60))
+    day = customer_clock.hours_per_day()
+    if hours < day:
+        return _("%(n)s working hours", n=format_decimal(round(hours, 1), format="#,##0.#"))
+    return _("%(n)s working days", n=format_decimal(round(hours / day, 1), format="#,##0.#"))
+
+
+def clock_left(view: Any) -> str:
+    """"3 working hours left" / "1.5 working days over" for a running clock, else ""."""
+    if view is None or view.hours_left is None or view.state not in ("on_track", "at_risk", "breached", "paused"):
+        return ""
+    if view.hours_left < 0 or view.state == "breached":
+        return _("%(time)s over", time=working_time(view.hours_left))
+    return _("%(time)s left", time=working_time(view.hours_left))
+
+
+def clock_badge(view: Any, with_left: bool = True) -> Markup:
+    """The state of a case's customer clock as a badge, with the working time left (lists)."""
+    if view is None or not view.state:
+        return Markup('<span class="text-body-secondary">—</span>')
+    color = CLOCK_STATES.get(view.state, ("", "secondary"))[1]
+    badge = Markup('<span class="badge text-bg-{}" data-testid="clock-state" data-state="{}" title="{}">{}</span>')
+    badge = badge.format(color, view.state, clock_name(view.clock), clock_state_label(view.state))
+    left = clock_left(view) if with_left else ""
+    if left:
+        badge += Markup(' <span class="small text-body-secondary text-nowrap" data-testid="clock-left">{}</span>'
+                        ).format(left)
+    return badge
+
+
 def register_template_globals(app: Flask) -> None:
     """Make the display helpers available to every template."""
     app.jinja_env.globals.update(
         task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
         user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
-        ui_locale=locale,
+        ui_locale=locale, clock_badge=clock_badge, clock_left=clock_left, clock_name=clock_name,
+        clock_state_label=clock_state_label, working_time=working_time,
     )
