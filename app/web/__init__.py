@@ -11,7 +11,7 @@ from app.web.shared.display import register_template_globals
 
 BLUEPRINTS = (
     "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
-    "approvals", "designer", "assessment",
+    "approvals", "designer", "assessment", "audit",
 )
 
 
@@ -45,6 +45,7 @@ NAV = (
     ("admin.users", "Administration", policy.may_administer),
     ("calendar_admin.index", "Working calendar", policy.may_administer),
     ("designer.index", "Process designer", policy.may_design),
+    ("audit.index", "Audit trail", policy.may_explore_audit),
 )
 
 

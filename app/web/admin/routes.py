@@ -65,7 +65,7 @@ def _edit(user: User | None):
                     db.session, form.username.data, form.display_name.data.strip(), user=user,
                     password=form.password.data or None, email=(form.email.data or "").strip() or None,
                     locale=form.locale.data, departments=memberships, roles=set(form.roles.data or ()),
-                    active=form.active.data,
+                    active=form.active.data, by=accounts.actor(current_user),
                 )
                 db.session.commit()
             except AccountError as exc:
@@ -119,7 +119,7 @@ def settings_page():
     if request.method == "GET":
         form.logistics_basis.data = app_settings.logistics_basis(db.session)
     elif form.validate_on_submit():
-        app_settings.set_logistics_basis(db.session, form.logistics_basis.data, current_user.id)
+        app_settings.set_logistics_basis(db.session, form.logistics_basis.data, accounts.actor(current_user))
         db.session.commit()
         flash(_("Settings saved. Assessments started from now on use them."), "success")
         return redirect(url_for("admin.settings_page"))
