@@ -147,17 +147,20 @@ def test_the_api_exports_the_filtered_trail_for_auditors_only(app, client, datab
     assert response.status_code == 200
     body = response.get_json()
     assert [e["action"] for e in body["events"]] == ["process_started"]
-    assert response.headers["X-Audit-Chain-Head"] == f"seq={body['chain_head']['seq']} hash={body['chain_head']['hash']}"
+    head = body["chain_head"]
+    assert response.headers["X-Audit-Chain-Head"] == f"seq={head['seq']} hash={head['hash']}"
     progress = client.get(f"/api/v1/audit/exports/{response.headers['X-Audit-Export-Id']}", headers=auditor)
     assert progress.get_json()["finished"] and progress.get_json()["written"] == 1
     assert client.get("/api/v1/audit/events?from=2026-13-01", headers=auditor).status_code == 400
     assert client.get("/api/v1/audit/events?format=pdf", headers=auditor).status_code == 400
     for username in ("marketing", "quality", "manager"):
         assert client.get("/api/v1/audit/events", headers=auth(client, username)).status_code == 403
-    exported_by_marketing = client.get(f"/api/v1/audit?case={case['id']}&format=xlsx", headers=auth(client, "marketing"))
+    marketing = auth(client, "marketing")
+    exported_by_marketing = client.get(f"/api/v1/audit?case={case['id']}&format=xlsx", headers=marketing)
     assert exported_by_marketing.status_code == 200
     marketing_export = exported_by_marketing.headers["X-Audit-Export-Id"]
-    assert client.get(f"/api/v1/audit/exports/{marketing_export}", headers=auth(client, "production")).status_code == 404
+    production = auth(client, "production")
+    assert client.get(f"/api/v1/audit/exports/{marketing_export}", headers=production).status_code == 404
 
 
 def test_a_user_of_another_department_cannot_export_a_case_they_may_not_see(app, client, database):

@@ -36,8 +36,8 @@ from app.data.models import (
     User,
 )
 from app.services import attachments, audit_trail
-from app.services.audit_trail import AuditFilter
 from app.services import inbox as inbox_service
+from app.services.audit_trail import AuditFilter
 from tests.approvals.test_approvals import assessment_at_sign_quality
 from tests.conftest import FIXTURES, ROOT, _truncate
 from tests.process_http.conftest import T0, Flow
