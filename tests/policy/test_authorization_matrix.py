@@ -148,6 +148,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "calendar_admin.confirm": ADMIN,
     "calendar_admin.withdraw": ADMIN,
     "admin.settings_page": ADMIN,
+    "admin.retention_page": ADMIN,
+    "admin.apply_retention": ADMIN,
     "audit.index": AUDIT_READERS,
     "audit.start_export": AUDIT_READERS,
     "audit.export_page": AUDIT_READERS,
