@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test setup venv assets translations db demo lint test-sqlite test-postgres browser bench clean
+.PHONY: run test setup venv assets translations db demo lint test-sqlite test-postgres browser bench soak clean
 
 setup: venv assets translations
 
@@ -63,6 +63,12 @@ test: lint test-sqlite test-postgres
 
 bench: setup
 	$(PY) bench/run.py
+
+# Export 1,000,000 audit events as CSV, JSON and Excel on SQLite and PostgreSQL and check the
+# exporting process's memory stays under the bound (figures: docs/audit-export-soak.md).
+soak: setup
+	AUDIT_SOAK=1 TEST_DB=sqlite $(PY) -m pytest -q -s -m slow tests/audit/test_export_memory.py
+	AUDIT_SOAK=1 TEST_DB=postgres $(PY) -m pytest -q -s -m slow tests/audit/test_export_memory.py
 
 clean:
 	rm -rf $(VENV) node_modules app/static/vendor instance .pytest_cache

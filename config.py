@@ -51,6 +51,12 @@ class Config:
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_HTTPONLY = True
 
+    # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none; the
+    # client address in the audit trail and for rate limits is then the connection's own).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    # Where the daily audit job appends the published chain head (see README, Audit trail).
+    AUDIT_HEAD_LOG = os.environ.get("AUDIT_HEAD_LOG", str(BASE_DIR / "instance" / "audit-heads.log"))
+
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 12)
     PUBLIC_FORM_RATE_LIMIT = _int("PUBLIC_FORM_RATE_LIMIT", 5)  # submissions per IP per hour
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
+from app.engine import audit
 from app.extensions import db
+
+CLI = audit.Origin("cli")
 
 
 def register_cli(app: Flask) -> None:
@@ -23,7 +27,7 @@ def register_cli(app: Flask) -> None:
         from app.engine.errors import DefinitionError
         from app.services.setup import deploy_folder, ensure_departments
 
-        with db.database.transaction() as session:
+        with audit.origin(CLI), db.database.transaction() as session:
             ensure_departments(session)
             try:
                 result = deploy_folder(
@@ -42,7 +46,7 @@ def register_cli(app: Flask) -> None:
         """Create the demo organisation (password 'demo'); running it again changes nothing."""
         from app.services.setup import seed_demo
 
-        with db.database.transaction() as session:
+        with audit.origin(CLI), db.database.transaction() as session:
             created = seed_demo(session)
         click.echo(f"demo users created: {', '.join(created) if created else 'none (already there)'}")
 
@@ -52,3 +56,51 @@ def register_cli(app: Flask) -> None:
         from app.scheduler import run_forever
 
         run_forever(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxied app
+
+    audit_group = AppGroup("audit", help="The audit trail's hash chain: verify it, publish its head.")
+
+    @audit_group.command("verify")
+    @click.option("--published", "published_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                  help="A file with published heads (lines with seq=N hash=H: the daily log, an export).")
+    @click.option("--head", "heads", multiple=True, metavar="SEQ:HASH", help="A published head to check.")
+    def audit_verify(published_files: tuple[str, ...], heads: tuple[str, ...]) -> None:
+        """Walk the hash chain and report the first edited, deleted, inserted or reordered event
+        and a truncated tail (exit status 1 when the chain is broken)."""
+        from app.services.audit_trail import parse_published, verify_chain
+
+        published = []
+        for path in published_files:
+            with open(path, encoding="utf-8-sig", errors="replace") as source:
+                published += parse_published(source.read())
+        for item in heads:
+            found = parse_published(f"seq={item.partition(':')[0]} hash={item.partition(':')[2]}")
+            if not found:
+                raise click.BadParameter(f"{item!r}: expected SEQ:HASH (64 hex digits)", param_hint="--head")
+            published += found
+        result = verify_chain(db.database, published)
+        head_seq, head_hash = result.stored_head
+        click.echo(f"stored head: seq={head_seq} hash={head_hash}")
+        click.echo(f"checked {result.checked} events in chain order, ending at seq={result.last_seq} "
+                   f"hash={result.last_hash}; {len(result.published_checked)} published heads")
+        finding = result.finding
+        if result.ok or finding is None:
+            click.echo("OK: the audit chain is intact")
+            return
+        click.echo(f"BROKEN: {finding.kind} at seq {finding.seq} (event id {finding.event_id}): {finding.detail}",
+                   err=True)
+        raise SystemExit(1)
+
+    @audit_group.command("head")
+    @click.option("--publish", is_flag=True, help="Also append it to AUDIT_HEAD_LOG (what the daily job does).")
+    def audit_head(publish: bool) -> None:
+        """Print the chain head (seq and hash) to keep outside the database."""
+        from app.services.audit_trail import chain_head, publish_head
+
+        if publish:
+            seq, digest = publish_head(db.database, current_app.config.get("AUDIT_HEAD_LOG"))
+        else:
+            with db.database.session() as session:
+                seq, digest = chain_head(session)
+        click.echo(f"seq={seq} hash={digest}")
+
+    app.cli.add_command(audit_group)

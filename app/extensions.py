@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from app.data.db import Database
+from app.engine import audit
 from app.engine.runtime import WorkflowRuntime
 from app.formkit.build import FileStore
 from app.services import attachments
@@ -64,3 +65,21 @@ def file_store() -> FileStore:
     """Stores an upload under the current app's ``UPLOAD_DIR`` (for completions and intakes)."""
     config = current_app.config
     return partial(attachments.store, config["UPLOAD_DIR"], max_bytes=config.get("MAX_CONTENT_LENGTH"))
+
+
+def install_audit_origin(app: Flask) -> None:
+    """Tell the audit writer where each request comes from: the channel (``api`` for the JSON
+    API, else ``web``), the client address (behind ``TRUSTED_PROXIES`` proxies, see the factory)
+    and the user agent."""
+
+    @app.before_request
+    def _set_audit_origin() -> None:
+        channel = "api" if request.blueprint == "api" else "web"
+        g.audit_origin_token = audit.set_origin(
+            audit.Origin(channel, request.remote_addr, request.user_agent.string or None))
+
+    @app.teardown_request
+    def _clear_audit_origin(_exc: BaseException | None) -> None:
+        token = g.pop("audit_origin_token", None)
+        if token is not None:
+            audit.reset_origin(token)

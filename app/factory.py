@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask, g, session
 from flask_babel import get_locale
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.clock import set_local_zone
 from app.engine.runtime import WorkflowRuntime
-from app.extensions import babel, csrf, db, login_manager
+from app.extensions import babel, csrf, db, install_audit_origin, login_manager
 from app.services.cases import case_projection_hook
 from config import DEV_SECRET_KEY, config_from_env
 
@@ -46,7 +47,11 @@ def build_app(config: Any = None) -> Flask:
     logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 1 s poll at INFO
 
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:  # the client address, scheme and host as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     db.init_app(app)
+    install_audit_origin(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     login_manager.init_app(app)

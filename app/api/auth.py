@@ -202,8 +202,11 @@ def issue_token():
     username, password = body["username"], body["password"]
     user = None
     if len(username) <= MAX_CREDENTIAL_LENGTH and len(password) <= MAX_CREDENTIAL_LENGTH:
-        user = accounts.authenticate(db.session, username, password)
+        user = accounts.authenticate(db.session, username, password, purpose="API token")
+    else:
+        accounts.record_failed_login(db.session, None, username, "credentials too long", "API token")
     if user is None:
+        db.session.commit()  # the failed attempt stays in the audit trail
         raise _unauthorized(_("Wrong username or password."))
     token, row = accounts.issue_token(db.session, user, int(current_app.config.get("API_TOKEN_TTL_HOURS", 12)))
     db.session.commit()

@@ -290,14 +290,68 @@ SCHEMAS: dict[str, Any] = {
             "message": NULLABLE_STRING,
             "data_before": {},
             "data_after": {},
+            "seq": {"type": "integer", "description": "Position in the hash chain."},
+            "actor_roles": {"type": "array", "items": {"type": "string"},
+                            "description": "The actor's roles at that moment (head:<department> for heads)."},
+            "actor_departments": {"type": "array", "items": {"type": "string"}},
+            "channel": {"enum": ["web", "api", "scheduler", "cli", "system"]},
+            "client_address": NULLABLE_STRING,
+            "user_agent": NULLABLE_STRING,
+            "case_id": {"type": ["integer", "null"]},
+            "case_number": NULLABLE_STRING,
+            "process": {"type": ["string", "null"], "description": "Process key and version, e.g. feedback_case v2."},
+            "instance_id": {"type": ["integer", "null"]},
+            "definition_id": {"type": ["integer", "null"]},
+            "changes": {"type": "string", "description": "The readable difference: field: before → after; …"},
+            "prev_hash": {"type": "string"},
+            "hash": {"type": "string"},
         },
+    },
+    "ChainHead": {
+        "type": "object",
+        "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}},
+        "description": "The hash chain's last event when the export was taken (compare with a later "
+                       "flask audit verify --published).",
     },
     "AuditTrail": {
         "type": "object",
         "properties": {
+            "chain_head": _ref("ChainHead"),
+            "taken_at": DATETIME,
+            "filters": {"type": "object"},
+            "total": {"type": "integer"},
             "case_id": {"type": "integer"},
             "case_number": {"type": "string"},
             "events": {"type": "array", "items": _ref("AuditEvent")},
+        },
+    },
+    "AuditExport": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "format": {"enum": ["json", "csv", "xlsx"]}, "filters": {"type": "object"},
+            "total": {"type": "integer"}, "written": {"type": "integer"}, "finished": {"type": "boolean"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"}, "requested_at": DATETIME,
+            "chain_head": _ref("ChainHead"),
+        },
+    },
+}
+
+AUDIT_FORMAT = {"name": "format", "in": "query", "required": False,
+                "schema": {"enum": ["json", "csv", "xlsx"], "default": "json"}}
+AUDIT_EXPORT_RESPONSE = {
+    "description": "The events in chain order, streamed. Headers: X-Audit-Chain-Head (seq=… hash=…, the chain "
+                   "head the export was taken at), X-Audit-Export-Id (its progress), X-Audit-Event-Count.",
+    "content": {
+        "application/json": {"schema": _ref("AuditTrail")},
+        "text/csv": {
+            "schema": {"type": "string"},
+            "description": "UTF-8 with BOM. First line: '# audit trail chain head seq=… hash=… taken_at=… "
+                           "total=… filters=…'; then a header row (seq, id, at, actor, …, data_before, data_after, "
+                           "prev_hash, hash) and one row per event, the data as JSON strings.",
+        },
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "Sheet 'chain' with the chain head and filters, sheet 'events' with one row per event.",
         },
     },
 }
@@ -416,27 +470,47 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/audit": {
         "get": {
-            "operationId": "auditTrail", "tags": ["audit"], "summary": "The audit trail of a case",
+            "operationId": "auditTrail", "tags": ["audit"],
+            "summary": "The audit trail of a case, for whoever may see the case",
             "parameters": [
                 {"name": "case", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
-                {"name": "format", "in": "query", "required": False,
-                 "schema": {"enum": ["json", "csv"], "default": "json"}},
+                AUDIT_FORMAT,
                 ACCEPT_LANGUAGE,
             ],
-            "responses": {
-                "200": {
-                    "description": "The events, oldest first.",
-                    "content": {
-                        "application/json": {"schema": _ref("AuditTrail")},
-                        "text/csv": {
-                            "schema": {"type": "string"},
-                            "description": "UTF-8 with BOM; header row: at, actor, action, element, task_id, "
-                                           "message, data_before, data_after (the data as JSON strings).",
-                        },
-                    },
-                },
-                **_errors(400, 401, 403, 404),
-            },
+            "responses": {"200": AUDIT_EXPORT_RESPONSE, **_errors(400, 401, 403, 404)},
+        }
+    },
+    "/api/v1/audit/events": {
+        "get": {
+            "operationId": "auditEvents", "tags": ["audit"],
+            "summary": "The whole audit trail, filtered (auditors and administrators); streamed",
+            "parameters": [
+                {"name": "from", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
+                 "description": "First local day (inclusive)."},
+                {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
+                 "description": "Last local day (inclusive)."},
+                {"name": "case", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Case number or id."},
+                {"name": "department", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Department code: events by its members at the time, or about its tasks."},
+                {"name": "user", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Username or user id of the actor."},
+                {"name": "action", "in": "query", "required": False, "schema": {"type": "string"}},
+                AUDIT_FORMAT,
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {"200": AUDIT_EXPORT_RESPONSE, **_errors(400, 401, 403)},
+        }
+    },
+    "/api/v1/audit/exports/{export_id}": {
+        "get": {
+            "operationId": "auditExportProgress", "tags": ["audit"],
+            "summary": "How far an export has got (X-Audit-Export-Id of its response)",
+            "parameters": [
+                {"name": "export_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {"200": _json(_ref("AuditExport"), "The export's progress."), **_errors(401, 404)},
         }
     },
 }

@@ -15,10 +15,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who triggers an operation: a user, or the system (timers, integrations)."""
+    """Who triggers an operation: a user, or the system (timers, integrations). ``roles`` and
+    ``departments`` are the user's at that moment, as the audit trail keeps them (roles include
+    ``head:<department code>`` for each department the user heads)."""
 
     id: int | None
     label: str
+    roles: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
 
     @classmethod
     def system(cls, label: str = "system") -> Actor:

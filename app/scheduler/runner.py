@@ -12,6 +12,8 @@ periodic jobs below live in memory, each scheduler process adds its own:
 * ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
 * ``customer_clock`` every ``CUSTOMER_CLOCK_INTERVAL_SECONDS``: moves the stored state of the
   customers' clocks (on track → at risk → breached) for lists, filters and reports;
+* ``audit_head`` daily (and at start): publishes the audit chain head to the log and
+  ``AUDIT_HEAD_LOG``, so a later ``flask audit verify --published`` detects a cut-off trail;
 * ``start:<process>``: starts the processes whose start event has a ``startSchedule`` property
   (the weekly assessment: every 7 days from Monday 09:00 Asia/Shanghai), re-read every minute
   so a redeployed diagram changes the schedule.
@@ -35,6 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from app.clock import clock
+from app.engine import audit
 from app.engine.definitions.schedules import parse_schedule, start_schedules
 from app.scheduler import timers
 
@@ -62,7 +65,7 @@ def _schedules(app: Flask | None) -> dict[str, str]:
 
 
 def _in_app(app: Flask, name: str, fn, *args: Any) -> Any:
-    with app.app_context():
+    with app.app_context(), audit.origin(timers.SCHEDULER):
         try:
             return fn(*args)
         except Exception:
@@ -145,6 +148,13 @@ def _start_scheduled(app: Flask, key: str, schedule: str) -> Any:
     return _in_app(app, f"start:{key}", scheduled_start_job, app, key)
 
 
+def audit_head_job(app: Flask) -> tuple[int, str]:
+    """Publish the audit chain head (log and ``AUDIT_HEAD_LOG``): daily, and when the scheduler starts."""
+    from app.services.audit_trail import publish_head
+
+    return publish_head(app.extensions["database"], app.config.get("AUDIT_HEAD_LOG"))
+
+
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler with the shared timer store and this process's periodic jobs (not started)."""
     database = app.extensions["database"]
@@ -170,6 +180,9 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(_in_app, "interval", seconds=every("SCHEDULE_REFRESH_SECONDS", 60),
                       args=[app, "refresh_schedules", refresh_schedules, app, scheduler],
                       id="refresh_schedules", replace_existing=True, next_run_time=clock.now())
+    scheduler.add_job(_in_app, "interval", hours=every("AUDIT_HEAD_INTERVAL_HOURS", 24),
+                      args=[app, "audit_head", audit_head_job, app], id="audit_head", replace_existing=True,
+                      next_run_time=clock.now())
     return scheduler
 
 

@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
 from app.data.models.notifications import scheduler_jobs
+from app.engine import audit
+from app.engine.audit import Origin
 from app.engine.context import RunContext
 from app.engine.errors import EngineError
 from app.engine.runtime import WorkflowRuntime, due_instance_ids
@@ -126,6 +128,9 @@ class TimerJobStore(SQLAlchemyJobStore):
 
 # ------------------------------------------------------------------------------ job functions
 
+#: the audit origin of everything the scheduler does
+SCHEDULER = Origin("scheduler")
+
 
 def fire_one(database, runtime: WorkflowRuntime, instance_id: int) -> bool:
     """Fire the due timers of one instance in its own locked transaction; True when it moved."""
@@ -152,7 +157,7 @@ def fire_instance_timer(instance_id: int) -> bool:
     if app is None:
         log.warning("timer job for instance %s ran without a scheduler app", instance_id)
         return False
-    with app.app_context():
+    with app.app_context(), audit.origin(SCHEDULER):
         moved = fire_one(app.extensions["database"], app.extensions["runtime"], instance_id)
     log.info("timer job of instance %s: %s", instance_id, "fired" if moved else "nothing due")
     return moved

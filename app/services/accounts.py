@@ -1,10 +1,12 @@
-"""Accounts: password hashing, authentication, API tokens, and user administration."""
+"""Accounts: password hashing, authentication (logins and failed logins are audited), API
+tokens, and user administration (every change of a user, their roles and memberships is audited)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,7 +15,11 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import ROLES, ApiToken, Department, Membership, User, UserRole
+from app.engine import audit
+from app.engine.context import Actor
 from app.i18n import N_
+
+USERNAME_IN_AUDIT = 80  # how much of a failed login's username the audit trail keeps
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown user the same.
@@ -45,18 +51,49 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None."""
-    user = session.scalars(select(User).where(User.username == username.strip())).first()
+def user_standing(user: User) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The user's roles (with ``head:<code>`` for each department they head) and department
+    codes right now, as the audit trail keeps them."""
+    codes = {m.department_id: m.department.code for m in user.memberships if m.department is not None}
+    heads = sorted(f"head:{codes[m.department_id]}" for m in user.memberships if m.is_head and m.department_id in codes)
+    return (*sorted(user.role_names), *heads), tuple(sorted(codes.values()))
+
+
+def actor(user: User, label: str | None = None) -> Actor:
+    """The audit actor for ``user`` acting in their own right."""
+    return Actor(user.id, (label or user.display_name or user.username)[:120], *user_standing(user))
+
+
+def authenticate(session: Session, username: str, password: str, purpose: str = "sign-in") -> User | None:
+    """The active user with these credentials, or None. Both outcomes are audited (``login``,
+    ``login_failed`` with the reason) in the caller's transaction, which must commit either way."""
+    attempted = username.strip()
+    user = session.scalars(select(User).where(User.username == attempted)).first()
     if user is None:
         verify_password(_DUMMY_HASH, password)
+        record_failed_login(session, None, attempted, "unknown user", purpose)
         return None
-    if not verify_password(user.password_hash, password) or not user.active:
+    if not verify_password(user.password_hash, password):
+        record_failed_login(session, user, attempted, "wrong password", purpose)
+        return None
+    if not user.active:
+        record_failed_login(session, user, attempted, "inactive account", purpose)
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = clock.now()
+    audit.record(session, actor=actor(user), action="login", message=purpose)
     return user
+
+
+def record_failed_login(session: Session, user: User | None, attempted: str, reason: str, purpose: str) -> None:
+    who = actor(user) if user is not None else Actor(None, "anonymous")
+    audit.record(session, actor=who, action="login_failed", message=f"{purpose}: {reason}",
+                 after={"username": attempted[:USERNAME_IN_AUDIT]})
+
+
+def record_logout(session: Session, user: User) -> None:
+    audit.record(session, actor=actor(user), action="logout")
 
 
 def _token_hash(token: str) -> str:
@@ -104,8 +141,11 @@ def save_user(
     departments: dict[int, bool] | None = None,
     roles: set[str] | None = None,
     active: bool = True,
+    by: Actor | None = None,
 ) -> User:
-    """Create or update a user with their department memberships ({dept_id: is_head}) and roles."""
+    """Create or update a user with their department memberships ({dept_id: is_head}) and roles;
+    the change is audited (``user_created``/``user_updated``, before and after) as done ``by``."""
+    before = user_snapshot(session, user) if user is not None else None
     username = username.strip()
     clash = session.scalars(select(User).where(User.username == username)).first()
     if clash is not None and clash is not user:
@@ -134,7 +174,25 @@ def save_user(
     if roles is not None:
         user.roles = [UserRole(role=role) for role in sorted(roles)]
     session.flush()
+    after = user_snapshot(session, user)
+    if password and before is not None:
+        before, after = {**before, "password": "—"}, {**after, "password": "changed"}
+    if after != before:
+        action = "user_created" if before is None else "user_updated"
+        audit.record(session, actor=by or Actor.system("setup"), action=action, message=user.username,
+                     before=before, after=after)
     return user
+
+
+def user_snapshot(_session: Session, user: User) -> dict[str, Any]:
+    """What the audit trail keeps of a user: names, e-mail, language, active, roles, and each
+    department with staff/head (never the password hash)."""
+    return {
+        "username": user.username, "display_name": user.display_name, "email": user.email, "locale": user.locale,
+        "active": user.active, "roles": sorted(user.role_names),
+        "departments": {m.department.code if m.department else str(m.department_id): "head" if m.is_head else "staff"
+                        for m in sorted(user.memberships, key=lambda m: m.department_id)},
+    }
 
 
 def users(session: Session) -> list[User]:

@@ -31,6 +31,7 @@ from app.data.models import (
     ProcessInstance,
     TaskState,
 )
+from app.engine import audit
 from app.engine.calendar import WorkingCalendar, default_calendar, set_default_calendar
 from app.engine.context import Actor
 from app.engine.deadlines import DeadlineMove, calendar_elements
@@ -93,6 +94,7 @@ def set_override(session: Session, day: date, working: bool, note: str | None = 
     if not isinstance(day, date) or isinstance(day, datetime):
         raise CalendarError(N_("Please give a valid date."))
     row = session.get(CalendarOverride, day)
+    before = _override(row)
     if row is None:
         row = CalendarOverride(day=day)
         session.add(row)
@@ -100,7 +102,13 @@ def set_override(session: Session, day: date, working: bool, note: str | None = 
     row.note = (note or "").strip()[:200] or None
     row.created_by_id = actor.id if actor else None
     row.created_at = clock.now()
+    audit.record(session, actor=actor or Actor.system("calendar"), action="calendar_override_set",
+                 element=day.isoformat(), message=day.isoformat(), before=before, after=_override(row))
     return _calendar_changed(session, actor, runtime, ladder)
+
+
+def _override(row: CalendarOverride | None) -> dict[str, Any] | None:
+    return None if row is None else {"day": row.day, "working": row.working, "note": row.note}
 
 
 def remove_override(session: Session, day: date, actor: Actor | None = None,
@@ -108,9 +116,12 @@ def remove_override(session: Session, day: date, actor: Actor | None = None,
                     ladder: LadderSettings | None = None) -> list[DeadlineMove] | None:
     """Remove the override of ``day`` (None when there was none); deadlines move as for
     :func:`set_override`."""
+    before = _override(session.get(CalendarOverride, day))
     result = session.execute(delete(CalendarOverride).where(CalendarOverride.day == day))
     if not rowcount(result):
         return None
+    audit.record(session, actor=actor or Actor.system("calendar"), action="calendar_override_removed",
+                 element=day.isoformat(), message=day.isoformat(), before=before)
     return _calendar_changed(session, actor, runtime, ladder)
 
 
@@ -177,7 +188,7 @@ def confirmations(session: Session) -> dict[int, CalendarYearConfirmation]:
     return {row.year: row for row in session.scalars(select(CalendarYearConfirmation))}
 
 
-def confirm_year(session: Session, year: int, actor_id: int | None) -> CalendarYearConfirmation:
+def confirm_year(session: Session, year: int, actor: Actor) -> CalendarYearConfirmation:
     """Record that ``year``'s announced bridge days and makeup working days are entered."""
     if not default_calendar().uncovered_years([year]):
         raise CalendarError(N_("The holiday package already has this year's holidays and adjusted working days."))
@@ -185,15 +196,21 @@ def confirm_year(session: Session, year: int, actor_id: int | None) -> CalendarY
     if row is None:
         row = CalendarYearConfirmation(year=year)
         session.add(row)
-    row.confirmed_by_id = actor_id
+    row.confirmed_by_id = actor.id
     row.confirmed_at = clock.now()
     session.flush()
+    audit.record(session, actor=actor, action="calendar_year_confirmed", element=str(year), message=str(year),
+                 after={"year": year})
     return row
 
 
-def withdraw_confirmation(session: Session, year: int) -> bool:
+def withdraw_confirmation(session: Session, year: int, actor: Actor) -> bool:
     result = session.execute(delete(CalendarYearConfirmation).where(CalendarYearConfirmation.year == year))
-    return bool(rowcount(result))
+    if not rowcount(result):
+        return False
+    audit.record(session, actor=actor, action="calendar_confirmation_withdrawn", element=str(year),
+                 message=str(year), before={"year": year})
+    return True
 
 
 def years_needing_entries(session: Session, now: datetime | None = None) -> list[int]:

@@ -35,7 +35,7 @@ from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import MAX_BPMN_BYTES
 from app.errors import AppError
 from app.i18n import N_
-from app.services import policy
+from app.services import accounts, policy
 from app.services.approvals import KINDS
 from app.services.setup import DEPARTMENTS, known_department_names
 
@@ -182,7 +182,7 @@ def deploy_diagram(session: Session, filename: str, xml: str, actor: User, confi
     if not confirm and (collisions := unrelated_collisions(session, sources)):
         raise ConfirmationRequired(collisions)
     return deploy(session, sources, None, actor_id=actor.id, known_departments=known_department_names(session),
-                  known_approvals=set(KINDS))
+                  known_approvals=set(KINDS), actor=accounts.actor(actor))
 
 
 def save_form(session: Session, key: str, content: Any, actor: User) -> FormDefinition:
@@ -190,7 +190,7 @@ def save_form(session: Session, key: str, content: Any, actor: User) -> FormDefi
     require_designer(actor)
     if not isinstance(content, dict):
         raise DefinitionError(problems=[Problem(N_("The form must be a JSON object."), element_id=key)])
-    return deploy_forms(session, {key: content}, actor.id)[key]
+    return deploy_forms(session, {key: content}, actor.id, accounts.actor(actor))[key]
 
 
 def get_form(session: Session, key: str) -> FormDefinition:

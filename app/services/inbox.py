@@ -282,7 +282,15 @@ def name_substitute(session: Session, user: User, substitute_id: int, starts_on:
                        created_at=clock.now())
     session.add(row)
     session.flush()
+    audit.record(session, actor=task_service.actor_for(user), action="substitute_named",
+                 message=f"{_name(substitute)}, {starts_on.isoformat()} – {ends_on.isoformat()}",
+                 after=_substitution(row))
     return row
+
+
+def _substitution(row: Substitution) -> dict[str, Any]:
+    return {"substitution_id": row.id, "substitute_id": row.substitute_id, "starts_on": row.starts_on,
+            "ends_on": row.ends_on}
 
 
 def _delete_own(session: Session, user: User, model: type, row_id: int, missing: str) -> None:
@@ -295,7 +303,10 @@ def _delete_own(session: Session, user: User, model: type, row_id: int, missing:
 
 
 def end_substitution(session: Session, user: User, substitution_id: int) -> None:
+    row = session.get(Substitution, substitution_id)
+    before = _substitution(row) if row is not None and row.user_id == user.id else None
     _delete_own(session, user, Substitution, substitution_id, N_("Substitution not found."))
+    audit.record(session, actor=task_service.actor_for(user), action="substitute_ended", before=before)
 
 
 # ---------------------------------------------------------------------------- saved filters

@@ -50,6 +50,7 @@ from app.services.errors import Forbidden
 #: see every task, case, approval item and process instance (read-only where they are no member)
 OVERSEER_ROLES = ("admin", "manager", "auditor")
 ADMIN_ROLES = ("admin",)
+AUDIT_ROLES = ("auditor", "admin")
 DESIGNER_ROLES = ("designer", "admin")
 INSTANCE_VIEWER_ROLES = ("designer", *OVERSEER_ROLES)
 #: read every case: overseers and quality engineers (wherever they sit), and these departments' members
@@ -130,6 +131,12 @@ def oversees(user: User) -> bool:
 def may_administer(user: User) -> bool:
     """Users, departments, roles, incidents and the working calendar."""
     return user.has_role(*ADMIN_ROLES)
+
+
+def may_explore_audit(user: User | None) -> bool:
+    """The audit explorer, its exports and the chain verification: auditors and admins read
+    the whole trail (read-only)."""
+    return user is not None and user.has_role(*AUDIT_ROLES)
 
 
 def may_design(user: User | None) -> bool:

@@ -7,10 +7,14 @@ means the default, :data:`app.services.assessment_math.DEFAULT_BASIS`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import AppSetting
+from app.engine import audit
+from app.engine.context import Actor
 from app.i18n import N_
 from app.services.assessment_math import BASES, DEFAULT_BASIS
 from app.services.errors import InvalidInput
@@ -30,15 +34,27 @@ def setting_row(session: Session, key: str) -> AppSetting | None:
     return session.get(AppSetting, key)
 
 
-def set_logistics_basis(session: Session, basis: str, user_id: int | None) -> None:
+def set_logistics_basis(session: Session, basis: str, actor: Actor) -> None:
     """Make ``basis`` the basis of the assessments started from now on (running ones keep theirs)."""
     if basis not in BASES:
         raise InvalidInput(N_("Unknown logistics split basis."))
-    row = session.get(AppSetting, LOGISTICS_BASIS) or AppSetting(key=LOGISTICS_BASIS)
-    row.value = basis
-    row.updated_by_id = user_id
+    change(session, LOGISTICS_BASIS, basis, actor, default=DEFAULT_BASIS)
+
+
+def change(session: Session, key: str, value: Any, actor: Actor, default: Any = None) -> AppSetting:
+    """Store a setting and audit the change (``setting_changed``, the value before and after;
+    the default stands for an absent row)."""
+    row = session.get(AppSetting, key)
+    before = row.value if row is not None else default
+    row = row or AppSetting(key=key)
+    row.value = value
+    row.updated_by_id = actor.id
     row.updated_at = clock.now()
     session.add(row)
+    if before != value:
+        audit.record(session, actor=actor, action="setting_changed", element=key, message=key,
+                     before={key: before}, after={key: value})
+    return row
 
 
-__all__ = ["LOGISTICS_BASIS", "logistics_basis", "set_logistics_basis", "setting_row"]
+__all__ = ["LOGISTICS_BASIS", "change", "logistics_basis", "set_logistics_basis", "setting_row"]

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 from app.data.db import rowcount
 from app.data.models import HumanTask, TaskState, User
 from app.data.queries.tasks import open_delegation
+from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.i18n import N_
-from app.services import policy
+from app.services import accounts, policy
 from app.services.four_eyes import check_four_eyes
 from app.services.policy import stand_in
 
@@ -25,7 +26,7 @@ def actor_for(user: User, task: HumanTask | None = None) -> Actor:
         names = dict(stand_in(user).names)
         if task.assignee_id in names:
             label = f"{label} (on behalf of {names[task.assignee_id]})"
-    return Actor(user.id, label[:120])
+    return accounts.actor(user, label)
 
 
 def get_visible(session: Session, user: User, task_id: str) -> HumanTask:
@@ -51,7 +52,11 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
     )
     if rowcount(result) == 0:
         raise TaskNotOpen(N_("Someone else has already claimed this task."))
+    before = task.assignee_id
     session.refresh(task)
+    if before != user.id:
+        audit.record(session, actor=actor_for(user, task), action="task_claimed", task=task,
+                     before={"assignee_id": before}, after={"assignee_id": user.id})
     return task
 
 
@@ -61,8 +66,11 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
         raise TaskNotOpen(N_("This task is no longer open."))
     policy.require(policy.may_release(user, task),
                    N_("Only the assignee or the department head can release this task."))
+    before = task.assignee_id
     task.assignee_id = None
     session.flush()
+    audit.record(session, actor=actor_for(user, task), action="task_released", task=task,
+                 before={"assignee_id": before}, after={"assignee_id": None})
     return task
 
 

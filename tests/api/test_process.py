@@ -62,14 +62,20 @@ def test_audit_trail_as_json_and_csv(client):
     assert all(e["task_id"] for e in eight_d)
     assert any(e["data_after"].get("cost") == 120.5 for e in eight_d)
 
+    assert body["chain_head"]["seq"] >= events[-1]["seq"] and len(body["chain_head"]["hash"]) == 64
+
     response = client.get(f"/api/v1/audit?case={case['id']}&format=csv", headers=marketing)
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert case["number"] in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert list(rows[0]) == ["at", "actor", "action", "element", "task_id", "message", "data_before", "data_after"]
-    assert len(rows) == len(events)
-    assert [r["action"] for r in rows] == [e["action"] for e in events]
+    first, _sep, table = response.get_data(as_text=True).lstrip("\ufeff").partition("\r\n")
+    assert first.startswith("# audit trail chain head " + response.headers["X-Audit-Chain-Head"])
+    rows = list(csv.DictReader(io.StringIO(table)))
+    assert {"seq", "at", "actor", "action", "element", "task_id", "message", "data_before", "data_after",
+            "changes", "hash"} <= set(rows[0])
+    assert len(rows) == len(events) + 1  # and the export of this trail a moment ago, by the auditor
+    assert rows[-1]["action"] == "audit_exported" and rows[-1]["actor"] == "审计员"
+    assert [r["action"] for r in rows[:-1]] == [e["action"] for e in events]
     close_row = next(r for r in rows if r["element"] == "close")
     assert json.loads(close_row["data_after"]) == {"customer_reply": "已更换主轴并改进夹具。"}
     assert close_row["at"].endswith("Z") and close_row["actor"] == "营销支持科专员"
@@ -89,10 +95,12 @@ def test_audit_access_and_parameters(client):
 
 
 def test_csv_cells_cannot_become_formulas(client):
-    from app.api.audit import events_csv
+    from app.services.audit_trail import EXPORT_FIELDS, write_csv
 
-    text = events_csv([{"at": "2024-01-01T00:00:00Z", "actor": "=HYPERLINK(\"x\")", "action": "a", "element": None,
-                        "task_id": None, "message": "+1", "data_before": None, "data_after": {"k": "v"}}])
-    row = list(csv.DictReader(io.StringIO(text)))[0]
+    event = dict.fromkeys(EXPORT_FIELDS) | {"at": "2024-01-01T00:00:00Z", "actor": "=HYPERLINK(\"x\")",
+                                             "action": "a", "message": "+1", "data_after": {"k": "v"}}
+    header = {"chain_head": {"seq": 1, "hash": "0" * 64}}
+    text = b"".join(write_csv(iter([event]), header, lambda: None)).decode("utf-8").lstrip("\ufeff")
+    row = list(csv.DictReader(io.StringIO(text.partition("\r\n")[2])))[0]
     assert row["actor"].startswith("'=") and row["message"] == "'+1"
     assert json.loads(row["data_after"]) == {"k": "v"}

@@ -35,8 +35,9 @@ from app.data.models import (
     TaskDelegation,
     User,
 )
-from app.services import attachments
+from app.services import attachments, audit_trail
 from app.services import inbox as inbox_service
+from app.services.audit_trail import AuditFilter
 from tests.approvals.test_approvals import assessment_at_sign_quality
 from tests.conftest import FIXTURES, ROOT, _truncate
 from tests.process_http.conftest import T0, Flow
@@ -94,6 +95,9 @@ ASSESSMENT_SHOW = Rule(ALL_ASSESSMENTS.ok | {"production_head"})  # the assessme
 MARKETINGS_OWN = Rule(frozenset({"marketing"}), other="missing")  # another user's row is not found
 #: the weekly assessment's start event: manualStart="head:quality,admin"
 STARTS_ASSESSMENTS = only("quality_head", "admin")
+AUDIT_READERS = only("auditor", "admin")  # the whole audit trail, read-only
+#: an export's progress over the API: its requester (the auditor) and every reader of the whole trail
+AUDIT_EXPORT = Rule(AUDIT_READERS.ok, other="missing")
 
 #: endpoint → rule (for every method), or {method: rule}
 EXPECTED: dict[str, Rule | dict[str, Rule]] = {
@@ -147,6 +151,14 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "calendar_admin.confirm": ADMIN,
     "calendar_admin.withdraw": ADMIN,
     "admin.settings_page": ADMIN,
+    "admin.retention_page": ADMIN,
+    "admin.apply_retention": ADMIN,
+    "audit.index": AUDIT_READERS,
+    "audit.start_export": AUDIT_READERS,
+    "audit.export_page": AUDIT_READERS,
+    "audit.export_progress": AUDIT_READERS,
+    "audit.export_download": AUDIT_READERS,
+    "audit.chain": AUDIT_READERS,
     "designer.index": DESIGNERS,
     "designer.upload": DESIGNERS,
     "designer.new_diagram": DESIGNERS,
@@ -176,6 +188,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.create_case": CASE_OPENERS,
     "api.get_case": CASE_A,
     "api.audit_trail": CASE_A,
+    "api.audit_events": AUDIT_READERS,
+    "api.audit_export_progress": AUDIT_EXPORT,
     "api.list_definitions": DESIGNERS,
     "api.upload_definition": DESIGNERS,
     "api.start_instance": STARTS_ASSESSMENTS,  # asked about weekly_assessment (KEY_OF); its diagram decides
@@ -252,6 +266,7 @@ def world(db_url, tmp_path_factory):
                                              date(2026, 4, 2))
         task["sign"] = s.scalars(select(HumanTask.id).where(HumanTask.instance_id == assessment,
                                                             HumanTask.element_id == "sign_quality")).one()
+        export = audit_trail.start_export(s, user["auditor"], AuditFilter(action="login"), "csv")
         photo = attachments.store(uploads, FileStorage(io.BytesIO(b"\x89PNG matrix"), filename="photo.png",
                                                        content_type="image/png"))
         case_a = s.get(Case, cases[0])
@@ -261,7 +276,7 @@ def world(db_url, tmp_path_factory):
                 ProcessInstance.case_id == cases[0])),
             "definition_id": s.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == "feedback_case")
                                       .order_by(ProcessDefinition.version.desc()).limit(1)),
-            "user_id": user["marketing"].id, "filter_id": saved.id, "substitution_id": away.id,
+            "user_id": user["marketing"].id, "filter_id": saved.id, "export_id": export.id, "substitution_id": away.id,
             "notification_id": 1, "token": case_a.public_token, "file_id": photo["id"], "key": "verify_feedback",
             "day": "2026-03-09", "year": 2027, "code": "zh", "filename": "css/app.css", "rest": "nothing-here",
         }

@@ -1,7 +1,7 @@
 """ORM models, one module per concern; importing this package registers them all."""
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
-from app.data.models.audit import AuditEvent
+from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
 from app.data.models.inbox import DelegationState, SavedFilter, Substitution, TaskDelegation
@@ -27,7 +27,9 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AppSetting",
+    "AuditChainHead",
     "AuditEvent",
+    "AuditExport",
     "CalendarOverride",
     "CalendarYearConfirmation",
     "Case",

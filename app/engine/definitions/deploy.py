@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
+from app.engine import audit
+from app.engine.context import Actor
 from app.engine.definitions.confirm import CONFIRM_FORM, CONFIRM_FORM_KEY, form_key_of
 from app.engine.definitions.lookup import get_definition, latest_definition, latest_form, task_properties
 from app.engine.definitions.rules import check_rules
@@ -58,10 +60,17 @@ class BuiltProcess:
 # ---------------------------------------------------------------------------- forms
 
 
+def _deployer(actor: Actor | None, actor_id: int | None) -> Actor:
+    if actor is not None:
+        return actor
+    return Actor(actor_id, f"user {actor_id}") if actor_id is not None else Actor.system("deploy")
+
+
 def deploy_forms(
-    session: Session, forms: dict[str, dict[str, Any]], actor_id: int | None = None
+    session: Session, forms: dict[str, dict[str, Any]], actor_id: int | None = None, actor: Actor | None = None
 ) -> dict[str, FormDefinition]:
-    """Store each form as a new version unless its content equals the latest version."""
+    """Store each form as a new version unless its content equals the latest version (each new
+    version audited as ``form_deployed``)."""
     problems = [
         Problem(N_("form %(key)s: %(problem)s"), element_id=key, params={"key": key, "problem": p})
         for key, definition in forms.items()
@@ -81,10 +90,14 @@ def deploy_forms(
             version=(current.version + 1) if current else 1,
             content_hash=digest,
             content=definition,
-            created_by_id=actor_id,
+            created_by_id=actor.id if actor is not None else actor_id,
         )
         session.add(row)
         session.flush()
+        audit.record(session, actor=_deployer(actor, actor_id), action="form_deployed", element=key,
+                     message=f"{key} v{row.version}",
+                     before={"version": current.version, "content_hash": current.content_hash} if current else None,
+                     after={"form_id": row.id, "version": row.version, "content_hash": digest})
         result[key] = row
     return result
 
@@ -187,16 +200,20 @@ def deploy(
     actor_id: int | None = None,
     known_departments: set[str] | None = None,
     known_approvals: set[str] | None = None,
+    actor: Actor | None = None,
 ) -> DeployResult:
     """Validate and deploy BPMN files (and the forms they use) as new immutable versions.
 
     Each executable process becomes a definition version; content equal to the latest
     version of its key (diagram, called processes and forms alike) deploys nothing new.
-    Raises DefinitionError listing every problem, each naming its element.
+    Raises DefinitionError listing every problem, each naming its element. Each new version is
+    audited as ``definition_deployed``.
     """
+    if actor is not None:
+        actor_id = actor.id
     parser = parse_sources(sources)
     result = DeployResult()
-    result.forms = deploy_forms(session, forms or {}, actor_id)
+    result.forms = deploy_forms(session, forms or {}, actor_id, actor)
     ids = process_ids(parser)
     if not ids:
         raise DefinitionError(problems=[Problem(NO_EXECUTABLE_PROCESS, file_name=name) for name in sources])
@@ -229,6 +246,11 @@ def deploy(
         result.definitions.append(row)
         if created:
             result.created.append(row)
+            audit.record(session, actor=_deployer(actor, actor_id), action="definition_deployed", element=pid,
+                         message=f"{pid} v{row.version}",
+                         after={"definition_id": row.id, "version": row.version, "source_name": file_name,
+                                "content_hash": row.content_hash, "spec_hash": row.spec_hash,
+                                "forms": row.forms, "dependencies": row.dependencies})
         deployed[pid] = row
     if problems:
         raise DefinitionError(problems=problems)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -10,9 +10,11 @@ from app.data.models import ROLES, User
 from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
-from app.services import accounts, policy
+from app.i18n import N_
+from app.services import accounts, policy, retention
 from app.services import settings as app_settings
 from app.services.accounts import AccountError
+from app.services.errors import InvalidInput
 from app.web.admin.forms import ROLE_LABELS, SettingsForm, user_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -65,7 +67,7 @@ def _edit(user: User | None):
                     db.session, form.username.data, form.display_name.data.strip(), user=user,
                     password=form.password.data or None, email=(form.email.data or "").strip() or None,
                     locale=form.locale.data, departments=memberships, roles=set(form.roles.data or ()),
-                    active=form.active.data,
+                    active=form.active.data, by=accounts.actor(current_user),
                 )
                 db.session.commit()
             except AccountError as exc:
@@ -119,10 +121,45 @@ def settings_page():
     if request.method == "GET":
         form.logistics_basis.data = app_settings.logistics_basis(db.session)
     elif form.validate_on_submit():
-        app_settings.set_logistics_basis(db.session, form.logistics_basis.data, current_user.id)
+        app_settings.set_logistics_basis(db.session, form.logistics_basis.data, accounts.actor(current_user))
         db.session.commit()
         flash(_("Settings saved. Assessments started from now on use them."), "success")
         return redirect(url_for("admin.settings_page"))
     row = app_settings.setting_row(db.session, app_settings.LOGISTICS_BASIS)
     return render_template("admin/settings.html", title=_("Settings"), form=form, changed=row), (
         422 if form.errors else 200)
+
+
+def _days(name: str) -> int | None:
+    value = (request.form.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 6:
+        raise InvalidInput(N_("A retention period is between 30 and 36500 days, or empty to keep for ever."))
+    return int(value)
+
+
+@bp.route("/retention", methods=["GET", "POST"])
+def retention_page():
+    """The retention periods and what they make due (nothing is removed until applied here)."""
+    if request.method == "POST":
+        retention.set_retention(db.session, current_user, _days("attachments_days"), _days("closed_cases_days"))
+        db.session.commit()
+        flash(_("Retention periods saved. Nothing is removed until you apply them."), "success")
+        return redirect(url_for("admin.retention_page"))
+    due = retention.due(db.session, current_app.config["UPLOAD_DIR"])
+    return render_template("admin/retention.html", title=_("Retention"), rules=retention.current(db.session),
+                           due=due, limit=retention.LIST_LIMIT)
+
+
+@bp.route("/retention/apply", methods=["POST"])
+def apply_retention():
+    found = retention.apply(db.session, current_user, current_app.config["UPLOAD_DIR"])
+    db.session.commit()
+    retention.delete_files(current_app.config["UPLOAD_DIR"], found)
+    if found.empty:
+        flash(_("Nothing is due for removal."), "info")
+    else:
+        flash(_("Removed %(files)s attachments and %(cases)s closed cases; each removal is in the audit trail.",
+                files=len({item["id"] for _case, item in found.files}), cases=len(found.cases)), "success")
+    return redirect(url_for("admin.retention_page"))

@@ -21,7 +21,7 @@ from app.data.queries.cases import case_ids_by_number, process_instances
 from app.data.queries.people import departments_by_id
 from app.errors import AppError
 from app.extensions import db, lateness_basis, runtime
-from app.services import policy, starts, weekly
+from app.services import audit_trail, policy, starts, weekly
 from app.services.assessment_export import (
     CHARGES,
     DAY_BASES,
@@ -183,4 +183,7 @@ def export(instance_id: int):
     content = build_workbook(data, translate=_, department_name=lambda code: names.get(code, code),
                              case_links=_case_links(data, external=True))
     filename = f"assessment-{data.get('week_start') or instance.id}.xlsx"
+    audit_trail.record_export(db.session, current_user, "assessment_exported", filename, instance=instance,
+                              after={"week_start": data.get("week_start"), "format": "xlsx"})
+    db.session.commit()
     return Response(content, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

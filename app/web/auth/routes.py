@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.extensions import db
-from app.services.accounts import authenticate
+from app.services.accounts import authenticate, record_logout
 from app.web.auth.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -31,10 +31,10 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = authenticate(db.session, form.username.data, form.password.data)
+        db.session.commit()  # the login or the failed attempt is audited either way
         if user is None:
             flash(_("Wrong username or password."), "danger")
         else:
-            db.session.commit()
             login_user(user, remember=form.remember_me.data)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form, title=_("Sign in"))
@@ -42,6 +42,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        record_logout(db.session, current_user)
+        db.session.commit()
     logout_user()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))

@@ -108,7 +108,7 @@ def remove(day: str):
 @bp.route("/years/<int:year>/confirm", methods=["POST"])
 def confirm(year: int):
     try:
-        service.confirm_year(db.session, year, current_user.id)
+        service.confirm_year(db.session, year, actor_for(current_user))
     except service.CalendarError as exc:
         db.session.rollback()
         flash(_(exc.message), "danger")
@@ -120,7 +120,7 @@ def confirm(year: int):
 
 @bp.route("/years/<int:year>/withdraw", methods=["POST"])
 def withdraw(year: int):
-    if service.withdraw_confirmation(db.session, year):
+    if service.withdraw_confirmation(db.session, year, actor_for(current_user)):
         db.session.commit()
         flash(_("The confirmation of %(year)s is withdrawn.", year=year), "success")
     return redirect(url_for("calendar_admin.index"))

@@ -22,7 +22,7 @@ from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import fmt_dt, locale, readable, task_title
+from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, task_title
 from app.web.shared.forms import build_form
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -96,7 +96,7 @@ def _action_label(action: str) -> str:
         "deadline_moved": _("Deadline moved (the working calendar changed)"),
         RECLASSIFIED: _("Classification corrected"),
     }
-    return labels.get(action, action)
+    return labels.get(action) or (_(AUDIT_ACTIONS[action]) if action in AUDIT_ACTIONS else action)
 
 
 @bp.route("/<int:case_id>")

@@ -61,6 +61,47 @@ CLOCK_STATES = {
 CLOCKS = {"first_answer": N_("First answer"), "resolution": N_("Resolution")}
 
 
+#: the actions the trail holds, with their labels (the filter's choices)
+AUDIT_ACTIONS = {
+    "process_started": N_("Case opened, process started"),
+    "task_completed": N_("Task completed"),
+    "task_claimed": N_("Task claimed"),
+    "task_released": N_("Task released"),
+    "task_assigned": N_("Task assigned"),
+    "task_delegated": N_("Task delegated"),
+    "delegation_recalled": N_("Delegation taken back"),
+    "delegation_returned": N_("Delegated draft returned"),
+    "delegation_completed": N_("Delegated task completed"),
+    "substitute_named": N_("Substitute named"),
+    "substitute_ended": N_("Substitution ended"),
+    "approval_decision": N_("Approval decided"),
+    "case_reclassified": N_("Classification corrected"),
+    "timer_fired": N_("Deadline timer fired"),
+    "deadline_moved": N_("Deadline moved (the working calendar changed)"),
+    "message_delivered": N_("Message received"),
+    "event_thrown": N_("Event sent"),
+    "process_cancelled": N_("Process cancelled"),
+    "incident": N_("Incident"),
+    "survey_answered": N_("Satisfaction survey answered"),
+    "definition_deployed": N_("Process version deployed"),
+    "form_deployed": N_("Form version deployed"),
+    "instance_migrated": N_("Instance migrated"),
+    "calendar_override_set": N_("Working calendar entry saved"),
+    "calendar_override_removed": N_("Working calendar entry removed"),
+    "calendar_year_confirmed": N_("Calendar year confirmed"),
+    "calendar_confirmation_withdrawn": N_("Calendar confirmation withdrawn"),
+    "setting_changed": N_("Setting changed"),
+    "user_created": N_("User created"),
+    "user_updated": N_("User changed"),
+    "login": N_("Signed in"),
+    "login_failed": N_("Failed sign-in"),
+    "logout": N_("Signed out"),
+    "audit_exported": N_("Audit trail exported"),
+    "assessment_exported": N_("Assessment exported"),
+    "retention_applied": N_("Retention applied"),
+}
+
+
 def locale() -> str:
     return "en" if str(get_locale() or "zh") == "en" else "zh"
 

@@ -37,6 +37,7 @@ NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
     ("admin.users", "Administration", policy.may_administer),
     ("calendar_admin.index", "Working calendar", policy.may_administer),
     ("designer.index", "Process designer", policy.may_design),
+    ("audit.index", "Audit trail", policy.may_explore_audit),
 )
 
 _BADGE = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')

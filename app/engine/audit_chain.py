@@ -1,0 +1,297 @@
+"""The hash chain of the audit trail: sealing events when their transaction commits, and
+verifying the chain.
+
+Each event's ``hash`` is SHA-256 over its canonical content (:data:`HASHED_FIELDS` as sorted,
+compact JSON) and the previous event's hash; the first event follows :data:`GENESIS`.
+
+**Order and why it cannot fork.** :func:`record <app.engine.audit.record>` only inserts the
+event; the session's ``before_commit`` hook (:func:`seal`) then locks the single row of
+``audit_chain_head`` (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the transaction already
+holds the database write lock), reads the transaction's events back from the database in id
+order, gives them the next ``seq`` numbers, each the previous hash, and moves the head — as
+the last statements before COMMIT. A second transaction sealing at the same time waits for the
+head row and, once the first commits, reads the head it left (READ COMMITTED re-reads a locked
+row after the wait), so the chain is in commit order and every event has exactly one
+predecessor; a rolled-back transaction takes its events and its head move with it. The unique
+indexes on ``seq``, ``prev_hash`` and ``hash`` refuse a fork even if that reasoning failed. The
+head lock is taken only at commit and nothing else is locked after it, so it cannot deadlock
+with the instance locks the engine takes earlier in the transaction.
+
+This module imports no Flask and no models beyond the two tables (the migration that chains
+the existing events uses :func:`event_hash` too, so it must stay stable: change the content
+only with a new version prefix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, object_session
+
+from app.clock import clock
+from app.data.models.audit import AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64
+VERSION = b"audit-chain-v1\n"
+HEAD_ID = 1
+#: what an event's hash covers (everything but its place in the chain)
+HASHED_FIELDS = (
+    "id", "at", "actor_id", "actor_label", "actor_roles", "actor_departments", "channel", "client_address",
+    "user_agent", "action", "instance_id", "definition_id", "case_id", "task_id", "element", "message",
+    "data_before", "data_after",
+)
+#: ``Session.info`` key: events added in the current transaction, sealed at its commit
+PENDING_KEY = "audit.unsealed"
+
+_events = cast(Table, AuditEvent.__table__)
+_head = cast(Table, AuditChainHead.__table__)
+_HASHED_COLUMNS = [_events.c[name] for name in HASHED_FIELDS]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """The event's content as the bytes its hash covers."""
+    body = {name: _plain(fields.get(name)) for name in HASHED_FIELDS}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def event_hash(fields: Mapping[Any, Any], prev_hash: str) -> str:
+    """SHA-256 (hex) of the version tag, the previous hash and the event's canonical content."""
+    return hashlib.sha256(VERSION + prev_hash.encode("ascii") + b"\n" + canonical(fields)).hexdigest()
+
+
+# ---------------------------------------------------------------------------- sealing
+
+
+def remember(session: Session, event_row: AuditEvent) -> None:
+    """Have ``event_row`` sealed when the session's transaction commits."""
+    session.info.setdefault(PENDING_KEY, []).append(event_row)
+
+
+def lock_head(session: Session | Connection) -> tuple[int, str]:
+    """The chain head ``(seq, hash)``, locked until the end of the transaction. A missing head
+    row (a new or emptied table) is created from the last sealed event, else the genesis."""
+    stmt = select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID).with_for_update()
+    row = session.execute(stmt).first()
+    if row is None:
+        last = session.execute(select(_events.c.seq, _events.c.hash).where(_events.c.seq.is_not(None))
+                               .order_by(_events.c.seq.desc()).limit(1)).first()
+        values = {"id": HEAD_ID, "seq": last.seq if last else 0, "hash": last.hash if last else GENESIS,
+                  "updated_at": clock.now()}
+        dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(_head).values(**values).on_conflict_do_nothing())
+        row = session.execute(stmt).one()
+    return row.seq, row.hash
+
+
+def current_head(session: Session | Connection) -> tuple[int, str]:
+    """The chain head as last committed (not locked): ``(0, GENESIS)`` for an empty trail."""
+    row = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID)).first()
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
+def seal(session: Session) -> int:
+    """Chain the events this transaction wrote (see the module docstring); how many."""
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return 0
+    session.flush()
+    ids = sorted({e.id for e in pending if object_session(e) is session and e.id is not None})
+    if not ids:
+        return 0
+    seq, prev = lock_head(session)
+    rows = session.execute(select(*_HASHED_COLUMNS).where(_events.c.id.in_(ids)).order_by(_events.c.id)).all()
+    seals = []
+    for row in rows:
+        seq += 1
+        digest = event_hash(row._mapping, prev)
+        seals.append({"_id": row.id, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(
+        update(_events).where(_events.c.id == bindparam("_id"))
+        .values(seq=bindparam("seq"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash")),
+        seals,
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(update(_head).where(_head.c.id == HEAD_ID)
+                    .values(seq=seq, hash=prev, updated_at=clock.now()))
+    for event_row in pending:
+        if object_session(event_row) is session:
+            session.expire(event_row, ["seq", "prev_hash", "hash"])
+    return len(seals)
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the events are sealed when the whole transaction commits
+    seal(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous: Any) -> None:
+    if previous.parent is None:
+        session.info.pop(PENDING_KEY, None)
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The first thing wrong with the chain.
+
+    ``kind``: ``edited`` (content changed), ``deleted`` (events missing before ``seq``),
+    ``inserted`` (an event that is not part of the chain), ``reordered`` (an event before the
+    one it follows), ``rewritten`` (the event before ``seq`` no longer has the hash its
+    successor names: edited with a recomputed hash, or deleted and the rest renumbered),
+    ``truncated`` (the chain ends before a head that was published or stored), ``unsealed``
+    (an event outside the chain)."""
+
+    kind: str
+    seq: int | None
+    event_id: int | None
+    detail: str
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    stored_head: tuple[int, str] = (0, GENESIS)
+    finding: Finding | None = None
+    published_checked: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+
+HEAD_LINE = re.compile(r"seq=(\d+)\s+hash=([0-9a-f]{64})")
+
+
+def parse_heads(lines: Iterable[str]) -> list[tuple[int, str]]:
+    """Published heads (``seq=N hash=H`` anywhere on a line, e.g. the daily log's lines)."""
+    heads = []
+    for line in lines:
+        match = HEAD_LINE.search(line)
+        if match:
+            heads.append((int(match.group(1)), match.group(2)))
+    return heads
+
+
+def _chain_rows(conn: Connection, batch: int) -> Generator[Any, None, None]:
+    columns = [*_HASHED_COLUMNS, _events.c.seq, _events.c.prev_hash, _events.c.hash]
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        select(*columns).where(_events.c.seq.is_not(None)).order_by(_events.c.seq))
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _owner(conn: Connection, digest: str | None) -> Any:
+    if digest is None:
+        return None
+    return conn.execute(select(_events.c.id, _events.c.seq).where(_events.c.hash == digest)).first()
+
+
+def _diagnose(conn: Connection, row: Any, nxt: Any, prev: Any, expected_prev: str, expected_seq: int) -> Finding:
+    """What is wrong at ``row``, the first event that does not continue the chain."""
+    if event_hash(row._mapping, row.prev_hash or "") != row.hash:
+        if nxt is not None and nxt.prev_hash == expected_prev:
+            return Finding("inserted", row.seq, row.id,
+                           "the event does not belong to the chain: the next event follows the one before it")
+        return Finding("edited", row.seq, row.id, "the event's content no longer matches its hash")
+    if row.prev_hash == expected_prev:
+        return Finding("edited", row.seq, row.id, f"the event's position was changed (seq {expected_seq} expected)")
+    owner = _owner(conn, row.prev_hash)
+    if owner is None:
+        if row.seq > expected_seq:
+            return Finding("deleted", expected_seq, row.id,
+                           f"events seq {expected_seq}–{row.seq - 1} are missing before event seq {row.seq}")
+        return Finding("rewritten", row.seq, row.id,
+                       "the event before this one no longer has the hash this event names "
+                       "(edited with a recomputed hash, or deleted and the rest renumbered)")
+    if owner.seq > row.seq:
+        return Finding("reordered", row.seq, row.id,
+                       f"the event comes before the event it follows (seq {owner.seq}, id {owner.id})")
+    if prev is not None and row.prev_hash == prev.prev_hash:
+        return Finding("inserted", prev.seq, prev.id,
+                       "the event does not belong to the chain: the next event follows the one before it")
+    return Finding("reordered", row.seq, row.id, f"the event follows seq {owner.seq}, not seq {expected_seq - 1}")
+
+
+def verify(conn: Connection, published: Iterable[tuple[int, str]] = (), batch: int = 5000) -> Verification:
+    """Walk the chain in ``seq`` order (streaming: constant memory) and report the first
+    problem; then compare its end with the stored head and with ``published`` heads, and look
+    for events outside the chain."""
+    result = Verification(stored_head=current_head(conn))
+    expected_prev, expected_seq, prev = GENESIS, 1, None
+    rows = _chain_rows(conn, batch)
+    row = next(rows, None)
+    while row is not None:
+        nxt = next(rows, None)
+        if not (row.prev_hash == expected_prev and row.seq == expected_seq
+                and event_hash(row._mapping, row.prev_hash or "") == row.hash):
+            result.finding = _diagnose(conn, row, nxt, prev, expected_prev, expected_seq)
+            rows.close()
+            return result
+        result.checked += 1
+        result.last_seq, result.last_hash = row.seq, row.hash
+        expected_prev, expected_seq, prev = row.hash, row.seq + 1, row
+        row = nxt
+    result.finding = _check_ends(conn, result, published)
+    return result
+
+
+def _check_ends(conn: Connection, result: Verification, published: Iterable[tuple[int, str]]) -> Finding | None:
+    heads = sorted(set(published))
+    for seq, digest in heads:
+        result.published_checked.append((seq, digest))
+        if seq > result.last_seq:
+            return Finding("truncated", result.last_seq + 1, None,
+                           f"a published head names seq {seq}, but the chain ends at seq {result.last_seq}")
+        if seq > 0:
+            stored = conn.execute(select(_events.c.hash).where(_events.c.seq == seq)).scalar()
+            if stored != digest:
+                return Finding("rewritten", seq, None, f"the chain at seq {seq} differs from the published head")
+    head_seq, head_hash = result.stored_head
+    if head_seq > result.last_seq:
+        return Finding("truncated", result.last_seq + 1, None,
+                       f"the stored head names seq {head_seq}, but the chain ends at seq {result.last_seq}")
+    if head_seq < result.last_seq or head_hash != result.last_hash:
+        return Finding("inserted", head_seq + 1, None,
+                       f"the chain goes on after the stored head (seq {head_seq}) or differs from it")
+    unsealed = conn.execute(select(_events.c.id).where(_events.c.seq.is_(None)).order_by(_events.c.id).limit(1)).first()
+    if unsealed is not None:
+        return Finding("unsealed", None, unsealed.id, "an event outside the chain (no seq and hash)")
+    return None
+
+
+def event_count(conn: Connection | Session) -> int:
+    return conn.execute(select(func.count()).select_from(_events)).scalar() or 0
+
+
+__all__ = [
+    "GENESIS", "HASHED_FIELDS", "Finding", "Verification", "canonical", "current_head", "event_hash", "lock_head",
+    "parse_heads", "remember", "seal", "verify",
+]

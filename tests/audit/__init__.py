@@ -1,0 +1,1 @@
+"""The audit trail: writer coverage, hash chain, explorer and exports."""
