@@ -12,6 +12,9 @@ Labels, titles, help texts and choice labels are either a string or ``{"zh", "en
 has (``in``) or has not (``not_in``) one of the listed values, ``""`` standing for "left
 empty"; a list of such conditions means "any of them". On a group it asks for at least one
 row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
+
+``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
+an earlier round, and shown to whoever gets the work back.
 """
 
 from __future__ import annotations
@@ -192,7 +195,23 @@ def validate_definition(definition: Any, key: str | None = None) -> list[str]:
         problems.append(f"key {form_key!r} does not match the file name {key!r}")
     _check_label(definition.get("title"), "title", problems)
     _check_fields(definition.get("fields"), form_key or "form", problems)
+    _check_decision_fields(definition, problems)
     return problems
+
+
+def decision_fields(definition: dict[str, Any]) -> list[str]:
+    """The fields that record a decision (``"decision_fields": [names]``): they start empty on
+    every round of a task, and a task sent back shows what they said."""
+    return list(definition.get("decision_fields") or [])
+
+
+def _check_decision_fields(definition: dict[str, Any], problems: list[str]) -> None:
+    value = definition.get("decision_fields")
+    if value is None:
+        return
+    names = {f.get("name") for f in definition.get("fields") or [] if isinstance(f, dict)}
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in names for v in value):
+        problems.append("decision_fields must be a non-empty list of names of top-level fields of this form")
 
 
 def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from app.data.models import FormDefinition, HumanTask
 from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
 from app.formkit.build import Validation, bind_data, data_keys, schema, validate
+from app.formkit.definition import decision_fields
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
 
@@ -35,6 +36,13 @@ def with_task_data(definition: dict[str, Any], task_data: Callable[[], dict[str,
     """The task's form with its data-dependent rules (``sum_equals``) bound to the task's data,
     which is loaded only when the form has such a rule."""
     return bind_data(definition, task_data()) if data_keys(definition) else definition
+
+
+def prefill(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a task's form starts with: its data, except the decision fields (an earlier
+    round's decision is history, never this round's answer)."""
+    fresh = set(decision_fields(definition))
+    return {key: value for key, value in data.items() if key not in fresh} if fresh else data
 
 
 def definition_by_key(session: Session, key: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from app.services import inbox as inbox_service
 from app.services import policy
 from app.services import tasks as task_service
 from app.services.completion import Submission
-from app.services.forms import definition_for_task, with_task_data
+from app.services.forms import definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
@@ -303,6 +303,7 @@ def work(task_id: str):
         except AppError:  # the page still shows the form, without prefilled values
             data = {}
         definition = with_task_data(definition, lambda: data)
+        data = prefill(definition, data)
         if as_delegator and delegation.draft:
             data = {**data, **delegation.draft}
         return render_template("inbox/work.html", form=build_form(definition, data), definition=definition,

@@ -54,10 +54,11 @@ def locale() -> str:
 
 
 def task_title(task: HumanTask) -> str:
-    """The task's title in the user's language (the Chinese title when there is no English one)."""
-    if locale() == "en" and task.title_en:
-        return task.title_en
-    return task.title
+    """The task's title in the user's language (the Chinese title when there is no English one),
+    naming the department whose work it is about when that is not its own (diagram property ``about``)."""
+    title = task.title_en if locale() == "en" and task.title_en else task.title
+    about = (task.context or {}).get("about_department_id")
+    return f"{title} · {dept_name(about)}" if about else title
 
 
 def fmt_dt(value: Any) -> str:
@@ -217,5 +218,5 @@ def register_template_globals(app: Flask) -> None:
         task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
         user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
-        ui_locale=locale,
+        ui_locale=locale, readable=readable,
     )

@@ -14,10 +14,10 @@ from app.data.queries.history import completed_task_events
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
-from app.services import policy
+from app.services import policy, rounds
 from app.services import tasks as task_service
 from app.services.completion import Submission, complete_task
-from app.services.forms import definition_for_task, with_task_data
+from app.services.forms import definition_for_task, prefill, with_task_data
 from app.web.shared.display import locale, readable, task_title
 from app.web.shared.forms import build_form
 
@@ -40,6 +40,11 @@ def _case(task):
     return db.session.get(Case, task.case_id) if task.case_id else None
 
 
+def _rounds(task) -> dict:
+    """Who sent this task back and why, and what the step's earlier rounds decided."""
+    return {"sent_back": rounds.sent_back_by(db.session, task), "history": rounds.earlier_decisions(db.session, task)}
+
+
 @bp.get("/<task_id>")
 @login_required
 def show(task_id: str):
@@ -58,9 +63,10 @@ def show(task_id: str):
     definition = with_task_data(definition, lambda: data)
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=definition,
-        form=build_form(definition, data), mode="edit" if policy.may_complete(current_user, task) else "view",
+        form=build_form(definition, prefill(definition, data)),
+        mode="edit" if policy.may_complete(current_user, task) else "view",
         submit_token=uuid.uuid4().hex, files=existing_files(definition, data),
-        may_claim=task.assignee_id is None and policy.may_claim(current_user, task),
+        may_claim=task.assignee_id is None and policy.may_claim(current_user, task), **_rounds(task),
     )
 
 
@@ -84,6 +90,7 @@ def complete(task_id: str):
         return render_template(
             "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=result.definition,
             form=result.form, mode="edit", submit_token=token, files=result.files, invalid=True, may_claim=False,
+            **_rounds(task),
         ), 422
     db.session.commit()
     _done(result.task)

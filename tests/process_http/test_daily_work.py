@@ -1,0 +1,64 @@
+"""Daily work on the task pages (issue 13): a rework says who sent it back and why, decisions
+start empty every round with the earlier round as history, and titles say whose work it is."""
+
+from __future__ import annotations
+
+import re
+
+from app.data.models import Notification, User
+from app.extensions import db
+from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
+
+
+def _reject_once(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    flow.complete("quality", "verify_8d", {"decision": "reject", "reason": "根本原因未验证"}, case_id)
+    return case_id
+
+
+def test_rework_says_why_and_who(flow, prod_app):
+    case_id = _reject_once(flow)
+    second = flow.find("production", "report", case_id)
+    page = flow.client("production").get(f"/tasks/{second['id']}").get_data(as_text=True)
+    banner = page[page.index('data-testid="rework-banner"'):page.index('data-testid="task-form"')]
+    assert "根本原因未验证" in banner and "质量部专员" in banner and "退回整改" in banner
+    with prod_app.app_context():
+        user = db.session.query(User).filter_by(username="production").one()
+        notes = db.session.query(Notification).filter_by(user_id=user.id, kind="rework").all()
+        assert [n.params["reason"] for n in notes] == ["根本原因未验证"]
+        assert notes[0].params["sent_back_by"] == "质量部专员"
+    listing = flow.client("production").get("/notifications/").get_data(as_text=True)
+    assert "根本原因未验证" in listing
+
+
+def test_first_round_has_no_rework_banner(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    first = flow.find("production", "report", case_id)
+    page = flow.client("production").get(f"/tasks/{first['id']}").get_data(as_text=True)
+    assert 'data-testid="rework-banner"' not in page and 'data-testid="earlier-rounds"' not in page
+
+
+def test_second_round_decision_starts_empty_with_history(flow):
+    case_id = _reject_once(flow)
+    flow.complete("production", "report", {**EIGHT_D, "d4_occurrence_cause": "已验证"}, case_id)
+    task = flow.find("quality", "verify_8d", case_id)
+    page = flow.client("quality").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    form = page[page.index('data-testid="task-form"'):]
+    assert not re.search(r'name="decision"[^>]*checked', form)
+    assert re.search(r'<textarea[^>]*name="reason"[^>]*>\s*</textarea>', form)
+    history = page[page.index('data-testid="earlier-rounds"'):page.index('data-testid="task-form"')]
+    assert "根本原因未验证" in history and "退回整改" in history
+
+
+def test_verification_title_names_the_department(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    inbox = flow.client("quality").get("/inbox/?tab=department").get_data(as_text=True)
+    assert "验证8D措施 · 生产车间" in inbox
