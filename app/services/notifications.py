@@ -93,9 +93,11 @@ def task_recipients(session: Session, task: HumanTask) -> list[User]:
 
 def task_params(session: Session, task: HumanTask, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     department = session.get(Department, task.department_id) if task.department_id else None
+    about_id = (task.context or {}).get("about_department_id")
+    about = session.get(Department, about_id) if about_id else None  # whose work it is (e.g. one 8D)
     params = {
-        "title": task.title,
-        "title_en": task.title_en or task.title,
+        "title": f"{task.title} · {about.name_zh}" if about else task.title,
+        "title_en": f"{task.title_en or task.title} · {about.name_en}" if about else task.title_en or task.title,
         "case_number": task.case_number,
         "customer_name": task.customer_name,
         "due_at": task.due_at.isoformat() if task.due_at else None,

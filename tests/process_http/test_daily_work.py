@@ -62,3 +62,14 @@ def test_verification_title_names_the_department(flow):
     flow.complete("production", "report", EIGHT_D, case_id)
     inbox = flow.client("quality").get("/inbox/?tab=department").get_data(as_text=True)
     assert "验证8D措施 · 生产车间" in inbox
+
+
+def test_verification_notification_names_the_department(flow, prod_app):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    with prod_app.app_context():
+        user = db.session.query(User).filter_by(username="quality").one()
+        titles = [n.params["title"] for n in db.session.query(Notification).filter_by(user_id=user.id)]
+    assert "验证8D措施 · 生产车间" in titles
