@@ -14,7 +14,10 @@ empty"; a list of such conditions means "any of them". On a group it asks for at
 row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
 
 ``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
-an earlier round, and shown to whoever gets the work back.
+an earlier round, and shown to whoever gets the work back. ``context`` (optional) lists the
+earlier forms whose data the task page shows read-only above the form: form keys, or
+``{"form": key, "fields": [names], "per_department": true}`` for some of its fields (and the
+latest submission of each department rather than the latest one).
 """
 
 from __future__ import annotations
@@ -196,6 +199,50 @@ def validate_definition(definition: Any, key: str | None = None) -> list[str]:
     _check_label(definition.get("title"), "title", problems)
     _check_fields(definition.get("fields"), form_key or "form", problems)
     _check_decision_fields(definition, problems)
+    _check_context(definition.get("context"), problems)
+    return problems
+
+
+def context_entries(definition: dict[str, Any]) -> list[tuple[str, list[str] | None, bool]]:
+    """The earlier forms a task page shows read-only above this form (``"context"``), as
+    ``(form key, field names or None for all, one per department)``."""
+    entries = []
+    for entry in definition.get("context") or []:
+        if isinstance(entry, str):
+            entries.append((entry, None, False))
+        else:
+            entries.append((entry["form"], list(entry.get("fields") or []) or None,
+                            bool(entry.get("per_department"))))
+    return entries
+
+
+def _check_context(value: Any, problems: list[str]) -> None:
+    """``context``: a list of form keys or ``{"form": key, "fields": [names]}``."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        problems.append("context must be a list of form keys or {\"form\": key, \"fields\": [names]}")
+        return
+    for entry in value:
+        key = entry if isinstance(entry, str) else entry.get("form") if isinstance(entry, dict) else None
+        fields = entry.get("fields", []) if isinstance(entry, dict) else []
+        if (not isinstance(key, str) or not KEY_RE.match(key)
+                or (isinstance(entry, dict) and set(entry) - {"form", "fields", "per_department"})
+                or not isinstance(fields, list) or not all(isinstance(n, str) and NAME_RE.match(n) for n in fields)):
+            problems.append(f"context entry {entry!r} must be a form key or {{\"form\": key, \"fields\": [names]}}")
+
+
+def context_problems(forms: dict[str, dict[str, Any]]) -> list[str]:
+    """Context entries naming a form or field that the set of forms ``forms`` lacks."""
+    problems = []
+    for key, definition in forms.items():
+        for other, names, _each in context_entries(definition):
+            if other not in forms:
+                problems.append(f"{key}.json: context names the unknown form {other!r}")
+                continue
+            known = {f.get("name") for f in forms[other].get("fields") or []}
+            problems.extend(f"{key}.json: context names the unknown field {other}.{name}"
+                            for name in names or [] if name not in known)
     return problems
 
 
@@ -229,6 +276,7 @@ def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:
             problems.extend(f"{path.name}: {p}" for p in found)
             continue
         forms[path.stem] = definition
+    problems.extend(context_problems(forms))
     if problems:
         raise ValueError("; ".join(problems))
     return forms

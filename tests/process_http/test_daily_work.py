@@ -3,10 +3,14 @@ start empty every round with the earlier round as history, and titles say whose 
 
 from __future__ import annotations
 
+import json
 import re
+
+import pytest
 
 from app.data.models import Notification, User
 from app.extensions import db
+from app.formkit.definition import load_forms, validate_definition
 from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
 
 
@@ -73,3 +77,49 @@ def test_verification_notification_names_the_department(flow, prod_app):
         user = db.session.query(User).filter_by(username="quality").one()
         titles = [n.params["title"] for n in db.session.query(Notification).filter_by(user_id=user.id)]
     assert "验证8D措施 · 生产车间" in titles
+
+
+def _context(page: str) -> str:
+    return page[page.index('data-testid="task-context"'):page.index('data-testid="task-form"')]
+
+
+def test_preliminary_analysis_shows_what_marketing_verified(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    task = flow.find("quality", "preliminary", case_id)
+    context = _context(flow.client("quality").get(f"/tasks/{task['id']}").get_data(as_text=True))
+    for text in ("报警代码E21,已确认", "先补发2台控制板", "控制板", "客户停线", "SN001", "设备运行10分钟后报警停机"):
+        assert text in context, text
+
+
+def test_verification_shows_the_report_it_verifies(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    task = flow.find("quality", "verify_8d", case_id)
+    context = _context(flow.client("quality").get(f"/tasks/{task['id']}").get_data(as_text=True))
+    assert "温度曲线未点检" in context and "增加炉温点检" in context and "生产车间" in context
+
+
+def test_the_reply_shows_the_summary_and_the_measures(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    flow.complete("quality", "verify_8d", {"decision": "accept", "reason": "有效"}, case_id)
+    flow.complete("quality", "summary", {"measures_summary": "各部门措施汇总XYZ"}, case_id)
+    task = flow.find("marketing", "close_case", case_id)
+    context = _context(flow.client("marketing").get(f"/tasks/{task['id']}").get_data(as_text=True))
+    assert "各部门措施汇总XYZ" in context and "增加炉温点检" in context and "华东机电有限公司" in context
+
+
+def test_a_context_naming_an_unknown_form_or_field_is_refused(tmp_path):
+    base = {"key": "a", "title": "A", "fields": [{"name": "x", "type": "text", "label": "X"}]}
+    assert validate_definition({**base, "context": "b"})
+    assert validate_definition({**base, "context": [{"form": "b", "oops": 1}]})
+    assert not validate_definition({**base, "context": ["b", {"form": "b", "fields": ["y"]}]})
+    (tmp_path / "a.json").write_text(json.dumps({**base, "context": [{"form": "b", "fields": ["y"]}]}))
+    (tmp_path / "b.json").write_text(json.dumps({**base, "key": "b"}))
+    with pytest.raises(ValueError, match="unknown field b.y"):
+        load_forms(tmp_path)

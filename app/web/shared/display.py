@@ -212,11 +212,16 @@ def readable(definition: dict[str, Any] | None, data: dict[str, Any] | None) -> 
     return items
 
 
+def form_title(definition: dict[str, Any] | None) -> str:
+    """A form's title in the user's language."""
+    return localized((definition or {}).get("title"), locale())
+
+
 def register_template_globals(app: Flask) -> None:
     """Make the display helpers available to every template."""
     app.jinja_env.globals.update(
         task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
         user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
-        ui_locale=locale, readable=readable,
+        ui_locale=locale, readable=readable, form_title=form_title,
     )

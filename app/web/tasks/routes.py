@@ -18,6 +18,7 @@ from app.services import policy, rounds
 from app.services import tasks as task_service
 from app.services.completion import Submission, complete_task
 from app.services.forms import definition_for_task, prefill, with_task_data
+from app.services.task_context import task_context
 from app.web.shared.display import locale, readable, task_title
 from app.web.shared.forms import build_form
 
@@ -41,8 +42,10 @@ def _case(task):
 
 
 def _rounds(task) -> dict:
-    """Who sent this task back and why, and what the step's earlier rounds decided."""
-    return {"sent_back": rounds.sent_back_by(db.session, task), "history": rounds.earlier_decisions(db.session, task)}
+    """Who sent this task back and why, what the step's earlier rounds decided, and the earlier
+    data its form declares."""
+    return {"sent_back": rounds.sent_back_by(db.session, task), "history": rounds.earlier_decisions(db.session, task),
+            "context_sections": task_context(db.session, task)}
 
 
 @bp.get("/<task_id>")
