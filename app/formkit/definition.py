@@ -13,7 +13,8 @@ has (``in``) or has not (``not_in``) one of the listed values, ``""`` standing f
 empty"; a list of such conditions means "any of them". On a group it asks for at least one
 row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
 
-``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
+``"not_future": true`` on a date or datetime field that records what happened refuses a value
+after now. ``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
 an earlier round, and shown to whoever gets the work back. ``context`` (optional) lists the
 earlier forms whose data the task page shows read-only above the form: form keys, or
 ``{"form": key, "fields": [names], "per_department": true}`` for some of its fields (and the
@@ -44,7 +45,7 @@ RESERVED_NAMES = {
 FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
-    "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if",
+    "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if", "not_future",
 }
 NUMBER_TYPES = {"integer", "number", "money"}
 CONDITION_KEYS = {"field", "in", "not_in"}
@@ -137,6 +138,8 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 _check_fields(field.get("fields"), here, problems, depth + 1)
         if "sum_equals" in field:
             _check_sum_equals(field, here, problems)
+        if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
+            problems.append(f"{here}: not_future is true or false, on a date or datetime field")
 
 
 def _check_name(name: Any, where: str, here: str, seen: set[str], problems: list[str]) -> str:

@@ -297,6 +297,15 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
     return rowcount(session.execute(stmt.values(read_at=clock.now()).execution_options(synchronize_session=False)))
 
 
+def open_notification(session: Session, user_id: int, notification_id: int) -> Notification | None:
+    """The user's notification, marked read (opening it reads it); None when it is not theirs."""
+    note = session.get(Notification, notification_id)
+    if note is None or note.user_id != user_id:
+        return None
+    mark_read(session, user_id, notification_id)
+    return note
+
+
 def opt_outs(session: Session, user_id: int) -> set[tuple[str, str]]:
     return set(session.execute(  # type: ignore[arg-type]  # rows are tuples
         select(NotificationOptOut.kind, NotificationOptOut.channel).where(NotificationOptOut.user_id == user_id)

@@ -123,3 +123,23 @@ def test_a_context_naming_an_unknown_form_or_field_is_refused(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({**base, "key": "b"}))
     with pytest.raises(ValueError, match="unknown field b.y"):
         load_forms(tmp_path)
+
+
+def test_opening_a_notification_reads_it_and_shows_its_task(flow, prod_app):
+    case_id = _reject_once(flow)
+    client = flow.client("production")
+    page = client.get("/inbox/").get_data(as_text=True)
+    unread = int(re.search(r'data-testid="unread-count">(\d+)<', page).group(1))
+    link = re.search(r'href="(/notifications/(\d+)/open)" data-testid="recent-notification" data-unread="true"',
+                     page)
+    assert link and "根本原因未验证" in page[page.index('data-testid="notification-dropdown"'):]
+    response = client.get(link.group(1))
+    assert response.status_code == 302 and "/tasks/" in response.headers["Location"]
+    page = client.get("/inbox/").get_data(as_text=True)
+    after = re.search(r'data-testid="unread-count">(\d+)<', page)
+    assert (int(after.group(1)) if after else 0) == unread - 1
+    assert flow.client("quality").get(link.group(1)).status_code == 404  # not theirs
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/notifications/read-all", data={"csrf_token": token, "next": "/inbox/"}).status_code == 302
+    assert 'data-testid="unread-count"' not in client.get("/inbox/").get_data(as_text=True)
+    assert case_id
