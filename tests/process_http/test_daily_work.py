@@ -143,3 +143,32 @@ def test_opening_a_notification_reads_it_and_shows_its_task(flow, prod_app):
     assert client.post("/notifications/read-all", data={"csrf_token": token, "next": "/inbox/"}).status_code == 302
     assert 'data-testid="unread-count"' not in client.get("/inbox/").get_data(as_text=True)
     assert case_id
+
+
+RAW_KEY = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+
+
+def _visible_text(page: str) -> str:
+    """The text a person reads: no scripts, styles, tags or attribute values."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", page)
+
+
+def test_the_case_page_shows_no_raw_keys_in_either_language(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    flow.complete("quality", "preliminary", analysis(), case_id)
+    flow.complete("production", "report", EIGHT_D, case_id)
+    task = flow.find("quality", "verify_8d", case_id)
+    client = flow.client("quality")
+    page = client.get("/approvals/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(f"/approvals/{task['id']}/decide",
+                           data={"csrf_token": token, "decision": "approve", "reason": "措施有效"})
+    assert response.status_code in (302, 303)
+    for language in ("zh", "en"):
+        client.post(f"/language/{language}", data={"csrf_token": token})
+        text = _visible_text(client.get(f"/cases/{case_id}").get_data(as_text=True))
+        assert RAW_KEY.findall(text) == [], language
+        assert ("Event sent" not in text) and ("已发出事件" not in text)
+        assert {"zh": "在审批页作出决定", "en": "Decided on the approvals screen"}[language] in text

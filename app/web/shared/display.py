@@ -7,6 +7,7 @@ badges, and form data as readable "label: value" lists.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.clock import clock
 from app.data.models import HumanTask
@@ -92,6 +93,24 @@ def dept_name(department_id: int | None) -> str:
         return "—"
     department = _departments().get(department_id)
     return department.name(locale()) if department else "—"
+
+
+#: lanes that name a role rather than a department (see the diagrams' lane documentation)
+ROLE_LANES = {"responsible": N_("Responsible department"), "management": N_("Management")}
+_LANE_RE = re.compile(r'(<(?:bpmn:)?lane\b[^>]*\bname=")([^"]*)(")')
+
+
+def readable_lanes(xml: str) -> str:
+    """A diagram for viewing: lanes named by a department code (``quality``) or a role show
+    the department's or role's name in the user's language (the stored diagram is unchanged)."""
+    names = {dept.code.lower(): dept.name(locale()) for dept in _departments().values()}
+
+    def label(match: re.Match[str]) -> str:
+        code = match.group(2).strip().lower()
+        text = names.get(code) or (_(ROLE_LANES[code]) if code in ROLE_LANES else match.group(2))
+        return match.group(1) + str(escape(text)) + match.group(3)
+
+    return _LANE_RE.sub(label, xml)
 
 
 def user_name(user_id: int | None) -> str:
