@@ -83,6 +83,36 @@ def target_level(task: HumanTask, now: datetime, settings: LadderSettings, cal: 
     return EscalationLevel.NONE
 
 
+@dataclass(frozen=True)
+class TimeLeft:
+    """Working time to a task's due time: ``hours`` (negative when overdue), ``hours_per_day``
+    of the calendar, and ``at_risk`` once inside the reminder window."""
+
+    hours: float
+    hours_per_day: float
+    at_risk: bool
+
+    @property
+    def overdue(self) -> bool:
+        return self.hours < 0
+
+
+def time_left(task: HumanTask, now: datetime, settings: LadderSettings,
+              cal: WorkingCalendar | None = None) -> TimeLeft | None:
+    """How much working time ``task`` has left at ``now`` (None without a due time)."""
+    if task.due_at is None:
+        return None
+    cal = cal or default_calendar()
+    try:
+        hours = cal.working_hours_between(now, task.due_at) if now < task.due_at else \
+            -cal.working_hours_between(task.due_at, now)
+    except ValueError:
+        return None
+    if now >= task.due_at and hours == 0:
+        hours = -0.01  # past the due time outside working hours: overdue all the same
+    return TimeLeft(hours, cal.hours_per_day, 0 <= hours <= settings.reminder_hours)
+
+
 def _born_due_soon(task: HumanTask, settings: LadderSettings, cal: WorkingCalendar) -> bool:
     """Whether the task was opened already inside its reminder window: its new-task notice
     said the due time a moment ago, so a "due soon" reminder would only be noise."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
-from app.data.models import Notification, User
+from app.clock import clock
+from app.data.models import HumanTask, Notification, User
 from app.extensions import db
 from app.formkit.definition import load_forms, validate_definition
 from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
@@ -172,3 +174,26 @@ def test_the_case_page_shows_no_raw_keys_in_either_language(flow):
         assert RAW_KEY.findall(text) == [], language
         assert ("Event sent" not in text) and ("已发出事件" not in text)
         assert {"zh": "在审批页作出决定", "en": "Decided on the approvals screen"}[language] in text
+
+
+def test_time_left_in_working_time_at_a_glance(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok())
+    task = flow.find("quality", "preliminary", case_id)  # due in one working day
+    with flow.database.transaction() as session:
+        due = session.get(HumanTask, task["id"]).due_at
+    client = flow.client("quality")
+
+    def state() -> str:
+        page = "".join(client.get(f"/inbox/?tab={tab}").get_data(as_text=True) for tab in ("mine", "department"))
+        row = page[page.index(f'data-testid="inbox-row" data-task-id="{task["id"]}"'):]
+        return re.search(r'data-testid="time-left" data-state="([a-z-]+)">([^<]+)<', row).groups()
+
+    assert state() == ("on-track", "剩余 1 个工作日")
+    clock.set(due - timedelta(hours=1))
+    at_risk = state()
+    assert at_risk[0] == "at-risk" and "工作小时" in at_risk[1]
+    clock.set(due + timedelta(minutes=30))
+    assert state()[0] == "overdue"
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'data-testid="time-left" data-state="overdue"' in page

@@ -82,6 +82,35 @@ def is_overdue(task: HumanTask) -> bool:
     return task.due_at is not None and task.state == "open" and task.due_at < clock.now()
 
 
+def _hours(value: float, per_day: float) -> str:
+    if value >= per_day:
+        days = format_decimal(round(value / per_day, 1))
+        return _("%(days)s working days", days=days)
+    return _("%(hours)s working hours", hours=format_decimal(max(round(value, 1), 0.1)))
+
+
+def time_left_badge(task: HumanTask) -> Markup:
+    """The time a task has left (or is overdue by) in working time, coloured: on track,
+    at risk (inside the reminder window) or overdue; empty without a due time."""
+    from flask import current_app
+
+    from app.services.escalation import settings_from_config, time_left
+
+    if task.state != "open" or task.due_at is None:
+        return Markup("")
+    left = time_left(task, clock.now(), settings_from_config(current_app.config))
+    if left is None:
+        return Markup("")
+    if left.overdue:
+        text, style, state = _("Overdue by %(time)s", time=_hours(-left.hours, left.hours_per_day)), "danger", "overdue"
+    elif left.at_risk:
+        text, style, state = _("%(time)s left", time=_hours(left.hours, left.hours_per_day)), "warning", "at-risk"
+    else:
+        text, style, state = _("%(time)s left", time=_hours(left.hours, left.hours_per_day)), "success", "on-track"
+    return Markup('<span class="badge text-bg-{} time-left" data-testid="time-left" data-state="{}">{}</span>').format(
+        style, state, text)
+
+
 def _departments() -> dict:
     if "web_departments" not in g:
         g.web_departments = departments_by_id(db.session)
@@ -242,5 +271,5 @@ def register_template_globals(app: Flask) -> None:
         task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
         user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
-        ui_locale=locale, readable=readable, form_title=form_title,
+        ui_locale=locale, readable=readable, form_title=form_title, time_left_badge=time_left_badge,
     )
