@@ -14,7 +14,9 @@ empty"; a list of such conditions means "any of them". On a group it asks for at
 row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
 
 ``"not_future": true`` on a date or datetime field that records what happened refuses a value
-after now. ``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
+after now. ``"prefill_from": "<task data key>"`` starts a top-level field with that earlier value
+(e.g. the shipment's rows from the approved request) until the task has its own.
+``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
 an earlier round, and shown to whoever gets the work back. ``context`` (optional) lists the
 earlier forms whose data the task page shows read-only above the form: form keys, or
 ``{"form": key, "fields": [names], "per_department": true}`` for some of its fields (and the
@@ -46,6 +48,7 @@ FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
     "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if", "not_future",
+    "prefill_from",
 }
 NUMBER_TYPES = {"integer", "number", "money"}
 CONDITION_KEYS = {"field", "in", "not_in"}
@@ -138,6 +141,9 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 _check_fields(field.get("fields"), here, problems, depth + 1)
         if "sum_equals" in field:
             _check_sum_equals(field, here, problems)
+        if "prefill_from" in field and (not isinstance(field["prefill_from"], str)
+                                        or not NAME_RE.match(field["prefill_from"]) or depth):
+            problems.append(f"{here}: prefill_from names a task data key, on a top-level field")
         if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
             problems.append(f"{here}: not_future is true or false, on a date or datetime field")
 

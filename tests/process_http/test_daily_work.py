@@ -121,6 +121,8 @@ def test_a_context_naming_an_unknown_form_or_field_is_refused(tmp_path):
     assert validate_definition({**base, "context": "b"})
     assert validate_definition({**base, "context": [{"form": "b", "oops": 1}]})
     assert not validate_definition({**base, "context": ["b", {"form": "b", "fields": ["y"]}]})
+    assert not validate_definition({**base, "fields": [{**base["fields"][0], "prefill_from": "request_x"}]})
+    assert validate_definition({**base, "fields": [{**base["fields"][0], "prefill_from": "Not A Key"}]})
     (tmp_path / "a.json").write_text(json.dumps({**base, "context": [{"form": "b", "fields": ["y"]}]}))
     (tmp_path / "b.json").write_text(json.dumps({**base, "key": "b"}))
     with pytest.raises(ValueError, match="unknown field b.y"):
@@ -197,3 +199,15 @@ def test_time_left_in_working_time_at_a_glance(flow):
     assert state()[0] == "overdue"
     page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert 'data-testid="time-left" data-state="overdue"' in page
+
+
+def test_the_shipment_starts_with_the_approved_items_and_the_ship_to_address(flow):
+    case_id = flow.open_case(**intake())
+    flow.verify(case_id, verify_ok(ship_to_address="上海市浦东新区XX路1号 王工 13800000000"))
+    flow.complete("quality", "preliminary", analysis(approve_shipment=True), case_id)
+    task = flow.find("warehouse", "shipment", case_id)
+    page = flow.client("warehouse").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    form = page[page.index('data-testid="task-form"'):]
+    assert re.search(r'name="items-0-item"[^>]*value="控制板"|value="控制板"[^>]*name="items-0-item"', form)
+    assert re.search(r'name="items-0-qty"[^>]*value="2"|value="2"[^>]*name="items-0-qty"', form)
+    assert re.search(r'<textarea[^>]*name="ship_to"[^>]*>\s*上海市浦东新区XX路1号', form)
