@@ -141,11 +141,16 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 _check_fields(field.get("fields"), here, problems, depth + 1)
         if "sum_equals" in field:
             _check_sum_equals(field, here, problems)
-        if "prefill_from" in field and (not isinstance(field["prefill_from"], str)
-                                        or not NAME_RE.match(field["prefill_from"]) or depth):
-            problems.append(f"{here}: prefill_from names a task data key, on a top-level field")
-        if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
-            problems.append(f"{here}: not_future is true or false, on a date or datetime field")
+        _check_extras(field, ftype, here, depth, problems)
+
+
+def _check_extras(field: dict[str, Any], ftype: str, here: str, depth: int, problems: list[str]) -> None:
+    """``prefill_from`` (a task data key, top level) and ``not_future`` (on dates)."""
+    source = field.get("prefill_from")
+    if "prefill_from" in field and (not isinstance(source, str) or not NAME_RE.match(source) or depth):
+        problems.append(f"{here}: prefill_from names a task data key, on a top-level field")
+    if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
+        problems.append(f"{here}: not_future is true or false, on a date or datetime field")
 
 
 def _check_name(name: Any, where: str, here: str, seen: set[str], problems: list[str]) -> str:
