@@ -211,3 +211,14 @@ def test_the_shipment_starts_with_the_approved_items_and_the_ship_to_address(flo
     assert re.search(r'name="items-0-item"[^>]*value="控制板"|value="控制板"[^>]*name="items-0-item"', form)
     assert re.search(r'name="items-0-qty"[^>]*value="2"|value="2"[^>]*name="items-0-qty"', form)
     assert re.search(r'<textarea[^>]*name="ship_to"[^>]*>\s*上海市浦东新区XX路1号', form)
+
+
+def test_intake_and_submits_offer_the_next_task_and_pages_have_a_favicon(flow):
+    client = flow.client("marketing")
+    case_id = flow.open_case_web(**intake())
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    task = flow.find("marketing", "verify", case_id)
+    assert f'href="/tasks/{task["id"]}" class="alert-link" data-testid="next-task">核实反馈信息</a>' in page
+    assert 'rel="icon"' in page and client.get("/static/favicon.svg").status_code == 200
+    flow.verify(case_id, verify_ok())  # the next step is Quality's: nothing is offered to marketing
+    assert 'data-testid="next-task"' not in client.get("/inbox/").get_data(as_text=True)

@@ -22,6 +22,7 @@ from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
 from app.web.shared.display import fmt_dt, locale, readable, readable_lanes, task_title
 from app.web.shared.forms import build_form
+from app.web.tasks.routes import offer_next
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -69,6 +70,7 @@ def new_case():
                 flash(_("The case could not be opened: %(reason)s", reason=_(exc.message)), "danger")
             else:
                 flash(_("Case %(number)s created.", number=case.number), "success")
+                offer_next(case.id)  # its first task is in the department's queue, not yet "mine"
                 return redirect(url_for("cases.show", case_id=case.id))
         db.session.rollback()
         return render_template("cases/new.html", title=_("New case"), form=form, definition=definition,

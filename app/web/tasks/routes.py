@@ -8,6 +8,7 @@ import uuid
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from app.data.models import Case, TaskState
 from app.data.queries.history import completed_task_events
@@ -33,8 +34,19 @@ def _submit_token() -> str:
 
 
 def _done(task) -> None:
+    """Say it is done, and offer the case's next task for this user when there is one."""
     flash(_("Task “%(title)s” of case %(number)s completed.", title=task_title(task), number=task.case_number or ""),
           "success")
+    offer_next(task.case_id)
+
+
+def offer_next(case_id) -> None:
+    """A notice with a link to the case's next task this user may do (none when there is none)."""
+    following = task_service.next_for(db.session, current_user, case_id)
+    if following is not None:
+        flash(Markup('{}<a href="{}" class="alert-link" data-testid="next-task">{}</a>').format(
+            _("Next for you on this case: "), url_for("tasks.show", task_id=following.id), task_title(following)),
+            "info")
 
 
 def _case(task):
