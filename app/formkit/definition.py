@@ -220,7 +220,7 @@ def validate_definition(definition: Any, key: str | None = None) -> list[str]:
 def context_entries(definition: dict[str, Any]) -> list[tuple[str, list[str] | None, bool]]:
     """The earlier forms a task page shows read-only above this form (``"context"``), as
     ``(form key, field names or None for all, one per department)``."""
-    entries = []
+    entries: list[tuple[str, list[str] | None, bool]] = []
     for entry in definition.get("context") or []:
         if isinstance(entry, str):
             entries.append((entry, None, False))
