@@ -60,7 +60,7 @@ def test_rework_banner_the_bell_and_the_second_round(flow, live_server, browser)
     history.locator("summary").click()
     assert "根本原因未验证" in history.inner_text()
     assert "验证8D措施 · 生产车间" in quality.page.inner_text("[data-testid=task-title]")
-    assert "温度曲线未点检" in quality.page.inner_text("[data-testid=task-context]")
+    assert "已验证" in quality.page.inner_text("[data-testid=task-context]")  # the report of this round
 
 
 def test_preliminary_analysis_shows_the_verified_facts(flow, live_server, browser):  # noqa: F811
