@@ -5,6 +5,7 @@ import io
 from werkzeug.datastructures import MultiDict
 from wtforms.fields.choices import SelectChoice
 
+from app.clock import local_now
 from app.formkit.build import (
     StaticChoices,
     existing_files,
@@ -237,3 +238,35 @@ def test_json_structure_and_unknown_names_are_errors():
     assert result.errors["tags"] == ["A list of values is expected here."]
     assert result.errors["nope"] == ["Unknown field."]
     assert validate(FORM, "zh", CHOICES, data=["not", "an", "object"]).errors == {"data": ["数据必须是 JSON 对象。"]}
+
+
+DATES = {
+    "key": "dates", "title": "Dates",
+    "fields": [
+        {"name": "done_on", "type": "date", "required": True, "not_future": True, "label": "Done on"},
+        {"name": "received_at", "type": "datetime", "not_future": True, "label": "Received"},
+        {"name": "due_on", "type": "date", "label": "Due"},
+    ],
+}
+
+
+def test_an_impossible_date_is_invalid_not_missing():
+    result = validate(DATES, "zh", CHOICES, formdata=MultiDict({"done_on": "2026-02-31"}))
+    assert result.errors["done_on"] == ["日期无效，请按 年-月-日 填写一个存在的日期。"]
+    english = validate(DATES, "en", CHOICES, formdata=MultiDict({"done_on": "02/31/2026", "received_at": "x"}))
+    assert english.errors["done_on"] == ["Not a valid date: enter a real date as year-month-day."]
+    assert english.errors["received_at"] == ["Not a valid date and time."]
+    assert validate(DATES, "en", CHOICES, formdata=MultiDict({})).errors["done_on"] == ["This field is required."]
+
+
+def test_a_date_that_records_the_past_refuses_the_future():
+    future = validate_data(DATES, {"done_on": "2031-01-01", "received_at": "2031-01-01T09:00"}, "en", CHOICES)
+    assert future.errors == {
+        "done_on": ["This records what has happened; it cannot be in the future."],
+        "received_at": ["This records what has happened; it cannot be in the future."],
+    }
+    today = local_now().date().isoformat()
+    assert validate_data(DATES, {"done_on": today, "due_on": "2031-01-01"}, "en", CHOICES).errors == {}
+    rendered = str(form_class(DATES, "en", CHOICES)()["done_on"])
+    assert f'max="{today}"' in rendered and "data-invalid-message" in rendered
+    assert validate_definition({**DATES, "fields": [{"name": "n", "type": "text", "label": "N", "not_future": True}]})

@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask as ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from sqlalchemy import select
 
-from app.clock import clock
+from app.clock import clock, local_now
 from app.data.db import Database
 from app.data.migrate import upgrade
 from app.data.models import Department, HumanTask, InstanceStatus, ProcessInstance, TaskState
@@ -388,7 +388,7 @@ def test_complaint_with_two_departments_to_closure(engine):
     # Technical reviews the verified feedback beside Marketing's on-site visit and Quality's analysis
     assert engine.open_elements(iid) == [("onsite", "marketing"), ("technical_review", "technical")]
     assert engine.task(iid, "technical_review").due_at == T0 + timedelta(hours=5)  # half a working day
-    engine.complete(iid, "onsite", "onsite_visit", visit_date="2026-03-03", findings="现场确认报警")
+    engine.complete(iid, "onsite", "onsite_visit", visit_date="2026-03-02", findings="现场确认报警")
     assert engine.open_elements(iid) == [("preliminary", "quality"), ("technical_review", "technical")]
     engine.complete(iid, "preliminary", "preliminary_analysis",
                     **analysis(responsible_departments=["production", "purchasing"], approve_shipment=True,
@@ -996,10 +996,12 @@ def accepted_8d_with_actions(eng: Engine, eight_d: dict[str, Any] = D5_TWO) -> t
     return iid, tracking.id
 
 
-def execute(eng: Engine, tid: int, executed_on: str = "2026-03-12") -> None:
+def execute(eng: Engine, tid: int, executed_on: str | None = None) -> None:
+    """Production reports its actions done (today, unless ``executed_on`` says when)."""
     rows = eng.task_data(eng.task(tid, "execute"))["actions"]
+    done_on = executed_on or local_now().date().isoformat()  # a recorded date is never in the future
     eng.complete(tid, "execute", "execute_actions", actions=[
-        {**row, "executed_on": executed_on, "result": "已完成"} for row in rows
+        {**row, "executed_on": done_on, "result": "已完成"} for row in rows
     ])
 
 
@@ -1082,12 +1084,13 @@ def test_execution_sent_back_is_due_again_and_rework_is_bounded(engine):
 def test_reported_rows_are_matched_to_the_planned_actions(engine):
     _iid, tid = accepted_8d_with_actions(engine)
     # the department removed the first row on the form before submitting
+    today = local_now().date().isoformat()
     engine.complete(tid, "execute", "execute_actions", actions=[
-        {"action": "更新作业指导书", "due_date": "2026-03-12", "executed_on": "2026-03-11", "result": "已发布"},
+        {"action": "更新作业指导书", "due_date": "2026-03-12", "executed_on": today, "result": "已发布"},
     ])
     reported = engine.task_data(engine.task(tid, "verify_execution"))["actions"]
     assert [(a["action"], a["executed_on"], a["result"]) for a in reported] == [
-        ("增加炉温点检", None, None), ("更新作业指导书", "2026-03-11", "已发布"),
+        ("增加炉温点检", None, None), ("更新作业指导书", today, "已发布"),
     ]
 
 

@@ -69,3 +69,25 @@ def test_the_application_catalogue_is_compiled():
     for po in (ROOT / "app" / "translations").glob("*/LC_MESSAGES/messages.po"):
         mo = po.with_suffix(".mo")
         assert mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime
+
+
+def test_every_message_of_the_app_has_a_chinese_translation():
+    """Fails on a user-visible string added without its zh entry, and on an empty or fuzzy entry."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+    from babel.messages.pofile import read_po
+
+    with open(ROOT / "babel.cfg", encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "N_": None}
+    with open(ROOT / "app" / "translations" / "zh" / "LC_MESSAGES" / "messages.po", "rb") as po:
+        catalogue = read_po(po)
+    untranslated = sorted(
+        f"{filename}: {message if isinstance(message, str) else message[0]}"
+        for filename, _line, message, _comments, _context in extract_from_dir(
+            str(ROOT / "app"), method_map, options_map, keywords=keywords)
+        if not ((entry := catalogue.get(message if isinstance(message, str) else message[0]))
+                and entry.string and not entry.fuzzy)
+    )
+    assert untranslated == []
+    assert [m.id for m in catalogue if m.id and (not m.string or m.fuzzy)] == []

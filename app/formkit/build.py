@@ -37,6 +37,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 
+from app.clock import local_now
 from app.formkit.definition import CHOICE_TYPES, conditions, localized
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -110,6 +111,11 @@ def _messages(locale: str) -> dict[str, str]:
         "sum_missing": "缺少应核对的合计,请联系流程设计人员。" if zh else
                        "The total to check against is missing; please tell the process designer.",
         "choose": "请选择…" if zh else "Please choose…",
+        "date": "日期无效，请按 年-月-日 填写一个存在的日期。" if zh else
+                "Not a valid date: enter a real date as year-month-day.",
+        "datetime": "日期时间无效，请填写一个存在的日期和时间。" if zh else "Not a valid date and time.",
+        "future": "此处记录已发生的事，不能晚于现在。" if zh else
+                  "This records what has happened; it cannot be in the future.",
     }
 
 
@@ -219,13 +225,67 @@ def _number_field(p: _FieldParts) -> Any:
     return DecimalField(p.label, validators=p.validators, places=2 if money else None, **p.kwargs)
 
 
+class _InvalidSaysSo:
+    """A date field whose unreadable input is reported as invalid in the user's language
+    (the browser's date picker sends nothing for an impossible date: the page's script
+    reports that case before sending, with the same message)."""
+
+    def __init__(self, *args: Any, invalid_message: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invalid_message = invalid_message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)  # type: ignore[misc]
+        except ValueError as exc:
+            raise ValueError(self.invalid_message) from exc
+
+
+class _DateField(_InvalidSaysSo, DateField):
+    pass
+
+
+class _DateTimeField(_InvalidSaysSo, DateTimeLocalField):
+    pass
+
+
+class NotFuture:
+    """``"not_future": true``: a date (or date-time) that records the past is not after now."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        value = field.data
+        if value is None:
+            return
+        now = local_now()
+        if isinstance(value, datetime):
+            late = (value.replace(tzinfo=now.tzinfo) if value.tzinfo is None else value) > now
+        else:
+            late = value > now.date()
+        if late:
+            raise ValidationError(self.message)
+
+
+def _date_kwargs(p: _FieldParts, kind: str) -> dict[str, Any]:
+    if p.spec.get("not_future"):
+        p.validators.append(NotFuture(p.msg["future"]))
+    render_kw = {**p.kwargs.get("render_kw", {}), "data-invalid-message": p.msg[kind]}
+    if p.spec.get("not_future"):
+        today = local_now()
+        render_kw["max"] = today.strftime("%Y-%m-%d") if kind == "date" else today.strftime("%Y-%m-%dT%H:%M")
+    return {**p.kwargs, "render_kw": render_kw}
+
+
 def _date_field(p: _FieldParts) -> Any:
-    return DateField(p.label, validators=p.validators, **p.kwargs)
+    return _DateField(p.label, validators=p.validators, invalid_message=p.msg["date"], **_date_kwargs(p, "date"))
 
 
 def _datetime_field(p: _FieldParts) -> Any:
     formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-    return DateTimeLocalField(p.label, validators=p.validators, format=formats, **p.kwargs)
+    return _DateTimeField(p.label, validators=p.validators, format=formats, invalid_message=p.msg["datetime"],
+                          **_date_kwargs(p, "datetime"))
 
 
 def _boolean_field(p: _FieldParts) -> Any:

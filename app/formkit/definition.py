@@ -12,6 +12,15 @@ Labels, titles, help texts and choice labels are either a string or ``{"zh", "en
 has (``in``) or has not (``not_in``) one of the listed values, ``""`` standing for "left
 empty"; a list of such conditions means "any of them". On a group it asks for at least one
 row. Example: ``"required_if": {"field": "new_feedback_type", "in": ["", "complaint"]}``.
+
+``"not_future": true`` on a date or datetime field that records what happened refuses a value
+after now. ``"prefill_from": "<task data key>"`` starts a top-level field with that earlier value
+(e.g. the shipment's rows from the approved request) until the task has its own.
+``decision_fields`` (optional) lists the fields that record a decision: never pre-filled from
+an earlier round, and shown to whoever gets the work back. ``context`` (optional) lists the
+earlier forms whose data the task page shows read-only above the form: form keys, or
+``{"form": key, "fields": [names], "per_department": true}`` for some of its fields (and the
+latest submission of each department rather than the latest one).
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ RESERVED_NAMES = {
 FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
-    "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if",
+    "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if", "not_future",
+    "prefill_from",
 }
 NUMBER_TYPES = {"integer", "number", "money"}
 CONDITION_KEYS = {"field", "in", "not_in"}
@@ -131,6 +141,16 @@ def _check_fields(fields: Any, where: str, problems: list[str], depth: int = 0) 
                 _check_fields(field.get("fields"), here, problems, depth + 1)
         if "sum_equals" in field:
             _check_sum_equals(field, here, problems)
+        _check_extras(field, ftype, here, depth, problems)
+
+
+def _check_extras(field: dict[str, Any], ftype: str, here: str, depth: int, problems: list[str]) -> None:
+    """``prefill_from`` (a task data key, top level) and ``not_future`` (on dates)."""
+    source = field.get("prefill_from")
+    if "prefill_from" in field and (not isinstance(source, str) or not NAME_RE.match(source) or depth):
+        problems.append(f"{here}: prefill_from names a task data key, on a top-level field")
+    if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
+        problems.append(f"{here}: not_future is true or false, on a date or datetime field")
 
 
 def _check_name(name: Any, where: str, here: str, seen: set[str], problems: list[str]) -> str:
@@ -192,7 +212,67 @@ def validate_definition(definition: Any, key: str | None = None) -> list[str]:
         problems.append(f"key {form_key!r} does not match the file name {key!r}")
     _check_label(definition.get("title"), "title", problems)
     _check_fields(definition.get("fields"), form_key or "form", problems)
+    _check_decision_fields(definition, problems)
+    _check_context(definition.get("context"), problems)
     return problems
+
+
+def context_entries(definition: dict[str, Any]) -> list[tuple[str, list[str] | None, bool]]:
+    """The earlier forms a task page shows read-only above this form (``"context"``), as
+    ``(form key, field names or None for all, one per department)``."""
+    entries: list[tuple[str, list[str] | None, bool]] = []
+    for entry in definition.get("context") or []:
+        if isinstance(entry, str):
+            entries.append((entry, None, False))
+        else:
+            entries.append((entry["form"], list(entry.get("fields") or []) or None,
+                            bool(entry.get("per_department"))))
+    return entries
+
+
+def _check_context(value: Any, problems: list[str]) -> None:
+    """``context``: a list of form keys or ``{"form": key, "fields": [names]}``."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        problems.append("context must be a list of form keys or {\"form\": key, \"fields\": [names]}")
+        return
+    for entry in value:
+        key = entry if isinstance(entry, str) else entry.get("form") if isinstance(entry, dict) else None
+        fields = entry.get("fields", []) if isinstance(entry, dict) else []
+        if (not isinstance(key, str) or not KEY_RE.match(key)
+                or (isinstance(entry, dict) and set(entry) - {"form", "fields", "per_department"})
+                or not isinstance(fields, list) or not all(isinstance(n, str) and NAME_RE.match(n) for n in fields)):
+            problems.append(f"context entry {entry!r} must be a form key or {{\"form\": key, \"fields\": [names]}}")
+
+
+def context_problems(forms: dict[str, dict[str, Any]]) -> list[str]:
+    """Context entries naming a form or field that the set of forms ``forms`` lacks."""
+    problems = []
+    for key, definition in forms.items():
+        for other, names, _each in context_entries(definition):
+            if other not in forms:
+                problems.append(f"{key}.json: context names the unknown form {other!r}")
+                continue
+            known = {f.get("name") for f in forms[other].get("fields") or []}
+            problems.extend(f"{key}.json: context names the unknown field {other}.{name}"
+                            for name in names or [] if name not in known)
+    return problems
+
+
+def decision_fields(definition: dict[str, Any]) -> list[str]:
+    """The fields that record a decision (``"decision_fields": [names]``): they start empty on
+    every round of a task, and a task sent back shows what they said."""
+    return list(definition.get("decision_fields") or [])
+
+
+def _check_decision_fields(definition: dict[str, Any], problems: list[str]) -> None:
+    value = definition.get("decision_fields")
+    if value is None:
+        return
+    names = {f.get("name") for f in definition.get("fields") or [] if isinstance(f, dict)}
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in names for v in value):
+        problems.append("decision_fields must be a non-empty list of names of top-level fields of this form")
 
 
 def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:
@@ -210,6 +290,7 @@ def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:
             problems.extend(f"{path.name}: {p}" for p in found)
             continue
         forms[path.stem] = definition
+    problems.extend(context_problems(forms))
     if problems:
         raise ValueError("; ".join(problems))
     return forms

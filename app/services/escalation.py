@@ -11,7 +11,8 @@ scheduler processes never send a step twice):
    ``escalated`` to the users with role ``manager``.
 
 A task found past a later step (the scheduler was down) skips the reminder and goes
-straight to the step it has reached. The ladder reads only the indexed ``human_task``
+straight to the step it has reached; a task opened already inside the reminder window gets
+no reminder (its new-task notice has just told the due time). The ladder reads only the indexed ``human_task``
 projection, never workflow state.
 
 Lateness: when a task with a due time is completed late, a ``task_lateness`` row records
@@ -80,6 +81,47 @@ def target_level(task: HumanTask, now: datetime, settings: LadderSettings, cal: 
     if cal.working_hours_between(now, due) <= settings.reminder_hours:
         return EscalationLevel.REMINDED
     return EscalationLevel.NONE
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """Working time to a task's due time: ``hours`` (negative when overdue), ``hours_per_day``
+    of the calendar, and ``at_risk`` once inside the reminder window."""
+
+    hours: float
+    hours_per_day: float
+    at_risk: bool
+
+    @property
+    def overdue(self) -> bool:
+        return self.hours < 0
+
+
+def time_left(task: HumanTask, now: datetime, settings: LadderSettings,
+              cal: WorkingCalendar | None = None) -> TimeLeft | None:
+    """How much working time ``task`` has left at ``now`` (None without a due time)."""
+    if task.due_at is None:
+        return None
+    cal = cal or default_calendar()
+    try:
+        hours = cal.working_hours_between(now, task.due_at) if now < task.due_at else \
+            -cal.working_hours_between(task.due_at, now)
+    except ValueError:
+        return None
+    if now >= task.due_at and hours == 0:
+        hours = -0.01  # past the due time outside working hours: overdue all the same
+    return TimeLeft(hours, cal.hours_per_day, 0 <= hours <= settings.reminder_hours)
+
+
+def _born_due_soon(task: HumanTask, settings: LadderSettings, cal: WorkingCalendar) -> bool:
+    """Whether the task was opened already inside its reminder window: its new-task notice
+    said the due time a moment ago, so a "due soon" reminder would only be noise."""
+    if task.created_at is None or task.due_at is None:
+        return False
+    try:
+        return cal.working_hours_between(task.created_at, task.due_at) <= settings.reminder_hours
+    except ValueError:
+        return False
 
 
 def _ensure_row(session: Session, task_id: str) -> None:
@@ -160,7 +202,8 @@ def run_ladder(session: Session, now: datetime, settings: LadderSettings,
         _ensure_row(session, task.id)
         for step in steps:
             if _claim_step(session, task.id, step, now):
-                _notify_step(session, task, step)
+                if not (step == EscalationLevel.REMINDED and _born_due_soon(task, settings, cal)):
+                    _notify_step(session, task, step)
                 done.append((task.id, step))
     return done
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from app.data.models import FormDefinition, HumanTask
 from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
 from app.formkit.build import Validation, bind_data, data_keys, schema, validate
+from app.formkit.definition import decision_fields
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
 
@@ -35,6 +37,19 @@ def with_task_data(definition: dict[str, Any], task_data: Callable[[], dict[str,
     """The task's form with its data-dependent rules (``sum_equals``) bound to the task's data,
     which is loaded only when the form has such a rule."""
     return bind_data(definition, task_data()) if data_keys(definition) else definition
+
+
+def prefill(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a task's form starts with: its data, except the decision fields (an earlier
+    round's decision is history, never this round's answer), with fields that name a
+    ``prefill_from`` key started from that earlier value."""
+    fresh = set(decision_fields(definition))
+    start = {key: value for key, value in data.items() if key not in fresh} if fresh else dict(data)
+    for spec in definition.get("fields") or []:  # data flows forward: nothing is typed twice
+        source = spec.get("prefill_from")
+        if source and start.get(spec["name"]) in (None, "", []) and start.get(source) not in (None, "", []):
+            start[spec["name"]] = copy.deepcopy(start[source])
+    return start
 
 
 def definition_by_key(session: Session, key: str) -> dict[str, Any]:

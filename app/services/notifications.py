@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, update
@@ -41,6 +42,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
 from app.engine.context import Hook, RunContext
+from app.services.rounds import earlier_rounds, sent_back_by
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,11 @@ def task_recipients(session: Session, task: HumanTask) -> list[User]:
 
 def task_params(session: Session, task: HumanTask, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     department = session.get(Department, task.department_id) if task.department_id else None
+    about_id = (task.context or {}).get("about_department_id")
+    about = session.get(Department, about_id) if about_id else None  # whose work it is (e.g. one 8D)
     params = {
-        "title": task.title,
-        "title_en": task.title_en or task.title,
+        "title": f"{task.title} · {about.name_zh}" if about else task.title,
+        "title_en": f"{task.title_en or task.title} · {about.name_en}" if about else task.title_en or task.title,
         "case_number": task.case_number,
         "customer_name": task.customer_name,
         "due_at": task.due_at.isoformat() if task.due_at else None,
@@ -197,31 +201,46 @@ def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
 
 
 def is_rework(session: Session, task: HumanTask) -> bool:
-    """Whether the instance completed this element (for the same department) before."""
-    stmt = select(HumanTask.id).where(
-        HumanTask.instance_id == task.instance_id,
-        HumanTask.element_id == task.element_id,
-        HumanTask.state == TaskState.COMPLETED,
-        HumanTask.id != task.id,
-    )
-    if task.department_id is None:
-        stmt = stmt.where(HumanTask.department_id.is_(None))
-    else:
-        stmt = stmt.where(HumanTask.department_id == task.department_id)
-    return session.scalar(stmt.limit(1)) is not None
+    """Whether the instance completed this step (for the same department) before."""
+    return bool(earlier_rounds(session, task))
 
 
-def notify_opened(session: Session, opened: Sequence[HumanTask]) -> None:
+def rework_params(session: Session, task: HumanTask,
+                  just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Why and by whom a reworked task was sent back (empty when unknown)."""
+    back = sent_back_by(session, task, just_completed)
+    if back is None:
+        return {}
+    user = session.get(User, back.by_id) if back.by_id else None
+    return {"reason": back.reason[:500], "sent_back_by": user.display_name if user else ""}
+
+
+def notify_opened(session: Session, opened: Sequence[HumanTask],
+                  just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Notify about the tasks an operation opened; ``just_completed``: the data of the tasks it
+    completed, by id (their completion is recorded after this runs)."""
     for task in opened:
         if task.state != TaskState.OPEN:
             continue
+        extra: dict[str, Any] = {}
         if is_rework(session, task):
             kind = NotificationKind.REWORK
+            extra = rework_params(session, task, just_completed)
         elif task.assignee_id is not None:
             kind = NotificationKind.ASSIGNED
         else:
             kind = NotificationKind.NEW_TASK
-        notify(session, task_recipients(session, task), kind, task)
+        notify(session, task_recipients(session, task), kind, task, extra)
+
+
+def _completed_data(workflow: Any, closed: Sequence[HumanTask]) -> dict[str, Mapping[str, Any]]:
+    """The data of the tasks the operation completed, by id, read from the workflow."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for row in closed:
+        task = workflow.get_task_from_id(UUID(row.id)) if row.state == TaskState.COMPLETED else None
+        if task is not None:
+            found[row.id] = task.data
+    return found
 
 
 def notification_hook(app: Any) -> Hook:
@@ -237,12 +256,13 @@ def notification_hook(app: Any) -> Hook:
             return
         session.flush()
         try:
+            done = _completed_data(workflow, ctx.closed)
             if has_app_context():
                 with session.begin_nested():
-                    notify_opened(session, ctx.opened)
+                    notify_opened(session, ctx.opened, done)
             else:
                 with app.app_context(), session.begin_nested():
-                    notify_opened(session, ctx.opened)
+                    notify_opened(session, ctx.opened, done)
         except Exception:  # noqa: BLE001 - notifications never break the workflow
             log.exception("notifications for instance %s failed", instance.id)
 
@@ -275,6 +295,15 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
     return rowcount(session.execute(stmt.values(read_at=clock.now()).execution_options(synchronize_session=False)))
+
+
+def open_notification(session: Session, user_id: int, notification_id: int) -> Notification | None:
+    """The user's notification, marked read (opening it reads it); None when it is not theirs."""
+    note = session.get(Notification, notification_id)
+    if note is None or note.user_id != user_id:
+        return None
+    mark_read(session, user_id, notification_id)
+    return note
 
 
 def opt_outs(session: Session, user_id: int) -> set[tuple[str, str]]:

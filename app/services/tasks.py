@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.data.db import rowcount
@@ -96,3 +96,12 @@ def check_can_complete(session: Session, user: User, task_id: str, submit_token:
                       "it goes back to the delegator for a final check."))
     check_four_eyes(session, user, task)
     return task
+
+
+def next_for(session: Session, user: User, case_id: int | None) -> HumanTask | None:
+    """The case's oldest open task ``user`` may do now (to offer after a submit or at intake)."""
+    if case_id is None:
+        return None
+    rows = session.scalars(select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN)
+                           .order_by(HumanTask.created_at, HumanTask.id))
+    return next((task for task in rows if policy.may_complete(user, task)), None)

@@ -49,7 +49,7 @@ def test_complaint_with_two_departments_to_closure(flow):
     flow.complete("marketing", "verify", verify_ok(onsite_needed=True), case_id)
     # Technical reviews the verified feedback beside the on-site visit and Quality's analysis
     assert flow.open_elements(case_id) == [("onsite", "marketing"), ("technical_review", "technical")]
-    flow.complete("marketing", "onsite", {"visit_date": "2026-03-03", "engineer": "赵工",
+    flow.complete("marketing", "onsite", {"visit_date": "2026-03-02", "engineer": "赵工",
                                           "findings": "现场确认报警"}, case_id, via="api")
     flow.complete("technical", "technical_review", {
         "review_technical_issue": "yes", "review_analysis": "固件V2.1报警逻辑缺陷",
@@ -75,7 +75,7 @@ def test_complaint_with_two_departments_to_closure(flow):
                                                    "technical_customer_reply": "请升级固件至V2.3"}, case_id)
     flow.complete("warehouse", "shipment", {"items": [{"item": "控制板", "model": "CB-2", "qty": 2}],
                                             "carrier": "顺丰", "tracking_number": "SF123",
-                                            "freight_cost": "35.50", "shipped_on": "2026-03-03"}, case_id)
+                                            "freight_cost": "35.50", "shipped_on": "2026-03-02"}, case_id)
     summary = flow.find("quality", "summary", case_id)
     results = {r["department"]: r for r in flow.task_data(summary["id"])["eight_d_results"]}
     assert set(results) == {"production", "purchasing"}
@@ -110,7 +110,7 @@ def test_incomplete_information_loop(flow):
     reply = flow.find("marketing", "customer_reply", case_id)
     assert flow.task_data(reply["id"])["info_requests"] == 1
     flow.complete("marketing", "customer_reply", {"reply_text": "SN001, SN002",
-                                                  "reply_received_at": "2026-03-03T10:30"}, case_id)
+                                                  "reply_received_at": "2026-03-02T08:30"}, case_id)
     verify = flow.find("marketing", "verify", case_id)
     seen = flow.task_data(verify["id"])
     assert seen["reply_text"] == "SN001, SN002" and seen["info_requests"] == 1

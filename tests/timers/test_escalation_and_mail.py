@@ -98,6 +98,16 @@ def test_late_start_skips_the_reminder_and_closed_tasks_leave_the_ladder(app):
         assert notes(session, "due_soon") == []
 
 
+def test_a_task_opened_inside_the_reminder_window_gets_no_due_soon_at_once(app):
+    clock.set(MONDAY_0900)
+    _, task_id = start_simple(app)  # due in 4 working hours
+    settings = LadderSettings(reminder_hours=6, manager_delay_days=1)
+    assert ladder(app, MONDAY_0900 + timedelta(minutes=1), settings) == [(task_id, 1)]  # the step is taken
+    with app.extensions["database"].session() as session:
+        assert notes(session, "due_soon") == []
+        assert notes(session, "new_task")  # the new-task notice told the due time
+
+
 def test_lateness_recorded_in_working_days_by_default(app):
     database = app.extensions["database"]
     friday = datetime(2026, 3, 6, 1, 0, tzinfo=UTC)  # Friday 09:00 Shanghai, due 13:00

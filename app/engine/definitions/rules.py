@@ -207,7 +207,7 @@ def _code_sources(ts: Any, props: dict[str, str]) -> list[tuple[Message, str, st
     the message template has an ``%(error)s`` for the compile error."""
     sources: list[tuple[Message, str, str]] = [
         ((N_("%(property)s expression: %(error)s"), {"property": prop}), props[prop][1:], "eval")
-        for prop in ("dueAt", "department", "assignee", "customerClock") if props.get(prop, "").startswith("=")
+        for prop in ("dueAt", "department", "assignee", "customerClock", "about") if props.get(prop, "").startswith("=")
     ]
     if isinstance(ts, ScriptTask) and ts.script:
         sources.append(((N_("script: %(error)s"), {}), ts.script, "exec"))

@@ -69,9 +69,34 @@
     }
   });
 
+  /* The date picker sends nothing for an impossible date (02/31): say it is invalid, not missing. */
+  function badDates(form) {
+    var bad = [];
+    form.querySelectorAll("input[data-invalid-message]").forEach(function (input) {
+      var note = input.parentNode.querySelector("[data-date-note]");
+      if (input.validity && input.validity.badInput) {
+        if (!note) {
+          note = document.createElement("div");
+          note.className = "invalid-feedback d-block";
+          note.setAttribute("data-date-note", "");
+          input.insertAdjacentElement("afterend", note);
+        }
+        note.textContent = input.dataset.invalidMessage;
+        input.classList.add("is-invalid");
+        bad.push(input);
+      } else if (note) {
+        note.remove();
+        input.classList.remove("is-invalid");
+      }
+    });
+    return bad;
+  }
+
   /* A submitted form cannot be sent twice by a double click. */
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    var bad = badDates(form);
+    if (bad.length) { event.preventDefault(); bad[0].focus(); return; }
     if (form.dataset.once === undefined) { return; }
     if (form.dataset.sent) { event.preventDefault(); return; }
     form.dataset.sent = "1";

@@ -22,8 +22,9 @@ from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, task_title
+from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, readable_lanes, task_title
 from app.web.shared.forms import build_form
+from app.web.tasks.routes import offer_next
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -76,6 +77,7 @@ def new_case():
                 flash(_("The case could not be opened: %(reason)s", reason=_(exc.message)), "danger")
             else:
                 flash(_("Case %(number)s created.", number=case.number), "success")
+                offer_next(case.id)  # its first task is in the department's queue, not yet "mine"
                 return redirect(url_for("cases.show", case_id=case.id))
         db.session.rollback()
         return render_template("cases/new.html", title=_("New case"), form=form, definition=definition,
@@ -91,12 +93,14 @@ def _action_label(action: str) -> str:
         "message_delivered": _("Message received"),
         "process_cancelled": _("Process cancelled"),
         "incident": _("Incident"),
-        "event_thrown": _("Event sent"),
+        "event_thrown": _("Follow-up process triggered"),
+        "approval_decision": _("Decided on the approvals screen"),
+        "instance_migrated": _("Process moved to a newer version of its diagram"),
         "survey_answered": _("Satisfaction survey answered"),
         "deadline_moved": _("Deadline moved (the working calendar changed)"),
         RECLASSIFIED: _("Classification corrected"),
     }
-    return labels.get(action) or (_(AUDIT_ACTIONS[action]) if action in AUDIT_ACTIONS else action)
+    return labels.get(action) or (_(AUDIT_ACTIONS[action]) if action in AUDIT_ACTIONS else _("Recorded event"))
 
 
 @bp.route("/<int:case_id>")
@@ -143,6 +147,8 @@ def show(case_id: int):
             item["title"] = event.message
         elif event.action == "survey_answered" and event.message:
             item["title"] = _(event.message)
+        elif event.action == "approval_decision":
+            item["title"] = _approval_title(event)
         elif event.action == RECLASSIFIED:
             item["title"], item["data"] = _reclassification(intake_definition, event)
         timeline.append(item)
@@ -152,6 +158,14 @@ def show(case_id: int):
         intake=readable(intake_definition, case.data), status_url=_status_url(case),
         diagram=_diagram(case), customer_clock=customer_clock.view(case, clock.now()), **_public_side(case),
     )
+
+
+def _approval_title(event) -> str:
+    """An approvals-screen decision in words: approved or returned, with the reason given."""
+    after = event.data_after or {}
+    verdict = _("approved") if after.get("decision") == "approve" else _("returned")
+    reason = after.get("reason")
+    return _("%(verdict)s — %(reason)s", verdict=verdict, reason=reason) if reason else verdict
 
 
 def _reclassification(intake_definition: dict | None, event) -> tuple[str, list[dict]]:
@@ -171,7 +185,7 @@ def _diagram(case: Case) -> dict | None:
         return None
     view = instance_view(db.session, runtime(), instance.id)
     return {
-        "xml": instance.definition.bpmn_xml,
+        "xml": readable_lanes(instance.definition.bpmn_xml),
         "markers": {"completed": view.completed, "active": view.active, "overdue": view.overdue,
                     "waiting": view.waiting},
     }

@@ -28,7 +28,7 @@ from app.services.approvals import KINDS
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
 from app.web.designer.lint import lint_messages
-from app.web.shared.display import locale
+from app.web.shared.display import locale, readable_lanes
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 
@@ -422,5 +422,6 @@ def instance(instance_id: int):
     markers = {"completed": view.completed, "active": view.active, "overdue": view.overdue,
                "waiting": view.waiting}
     return render_template("designer/instance.html", title=_("Process instance %(id)s", id=instance_id),
-                           view=view, config={"xml": view.instance.definition.bpmn_xml, "markers": markers},
+                           view=view,
+                           config={"xml": readable_lanes(view.instance.definition.bpmn_xml), "markers": markers},
                            may_design=policy.may_design(current_user))

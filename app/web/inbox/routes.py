@@ -25,12 +25,13 @@ from app.data.queries.tasks import open_delegation, open_delegations
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
+from app.formkit.definition import localized
 from app.i18n import N_
 from app.services import customer_clock, policy
 from app.services import inbox as inbox_service
 from app.services import tasks as task_service
 from app.services.completion import Submission
-from app.services.forms import definition_for_task, with_task_data
+from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
@@ -43,6 +44,15 @@ CATEGORIES = {
     "quality": N_("Product quality"), "service": N_("Service"), "delivery": N_("Delivery / logistics"),
     "technical": N_("Technical"), "other": N_("Other"),
 }
+
+
+def _categories() -> dict[str, str]:
+    """The case categories as the intake form names them (one wording everywhere), else ours."""
+    try:
+        spec = next(f for f in definition_by_key(db.session, "case_intake")["fields"] if f["name"] == "category")
+        return {c["value"]: localized(c.get("label"), locale()) for c in spec["choices"]}
+    except (AppError, StopIteration, KeyError):
+        return {key: _(label) for key, label in CATEGORIES.items()}
 
 
 def _tabs() -> list[tuple[str, str]]:
@@ -100,7 +110,7 @@ def index():
         may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing, clocks=clocks,
         standing_names="、".join(names.get(uid, "?") for uid in sorted(standing)),
-        filters=saved_filters(db.session, current_user.id), urgencies=URGENCY, categories=CATEGORIES,
+        filters=saved_filters(db.session, current_user.id), urgencies=URGENCY, categories=_categories(),
         departments=sorted(scope.department_ids), current_query=inbox_service.clean_query(request.args),
         bulk_assignees=sorted({u.id: u for d in head_of for u in colleagues.get(d, [])}.values(),
                               key=lambda u: u.username),
@@ -306,6 +316,7 @@ def work(task_id: str):
         except AppError:  # the page still shows the form, without prefilled values
             data = {}
         definition = with_task_data(definition, lambda: data)
+        data = prefill(definition, data)
         if as_delegator and delegation.draft:
             data = {**data, **delegation.draft}
         return render_template("inbox/work.html", form=build_form(definition, data), definition=definition,

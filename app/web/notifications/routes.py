@@ -25,6 +25,7 @@ KIND_LABELS = {
 
 
 def notification_text(note) -> str:
+    """The notification's one line in the user's language."""
     return service.render_subject(note.kind, note.params or {}, service.user_locale(current_user),
                                   current_user.timezone)
 
@@ -50,12 +51,30 @@ def read(notification_id: int):
     return redirect(url_for("notifications.index"))
 
 
+@bp.get("/<int:notification_id>/open")
+@login_required
+def open_one(notification_id: int):
+    """Open a notification: it is read now, and its task (else its case) is shown."""
+    note = service.open_notification(db.session, current_user.id, notification_id)
+    if note is None:
+        abort(404)
+    db.session.commit()
+    if note.task_id:
+        return redirect(url_for("tasks.show", task_id=note.task_id))
+    if note.case_id:
+        return redirect(url_for("cases.show", case_id=note.case_id))
+    return redirect(url_for("notifications.index"))
+
+
 @bp.route("/read-all", methods=["POST"])
 @login_required
 def read_all():
     count = service.mark_read(db.session, current_user.id)
     db.session.commit()
     flash(_("%(count)s notifications marked as read.", count=count), "success")
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
     return redirect(url_for("notifications.index"))
 
 

@@ -7,6 +7,7 @@ badges, and form data as readable "label: value" lists.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.clock import clock
 from app.data.models import HumanTask
@@ -107,10 +108,11 @@ def locale() -> str:
 
 
 def task_title(task: HumanTask) -> str:
-    """The task's title in the user's language (the Chinese title when there is no English one)."""
-    if locale() == "en" and task.title_en:
-        return task.title_en
-    return task.title
+    """The task's title in the user's language (the Chinese title when there is no English one),
+    naming the department whose work it is about when that is not its own (diagram property ``about``)."""
+    title = task.title_en if locale() == "en" and task.title_en else task.title
+    about = (task.context or {}).get("about_department_id")
+    return f"{title} · {dept_name(about)}" if about else title
 
 
 def fmt_dt(value: Any) -> str:
@@ -133,6 +135,35 @@ def is_overdue(task: HumanTask) -> bool:
     return task.due_at is not None and task.state == "open" and task.due_at < clock.now()
 
 
+def _hours(value: float, per_day: float) -> str:
+    if value >= per_day:
+        days = format_decimal(round(value / per_day, 1))
+        return _("%(days)s working days", days=days)
+    return _("%(hours)s working hours", hours=format_decimal(max(round(value, 1), 0.1)))
+
+
+def time_left_badge(task: HumanTask) -> Markup:
+    """The time a task has left (or is overdue by) in working time, coloured: on track,
+    at risk (inside the reminder window) or overdue; empty without a due time."""
+    from flask import current_app
+
+    from app.services.escalation import settings_from_config, time_left
+
+    if task.state != "open" or task.due_at is None:
+        return Markup("")
+    left = time_left(task, clock.now(), settings_from_config(current_app.config))
+    if left is None:
+        return Markup("")
+    if left.overdue:
+        text, style, state = _("Overdue by %(time)s", time=_hours(-left.hours, left.hours_per_day)), "danger", "overdue"
+    elif left.at_risk:
+        text, style, state = _("%(time)s left", time=_hours(left.hours, left.hours_per_day)), "warning", "at-risk"
+    else:
+        text, style, state = _("%(time)s left", time=_hours(left.hours, left.hours_per_day)), "success", "on-track"
+    return Markup('<span class="badge text-bg-{} time-left" data-testid="time-left" data-state="{}">{}</span>').format(
+        style, state, text)
+
+
 def _departments() -> dict:
     if "web_departments" not in g:
         g.web_departments = departments_by_id(db.session)
@@ -144,6 +175,24 @@ def dept_name(department_id: int | None) -> str:
         return "—"
     department = _departments().get(department_id)
     return department.name(locale()) if department else "—"
+
+
+#: lanes that name a role rather than a department (see the diagrams' lane documentation)
+ROLE_LANES = {"responsible": N_("Responsible department"), "management": N_("Management")}
+_LANE_RE = re.compile(r'(<(?:bpmn:)?lane\b[^>]*\bname=")([^"]*)(")')
+
+
+def readable_lanes(xml: str) -> str:
+    """A diagram for viewing: lanes named by a department code (``quality``) or a role show
+    the department's or role's name in the user's language (the stored diagram is unchanged)."""
+    names = {dept.code.lower(): dept.name(locale()) for dept in _departments().values()}
+
+    def label(match: re.Match[str]) -> str:
+        code = match.group(2).strip().lower()
+        text = names.get(code) or (_(ROLE_LANES[code]) if code in ROLE_LANES else match.group(2))
+        return match.group(1) + str(escape(text)) + match.group(3)
+
+    return _LANE_RE.sub(label, xml)
 
 
 def user_name(user_id: int | None) -> str:
@@ -313,6 +362,11 @@ def clock_badge(view: Any, with_left: bool = True) -> Markup:
     return badge
 
 
+def form_title(definition: dict[str, Any] | None) -> str:
+    """A form's title in the user's language."""
+    return localized((definition or {}).get("title"), locale())
+
+
 def register_template_globals(app: Flask) -> None:
     """Make the display helpers available to every template."""
     app.jinja_env.globals.update(
@@ -321,4 +375,5 @@ def register_template_globals(app: Flask) -> None:
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
         ui_locale=locale, clock_badge=clock_badge, clock_left=clock_left, clock_name=clock_name,
         clock_state_label=clock_state_label, working_time=working_time,
+        readable=readable, form_title=form_title, time_left_badge=time_left_badge,
     )

@@ -84,6 +84,20 @@ def unread_notifications() -> int:
     return notifications.unread_count(db.session, current_user.id)
 
 
+def recent_notifications(limit: int = 8) -> list[tuple[Any, str]]:
+    """The bell's dropdown: the user's latest notifications with their text."""
+    if not getattr(current_user, "is_authenticated", False):
+        return []
+    try:
+        rows = notifications.user_notifications(db.session, current_user.id, limit)
+        locale = notifications.user_locale(current_user)
+        return [(note, notifications.render_subject(note.kind, note.params or {}, locale, current_user.timezone))
+                for note in rows]
+    except Exception:  # noqa: BLE001 - the bell must never break a page
+        log.exception("recent notifications failed")
+        return []
+
+
 def calendar_years_missing() -> list[int]:
     if not getattr(current_user, "is_authenticated", False) or not policy.may_administer(current_user):
         return []
@@ -93,5 +107,6 @@ def calendar_years_missing() -> list[int]:
 def register_navigation(app: Flask) -> None:
     app.jinja_env.globals.update(
         nav_items=nav_items, inbox_open_count=my_open_count, unread_notifications=unread_notifications,
+        recent_notifications=recent_notifications,
         calendar_years_missing=calendar_years_missing,
     )

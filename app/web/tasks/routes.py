@@ -8,16 +8,18 @@ import uuid
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from app.data.models import Case, TaskState
 from app.data.queries.history import completed_task_events
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
-from app.services import policy
+from app.services import policy, rounds
 from app.services import tasks as task_service
 from app.services.completion import Submission, complete_task
-from app.services.forms import definition_for_task, with_task_data
+from app.services.forms import definition_for_task, prefill, with_task_data
+from app.services.task_context import task_context
 from app.web.shared.display import locale, readable, task_title
 from app.web.shared.forms import build_form
 
@@ -32,12 +34,30 @@ def _submit_token() -> str:
 
 
 def _done(task) -> None:
+    """Say it is done, and offer the case's next task for this user when there is one."""
     flash(_("Task “%(title)s” of case %(number)s completed.", title=task_title(task), number=task.case_number or ""),
           "success")
+    offer_next(task.case_id)
+
+
+def offer_next(case_id) -> None:
+    """A notice with a link to the case's next task this user may do (none when there is none)."""
+    following = task_service.next_for(db.session, current_user, case_id)
+    if following is not None:
+        flash(Markup('{}<a href="{}" class="alert-link" data-testid="next-task">{}</a>').format(
+            _("Next for you on this case: "), url_for("tasks.show", task_id=following.id), task_title(following)),
+            "info")
 
 
 def _case(task):
     return db.session.get(Case, task.case_id) if task.case_id else None
+
+
+def _rounds(task) -> dict:
+    """Who sent this task back and why, what the step's earlier rounds decided, and the earlier
+    data its form declares."""
+    return {"sent_back": rounds.sent_back_by(db.session, task), "history": rounds.earlier_decisions(db.session, task),
+            "context_sections": task_context(db.session, task)}
 
 
 @bp.get("/<task_id>")
@@ -58,9 +78,10 @@ def show(task_id: str):
     definition = with_task_data(definition, lambda: data)
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=definition,
-        form=build_form(definition, data), mode="edit" if policy.may_complete(current_user, task) else "view",
+        form=build_form(definition, prefill(definition, data)),
+        mode="edit" if policy.may_complete(current_user, task) else "view",
         submit_token=uuid.uuid4().hex, files=existing_files(definition, data),
-        may_claim=task.assignee_id is None and policy.may_claim(current_user, task),
+        may_claim=task.assignee_id is None and policy.may_claim(current_user, task), **_rounds(task),
     )
 
 
@@ -84,6 +105,7 @@ def complete(task_id: str):
         return render_template(
             "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=result.definition,
             form=result.form, mode="edit", submit_token=token, files=result.files, invalid=True, may_claim=False,
+            **_rounds(task),
         ), 422
     db.session.commit()
     _done(result.task)

@@ -1,0 +1,101 @@
+"""Rounds of a step: whether a task is a rework, who sent it back and why, and what the earlier
+rounds of the same step decided (forms name their decision fields: ``decision_fields``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.data.models import HumanTask, TaskState
+from app.data.queries.history import completed_task_events
+from app.errors import AppError
+from app.formkit.definition import decision_fields
+from app.services.forms import definition_for_task
+
+
+@dataclass
+class Decision:
+    """What one completed task decided: its task, who and when, and its decision fields' values
+    with the form to read them with."""
+
+    task: HumanTask
+    by_id: int | None
+    at: datetime | None
+    definition: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """The decision's written reasons (its text fields), for a notification."""
+        kinds = {spec["name"]: spec.get("type") for spec in self.definition.get("fields") or []}
+        return "; ".join(str(value).strip() for name, value in self.data.items()
+                         if kinds.get(name) in ("text", "textarea") and value)
+
+
+def _about(task: HumanTask) -> int | None:
+    return (task.context or {}).get("about_department_id")
+
+
+def earlier_rounds(session: Session, task: HumanTask) -> list[HumanTask]:
+    """The completed earlier rounds of ``task``'s step (same instance, element and department,
+    and about the same department), newest first."""
+    stmt = select(HumanTask).where(
+        HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
+        HumanTask.state == TaskState.COMPLETED, HumanTask.id != task.id,
+    )
+    if task.department_id is None:
+        stmt = stmt.where(HumanTask.department_id.is_(None))
+    else:
+        stmt = stmt.where(HumanTask.department_id == task.department_id)
+    rows = session.scalars(stmt.order_by(HumanTask.completed_at.desc(), HumanTask.id)).all()
+    return [row for row in rows if _about(row) == _about(task)]
+
+
+def _decision(session: Session, task: HumanTask, submitted: Mapping[str, Any] | None = None) -> Decision | None:
+    """``task``'s decision, or None when its form records none; ``submitted``: what it was
+    completed with when its completion is not recorded yet (in the completing operation)."""
+    try:
+        definition = definition_for_task(session, task)
+    except AppError:
+        return None
+    names = decision_fields(definition)
+    if not names:
+        return None
+    if submitted is None:
+        events = completed_task_events(session, task.id)
+        submitted = (events[-1].data_after or {}) if events else {}
+    data = {name: submitted.get(name) for name in names}
+    return Decision(task, task.completed_by_id, task.completed_at, definition, data)
+
+
+def earlier_decisions(session: Session, task: HumanTask) -> list[Decision]:
+    """What the earlier rounds of ``task``'s step decided, newest first (its history)."""
+    return [d for row in earlier_rounds(session, task) if (d := _decision(session, row)) is not None]
+
+
+def sent_back_by(session: Session, task: HumanTask,
+                 just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> Decision | None:
+    """For a rework, the decision that sent the work back: the newest task with decision fields
+    completed in the same instance since the previous round (and before this round opened),
+    about this task's department when it names one; None for a first round.
+    ``just_completed``: the data of tasks completed by the running operation, by task id."""
+    previous = earlier_rounds(session, task)
+    if not previous or previous[0].completed_at is None:
+        return None
+    stmt = select(HumanTask).where(
+        HumanTask.instance_id == task.instance_id, HumanTask.state == TaskState.COMPLETED,
+        HumanTask.id != task.id, HumanTask.completed_at >= previous[0].completed_at,
+        HumanTask.completed_at <= task.created_at,
+    ).order_by(HumanTask.completed_at.desc(), HumanTask.id)
+    for row in session.scalars(stmt):
+        if row.id == previous[0].id or _about(row) not in (None, task.department_id):
+            continue
+        found = _decision(session, row, (just_completed or {}).get(row.id))
+        if found is not None:
+            return found
+    return None
