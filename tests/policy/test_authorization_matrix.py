@@ -37,6 +37,7 @@ from app.data.models import (
 )
 from app.services import attachments
 from app.services import inbox as inbox_service
+from app.services.accounts import save_user
 from tests.approvals.test_approvals import assessment_at_sign_quality
 from tests.conftest import FIXTURES, ROOT, _truncate
 from tests.process_http.conftest import T0, Flow
@@ -136,6 +137,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "admin.users": ADMIN,
     "admin.new_user": ADMIN,
     "admin.edit_user": ADMIN,
+    "admin.sign_out_user": ADMIN,  # asked about a spare user, so the matrix's own sessions live on
     "admin.departments_list": ADMIN,
     "admin.incidents": ADMIN,
     "calendar_admin.index": ADMIN,
@@ -260,6 +262,7 @@ def world(db_url, tmp_path_factory):
             "day": "2026-03-09", "year": 2027, "code": "zh", "filename": "css/app.css", "rest": "nothing-here",
         }
         params["instance_id:assessment"] = assessment
+        params["user_id:spare"] = save_user(s, "spare", "spare", password="demo").id
         s.flush()
         snapshot = [(model, key, _row_state(s.get(model, key))) for model, key in (
             *((HumanTask, t) for t in task.values()), (TaskDelegation, delegation.id), (SavedFilter, saved.id),
@@ -304,6 +307,8 @@ def _url(world: World, rule) -> str:
     values["task_id"] = world.tasks[TASK_OF.get(rule.endpoint, "open")]
     if rule.endpoint in ("assessment.show", "assessment.export"):
         values["instance_id"] = values["instance_id:assessment"]
+    if rule.endpoint == "admin.sign_out_user":
+        values["user_id"] = values["user_id:spare"]
     path = CONVERTER.sub(lambda m: str(values[m.group(1)]), rule.rule)
     return path + QUERY.get(rule.endpoint, "").format(**values)
 

@@ -65,14 +65,15 @@ def _edit(user: User | None):
                     db.session, form.username.data, form.display_name.data.strip(), user=user,
                     password=form.password.data or None, email=(form.email.data or "").strip() or None,
                     locale=form.locale.data, departments=memberships, roles=set(form.roles.data or ()),
-                    active=form.active.data,
+                    active=form.active.data, check_policy=True,
                 )
                 db.session.commit()
             except AccountError as exc:
                 db.session.rollback()
                 target = {"This username is already taken.": form.username,
                           "A new user needs a password.": form.password,
-                          "The password is too short.": form.password}.get(exc.message)
+                          "The password is too short.": form.password,
+                          **dict.fromkeys(accounts.PASSWORD_PROBLEMS, form.password)}.get(exc.message)
                 if target is not None:
                     target.errors = [*target.errors, _(exc.message)]
                 else:
@@ -98,6 +99,18 @@ def edit_user(user_id: int):
     if user is None:
         abort(404)
     return _edit(user)
+
+
+@bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
+def sign_out_user(user_id: int):
+    """End every session, remember cookie and API token of the user ("sign out everywhere")."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    accounts.end_sessions(db.session, user, api_tokens=True)
+    db.session.commit()
+    flash(_("%(name)s has been signed out everywhere.", name=user.username), "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
 @bp.route("/departments")

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.extensions import db
+from app.services import accounts
 from app.services.accounts import authenticate
 from app.web.auth.forms import LoginForm
 
@@ -42,6 +43,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:  # ends this user's sessions everywhere, not just this cookie
+        accounts.end_sessions(db.session, current_user)
+        db.session.commit()
     logout_user()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))
