@@ -53,6 +53,16 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
 
+    # Sign-in throttling (app/services/signin.py): growing delays after LOGIN_DELAY_AFTER failures
+    # in a row, a lockout of LOGIN_LOCK_MINUTES after LOGIN_LOCK_AFTER; per client address at most
+    # LOGIN_ADDRESS_LIMIT failures per LOGIN_ADDRESS_WINDOW_MINUTES.
+    LOGIN_DELAY_AFTER = _int("LOGIN_DELAY_AFTER", 3)
+    LOGIN_MAX_DELAY_SECONDS = _int("LOGIN_MAX_DELAY_SECONDS", 60)
+    LOGIN_LOCK_AFTER = _int("LOGIN_LOCK_AFTER", 10)
+    LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+    LOGIN_ADDRESS_LIMIT = _int("LOGIN_ADDRESS_LIMIT", 30)
+    LOGIN_ADDRESS_WINDOW_MINUTES = _int("LOGIN_ADDRESS_WINDOW_MINUTES", 15)
+
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 12)
     PUBLIC_FORM_RATE_LIMIT = _int("PUBLIC_FORM_RATE_LIMIT", 5)  # submissions per IP per hour
 

@@ -23,7 +23,7 @@ from app.api import bp
 from app.api.errors import ApiError
 from app.data.models import User
 from app.extensions import db
-from app.services import accounts
+from app.services import accounts, signin
 
 LOCALES = ("zh", "en")
 MAX_TOKEN_LENGTH = 256
@@ -202,7 +202,9 @@ def issue_token():
     username, password = body["username"], body["password"]
     user = None
     if len(username) <= MAX_CREDENTIAL_LENGTH and len(password) <= MAX_CREDENTIAL_LENGTH:
-        user = accounts.authenticate(db.session, username, password)
+        user = signin.sign_in(db.session, username, password, request.remote_addr or "",
+                              signin.Throttle.from_config(current_app.config))
+        db.session.commit()  # a failure is counted even though the sign-in is refused
     if user is None:
         raise _unauthorized(_("Wrong username or password."))
     token, row = accounts.issue_token(db.session, user, int(current_app.config.get("API_TOKEN_TTL_HOURS", 12)))

@@ -137,6 +137,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "admin.users": ADMIN,
     "admin.new_user": ADMIN,
     "admin.edit_user": ADMIN,
+    "admin.unlock_user": ADMIN,
     "admin.sign_out_user": ADMIN,  # asked about a spare user, so the matrix's own sessions live on
     "admin.departments_list": ADMIN,
     "admin.incidents": ADMIN,

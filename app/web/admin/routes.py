@@ -10,7 +10,7 @@ from app.data.models import ROLES, User
 from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
-from app.services import accounts, policy
+from app.services import accounts, policy, signin
 from app.services import settings as app_settings
 from app.services.accounts import AccountError
 from app.web.admin.forms import ROLE_LABELS, SettingsForm, user_form
@@ -110,6 +110,18 @@ def sign_out_user(user_id: int):
     accounts.end_sessions(db.session, user, api_tokens=True)
     db.session.commit()
     flash(_("%(name)s has been signed out everywhere.", name=user.username), "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+def unlock_user(user_id: int):
+    """Lift the sign-in lockout and delays of the user (audited)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    signin.unlock(db.session, current_user, user)
+    db.session.commit()
+    flash(_("%(name)s may sign in again.", name=user.username), "success")
     return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
