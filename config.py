@@ -65,6 +65,14 @@ class Config:
 
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 12)
     PUBLIC_FORM_RATE_LIMIT = _int("PUBLIC_FORM_RATE_LIMIT", 5)  # submissions per IP per hour
+    # Requests per client address per minute to the pages anyone can reach (customer pages,
+    # sign-in, the API's token and document endpoints), and wrong public links per hour.
+    PUBLIC_REQUEST_LIMIT = _int("PUBLIC_REQUEST_LIMIT", 120)
+    PUBLIC_TOKEN_MISS_LIMIT = _int("PUBLIC_TOKEN_MISS_LIMIT", 20)
+    # How many reverse proxies (e.g. the TLS proxy of the README) stand in front of the app and
+    # set X-Forwarded-For/-Proto: the client address is then taken from their headers. 0 = none
+    # (a client could otherwise forge its address).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = _int("MAIL_PORT", 8025)
@@ -116,6 +124,11 @@ class TestConfig(Config):
     TESTING = True
     SCHEDULER_ENABLED = False
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    # The suite sends every request from one address on a frozen clock; the tests of the limits
+    # lower these themselves.
+    PUBLIC_REQUEST_LIMIT = 1_000_000
+    PUBLIC_TOKEN_MISS_LIMIT = 1_000_000
+    LOGIN_ADDRESS_LIMIT = 1_000_000
 
 
 def config_from_env() -> type[Config]:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g, session
 from flask_babel import get_locale
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.clock import set_local_zone
 from app.engine.runtime import WorkflowRuntime
@@ -45,6 +46,10 @@ def build_app(config: Any = None) -> Flask:
     app.config["BABEL_DEFAULT_TIMEZONE"] = set_local_zone(app.config["TIMEZONE"]).key
     logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 1 s poll at INFO
+
+    if app.config.get("TRUSTED_PROXIES"):  # the client address rate limits and the audit trail see
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     csrf.init_app(app)

@@ -8,6 +8,7 @@ from flask import Flask
 
 from app.web.shared.display import register_template_globals
 from app.web.shared.headers import register_security_headers
+from app.web.shared.limits import register_rate_limits
 from app.web.shared.navigation import register_navigation
 
 BLUEPRINTS = (
@@ -28,3 +29,4 @@ def register_web(app: Flask) -> None:
     register_template_globals(app)
     register_navigation(app)
     register_security_headers(app)
+    register_rate_limits(app)
