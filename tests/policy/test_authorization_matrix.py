@@ -245,7 +245,7 @@ def world(db_url, tmp_path_factory):
         user = {u.username: u for u in s.scalars(select(User))}
         delegation = inbox_service.delegate(s, user["marketing_head"], task["delegated"], user["marketing"].id)
         saved = inbox_service.save_filter(s, user["marketing"], "mine", "tab=mine")
-        away = inbox_service.name_substitute(s, user["marketing"], user["finance"].id, date(2026, 4, 1),
+        away = inbox_service.name_substitute(s, user["marketing"], user["marketing_head"].id, date(2026, 4, 1),
                                              date(2026, 4, 2))
         task["sign"] = s.scalars(select(HumanTask.id).where(HumanTask.instance_id == assessment,
                                                             HumanTask.element_id == "sign_quality")).one()
