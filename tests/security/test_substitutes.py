@@ -22,9 +22,8 @@ def _user(s, username: str) -> User:
 
 @pytest.mark.parametrize("candidate", ["auditor", "finance", "technical_head", "manager"])
 def test_an_outsider_or_a_read_only_user_cannot_be_named(app, database, candidate):
-    with database.transaction() as s:
-        with pytest.raises(InvalidInput):
-            inbox_service.name_substitute(s, _user(s, "marketing"), _user(s, candidate).id, TODAY, TODAY)
+    with database.transaction() as s, pytest.raises(InvalidInput):
+        inbox_service.name_substitute(s, _user(s, "marketing"), _user(s, candidate).id, TODAY, TODAY)
 
 
 def test_the_page_offers_only_colleagues_who_qualify(app, database):
