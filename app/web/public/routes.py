@@ -204,7 +204,7 @@ def feedback():
     if (request.form.get("website") or "").strip():
         return _message(_("Not accepted"), _("Your submission could not be accepted."), 400)
     valid = form.validate_on_submit()
-    valid = check_files(form, definition, locale()) and valid
+    valid = check_files(form, definition, locale(), content=False) and valid  # content: _check_uploads
     valid = not _needs_contact(form, definition) and valid
     detected = _check_uploads(form["attachments"]) if "attachments" in form else {}
     if not valid or detected is None:
