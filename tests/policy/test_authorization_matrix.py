@@ -172,6 +172,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.unclaim_task": MARKETING_MEMBERS,
     "api.complete_task": HEAD_OF_QUALITY,
     "api.create_case": CASE_OPENERS,
+    "api.list_cases": CASE_LIST,
     "api.get_case": CASE_A,
     "api.audit_trail": CASE_A,
     "api.list_definitions": DESIGNERS,

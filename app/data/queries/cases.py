@@ -11,9 +11,10 @@ from app.data.models import Case, HumanTask, InstanceStatus, ProcessDefinition, 
 
 
 def cases_query(user_department_ids: set[int] | None, status: str | None = None,
-                search: str | None = None) -> Select:
+                search: str | None = None, **equal: str | None) -> Select:
     """Cases, newest first; ``user_department_ids`` limits them to cases where one of those
-    departments has (or had) a task (None: no limit)."""
+    departments has (or had) a task (None: no limit); ``equal`` names further columns of
+    :class:`Case` and the value each must have (None: any)."""
     stmt = select(Case)
     if user_department_ids is not None:
         stmt = stmt.where(
@@ -25,6 +26,9 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
         )
     if status:
         stmt = stmt.where(Case.status == status)
+    for column, value in equal.items():
+        if value:
+            stmt = stmt.where(getattr(Case, column) == value)
     if search:
         pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Case.number.ilike(pattern, escape="\\"), Case.customer_name.ilike(pattern, escape="\\")))
