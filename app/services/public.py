@@ -21,7 +21,9 @@ from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
-from app.formkit.uploads import ACCEPT_ATTRIBUTE, IMAGE_TYPES, detect_type, stream_size  # noqa: F401 - the web reads svc.ACCEPT_ATTRIBUTE
+from app.formkit.uploads import ACCEPT_ATTRIBUTE as ACCEPT_ATTRIBUTE  # re-exported: the web reads it here
+from app.formkit.uploads import IMAGE_TYPES as IMAGE_TYPES
+from app.formkit.uploads import detect_type, stream_size
 from app.i18n import N_
 from app.services.attachments import SHA256_RE
 from app.services.errors import AlreadyAnswered, NotWaiting, SurveyNotOpen

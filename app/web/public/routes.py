@@ -152,7 +152,7 @@ def _refused(exc: AppError):
     if isinstance(exc, NotFound):
         return _not_found()
     if isinstance(exc, TooManyRequests):
-        return too_many_response(int(exc.details.get("retry_after", 60)))
+        return too_many_response(int(str(exc.details.get("retry_after", 60))))
     current_app.logger.warning("public request refused: %s", exc)
     return _message(_("Not available"), _("Your request could not be completed. Please try again later."), 409)
 

@@ -34,7 +34,8 @@ HEADERS = {
 def add_security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if response.mimetype == "text/html" or response.mimetype.startswith("image/svg"):
+    mimetype = response.mimetype or ""
+    if mimetype == "text/html" or mimetype.startswith("image/svg"):
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     return response
 
