@@ -50,6 +50,18 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+
+    # Sign-in throttling (app/services/signin.py): growing delays after LOGIN_DELAY_AFTER failures
+    # in a row, a lockout of LOGIN_LOCK_MINUTES after LOGIN_LOCK_AFTER; per client address at most
+    # LOGIN_ADDRESS_LIMIT failures per LOGIN_ADDRESS_WINDOW_MINUTES.
+    LOGIN_DELAY_AFTER = _int("LOGIN_DELAY_AFTER", 3)
+    LOGIN_MAX_DELAY_SECONDS = _int("LOGIN_MAX_DELAY_SECONDS", 60)
+    LOGIN_LOCK_AFTER = _int("LOGIN_LOCK_AFTER", 10)
+    LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+    LOGIN_ADDRESS_LIMIT = _int("LOGIN_ADDRESS_LIMIT", 30)
+    LOGIN_ADDRESS_WINDOW_MINUTES = _int("LOGIN_ADDRESS_WINDOW_MINUTES", 15)
 
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none; the
     # client address in the audit trail and for rate limits is then the connection's own).
@@ -59,6 +71,14 @@ class Config:
 
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 12)
     PUBLIC_FORM_RATE_LIMIT = _int("PUBLIC_FORM_RATE_LIMIT", 5)  # submissions per IP per hour
+    # Requests per client address per minute to the pages anyone can reach (customer pages,
+    # sign-in, the API's token and document endpoints), and wrong public links per hour.
+    PUBLIC_REQUEST_LIMIT = _int("PUBLIC_REQUEST_LIMIT", 120)
+    PUBLIC_TOKEN_MISS_LIMIT = _int("PUBLIC_TOKEN_MISS_LIMIT", 20)
+    # How many reverse proxies (e.g. the TLS proxy of the README) stand in front of the app and
+    # set X-Forwarded-For/-Proto: the client address is then taken from their headers. 0 = none
+    # (a client could otherwise forge its address).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = _int("MAIL_PORT", 8025)
@@ -103,6 +123,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
 
 
 class TestConfig(Config):
@@ -112,6 +133,11 @@ class TestConfig(Config):
     TESTING = True
     SCHEDULER_ENABLED = False
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    # The suite sends every request from one address on a frozen clock; the tests of the limits
+    # lower these themselves.
+    PUBLIC_REQUEST_LIMIT = 1_000_000
+    PUBLIC_TOKEN_MISS_LIMIT = 1_000_000
+    LOGIN_ADDRESS_LIMIT = 1_000_000
 
 
 def config_from_env() -> type[Config]:

@@ -76,14 +76,10 @@ def build_app(config: Any = None) -> Flask:
     )
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from app.data.models import User
+    def load_user(login_id: str):
+        from app.services.accounts import user_for_login_id
 
-        try:
-            user = db.session.get(User, int(user_id))
-        except ValueError:
-            return None
-        return user if user is not None and user.active else None
+        return user_for_login_id(db.session, login_id)
 
     @app.before_request
     def remember_locale() -> None:

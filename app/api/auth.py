@@ -23,7 +23,7 @@ from app.api import bp
 from app.api.errors import ApiError
 from app.data.models import User
 from app.extensions import db
-from app.services import accounts
+from app.services import accounts, signin
 
 LOCALES = ("zh", "en")
 MAX_TOKEN_LENGTH = 256
@@ -202,7 +202,8 @@ def issue_token():
     username, password = body["username"], body["password"]
     user = None
     if len(username) <= MAX_CREDENTIAL_LENGTH and len(password) <= MAX_CREDENTIAL_LENGTH:
-        user = accounts.authenticate(db.session, username, password, purpose="API token")
+        user = signin.sign_in(db.session, username, password, request.remote_addr or "",
+                              signin.Throttle.from_config(current_app.config), purpose="API token")
     else:
         accounts.record_failed_login(db.session, None, username, "credentials too long", "API token")
     if user is None:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, url_for
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
 
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
+from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
 from app.clock import clock
 from app.data.models import AuditEvent, Case, TaskState
+from app.data.queries.cases import cases_query
 from app.data.queries.history import audit_events
+from app.data.queries.paging import count_rows
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
+from app.formkit.schema import file_fields
 from app.i18n import N_
 from app.services import cases as case_service
 from app.services import customer_clock, policy
@@ -96,14 +101,49 @@ def create_case():
     body = json_body()
     definition = form_service.definition_by_key(db.session, INTAKE_FORM)
     validation = form_service.validate_submission(db.session, definition, body, api_locale())
-    if not validation.ok:
-        raise validation_error(validation.errors)
+    files = {name: [N_("Files cannot be sent as JSON; add them on the case page.")]
+             for name in file_fields(definition) if name in body}
+    if not validation.ok or files:
+        raise validation_error({**validation.errors, **files})
     case = case_service.open_case(db.session, runtime(), validation.data, actor_for(user))
     db.session.commit()
     response = jsonify(case_summary(case))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)
     return response
+
+
+CASE_FILTERS = ("status", "feedback_type", "category", "urgency", "channel")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+def _query_text(name: str, limit: int = 100) -> str | None:
+    value = request.args.get(name, "").strip()
+    if len(value) > limit or "\x00" in value:
+        raise ApiError(400, _("The query parameter %(name)s is too long or invalid.", name=name))
+    return value or None
+
+
+@bp.get("/cases")
+@endpoint()
+def list_cases():
+    """Cases the caller may read, newest first: filters by status, type, category, urgency and
+    channel, ``q`` searches the number and the customer's name; ``limit``/``offset`` page."""
+    user = api_user()
+    policy.require(policy.may_list_cases(user), N_("You may not list cases."))
+    try:
+        limit = int(request.args.get("limit", DEFAULT_LIMIT))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
+    if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
+        raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=MAX_LIMIT))
+    filters = {name: _query_text(name, 40) for name in CASE_FILTERS}
+    limit_to = None if policy.sees_all_cases(user) else set(user.department_ids)
+    stmt = cases_query(limit_to, filters.pop("status"), _query_text("q"), **filters)
+    total = count_rows(db.session, stmt)
+    rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()
+    return jsonify(total=total, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
 
 
 @bp.get("/cases/<int:case_id>")

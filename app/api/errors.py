@@ -19,7 +19,7 @@ from app.engine.errors import (
 )
 from app.errors import AppError
 from app.extensions import db
-from app.services.errors import Forbidden
+from app.services.errors import Forbidden, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ STATUS = {
     ConcurrentUpdate: 409,
     InstanceNotRunning: 409,
     DefinitionError: 422,
+    TooManyRequests: 429,
 }
 
 
@@ -73,6 +74,9 @@ def app_error(exc: AppError):
     if isinstance(exc, DefinitionError):
         extra["problems"] = [p.as_dict(_) for p in exc.problems]
         return error_response(status, _("The process definition is invalid."), **extra)
+    if isinstance(exc, TooManyRequests):
+        return error_response(status, _(exc.message, **exc.details), {"Retry-After": str(exc.details["retry_after"])},
+                              **extra)
     return error_response(status, _(exc.message), **extra)
 
 

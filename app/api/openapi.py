@@ -5,12 +5,18 @@ tests/api/test_openapi.py checks that every route of the blueprint is described 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import jsonify
 
 from app.api import bp
 from app.api.auth import endpoint
+from app.api.cases import INTAKE_FORM
+from app.engine.errors import NotFound
+from app.extensions import db
+from app.formkit.schema import json_schema
+from app.services import forms as form_service
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -380,6 +386,27 @@ PATHS: dict[str, Any] = {
         }
     },
     "/api/v1/cases": {
+        "get": {
+            "operationId": "listCases", "tags": ["cases"],
+            "summary": "Cases the caller may read, newest first, with filters and paging",
+            "parameters": [
+                *({"name": name, "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40}}
+                  for name in ("status", "feedback_type", "category", "urgency", "channel")),
+                {"name": "q", "in": "query", "required": False, "description": "Part of the number or customer name",
+                 "schema": {"type": "string", "maxLength": 100}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 1000000000, "default": 0}},
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {
+                "200": _json({"type": "object", "required": ["total", "limit", "offset", "cases"], "properties": {
+                    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                    "cases": {"type": "array", "items": _ref("Case")}}}, "One page of cases."),
+                **_errors(400, 401, 403),
+            },
+        },
         "post": {
             "operationId": "createCase", "tags": ["cases"],
             "summary": "Register a case and start its process (marketing staff and admins)",
@@ -762,12 +789,22 @@ DOCUMENT["components"]["responses"]["ConfirmationRequired"] = _json(
 )
 
 
-def document() -> dict[str, Any]:
-    return DOCUMENT
+def document(intake: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document; the case intake's request schema generated from the deployed intake form
+    (``intake``), the very definition that validates ``POST /api/v1/cases``."""
+    if intake is None:
+        return DOCUMENT
+    result = copy.deepcopy(DOCUMENT)
+    result["components"]["schemas"]["CaseIntake"] = json_schema(intake)
+    return result
 
 
 @bp.get("/openapi.json")
 @endpoint(auth=False)
 def openapi_json():
     """The OpenAPI 3.1 document of this API."""
-    return jsonify(document())
+    try:
+        intake = form_service.definition_by_key(db.session, INTAKE_FORM)
+    except NotFound:
+        intake = None
+    return jsonify(document(intake))

@@ -1,19 +1,17 @@
-"""API v1: health, and a JSON 404/405 for any other path under /api/v1."""
+"""API v1: health; routing errors (404/405) under /api/ answered in the documented JSON shape."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from app.api import bp
-from app.api.auth import endpoint
-from app.api.errors import ApiError
+from app.api.auth import endpoint, header_locale
+from app.api.errors import error_response
 from app.extensions import db
-
-CATCH_ALL = "api.unknown_endpoint"
-ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @bp.get("/health")
@@ -24,20 +22,24 @@ def health():
     return jsonify(status="ok")
 
 
-@bp.route("/", methods=ANY_METHOD, defaults={"rest": ""})
-@bp.route("/<path:rest>", methods=ANY_METHOD)
-@endpoint(auth=False)
-def unknown_endpoint(rest: str):
-    """Paths that match no endpoint: 405 when the path exists for other methods, else 404."""
-    adapter = current_app.url_map.bind("")
-    allowed = []
-    for method in ANY_METHOD:
-        try:
-            endpoint_name, _args = adapter.match(request.path, method=method)
-        except HTTPException:
-            continue
-        if endpoint_name != CATCH_ALL:
-            allowed.append(method)
-    if allowed:
-        raise ApiError(405, _("This method is not allowed here."), headers={"Allow": ", ".join(allowed)})
-    raise ApiError(404, _("There is no such API endpoint."))
+def routing_error(exc: HTTPException):
+    """Errors raised before any endpoint is chosen (no such path, method not allowed, a bad path
+    character): under /api/ the documented ``{"error": …}`` in the caller's language (405 keeps
+    its ``Allow`` header, which names only the methods the path really has); elsewhere werkzeug's
+    own answer, as before."""
+    if not request.path.startswith(bp.url_prefix or "/api/v1"):
+        return exc
+    with force_locale(header_locale() or "zh"):
+        if isinstance(exc, MethodNotAllowed):
+            return error_response(405, _("This method is not allowed here."),
+                                  {"Allow": ", ".join(sorted(exc.valid_methods or ()))})
+        if isinstance(exc, NotFound):
+            return error_response(404, _("There is no such API endpoint."))
+        if isinstance(exc, InternalServerError):
+            return error_response(500, _("An unexpected error occurred."))
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+
+@bp.record_once
+def _install_routing_errors(state) -> None:
+    state.app.register_error_handler(HTTPException, routing_error)

@@ -39,6 +39,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 
 from app.clock import local_now
 from app.formkit.definition import CHOICE_TYPES, conditions, localized
+from app.formkit.uploads import detect_type
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_TEXT_MAX = 2000
@@ -101,6 +102,8 @@ def _messages(locale: str) -> dict[str, str]:
         "rows_max": "最多允许 %(n)d 行。" if zh else "At most %(n)d rows are allowed.",
         "files_max": "最多上传 %(n)d 个文件。" if zh else "At most %(n)d files.",
         "file_required": "请选择文件。" if zh else "Please choose a file.",
+        "file_type": "“%(name)s”不是可接受的文件。请上传照片(JPEG、PNG、WebP、GIF)、PDF 或 Office 文档。" if zh else
+        "“%(name)s” is not an accepted file. Please send photos (JPEG, PNG, WebP, GIF), PDF or Office documents.",
         "unknown": "未知字段。" if zh else "Unknown field.",
         "not_object": "数据必须是 JSON 对象。" if zh else "The data must be a JSON object.",
         "single": "此处应为单个值。" if zh else "A single value is expected here.",
@@ -618,11 +621,13 @@ def existing_files(definition: dict[str, Any], data: dict[str, Any]) -> dict[str
 
 
 def check_files(
-    form: Any, definition: dict[str, Any], locale: str, existing: dict[str, list[Any]] | None = None
+    form: Any, definition: dict[str, Any], locale: str, existing: dict[str, list[Any]] | None = None,
+    *, content: bool = True,
 ) -> bool:
     """The file rules on a validated form: a required file field needs an upload (or files it
-    already has in ``existing``), and ``files`` fields take at most ``max_files``; errors are
-    added to the fields. (WTForms leaves file inputs optional.)"""
+    already has in ``existing``), ``files`` fields take at most ``max_files``, and (``content``)
+    every upload must be an accepted file by its content (:func:`app.formkit.uploads.detect_type`);
+    errors are added to the fields. (WTForms leaves file inputs optional.)"""
     msg = _messages(locale)
     ok = True
     for spec in definition.get("fields", []):
@@ -637,6 +642,11 @@ def check_files(
         if spec["type"] == "files" and isinstance(limit, int) and len(files) > limit:
             fld.errors = [*fld.errors, msg["files_max"] % {"n": limit}]
             ok = False
+        for upload in files if content else ():
+            if getattr(upload, "stream", None) is None or detect_type(upload.stream, upload.filename) is None:
+                name = str(upload.filename).replace("\\", "/").rsplit("/", 1)[-1][:200]
+                fld.errors = [*fld.errors, msg["file_type"] % {"name": name}]
+                ok = False
     return ok
 
 

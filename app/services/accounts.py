@@ -10,7 +10,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.clock import clock
@@ -142,9 +142,13 @@ def save_user(
     roles: set[str] | None = None,
     active: bool = True,
     by: Actor | None = None,
+    check_policy: bool = False,
 ) -> User:
     """Create or update a user with their department memberships ({dept_id: is_head}) and roles;
-    the change is audited (``user_created``/``user_updated``, before and after) as done ``by``."""
+    the change is audited (``user_created``/``user_updated``, before and after) as done ``by``.
+
+    ``check_policy`` holds a new password to :func:`password_problem` (administrators setting
+    passwords; the demo data keeps its short ones). A changed password ends every session."""
     before = user_snapshot(session, user) if user is not None else None
     username = username.strip()
     clash = session.scalars(select(User).where(User.username == username)).first()
@@ -166,7 +170,15 @@ def save_user(
     if password:
         if len(password) < 4:
             raise AccountError(N_("The password is too short."))
+        if check_policy:
+            problem = password_problem(password, username)
+            if problem is not None:
+                raise AccountError(problem)
+        changed = bool(user.password_hash)
         user.password_hash = hash_password(password)
+        if changed:  # a new password ends every session and token made with the old one
+            session.flush()
+            end_sessions(session, user, api_tokens=True)
     if departments is not None:
         user.memberships = [
             Membership(department_id=dept_id, is_head=is_head) for dept_id, is_head in departments.items()
@@ -193,6 +205,59 @@ def user_snapshot(_session: Session, user: User) -> dict[str, Any]:
         "departments": {m.department.code if m.department else str(m.department_id): "head" if m.is_head else "staff"
                         for m in sorted(user.memberships, key=lambda m: m.department_id)},
     }
+
+
+def end_sessions(session: Session, user: User, *, api_tokens: bool = False) -> None:
+    """End every browser session and remember cookie of ``user`` (and, with ``api_tokens``,
+    every bearer token): their login ids carry the old session epoch, which no longer matches."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+    if api_tokens:
+        session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    session.flush()
+
+
+def user_for_login_id(session: Session, login_id: str) -> User | None:
+    """The active user a login id (``<id>:<epoch>:<nonce>``, see ``User.get_id``) belongs to,
+    while its epoch is current; None for a revoked, malformed or old-style id."""
+    parts = login_id.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 10:
+        return None
+    user = session.get(User, int(parts[0]))
+    if user is None or not user.active or int(parts[1]) != (user.session_epoch or 0):
+        return None
+    user.login_id = login_id  # kept, so the session and its remember cookie stay the same
+    return user
+
+
+#: Minimum length of a new password set by an administrator.
+PASSWORD_MIN_LENGTH = 10
+_COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password123", "123456789", "1234567890", "12345678", "qwertyuiop",
+    "11111111", "00000000", "iloveyou", "admin12345", "abc123456", "qwerty123", "1q2w3e4r5t",
+    "letmein123", "welcome123", "passw0rd", "p@ssw0rd", "changeme", "a123456789",
+})
+
+
+PASSWORD_PROBLEMS = (
+    N_("The password must have at least 10 characters."),
+    N_("This password is too easy to guess; choose another one."),
+    N_("The password must mix letters with digits or other characters."),
+)
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a new password is refused (a catalogue msgid), or None: at least 10 characters,
+    letters and digits or other characters, not the username, not a well-known password."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return N_("The password must have at least 10 characters.")
+    lowered = password.lower()
+    if lowered in _COMMON_PASSWORDS or (username and username.strip().lower() in lowered):
+        return N_("This password is too easy to guess; choose another one.")
+    has_letter = any(c.isalpha() for c in password)
+    has_other = any(not c.isalpha() for c in password)
+    if not (has_letter and has_other) or len(set(password)) < 4:
+        return N_("The password must mix letters with digits or other characters.")
+    return None
 
 
 def users(session: Session) -> list[User]:

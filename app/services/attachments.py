@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from app.formkit.uploads import detect_type
+
 CHUNK = 64 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -63,8 +65,18 @@ def store(upload_dir: str | Path, upload: Upload, max_bytes: int | None = None) 
         "sha256": sha,
         "name": clean_name(upload.filename),
         "size": size,
-        "content_type": (upload.content_type or "application/octet-stream")[:100],
+        "content_type": content_type(target, upload.filename),
     }
+
+
+def content_type(path: str | Path, filename: str | None) -> str:
+    """The type of a stored file as the server judges it from its content (never the browser's
+    word); ``application/octet-stream`` for anything not an accepted file."""
+    try:
+        with open(path, "rb") as stream:
+            return detect_type(stream, filename) or "application/octet-stream"
+    except OSError:
+        return "application/octet-stream"
 
 
 def path_for(upload_dir: str | Path, sha256: str) -> Path | None:

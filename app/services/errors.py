@@ -55,3 +55,9 @@ class SurveyNotOpen(DomainError):
     """The survey opens once the customer has had the reply."""
 
     code = "survey_not_open"
+
+
+class TooManyRequests(DomainError):
+    """Throttled: too many (failed) attempts from this account or address; ``retry_after`` seconds."""
+
+    code = "too_many_requests"

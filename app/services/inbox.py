@@ -275,7 +275,7 @@ def name_substitute(session: Session, user: User, substitute_id: int, starts_on:
         raise InvalidInput(N_("Choose a colleague other than yourself."))
     substitute = session.get(User, substitute_id)
     if substitute is None or not policy.may_name_substitute(user, substitute):
-        raise InvalidInput(N_("Choose an active colleague."))
+        raise InvalidInput(N_("Choose an active colleague of your own department; a read-only user cannot stand in."))
     if ends_on < starts_on:
         raise InvalidInput(N_("The last day must not be before the first day."))
     row = Substitution(user_id=user.id, substitute_id=substitute.id, starts_on=starts_on, ends_on=ends_on,

@@ -62,6 +62,8 @@ CASE_OPENER_DEPARTMENTS = frozenset({"marketing"})
 #: read and export every weekly assessment; department heads read their own departments' rows
 ASSESSMENT_READER_ROLES = OVERSEER_ROLES
 ASSESSMENT_READER_DEPARTMENTS = frozenset({"quality", "finance"})
+#: read only: never stand in for anyone (they would act on tasks)
+READ_ONLY_ROLES = ("auditor",)
 
 
 
@@ -115,7 +117,17 @@ def stand_in(user: User) -> StandIn:
     if session is None or user.id is None:
         return StandIn()
     today = local_now().date()
-    return StandIn(tuple(Person.of(p) for p in substituted_users(session, user.id, today)))
+    return StandIn(tuple(_within(Person.of(p), user) for p in substituted_users(session, user.id, today)
+                         if may_name_substitute(p, user)))
+
+
+def _within(principal: Person, substitute: User) -> Person:
+    """The principal's rights as far as the substitute may use them: only the departments both
+    belong to (a substitute never reaches a department that is not their own)."""
+    if not principal.department_ids:
+        return principal
+    shared = principal.department_ids & frozenset(substitute.department_ids)
+    return Person(principal.id, principal.name, shared, principal.head_of_ids & shared, principal.roles)
 
 
 def _people(user: User, standing: StandIn | None) -> Iterator[tuple[Person, bool]]:
@@ -149,8 +161,17 @@ def may_view_instances(user: User | None) -> bool:
 
 
 def may_name_substitute(user: User, substitute: User | None) -> bool:
-    """Anyone names an active colleague (not themselves) to stand in for them."""
-    return substitute is not None and substitute.active and substitute.id != user.id
+    """Anyone names an active colleague (not themselves) to stand in for them: a member of one
+    of their departments (someone without a department: anyone holding all of their roles),
+    never someone with a read-only role. The same rule decides, every day, whether a named
+    substitute still stands in (:func:`stand_in`), so a later move or role change ends it."""
+    if substitute is None or not substitute.active or substitute.id == user.id:
+        return False
+    if substitute.has_role(*READ_ONLY_ROLES):
+        return False
+    if user.department_ids:
+        return bool(set(user.department_ids) & set(substitute.department_ids))
+    return user.role_names <= substitute.role_names
 
 
 def may_start_by_hand(user: User | None, who: Collection[str]) -> bool:

@@ -7,11 +7,9 @@ No Flask here: the web layer (app/web/public, app/web/files) translates the N_ m
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import String, cast, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +21,9 @@ from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
+from app.formkit.uploads import ACCEPT_ATTRIBUTE as ACCEPT_ATTRIBUTE  # re-exported: the web reads it here
+from app.formkit.uploads import IMAGE_TYPES as IMAGE_TYPES
+from app.formkit.uploads import detect_type, stream_size
 from app.i18n import N_
 from app.services.attachments import SHA256_RE
 from app.services.cases import main_instance_id
@@ -62,77 +63,12 @@ def intake_from_public(data: dict[str, Any], language: str = "zh") -> dict[str, 
 
 # ---------------------------------------------------------------------------- uploads
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-#: accepted content type → file name extensions it may carry
-ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
-    "image/jpeg": ("jpg", "jpeg"),
-    "image/png": ("png",),
-    "image/webp": ("webp",),
-    "image/gif": ("gif",),
-    "application/pdf": ("pdf",),
-    "application/msword": ("doc",),
-    "application/vnd.ms-excel": ("xls",),
-    "application/vnd.ms-powerpoint": ("ppt",),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("docx",),
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("xlsx",),
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("pptx",),
-}
-ACCEPT_ATTRIBUTE = ".jpg,.jpeg,.png,.webp,.gif,.pdf,.doc,.docx,.xls,.xlsx,.ppt,.pptx"
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-OOXML_PARTS = {"docx": "word/", "xlsx": "xl/", "pptx": "ppt/"}
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 UNACCEPTED_TYPE = N_("“%(name)s” is not an accepted file. Please send photos (JPEG, PNG, WebP, GIF), "
                      "PDF or Office documents.")
 TOO_LARGE = N_("“%(name)s” is larger than %(mb)d MB.")
 
-
-def _extension(filename: str | None) -> str:
-    name = (filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
-
-
-def _size(stream: BinaryIO) -> int:
-    stream.seek(0, io.SEEK_END)
-    size = stream.tell()
-    stream.seek(0)
-    return size
-
-
-def detect_type(stream: BinaryIO, filename: str | None) -> str | None:
-    """The accepted content type of the file, judged by its content *and* its extension
-    (both must agree); None when it is not an accepted file. The stream is rewound."""
-    ext = _extension(filename)
-    stream.seek(0)
-    head = stream.read(16)
-    stream.seek(0)
-    found: str | None = None
-    if head.startswith(b"\xff\xd8\xff"):
-        found = "image/jpeg"
-    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
-        found = "image/png"
-    elif head[:6] in (b"GIF87a", b"GIF89a"):
-        found = "image/gif"
-    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        found = "image/webp"
-    elif head.startswith(b"%PDF-"):
-        found = "application/pdf"
-    elif head.startswith(OLE_MAGIC):
-        found = {"doc": "application/msword", "xls": "application/vnd.ms-excel",
-                 "ppt": "application/vnd.ms-powerpoint"}.get(ext)
-    elif head.startswith(b"PK\x03\x04") and ext in OOXML_PARTS:
-        try:
-            with zipfile.ZipFile(stream) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError):
-            names = []
-        finally:
-            stream.seek(0)
-        if "[Content_Types].xml" in names and any(n.startswith(OOXML_PARTS[ext]) for n in names):
-            found = next(t for t, exts in ACCEPTED_TYPES.items() if ext in exts)
-    if found is None or ext not in ACCEPTED_TYPES[found]:
-        return None
-    return found
 
 
 @dataclass
@@ -145,7 +81,7 @@ def check_upload(upload: Any, max_bytes: int) -> tuple[str | None, UploadProblem
     """(detected content type, None) for an acceptable upload, else (None, the problem)."""
     name = (upload.filename or "file").replace("\\", "/").rsplit("/", 1)[-1][:200]
     stream = upload.stream
-    if _size(stream) > max_bytes:
+    if stream_size(stream) > max_bytes:
         return None, UploadProblem(TOO_LARGE, {"name": name, "mb": max_bytes // (1024 * 1024)})
     detected = detect_type(stream, upload.filename)
     if detected is None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, TaskState
-from app.data.queries.history import completed_task_events
+from app.data.queries.history import completed_task_events, newest_completed_first
 from app.errors import AppError
 from app.formkit.definition import decision_fields
 from app.services.forms import definition_for_task
@@ -52,7 +52,7 @@ def earlier_rounds(session: Session, task: HumanTask) -> list[HumanTask]:
         stmt = stmt.where(HumanTask.department_id.is_(None))
     else:
         stmt = stmt.where(HumanTask.department_id == task.department_id)
-    rows = session.scalars(stmt.order_by(HumanTask.completed_at.desc(), HumanTask.id)).all()
+    rows = session.scalars(newest_completed_first(stmt)).all()
     return [row for row in rows if _about(row) == _about(task)]
 
 
@@ -91,8 +91,8 @@ def sent_back_by(session: Session, task: HumanTask,
         HumanTask.instance_id == task.instance_id, HumanTask.state == TaskState.COMPLETED,
         HumanTask.id != task.id, HumanTask.completed_at >= previous[0].completed_at,
         HumanTask.completed_at <= task.created_at,
-    ).order_by(HumanTask.completed_at.desc(), HumanTask.id)
-    for row in session.scalars(stmt):
+    )
+    for row in session.scalars(newest_completed_first(stmt)):
         if row.id == previous[0].id or _about(row) not in (None, task.department_id):
             continue
         found = _decision(session, row, (just_completed or {}).get(row.id))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.history import completed_task_events
+from app.data.queries.history import completed_task_events, newest_completed_first
 from app.errors import AppError
 from app.formkit.definition import context_entries
 from app.services.forms import definition_by_key, definition_for_task
@@ -51,7 +51,7 @@ def _submissions(session: Session, task: HumanTask, key: str,
     if about:
         stmt = stmt.where(HumanTask.department_id == about)
     found: dict[int | None, tuple[HumanTask, dict[str, Any]]] = {}
-    for row in session.scalars(stmt.order_by(HumanTask.completed_at.desc(), HumanTask.id)):
+    for row in session.scalars(newest_completed_first(stmt)):
         group = row.department_id if per_department else None
         if group in found:
             continue

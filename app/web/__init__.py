@@ -7,6 +7,8 @@ import importlib
 from flask import Flask
 
 from app.web.shared.display import register_template_globals
+from app.web.shared.headers import register_security_headers
+from app.web.shared.limits import register_rate_limits
 from app.web.shared.navigation import register_navigation
 
 BLUEPRINTS = (
@@ -26,3 +28,5 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(routes.bp, url_prefix="/auth" if name == "auth" else None)
     register_template_globals(app)
     register_navigation(app)
+    register_security_headers(app)
+    register_rate_limits(app)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 
-from app.api.routes import CATCH_ALL
-
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
 def _api_routes(app) -> set[tuple[str, str]]:
     routes = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1") or rule.endpoint == CATCH_ALL:
+        if not rule.rule.startswith("/api/v1"):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:

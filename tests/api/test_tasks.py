@@ -183,3 +183,19 @@ def test_unknown_api_paths_answer_json(client):
     error_405 = client.delete("/api/v1/tasks", headers=headers)
     assert_error(error_405, 405)
     assert "GET" in error_405.headers["Allow"]
+
+
+def test_routing_errors_follow_the_callers_language_and_allow_names_only_real_methods(client):
+    missing = client.get("/api/v1/nothing-here", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["message"] == "There is no such API endpoint."
+    chinese = client.get("/api/v1/nothing-here")
+    assert chinese.get_json()["error"]["status"] == 404 and chinese.get_json()["error"]["message"] != (
+        "There is no such API endpoint.")
+    wrong = client.put("/api/v1/tasks", headers={"Accept-Language": "en"})
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["message"] == "This method is not allowed here."
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    options = client.options("/api/v1/tasks")
+    assert not {"PUT", "PATCH", "DELETE"} & set(options.headers["Allow"].split(", "))
+    odd = client.get("/api/v1/cases/%ff%00")
+    assert odd.status_code == 404 and "error" in odd.get_json()
+    assert client.get("/nothing-here").status_code == 404  # the web keeps its own pages

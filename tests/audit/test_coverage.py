@@ -81,7 +81,7 @@ def test_user_roles_and_memberships_changes_are_audited_before_and_after(app, da
     token = form_tokens(admin.get("/admin/users/new").get_data(as_text=True))["csrf_token"]
     admin.post("/admin/users/new", data={
         "csrf_token": token, "username": "wang", "display_name": "王工", "locale": "zh", "active": "y",
-        "password": "secret1", f"member_{production}": "y", "roles": ["quality_engineer"]})
+        "password": "Secret-2026a", f"member_{production}": "y", "roles": ["quality_engineer"]})
     [created] = [e for e in _events(database, "user_created") if e.message == "wang"]
     assert created.data_before is None
     assert created.data_after["roles"] == ["quality_engineer"]
@@ -91,7 +91,7 @@ def test_user_roles_and_memberships_changes_are_audited_before_and_after(app, da
         user_id = s.scalar(select(User.id).where(User.username == "wang"))
     admin.post(f"/admin/users/{user_id}", data={
         "csrf_token": token, "username": "wang", "display_name": "王工", "locale": "zh", "active": "y",
-        f"member_{production}": "y", f"head_{production}": "y", "password": "secret2"})
+        f"member_{production}": "y", f"head_{production}": "y", "password": "Secret-2026b"})
     [updated] = _events(database, "user_updated")
     assert updated.data_before["departments"] == {"production": "staff"}
     assert updated.data_after["departments"] == {"production": "head"}
@@ -137,12 +137,12 @@ def test_claim_release_substitutes_and_deploys_are_audited(app, database, client
     web = app.test_client()
     login(web, "marketing")
     with database.session() as s:
-        finance = s.scalar(select(User.id).where(User.username == "finance"))
+        colleague = s.scalar(select(User.id).where(User.username == "marketing_head"))  # same department
     token = csrf_token(web, "/inbox/substitutes")
-    web.post("/inbox/substitutes", data={"csrf_token": token, "substitute_id": str(finance),
+    web.post("/inbox/substitutes", data={"csrf_token": token, "substitute_id": str(colleague),
                                          "starts_on": "2026-05-01", "ends_on": "2026-05-03"})
     [named] = _events(database, "substitute_named")
-    assert named.data_after["substitute_id"] == finance and named.data_after["ends_on"] == "2026-05-03"
+    assert named.data_after["substitute_id"] == colleague and named.data_after["ends_on"] == "2026-05-03"
 
     before = len(_events(database, "definition_deployed"))
     assert before > 0  # the fixture's deploy, by the system

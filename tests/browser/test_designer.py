@@ -59,7 +59,7 @@ def test_open_modeler_rename_task_save_and_deploy(page):
     page.screenshot(path=str(ARTIFACTS / "designer-modeler.png"), full_page=True)
 
     page.click("[data-testid=deploy]")
-    page.wait_for_function("!document.getElementById('designer-status').classList.contains('alert-info')")
+    page.wait_for_function("() => !document.getElementById('designer-status').classList.contains('alert-info')")
     status = page.locator("[data-testid=designer-status]")
     assert "alert-success" in status.get_attribute("class"), status.inner_text()
     assert "feedback_case v2" in status.inner_text()

@@ -75,7 +75,7 @@ def test_lint_marks_elements_while_editing(page):  # noqa: F811
     assert any("formKey" in i["message"] for i in issues.get("task_1", [])), issues
     _select(page, "task_1")
     page.locator("[data-testid=properties] select[name=formKey]").select_option("note")
-    page.wait_for_function("!(window.designerModeler.get('linting')._issues.task_1 || []).length")
+    page.wait_for_function("() => !(window.designerModeler.get('linting')._issues.task_1 || []).length")
 
 
 def test_camunda_attributes_are_converted(page):  # noqa: F811
@@ -104,7 +104,7 @@ def test_deploying_over_an_unrelated_process_asks_first(page, tmp_path):  # noqa
 
     page.once("dialog", answer)
     page.click("[data-testid=deploy]")
-    page.wait_for_function("document.getElementById('designer-status').classList.contains('alert-success')")
+    page.wait_for_function("() => document.getElementById('designer-status').classList.contains('alert-success')")
     assert "feedback_case v1" in asked[0]
     assert "feedback_case v2" in page.locator("[data-testid=designer-status]").inner_text()
 

@@ -216,7 +216,12 @@ _CHILD = textwrap.dedent(
         outcome = "EXECUTED"
     except BaseException as exc:
         outcome = type(exc).__name__
-    print(outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    # VmHWM is this program's own peak; ru_maxrss also counts the parent's size at fork time
+    # (Linux keeps it across exec), so a large test worker would be blamed on the script.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    with open("/proc/self/status") as status:
+        peak = next((int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM:")), peak)
+    print(outcome, peak)
     """
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from app.clock import clock
 from app.data.models import AuditEvent, Department, HumanTask, TaskDelegation, User
+from app.services.accounts import save_user
 from tests.web.helpers import VERIFY_OK, create_case, open_task, text, user_client
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -315,32 +316,33 @@ def test_substitute_only_within_the_date_range(app, database):
     with database.session() as s:
         task_id = open_task(s, ids["a"], "verify").id
         queue_task = open_task(s, ids["b"], "verify").id
+    with database.transaction() as s:  # a substitute comes from the principal's department
+        department = s.scalar(select(Department.id).where(Department.code == "marketing"))
+        save_user(s, "marketing_deputy", "营销代理", password="demo", departments={department: False})
     marketing.post(f"/inbox/{task_id}/claim", data={"csrf_token": token(marketing)})
     response = marketing.post("/inbox/substitutes", data={
-        "substitute_id": user_id(database, "quality"), "starts_on": "2026-03-04", "ends_on": "2026-03-05",
+        "substitute_id": user_id(database, "marketing_deputy"), "starts_on": "2026-03-04", "ends_on": "2026-03-05",
         "csrf_token": token(marketing, "/inbox/substitutes")})
     assert response.status_code == 302
-    quality = user_client(app, "quality")
-    assert quality.get(f"/tasks/{task_id}").status_code == 403  # before the range
-    assert task_id not in row_ids(quality, tab="mine")
+    deputy = user_client(app, "marketing_deputy")
+    assert task_id not in row_ids(deputy, tab="mine")  # before the range
     clock.set(datetime(2026, 3, 3, 16, 30, tzinfo=UTC))  # 2026-03-04 00:30 Shanghai: the first day
-    assert row_ids(quality, tab="mine") == [task_id]
-    assert queue_task in row_ids(quality, tab="department")  # the principal's department queue
-    assert "standing-in" in quality.get("/inbox/").get_data(as_text=True)
-    page = quality.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert row_ids(deputy, tab="mine") == [task_id]
+    assert queue_task in row_ids(deputy, tab="department")
+    assert "standing-in" in deputy.get("/inbox/").get_data(as_text=True)
+    page = deputy.get(f"/tasks/{task_id}").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
     submit = re.search(r'name="submit_token" value="([^"]+)"', page).group(1)
-    assert quality.post(f"/tasks/{task_id}", data={**VERIFY_OK, "csrf_token": csrf,
-                                                   "submit_token": submit}).status_code == 302
+    assert deputy.post(f"/tasks/{task_id}", data={**VERIFY_OK, "csrf_token": csrf,
+                                                  "submit_token": submit}).status_code == 302
     with database.session() as s:
         assert s.get(HumanTask, task_id).state == "completed"
         event = s.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
                                                    AuditEvent.action == "task_completed")).one()
-        assert event.actor_id == user_id(database, "quality")
+        assert event.actor_id == user_id(database, "marketing_deputy")
         assert "on behalf of" in event.actor_label and "营销支持科专员" in event.actor_label
     clock.set(datetime(2026, 3, 5, 16, 30, tzinfo=UTC))  # 2026-03-06 Shanghai: after the range
-    assert quality.get(f"/tasks/{queue_task}").status_code == 403
-    assert queue_task not in row_ids(quality, tab="department")
+    assert "standing-in" not in deputy.get("/inbox/").get_data(as_text=True)
 
 
 def test_overdue_and_recently_completed_views(app, database):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.clock import clock
 from app.data.models import HumanTask, User
 from app.services import inbox as inbox_service
+from app.services.accounts import save_user
 from app.services.setup import deploy_folder
 from tests.approvals.test_approvals import assessment_at_sign_quality, decide, items, state
 from tests.conftest import ROOT
@@ -135,9 +136,12 @@ def test_a_substitute_signs_only_for_the_head(flow, principal, may_sign):
     sign = task_of(flow, iid, "sign_quality")
     with flow.database.transaction() as s:
         away = s.scalar(select(User).where(User.username == principal))
-        inbox_service.name_substitute(s, away, user_id(flow, "technical"), TODAY, TODAY)
-    assert (sign in items(flow, "technical")) is may_sign  # the approvals screen of the substitute
-    response = flow.api_submit("technical", sign, SIGN)
+        quality = next(m.department_id for m in away.memberships)
+        # a substitute comes from the principal's own department (policy.may_name_substitute)
+        colleague = save_user(s, "quality_deputy", "质量部代理", password="demo", departments={quality: False})
+        inbox_service.name_substitute(s, away, colleague.id, TODAY, TODAY)
+    assert (sign in items(flow, "quality_deputy")) is may_sign  # the approvals screen of the substitute
+    response = flow.api_submit("quality_deputy", sign, SIGN)
     assert response.status_code == (200 if may_sign else 403)
     assert state(flow, sign) == ("completed" if may_sign else "open")
 

@@ -151,7 +151,7 @@ def test_admin_creates_and_edits_a_user(app, database):
         production = s.scalar(select(Department.id).where(Department.code == "production"))
     token = form_tokens(page.get_data(as_text=True))["csrf_token"]
     data = {"csrf_token": token, "username": "wang", "display_name": "王工", "email": "wang@example.com",
-            "locale": "en", "active": "y", "password": "secret1", f"member_{production}": "y",
+            "locale": "en", "active": "y", "password": "Secret-Pass-71", f"member_{production}": "y",
             f"head_{production}": "y", "roles": ["quality_engineer"]}
     response = admin.post("/admin/users/new", data=data)
     assert response.status_code == 302, text(response)[:3000]
@@ -178,7 +178,7 @@ def test_admin_creates_and_edits_a_user(app, database):
         user = s.get(User, user_id)
         assert user.display_name == "王工程师" and user.head_of_ids == set() and user.role_names == set()
     wang = app.test_client()
-    login(wang, "wang", "secret1")
+    login(wang, "wang", "Secret-Pass-71")
     assert "王工程师" in text(wang.get("/inbox/"))
 
 

@@ -279,3 +279,28 @@ def test_delegated_upload_is_kept_by_the_final_check_and_a_refused_delegate_stor
         event = s.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
                                                    AuditEvent.action == "task_completed")).one()
     assert event.data_after["summary"] == "主管复核" and event.data_after["photo"]["sha256"] == photo_file.name
+
+
+def test_staff_uploads_are_judged_by_content_and_served_with_the_server_type(app, client, database, evidence):
+    """A page disguised as a photo is refused on both channels; a real image sent with a false
+    type is stored and served as what it is."""
+    task_id = evidence()
+    marketing = user_client(app, "marketing")
+    disguised = b"<html><script>alert(1)</script></html>"
+    page = marketing.post(f"/tasks/{task_id}", data={**load_task_form(marketing, task_id), "summary": "伪装",
+                                                      "photo": (io.BytesIO(disguised), "photo.png", "image/png")},
+                          content_type="multipart/form-data")
+    assert page.status_code == 422
+    assert "不是可接受的文件" in _field_errors(text(page))["photo"][0]
+    headers = api_token(client, "marketing")
+    api = _api_complete(client, headers, task_id, {"summary": "伪装"}, [("photo", _upload("x.svg", b"<svg/>"))])
+    assert api.status_code == 422 and "photo" in api.get_json()["error"]["fields"]
+    assert _stored_files(app) == [] and _task(database, task_id).state == TaskState.OPEN
+
+    real = _api_complete(client, headers, task_id, {"summary": "真图"},
+                         [("photo", (io.BytesIO(PNG), "真图.png", "text/html"))], submit_token="typed-1")
+    assert real.status_code == 200, real.get_json()
+    with database.session() as s:
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
+                                                     AuditEvent.action == "task_completed")).all()
+    assert event.data_after["photo"]["content_type"] == "image/png"

@@ -21,6 +21,7 @@ from app.data.models.process import (
     TaskState,
 )
 from app.data.models.public import PublicSubmission, SurveyResponse
+from app.data.models.ratelimit import RateHit
 from app.data.models.settings import AppSetting
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "NotificationOptOut",
     "ProcessDefinition",
     "ProcessInstance",
+    "RateHit",
     "PublicSubmission",
     "SavedFilter",
     "Substitution",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
@@ -41,6 +42,12 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised to end every session and remember cookie of the user (sign-out, password change,
+    # "sign out everywhere"): the login id carries it and the user loader compares it.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Sign-in throttling: failures since the last success, and the lockout end if any.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -63,7 +70,13 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The login id: ``<id>:<session epoch>:<nonce>``, new (so the remember cookie differs)
+        at every sign-in, kept for the session the user loader restored it from."""
+        login_id = getattr(self, "login_id", None)
+        if login_id is None:
+            login_id = f"{self.id}:{self.session_epoch or 0}:{secrets.token_urlsafe(12)}"
+            self.login_id = login_id
+        return login_id
 
     @property
     def role_names(self) -> set[str]:

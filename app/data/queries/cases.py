@@ -11,10 +11,11 @@ from app.data.models import Case, HumanTask, InstanceStatus, ProcessDefinition, 
 
 
 def cases_query(user_department_ids: set[int] | None, status: str | None = None,
-                search: str | None = None, clock_state: str | None = None) -> Select:
+                search: str | None = None, clock_state: str | None = None, **equal: str | None) -> Select:
     """Cases, newest first; ``user_department_ids`` limits them to cases where one of those
     departments has (or had) a task (None: no limit); ``clock_state`` filters on the stored
-    state of the customer's clock."""
+    state of the customer's clock; ``equal`` names further columns of :class:`Case` and the
+    value each must have (None: any)."""
     stmt = select(Case)
     if user_department_ids is not None:
         stmt = stmt.where(
@@ -28,6 +29,9 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
         stmt = stmt.where(Case.status == status)
     if clock_state:
         stmt = stmt.where(Case.clock_state == clock_state)
+    for column, value in equal.items():
+        if value:
+            stmt = stmt.where(getattr(Case, column) == value)
     if search:
         pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Case.number.ilike(pattern, escape="\\"), Case.customer_name.ilike(pattern, escape="\\")))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.data.models import AuditEvent, HumanTask, TaskState
@@ -28,6 +29,15 @@ def completed_task_events(session: Session, task_id: str) -> Sequence[AuditEvent
     ).all()
 
 
+def newest_completed_first(stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` (a select of HumanTask) ordered newest completion first; completions at the same
+    instant (one request, or a frozen clock) in the reverse order their audit events were written."""
+    done = (select(AuditEvent.task_id, func.max(AuditEvent.id).label("event_id"))
+            .where(AuditEvent.action == "task_completed").group_by(AuditEvent.task_id).subquery())
+    return (stmt.outerjoin(done, done.c.task_id == HumanTask.id)
+            .order_by(HumanTask.completed_at.desc(), done.c.event_id.desc().nulls_last(), HumanTask.id))
+
+
 def latest_completion(session: Session, instance_id: int, element_ids: tuple[str, ...],
                       before: datetime | None = None) -> Sequence[HumanTask]:
     """Completed tasks ``element_ids`` of an instance, newest first (optionally completed before ``before``)."""
@@ -35,7 +45,7 @@ def latest_completion(session: Session, instance_id: int, element_ids: tuple[str
                                    HumanTask.state == TaskState.COMPLETED)
     if before is not None:
         stmt = stmt.where(HumanTask.completed_at <= before)
-    return session.scalars(stmt.order_by(HumanTask.completed_at.desc(), HumanTask.id)).all()
+    return session.scalars(newest_completed_first(stmt)).all()
 
 
 def completion_events(session: Session, instance_id: int, element: str) -> Sequence[AuditEvent]:

@@ -11,7 +11,7 @@ from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
 from app.i18n import N_
-from app.services import accounts, policy, retention
+from app.services import accounts, policy, retention, signin
 from app.services import settings as app_settings
 from app.services.accounts import AccountError
 from app.services.errors import InvalidInput
@@ -67,14 +67,15 @@ def _edit(user: User | None):
                     db.session, form.username.data, form.display_name.data.strip(), user=user,
                     password=form.password.data or None, email=(form.email.data or "").strip() or None,
                     locale=form.locale.data, departments=memberships, roles=set(form.roles.data or ()),
-                    active=form.active.data, by=accounts.actor(current_user),
+                    active=form.active.data, by=accounts.actor(current_user), check_policy=True,
                 )
                 db.session.commit()
             except AccountError as exc:
                 db.session.rollback()
                 target = {"This username is already taken.": form.username,
                           "A new user needs a password.": form.password,
-                          "The password is too short.": form.password}.get(exc.message)
+                          "The password is too short.": form.password,
+                          **dict.fromkeys(accounts.PASSWORD_PROBLEMS, form.password)}.get(exc.message)
                 if target is not None:
                     target.errors = [*target.errors, _(exc.message)]
                 else:
@@ -100,6 +101,30 @@ def edit_user(user_id: int):
     if user is None:
         abort(404)
     return _edit(user)
+
+
+@bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
+def sign_out_user(user_id: int):
+    """End every session, remember cookie and API token of the user ("sign out everywhere")."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    accounts.end_sessions(db.session, user, api_tokens=True)
+    db.session.commit()
+    flash(_("%(name)s has been signed out everywhere.", name=user.username), "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+def unlock_user(user_id: int):
+    """Lift the sign-in lockout and delays of the user (audited)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    signin.unlock(db.session, current_user, user)
+    db.session.commit()
+    flash(_("%(name)s may sign in again.", name=user.username), "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
 @bp.route("/departments")

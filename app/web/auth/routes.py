@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.extensions import db
-from app.services.accounts import authenticate, record_logout
+from app.services import accounts, signin
+from app.services.errors import TooManyRequests
 from app.web.auth.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -29,21 +30,29 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        user = authenticate(db.session, form.username.data, form.password.data)
-        db.session.commit()  # the login or the failed attempt is audited either way
+        try:
+            user = signin.sign_in(db.session, form.username.data, form.password.data, request.remote_addr or "",
+                                  signin.Throttle.from_config(current_app.config))
+        except TooManyRequests as exc:  # throttled: the password was not checked
+            db.session.rollback()
+            flash(_(exc.message, **exc.details), "danger")
+            return render_template("auth/login.html", form=form, title=_("Sign in")), 429
+        db.session.commit()  # the login or the failed attempt is audited (and counted) either way
         if user is None:
             flash(_("Wrong username or password."), "danger")
         else:
             login_user(user, remember=form.remember_me.data)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/login.html", form=form, title=_("Sign in"))
+    return render_template("auth/login.html", form=form, title=_("Sign in")), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    if current_user.is_authenticated:
-        record_logout(db.session, current_user)
+    if current_user.is_authenticated:  # ends this user's sessions everywhere, not just this cookie
+        accounts.record_logout(db.session, current_user)
+        accounts.end_sessions(db.session, current_user)
         db.session.commit()
     logout_user()
     flash(_("You have been signed out."), "info")

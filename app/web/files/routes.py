@@ -1,7 +1,8 @@
 """``/files/<id>``: a stored attachment, for signed-in users who may see a case holding it.
 
 The id is the file's SHA-256 as recorded in case or task data; the file is looked up by that
-id only (never by a path from the request), and served with the content type recorded for it.
+id only (never by a path from the request), and served with the content type the server finds
+in the file itself (what a browser claimed at upload, even in data stored before, is ignored).
 """
 
 from __future__ import annotations
@@ -39,11 +40,9 @@ def download(file_id: str):
     if path is None:
         abort(404)
     item = visible[0][1]
-    content_type = str(item.get("content_type") or "application/octet-stream")[:100]
-    if "/" not in content_type or any(ch in content_type for ch in "\r\n"):
-        content_type = "application/octet-stream"
-    inline = content_type in INLINE_TYPES and not request.args.get("download")
     name = attachments.clean_name(str(item.get("name") or file_id))
+    content_type = attachments.content_type(path, name)
+    inline = content_type in INLINE_TYPES and not request.args.get("download")
     response = send_file(path, mimetype=content_type, conditional=True, max_age=0, etag=file_id)
     response.headers["Content-Disposition"] = _disposition("inline" if inline else "attachment", name)
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -261,9 +261,10 @@ def substitutes():
 
     rows = substitutions_of(db.session, current_user.id)
     names = user_names(db.session, {r.user_id for r in rows} | {r.substitute_id for r in rows})
-    users = db.session.query(User).filter(User.active.is_(True), User.id != current_user.id).order_by(User.username)
+    active = db.session.query(User).filter(User.active.is_(True), User.id != current_user.id).order_by(User.username)
+    users = [u for u in active if policy.may_name_substitute(current_user, u)]
     return render_template("inbox/substitutes.html", title=_("Substitutes"), rows=rows, names=names,
-                           users=list(users), today=local_now().date())
+                           users=users, today=local_now().date())
 
 
 @bp.route("/substitutes/<int:substitution_id>/delete", methods=["POST"])

@@ -5,6 +5,7 @@ the only key; nothing internal is shown."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -17,16 +18,18 @@ from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime
 from app.formkit.build import check_files, form_class, form_data
-from app.services import attachments
+from app.i18n import N_
+from app.services import attachments, ratelimit
 from app.services import public as svc
 from app.services.cases import case_by_token, open_case
 from app.services.choices import DatabaseChoices
-from app.services.errors import AlreadyAnswered, NotWaiting
+from app.services.errors import AlreadyAnswered, NotWaiting, TooManyRequests
 from app.services.forms import definition_by_key
 from app.web.errors import rollback
 from app.web.files.routes import bp as files_bp
 from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
 from app.web.shared.display import locale
+from app.web.shared.limits import too_many_response
 
 bp = Blueprint("public", __name__)
 bp.register_blueprint(files_bp)  # /files/<id> (signed-in staff), endpoint "public.files.download"
@@ -111,10 +114,24 @@ def _not_found():
                     "not-found")
 
 
+MISSED_LINK_BUCKET = "public_link_miss"
+TOKEN_MISS_WINDOW = timedelta(hours=1)
+
+
 def _case_or_none(token: str) -> Case | None:
-    if not token or len(token) > 64:
-        return None
-    return case_by_token(db.session, token)
+    """The case of a public link; wrong links are counted per address, and beyond
+    PUBLIC_TOKEN_MISS_LIMIT an hour the address may try no more (429), so links cannot be guessed."""
+    client = _client_ip()
+    limit = int(current_app.config.get("PUBLIC_TOKEN_MISS_LIMIT", 20))
+    if ratelimit.hits(db.session, MISSED_LINK_BUCKET, client, TOKEN_MISS_WINDOW) >= limit:
+        raise TooManyRequests(N_("Too many requests. Please wait a moment and try again."),
+                              retry_after=ratelimit.retry_after(db.session, MISSED_LINK_BUCKET, client,
+                                                                TOKEN_MISS_WINDOW))
+    case = case_by_token(db.session, token) if token and len(token) <= 64 else None
+    if case is None:
+        ratelimit.record_hit(db.session, MISSED_LINK_BUCKET, client, TOKEN_MISS_WINDOW)
+        db.session.commit()
+    return case
 
 
 def _too_many():
@@ -134,6 +151,8 @@ def _refused(exc: AppError):
     rollback()
     if isinstance(exc, NotFound):
         return _not_found()
+    if isinstance(exc, TooManyRequests):
+        return too_many_response(int(str(exc.details.get("retry_after", 60))))
     current_app.logger.warning("public request refused: %s", exc)
     return _message(_("Not available"), _("Your request could not be completed. Please try again later."), 409)
 
@@ -185,7 +204,7 @@ def feedback():
     if (request.form.get("website") or "").strip():
         return _message(_("Not accepted"), _("Your submission could not be accepted."), 400)
     valid = form.validate_on_submit()
-    valid = check_files(form, definition, locale()) and valid
+    valid = check_files(form, definition, locale(), content=False) and valid  # content: _check_uploads
     valid = not _needs_contact(form, definition) and valid
     detected = _check_uploads(form["attachments"]) if "attachments" in form else {}
     if not valid or detected is None:
