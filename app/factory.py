@@ -9,6 +9,7 @@ from flask import Flask, g, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from app.clock import set_local_zone
 from app.engine.runtime import WorkflowRuntime
@@ -34,9 +35,19 @@ def select_timezone() -> str | None:
     return None
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` in a URL: a number larger than the database's integer columns hold is no id
+    (404), not a database error (PostgreSQL refuses it; SQLite would not notice)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def build_app(config: Any = None) -> Flask:
     """Create and configure the Flask application."""
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_object(config or config_from_env())
     if isinstance(config, dict):
         app.config.update(config)

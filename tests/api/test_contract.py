@@ -64,3 +64,12 @@ def test_the_real_intake_form_documents_channel_as_required_with_its_choices():
     assert "channel" in schema["required"]
     assert schema["properties"]["channel"]["enum"] == [c["value"] for c in channel["choices"]]
     assert "attachments" not in schema["properties"] and schema["additionalProperties"] is False
+
+
+def test_an_id_larger_than_the_database_holds_is_not_found(client):
+    """PostgreSQL refuses such a number in a query ("integer out of range"): the URL does not
+    match, so the answer is the documented 404, on every database."""
+    headers = auth(client, "auditor")
+    response = client.get("/api/v1/audit/exports/346761973805516", headers=headers)
+    assert_error(response, 404)
+    assert client.get("/api/v1/audit/exports/2147483647", headers=headers).status_code == 404
