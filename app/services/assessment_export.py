@@ -105,6 +105,15 @@ def _widths(sheet: Worksheet) -> None:
         sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, 10), 60)
 
 
+def _link_case(sheet: Worksheet, links: Mapping[str, str], case_no: Any) -> None:
+    """Link the first cell of the last row (the case number) to the case's page, when known."""
+    url = links.get(str(case_no or ""))
+    if url:
+        cell = sheet.cell(row=sheet.max_row, column=1)
+        cell.hyperlink = url
+        cell.style = "Hyperlink"
+
+
 def _money_cells(sheet: Worksheet, row: int, columns: tuple[tuple[str, str, bool], ...], offset: int = 1) -> None:
     for index, (_key, _title, is_money) in enumerate(columns):
         if is_money:
@@ -147,10 +156,7 @@ def _case_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str], st
             values.append(_number(value, is_money))
         sheet.append(values)
         _money_cells(sheet, sheet.max_row, ITEM_COLUMNS)
-        url = links.get(str(item.get("case_no") or ""))
-        if url:
-            sheet.cell(row=sheet.max_row, column=1).hyperlink = url
-            sheet.cell(row=sheet.max_row, column=1).style = "Hyperlink"
+        _link_case(sheet, links, item.get("case_no"))
     _widths(sheet)
 
 
@@ -192,10 +198,7 @@ def _lateness_sheet(sheet: Worksheet, data: Mapping[str, Any], t: Callable[[str]
             t(label(CHARGES, charge.get("charge"))), t(label(DAY_BASES, charge.get("basis"))),
             str(charge.get("due_at") or ""), str(charge.get("completed_at") or ""), len(days), ", ".join(days),
         ])
-        url = links.get(str(charge.get("case_no") or ""))
-        if url:
-            sheet.cell(row=sheet.max_row, column=1).hyperlink = url
-            sheet.cell(row=sheet.max_row, column=1).style = "Hyperlink"
+        _link_case(sheet, links, charge.get("case_no"))
     _widths(sheet)
 
 
