@@ -44,8 +44,10 @@ class Window:
 
 
 def _concerns(department_ids: frozenset[int]) -> Any:
-    """The case has (or had) a task of one of the departments (the case list's rule)."""
-    return exists().where(HumanTask.case_id == Case.id, HumanTask.department_id.in_(department_ids or {-1}))
+    """The case has (or had) a task of one of the departments (the case list's rule). An alias, so
+    the sub-query stays its own when the outer query reads ``human_task`` too."""
+    task = aliased(HumanTask)
+    return exists().where(task.case_id == Case.id, task.department_id.in_(department_ids or {-1}))
 
 
 def filter_cases(stmt: Select, window: Window) -> Select:

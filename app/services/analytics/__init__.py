@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.data.models import User
 from app.engine.errors import NotFound
 from app.i18n import N_
+from app.services import policy
 from app.services.analytics.filters import PERIODS, ReportFilter, parse_filter
 from app.services.analytics.metrics import METRICS
 from app.services.analytics.naming import Labels
@@ -43,6 +44,7 @@ def compute(session: Session, metric: str, f: ReportFilter, labels: Labels) -> d
 
 def report(session: Session, user: User, metric: str, args: Any, labels: Labels) -> tuple[ReportFilter, dict[str, Any]]:
     """Parse ``args``, scope them for ``user`` and compute ``metric``: the API's and downloads' use case."""
+    policy.require(policy.may_view_analytics(user), N_("You may not see the reports."))
     if metric not in METRICS:
         raise NotFound(N_("Unknown report."))
     f = scoped(session, user, parse_filter(args))

@@ -112,6 +112,8 @@ def parse_filter(args: Mapping[str, str], today: date | None = None) -> ReportFi
     """The filter a request's query parameters describe; InvalidInput (with a message in the
     catalogue) for an unknown period, a malformed date, an empty or too long custom range."""
     period = (args.get("period") or "month").strip()
+    if any("\x00" in (args.get(name) or "") for name in ("start", "end")):
+        raise InvalidInput(N_("The start date is not a date (YYYY-MM-DD)."))
     if period not in PERIODS:
         raise InvalidInput(N_("Unknown period: choose week, month, quarter or custom."))
     today = today or local_now().date()
@@ -129,7 +131,7 @@ def parse_filter(args: Mapping[str, str], today: date | None = None) -> ReportFi
     values: dict[str, str | None] = {}
     for name in CASE_FILTERS:
         value = (args.get(name) or "").strip()
-        if len(value) > MAX_VALUE_LENGTH:
+        if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
             raise InvalidInput(N_("A filter value is too long."))
         values[name] = value or None
     return ReportFilter(period=period, start=start, end=end, department=values["department"],

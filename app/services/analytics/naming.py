@@ -56,13 +56,17 @@ class Labels:
         _code, zh, en = self.departments[department_id]
         return zh if self.locale == "zh" else en
 
+    def choices(self, name: str) -> dict[str, str]:
+        """value → label of the intake form's field ``name`` (type, category, channel, urgency)."""
+        if self._choices is None:
+            self._choices = _intake_choices(q.latest_form_content(self.session, INTAKE_FORM) or {}, self.locale)
+        return self._choices.get(name, {})
+
     def choice(self, name: str, value: str | None) -> str:
         """The intake form's label of ``value`` for field ``name`` (the value itself if unknown)."""
         if not value or value == L.NONE_KEY:
             return self.text(L.NONE_LABEL)
-        if self._choices is None:
-            self._choices = _intake_choices(q.latest_form_content(self.session, INTAKE_FORM) or {}, self.locale)
-        return self._choices.get(name, {}).get(value, value)
+        return self.choices(name).get(value, value)
 
     def key(self, dimension: str, value: Any) -> str:
         """The label of ``value`` of a report dimension."""
