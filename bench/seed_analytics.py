@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app.clock import clock  # noqa: E402
@@ -138,7 +138,8 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
                 "id": str(uuid.UUID(int=rng.getrandbits(128))), "instance_id": instance_id, "case_id": case_id,
                 "process_key": "bench_analytics", "element_id": "open", "title": "8D", "stage": "8D",
                 "department_id": departments.get(responsible), "state": "open", "priority": 0,
-                "created_at": task_time, "due_at": task_time + timedelta(hours=48), "lateness_charge": "measures",
+                "created_at": task_time, "due_at": task_time + timedelta(hours=48), "completed_at": None,
+                "lateness_charge": "measures",
                 "context": {}, "case_number": f"B{case_id:08d}"})
         rows["case"].append({
             "id": case_id, "number": f"B{case_id:08d}", "feedback_type": _pick(rng, TYPES),
@@ -161,17 +162,27 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
     _flush(session, rows, counts)
     lines = [{"instance_id": instance_id, "week_start": week, "department_id": dept, "measure_penalty": v[0],
               "execution_penalty": v[1], "logistics_cost": v[2]} for (week, dept), v in weekly.items()]
-    for i in range(0, len(lines), BATCH):
-        session.execute(insert(AssessmentLine), lines[i:i + BATCH])
+    _insert(session, AssessmentLine, lines)
     counts["assessment_lines"] = len(lines)
+    if session.get_bind().dialect.name == "postgresql":  # ids were given: move the sequence past them
+        session.execute(text("SELECT setval(pg_get_serial_sequence('feedback_case', 'id'), "
+                             "(SELECT max(id) FROM feedback_case))"))
     return counts
+
+
+def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Multi-row INSERT statements (one round trip per chunk, under PostgreSQL's 65535 parameters)."""
+    if not rows:
+        return
+    size = max(1, 30000 // len(rows[0]))
+    for i in range(0, len(rows), size):
+        session.execute(insert(model.__table__).values(rows[i:i + size]))
 
 
 def _flush(session: Session, rows: dict[str, list[dict[str, Any]]], counts: dict[str, int]) -> None:
     for key, model in (("case", Case), ("task", HumanTask), ("survey", SurveyResponse), ("cause", CaseRootCause),
                        ("key", CaseMatchKey)):
-        if rows[key]:
-            session.execute(insert(model), rows[key])
+        _insert(session, model, rows[key])
     counts["cases"] += len(rows["case"])
     counts["tasks"] += len(rows["task"])
     counts["surveys"] += len(rows["survey"])

@@ -59,6 +59,20 @@ def filter_cases(stmt: Select, window: Window) -> Select:
     return stmt
 
 
+def filter_task_cases(stmt: Select, window: Window) -> Select:
+    """``stmt`` (selecting from ``human_task``) narrowed to case tasks whose case passes the window's
+    filters; joins ``feedback_case`` only when a case column is filtered (the common, unfiltered
+    dashboard reads the task index alone)."""
+    stmt = stmt.where(HumanTask.case_id.is_not(None))
+    if window.equal:
+        return filter_cases(stmt.join(Case, Case.id == HumanTask.case_id), window)
+    if window.department_ids is not None:
+        task = aliased(HumanTask)
+        stmt = stmt.where(exists().where(task.case_id == HumanTask.case_id,
+                                         task.department_id.in_(window.department_ids or {-1})))
+    return stmt
+
+
 def _in(column: Any, window: Window) -> Any:
     return and_(column >= window.start, column < window.end)
 
@@ -88,19 +102,26 @@ def root_cause_counts(session: Session, window: Window) -> list[tuple[str, int]]
 # ---------------------------------------------------------------------------- tasks
 
 
+def _hours(session: Session, start: Any, end: Any) -> Any:
+    """Hours from ``start`` to ``end`` computed by the database (no datetime per row in Python)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start) / 3600.0
+    return (func.julianday(end) - func.julianday(start)) * 24.0
+
+
 def completed_tasks(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(stage, department_id, created_at, completed_at) of the case tasks completed in the window."""
-    stmt = (select(HumanTask.stage, HumanTask.department_id, HumanTask.created_at, HumanTask.completed_at)
-            .join(Case, Case.id == HumanTask.case_id)
+    """(stage, department_id, hours) of the case tasks completed in the window (hours: created → completed)."""
+    stmt = (select(HumanTask.stage, HumanTask.department_id,
+                   _hours(session, HumanTask.created_at, HumanTask.completed_at).label("hours"))
             .where(_in(HumanTask.completed_at, window), HumanTask.state == TaskState.COMPLETED,
                    _departments(HumanTask.department_id, window)))
-    return session.execute(filter_cases(stmt, window)).all()
+    return session.execute(filter_task_cases(stmt, window)).all()
 
 
-def closed_case_durations(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(received_at, closed_at) of the cases closed in the window."""
-    stmt = select(Case.received_at, Case.closed_at).where(_in(Case.closed_at, window))
-    return session.execute(filter_cases(stmt, window)).all()
+def closed_case_durations(session: Session, window: Window) -> list[float]:
+    """Hours from receipt to closure of each case closed in the window."""
+    stmt = select(_hours(session, Case.received_at, Case.closed_at)).where(_in(Case.closed_at, window))
+    return [float(h) for h in session.scalars(filter_cases(stmt, window))]
 
 
 def charged_tasks_due(session: Session, window: Window) -> Sequence[Row[Any]]:
@@ -108,10 +129,9 @@ def charged_tasks_due(session: Session, window: Window) -> Sequence[Row[Any]]:
     charge (8D measures, execution of corrective actions) due in the window."""
     stmt = (select(HumanTask.department_id, HumanTask.lateness_charge, HumanTask.due_at,
                    HumanTask.completed_at, HumanTask.state)
-            .join(Case, Case.id == HumanTask.case_id)
             .where(HumanTask.lateness_charge.in_(("measures", "execution")), _in(HumanTask.due_at, window),
                    _departments(HumanTask.department_id, window)))
-    return session.execute(filter_cases(stmt, window)).all()
+    return session.execute(filter_task_cases(stmt, window)).all()
 
 
 def customer_clocks(session: Session, window: Window) -> Sequence[Row[Any]]:
@@ -123,15 +143,11 @@ def customer_clocks(session: Session, window: Window) -> Sequence[Row[Any]]:
     return session.execute(filter_cases(stmt, window)).all()
 
 
-def case_departments(session: Session, case_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(case id, department id) for every department with a task on one of the cases."""
-    out: list[tuple[int, int]] = []
-    ids = list(case_ids)
-    for i in range(0, len(ids), 5000):  # bounded IN lists
-        stmt = (select(HumanTask.case_id, HumanTask.department_id).distinct()
-                .where(HumanTask.case_id.in_(ids[i:i + 5000]), HumanTask.department_id.is_not(None)))
-        out.extend((case_id, department_id) for case_id, department_id in session.execute(stmt))
-    return out
+def clock_case_departments(session: Session, window: Window) -> list[tuple[int, int]]:
+    """(case id, department id) for every department with a task on a tracked case received in the window."""
+    stmt = (select(HumanTask.case_id, HumanTask.department_id).distinct().join(Case, Case.id == HumanTask.case_id)
+            .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None)))
+    return [(case_id, department_id) for case_id, department_id in session.execute(filter_cases(stmt, window))]
 
 
 def open_case_received(session: Session, window: Window) -> list[datetime]:
@@ -142,11 +158,11 @@ def open_case_received(session: Session, window: Window) -> list[datetime]:
 
 def overdue_open_tasks(session: Session, window: Window, now: datetime) -> list[tuple[int | None, int]]:
     """(department id, open case tasks overdue at ``now``)."""
-    stmt = (select(HumanTask.department_id, func.count()).join(Case, Case.id == HumanTask.case_id)
+    stmt = (select(HumanTask.department_id, func.count())
             .where(HumanTask.state == TaskState.OPEN, HumanTask.due_at < now,
                    _departments(HumanTask.department_id, window))
             .group_by(HumanTask.department_id))
-    return [(department_id, count) for department_id, count in session.execute(filter_cases(stmt, window))]
+    return [(department_id, count) for department_id, count in session.execute(filter_task_cases(stmt, window))]
 
 
 # ---------------------------------------------------------------------------- satisfaction, costs, repeats

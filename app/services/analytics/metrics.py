@@ -71,10 +71,6 @@ def rate(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-def _hours(start: datetime, end: datetime) -> float:
-    return round((end - start).total_seconds() / 3600.0, 1)
-
-
 def bucket_size(f: ReportFilter) -> str:
     return "day" if f.days <= 31 else "week" if f.days <= 120 else "month"
 
@@ -118,11 +114,11 @@ def volumes(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]
     size = bucket_size(f)
     days = buckets(f)
     index = {day: i for i, day in enumerate(days)}
+    slots = [index.get(bucket_of(row.received_at, size)) for row in rows]  # once per case, not per dimension
     dimensions: dict[str, Any] = {}
     for dim in VOLUME_DIMENSIONS:
         counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-        for row in rows:
-            slot = index.get(bucket_of(row.received_at, size))
+        for row, slot in zip(rows, slots, strict=True):
             if slot is not None:
                 counts[_key(getattr(row, dim))][slot] += 1
         keys = sorted(counts, key=lambda k: (-sum(counts[k]), k))
@@ -187,11 +183,11 @@ def cycle_times(session: Session, f: ReportFilter, labels: Labels) -> dict[str, 
     by_stage: dict[str, list[float]] = defaultdict(list)
     by_department: dict[str, list[float]] = defaultdict(list)
     for row in q.completed_tasks(session, w):
-        hours = _hours(row.created_at, row.completed_at)
+        hours = round(float(row.hours), 1)
         by_stage[row.stage or L.NONE_KEY].append(hours)
         by_department[labels.department_code(row.department_id)].append(hours)
     stages = [_cycle(k, labels.key("stage", k), v) for k, v in sorted(by_stage.items())]
-    whole = [_hours(r.received_at, r.closed_at) for r in q.closed_case_durations(session, w)]
+    whole = [round(h, 1) for h in q.closed_case_durations(session, w)]
     if whole:
         stages.append(_cycle(L.WHOLE_CASE, labels.key("stage", L.WHOLE_CASE), whole))
     departments = [_cycle(k, labels.key("department", k), v) for k, v in sorted(by_department.items())]
@@ -234,7 +230,7 @@ def on_time(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]
         _judge(tallies[labels.department_code(row.department_id)][row.lateness_charge], _task_met(row, now))
     clocks = q.customer_clocks(session, w)
     departments_of: dict[int, set[int]] = defaultdict(set)
-    for case_id, department_id in q.case_departments(session, [c.id for c in clocks]):
+    for case_id, department_id in q.clock_case_departments(session, w):
         if w.department_ids is None or department_id in w.department_ids:
             departments_of[case_id].add(department_id)
     overall = {"first_answer": _tally(), "resolution": _tally()}
