@@ -51,7 +51,7 @@ VOLUME_DIMENSIONS = ("channel", "feedback_type", "category", "product_model")
 #: match-key kinds a repeat is found on (the early warning may add "batch")
 REPEAT_KINDS: tuple[str, ...] = ("serial",)
 MAX_MODELS = 15  # product models shown by name in the volume chart; the rest are summed as "other"
-OTHER = "other"
+OTHER = "_other"  # the summed rest of the product models (not a model name)
 
 
 # ---------------------------------------------------------------------------- helpers

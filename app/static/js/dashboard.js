@@ -71,7 +71,9 @@
     }, true);
     chart.off("click");
     chart.on("click", function (p) {
-      drillTo(el, { by: dim, key: series[p.seriesIndex].key, bucket: data.buckets[p.dataIndex] });
+      var key = series[p.seriesIndex].key;
+      if (dim === "product_model" && key === "_other") { return; }  // the summed rest: no single list
+      drillTo(el, { by: dim, key: key, bucket: data.buckets[p.dataIndex] });
     });
   }
 
