@@ -410,3 +410,17 @@ def assessment_scope(user: User, departments: Collection[str]) -> set[str] | Non
 def may_export_assessment(user: User) -> bool:
     """The Excel export (Finance applies it): readers of all assessments."""
     return reads_all_assessments(user)
+
+
+# ---------------------------------------------------------------------------- drafts and comments
+
+
+def may_keep_draft(user: User, task: HumanTask) -> bool:
+    """Save and read a draft of a task's form: whoever may complete the task now (a draft is
+    private to its user; nobody else ever reads it)."""
+    return may_complete(user, task)
+
+
+def may_comment(session: Session, user: User, case: Case) -> bool:
+    """Read a case's comments and add one: whoever may see the case (internal or not)."""
+    return may_view_case(session, user, case)

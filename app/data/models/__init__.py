@@ -4,6 +4,7 @@ from app.data.models.accounts import ROLES, ApiToken, Department, Membership, Us
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
+from app.data.models.comments import CaseComment
 from app.data.models.inbox import DelegationState, SavedFilter, Substitution, TaskDelegation
 from app.data.models.notifications import (
     EmailOutbox,
@@ -23,6 +24,7 @@ from app.data.models.process import (
 from app.data.models.public import PublicSubmission, SurveyResponse
 from app.data.models.ratelimit import RateHit
 from app.data.models.settings import AppSetting
+from app.data.models.work import PendingUpload, TaskDraft
 
 __all__ = [
     "ROLES",
@@ -34,6 +36,7 @@ __all__ = [
     "CalendarOverride",
     "CalendarYearConfirmation",
     "Case",
+    "CaseComment",
     "Counter",
     "DelegationState",
     "Department",
@@ -43,6 +46,7 @@ __all__ = [
     "InstanceStatus",
     "Membership",
     "Notification",
+    "PendingUpload",
     "NotificationOptOut",
     "ProcessDefinition",
     "ProcessInstance",
@@ -52,6 +56,7 @@ __all__ = [
     "Substitution",
     "SurveyResponse",
     "TaskDelegation",
+    "TaskDraft",
     "TaskEscalation",
     "TaskLateness",
     "TaskState",
