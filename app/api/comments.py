@@ -16,7 +16,7 @@ from app.services import comments
 from app.services.errors import InvalidInput
 
 
-def _case_id(case_id: int) -> int:
+def _case_id(case_id: str) -> int:
     number = int_id(case_id)
     if number is None:
         raise NotFound(N_("Case not found."))
@@ -38,17 +38,17 @@ def comment_item(comment: CaseComment) -> dict[str, Any]:
     }
 
 
-@bp.get("/cases/<int:case_id>/comments")
+@bp.get("/cases/<case_id>/comments")  # not <int:>: an id too large for it would answer 405
 @endpoint()
-def list_comments(case_id: int):
+def list_comments(case_id: str):
     """The case's comments, oldest first."""
     rows = comments.comments_of(db.session, api_user(), _case_id(case_id))
     return jsonify(comments=[comment_item(c) for c in rows])
 
 
-@bp.post("/cases/<int:case_id>/comments")
+@bp.post("/cases/<case_id>/comments")
 @endpoint()
-def add_comment(case_id: int):
+def add_comment(case_id: str):
     """Add a comment (``{"body": "...", "internal": true}``); @usernames are notified."""
     case = comments.visible_case(db.session, api_user(), _case_id(case_id))  # refused before reading input
     body = json_body()

@@ -137,8 +137,7 @@ def file_problem(upload: Any, spec: dict[str, Any], default_max: int = DEFAULT_M
 
 
 def _mb(limit: int) -> str:
-    value = limit / (1024 * 1024)
-    return f"{value:g}" if value >= 1 else f"{value:.2f}"
+    return f"{limit / (1024 * 1024):.3g}"
 
 
 __all__ = [

@@ -118,8 +118,10 @@ class Received:
 def received_uploads() -> Received:
     """The form's received files: those under the posted token minus those the user removed
     (a new token on a form shown for the first time)."""
+    if request.method != "POST":
+        return Received(received_files.new_token(), "")  # a form shown afresh: nothing received yet
     who = owner()
-    token = received_files.valid_token(request.form.get("upload_token")) if request.method == "POST" else None
+    token = received_files.valid_token(request.form.get("upload_token"))
     if token is None:
         return Received(received_files.new_token(), who)
     removed = [int(v) for v in request.form.getlist("upload_remove") if v.isdigit()]
