@@ -86,16 +86,17 @@ def test_a_draft_of_the_8d_is_saved_and_restored(flow, live_server, browser):  #
     assert page.url.endswith("#section-d4")
     page.locator("#d2_what").press_sequentially("外壳裂纹")
     page.fill("#d4_occurrence_cause", "模具磨损")
-    dialogs = []
-    page.once("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
-    page.goto(f"{live_server}/inbox/")  # leaving with unsaved changes asks first (dismissed: we stay)
-    assert dialogs == ["beforeunload"]
     page.click("[data-testid=save-draft]")
     page.wait_for_selector("[data-testid=draft-restored]")
-    page.goto(f"{live_server}/inbox/")
+    page.locator("#d2_how").press_sequentially("未保存的内容")
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
+    page.goto(f"{live_server}/inbox/")  # leaving with unsaved changes asks first
+    assert dialogs == ["beforeunload"]
     page.goto(f"{live_server}/tasks/{task['id']}")
     assert page.locator("[data-testid=draft-restored]").is_visible()
     assert page.input_value("#d2_what") == "外壳裂纹" and page.input_value("#d4_occurrence_cause") == "模具磨损"
+    assert page.input_value("#d2_how") == ""  # typed after the draft was saved: not kept
 
 
 def test_a_comment_with_a_mention_rings_the_mentioned_users_bell(flow, live_server, browser):  # noqa: F811

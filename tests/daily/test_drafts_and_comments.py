@@ -10,9 +10,17 @@ from sqlalchemy import select
 
 from app.data.models import AuditEvent, EmailOutbox, Notification, TaskDraft, User
 from app.formkit.definition import validate_definition
-from tests.process_http.conftest import flow, form_fields, page_tokens, prod_app  # noqa: F401 - fixtures
+from tests.process_http.conftest import flow, form_fields, prod_app  # noqa: F401 - fixtures
 from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
 from tests.web.helpers import text
+
+
+def csrf(page: str) -> str:
+    """The page's CSRF token (from whichever form carries it first)."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    assert match, "no CSRF token"
+    return match.group(1)
 
 
 def _report_task(flow):  # noqa: F811
@@ -23,10 +31,8 @@ def _report_task(flow):  # noqa: F811
 
 
 def _save_draft(client, task_id: str, values: dict):
-    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
     fields = form_fields(values)
-    for name, value in page_tokens(page).items():
-        fields.add(name, value)
+    fields.add("csrf_token", csrf(client.get("/inbox/").get_data(as_text=True)))
     return client.post(f"/tasks/{task_id}/draft", data=fields)
 
 
@@ -60,10 +66,9 @@ def test_sections_are_checked_in_the_definition():
 
 
 def _comment(client, case_id: int, body: str, visibility: str = "internal"):
-    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+    page = client.get("/inbox/").get_data(as_text=True)
     return client.post(f"/cases/{case_id}/comments", data={"body": body, "visibility": visibility,
-                                                           "csrf_token": token})
+                                                           "csrf_token": csrf(page)})
 
 
 def test_a_comment_with_mentions_notifies_is_in_the_timeline_and_audited(flow):  # noqa: F811

@@ -14,6 +14,14 @@ from tests.process_http.conftest import flow, form_fields, page_tokens, prod_app
 from tests.process_http.payloads import intake, verify_ok
 from tests.web.helpers import text
 
+
+def csrf(page: str) -> str:
+    """The page's CSRF token (from whichever form carries it first)."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    assert match, "no CSRF token"
+    return match.group(1)
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 EXE = b"MZ\x90\x00\x03" + b"\x00" * 200
 
@@ -21,7 +29,7 @@ EXE = b"MZ\x90\x00\x03" + b"\x00" * 200
 def _intake_post(client, files=(), token: str | None = None, **overrides):
     page = client.get("/cases/new").get_data(as_text=True)
     fields = form_fields(intake(**overrides))
-    fields.add("csrf_token", page_tokens(page)["csrf_token"])
+    fields.add("csrf_token", csrf(page))
     fields.add("upload_token", token or re.search(r'name="upload_token" value="([^"]+)"', page).group(1))
     for name, content in files:
         fields.add("attachments", (io.BytesIO(content), name))
@@ -109,9 +117,9 @@ def test_a_received_file_can_be_removed(flow):  # noqa: F811
     page = text(_intake_post(client, [("photo.png", PNG)], customer_email="bad"))
     token = re.search(r'name="upload_token" value="([^"]+)"', page).group(1)
     row_id = re.search(r'name="upload_remove" value="(\d+)"', page).group(1)
-    csrf = page_tokens(client.get("/cases/new").get_data(as_text=True))["csrf_token"]
+    token_csrf = csrf(client.get("/cases/new").get_data(as_text=True))
     fields = form_fields(intake())
-    fields.add("csrf_token", csrf)
+    fields.add("csrf_token", token_csrf)
     fields.add("upload_token", token)
     fields.add("upload_remove", row_id)
     response = client.post("/cases/new", data=fields, content_type="multipart/form-data")
@@ -125,7 +133,7 @@ def test_the_public_form_uses_the_same_rules_and_keeps_the_photo(flow):  # noqa:
     client = flow.app.test_client()
     page = client.get("/feedback").get_data(as_text=True)
     token = re.search(r'name="upload_token" value="([^"]+)"', page).group(1)
-    data = {"csrf_token": page_tokens(page)["csrf_token"], "upload_token": token, "customer_name": "个人客户",
+    data = {"csrf_token": csrf(page), "upload_token": token, "customer_name": "个人客户",
             "customer_email": "bad", "description": "坏了", "product_model": "XK-200",
             "feedback_type": "complaint", "category": "quality",
             "attachments": [(io.BytesIO(EXE), "tool.exe"), (io.BytesIO(PNG), "photo.png")]}

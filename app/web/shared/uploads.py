@@ -28,11 +28,8 @@ OVERSIZE_READ_FACTOR = 4
 TOO_LARGE_KEY = "app.upload_too_large"
 
 
-class _Discard(io.RawIOBase):
-    """Where a too-large request's files go: nowhere."""
-
-    def writable(self) -> bool:
-        return True
+class _Discard(io.BytesIO):
+    """Where a too-large request's files go: nowhere (an empty file to the parser)."""
 
     def write(self, data: Any) -> int:
         return len(data)
@@ -45,7 +42,8 @@ class FormPageRequest(Request):
     def _load_form_data(self) -> None:
         if "form" not in self.__dict__ and self._oversized_form_page():
             self.environ[TOO_LARGE_KEY] = True
-            self.max_content_length = None  # read it, discarding the files (bounded below)
+            # read it (up to the bound), keeping the text fields and discarding the files
+            self.max_content_length = int(current_app.config["MAX_CONTENT_LENGTH"]) * OVERSIZE_READ_FACTOR
         super()._load_form_data()
         if self.environ.get(TOO_LARGE_KEY):
             self.__dict__["files"] = MultiDict()
