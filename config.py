@@ -32,7 +32,10 @@ class Config:
     BPMN_DIR = os.environ.get("BPMN_DIR", str(BASE_DIR / "bpmn"))
     FORMS_DIR = os.environ.get("FORMS_DIR", str(BASE_DIR / "forms"))
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
-    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    # One request (all its files together); each file has its own, smaller limit so that the
+    # common "too large" is a field error on the form, not a refused request.
+    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
+    UPLOAD_MAX_FILE_BYTES = _int("UPLOAD_MAX_FILE_BYTES", 10 * 1024 * 1024)
 
     # The local time zone: dates, working hours, week boundaries, and times shown to users
     # who have not chosen their own zone. The only place it is written; read once here.

@@ -800,6 +800,58 @@ PATHS["/api/v1/reports/{metric}"] = {
         "responses": {"200": _json(_ref("Report"), "The metric."), **_errors(400, 401, 403, 404)},
     }
 }
+# ---------------------------------------------------------------------------- case comments
+
+SCHEMAS.update({
+    "Comment": {
+        "type": "object",
+        "required": ["id", "case_id", "author", "author_name", "body", "internal", "mentions", "created_at"],
+        "properties": {
+            "id": {"type": "integer"}, "case_id": {"type": "integer"},
+            "author": {"type": ["string", "null"]}, "author_name": {"type": ["string", "null"]},
+            "body": {"type": "string"},
+            "internal": {"type": "boolean", "description": "An internal note, never to be passed on to the customer"},
+            "mentions": {"type": "array", "items": {"type": "string"}, "description": "The users notified"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "not_notified": {"type": "array", "items": {"type": "string"},
+                             "description": "@names that notified nobody (unknown, or may not see the case)"},
+        },
+    },
+    "NewComment": {
+        "type": "object", "required": ["body"], "additionalProperties": False,
+        "properties": {
+            "body": {"type": "string", "minLength": 1, "maxLength": 5000,
+                     "description": "The text; @username notifies that user if they may see the case"},
+            "internal": {"type": "boolean", "default": True},
+        },
+    },
+})
+
+PATHS.update({
+    "/api/v1/cases/{case_id}/comments": {
+        "get": {
+            "operationId": "listCaseComments", "tags": ["cases"], "summary": "A case's comments, oldest first",
+            "parameters": [CASE_ID, ACCEPT_LANGUAGE],
+            "responses": {
+                "200": _json({"type": "object", "required": ["comments"],
+                              "properties": {"comments": {"type": "array", "items": _ref("Comment")}}},
+                             "The comments."),
+                **_errors(401, 403, 404),
+            },
+        },
+        "post": {
+            "operationId": "addCaseComment", "tags": ["cases"],
+            "summary": "Comment on a case (whoever may see it); mentioned users are notified",
+            "parameters": [CASE_ID, ACCEPT_LANGUAGE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewComment")}}},
+            "responses": {
+                "201": {**_json(_ref("Comment"), "The new comment."),
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 403, 404, 413, 422),
+            },
+        },
+    },
+})
 
 
 DOCUMENT: dict[str, Any] = {

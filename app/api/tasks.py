@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 
 from app.api import bp
@@ -27,6 +27,7 @@ from app.data.queries.inbox import TASK_SCOPES, open_tasks
 from app.data.queries.people import departments_by_id, usernames
 from app.engine.errors import NotFound
 from app.extensions import db, file_store, runtime
+from app.formkit.uploads import DEFAULT_MAX_FILE_BYTES
 from app.i18n import N_
 from app.services import completion, policy
 from app.services import forms as form_service
@@ -34,6 +35,11 @@ from app.services import tasks as task_service
 from app.services.completion import Submission
 
 DEFAULT_LIMIT = 200
+
+
+def _file_limit() -> int:
+    """The size limit per file where a field states none (as on the web forms)."""
+    return int(current_app.config.get("UPLOAD_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES)
 MAX_LIMIT = 500
 MAX_SUBMIT_TOKEN = 64
 
@@ -175,7 +181,8 @@ def complete_task(task_id: str):
         raise validation_error({name: [N_("Unknown field.")] for name in unknown})
     locale = api_locale()
     result = completion.complete_task(
-        db.session, runtime(), api_user(), task_id, Submission(data=body.get("data"), files=files, locale=locale),
+        db.session, runtime(), api_user(), task_id, Submission(data=body.get("data"), files=files, locale=locale,
+                                                     max_bytes=_file_limit()),
         store_file=file_store(), submit_token=submit_token,
     )
     if not result.ok:

@@ -39,7 +39,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 
 from app.clock import local_now
 from app.formkit.definition import CHOICE_TYPES, conditions, localized
-from app.formkit.uploads import detect_type
+from app.formkit.uploads import DEFAULT_MAX_FILE_BYTES, file_problem
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_TEXT_MAX = 2000
@@ -104,6 +104,10 @@ def _messages(locale: str) -> dict[str, str]:
         "file_required": "请选择文件。" if zh else "Please choose a file.",
         "file_type": "“%(name)s”不是可接受的文件。请上传照片(JPEG、PNG、WebP、GIF)、PDF 或 Office 文档。" if zh else
         "“%(name)s” is not an accepted file. Please send photos (JPEG, PNG, WebP, GIF), PDF or Office documents.",
+        "file_size": "“%(name)s”超过了每个文件 %(mb)s MB 的上限，未接收。" if zh else
+        "“%(name)s” is larger than %(mb)s MB per file and was not received.",
+        "file_kind": "“%(name)s”不是此处可接受的文件（可接受：%(types)s）。" if zh else
+        "“%(name)s” is not accepted here (accepted: %(types)s).",
         "unknown": "未知字段。" if zh else "Unknown field.",
         "not_object": "数据必须是 JSON 对象。" if zh else "The data must be a JSON object.",
         "single": "此处应为单个值。" if zh else "A single value is expected here.",
@@ -526,6 +530,8 @@ def validate(
     formdata: Any = None,
     files: Any = None,
     existing: dict[str, list[dict[str, Any]]] | None = None,
+    received: dict[str, list[dict[str, Any]]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Validation:
     """Validate one submission of ``definition``'s form, whichever channel it came from.
 
@@ -551,10 +557,9 @@ def validate(
         formdata = CombinedMultiDict([_multidict(files), _multidict(formdata)])
     form = form_class(definition, locale, source)(formdata=formdata, meta={"locales": [_wtf_locale(locale)]})
     form.validate()
-    check_files(form, definition, locale, existing)
+    check_files(form, definition, locale, existing, received=received, max_bytes=max_bytes)
     errors = {**_flatten_errors(form), **extra}
-    uploads = {spec["name"]: uploads_of(form[spec["name"]])
-               for spec in definition["fields"] if spec["type"] in FILE_TYPES}
+    uploads = uploads_by_field(form, definition)
     return Validation({} if errors else form_data(form, definition), errors, form, uploads)
 
 
@@ -610,6 +615,11 @@ def uploads_of(fld: Any) -> list[Any]:
     return [f for f in files if f and getattr(f, "filename", "")]
 
 
+def uploads_by_field(form: Any, definition: dict[str, Any]) -> dict[str, list[Any]]:
+    """The files chosen in each file field of a bound form."""
+    return {spec["name"]: uploads_of(form[spec["name"]]) for spec in definition["fields"] if spec["type"] in FILE_TYPES}
+
+
 def existing_files(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Files already in the task data, by field name (file inputs cannot be prefilled)."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -620,14 +630,30 @@ def existing_files(definition: dict[str, Any], data: dict[str, Any]) -> dict[str
     return found
 
 
+def upload_error(upload: Any, spec: dict[str, Any], locale: str,
+                 default_max: int = DEFAULT_MAX_FILE_BYTES) -> str | None:
+    """Why ``upload`` is refused for field ``spec`` in the user's language (None: it is accepted)."""
+    problem = file_problem(upload, spec, default_max)
+    if problem is None:
+        return None
+    msg = _messages(locale)
+    if problem.kind == "size":
+        return msg["file_size"] % problem.params
+    if spec.get("accept"):
+        return msg["file_kind"] % problem.params
+    return msg["file_type"] % problem.params
+
+
 def check_files(
     form: Any, definition: dict[str, Any], locale: str, existing: dict[str, list[Any]] | None = None,
-    *, content: bool = True,
+    *, content: bool = True, received: dict[str, list[Any]] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> bool:
     """The file rules on a validated form: a required file field needs an upload (or files it
-    already has in ``existing``), ``files`` fields take at most ``max_files``, and (``content``)
-    every upload must be an accepted file by its content (:func:`app.formkit.uploads.detect_type`);
-    errors are added to the fields. (WTForms leaves file inputs optional.)"""
+    already has in ``existing``, or ``received`` on an earlier try), ``files`` fields take at most
+    ``max_files`` (counting those received before), and (``content``) every upload passes
+    :func:`upload_error` (type by content, the field's types, its size: ``max_mb`` or
+    ``max_bytes``); errors are added to the fields. (WTForms leaves file inputs optional.)"""
     msg = _messages(locale)
     ok = True
     for spec in definition.get("fields", []):
@@ -635,17 +661,20 @@ def check_files(
             continue
         fld = form[spec["name"]]
         files = uploads_of(fld)
-        if spec.get("required") and not files and not (existing or {}).get(spec["name"]):
+        earlier = list((received or {}).get(spec["name"]) or [])
+        if spec.get("required") and not files and not earlier and not (existing or {}).get(spec["name"]):
             fld.errors = [*fld.errors, msg["file_required"]]
             ok = False
         limit = spec.get("max_files")
-        if spec["type"] == "files" and isinstance(limit, int) and len(files) > limit:
-            fld.errors = [*fld.errors, msg["files_max"] % {"n": limit}]
+        count = len(files) + len(earlier)
+        if (spec["type"] == "files" and isinstance(limit, int) and count > limit) or (
+                spec["type"] == "file" and count > 1):
+            fld.errors = [*fld.errors, msg["files_max"] % {"n": limit if spec["type"] == "files" else 1}]
             ok = False
         for upload in files if content else ():
-            if getattr(upload, "stream", None) is None or detect_type(upload.stream, upload.filename) is None:
-                name = str(upload.filename).replace("\\", "/").rsplit("/", 1)[-1][:200]
-                fld.errors = [*fld.errors, msg["file_type"] % {"name": name}]
+            error = upload_error(upload, spec, locale, max_bytes)
+            if error:
+                fld.errors = [*fld.errors, error]
                 ok = False
     return ok
 
@@ -655,9 +684,11 @@ def with_files(
     validation: Validation,
     store_file: FileStore | None,
     existing: dict[str, list[dict[str, Any]]] | None = None,
+    received: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The validated data with its uploads stored by ``store_file``; a file field left empty
-    keeps the files the task already has."""
+    """The validated data with its uploads stored by ``store_file``, after the files ``received``
+    (already stored) on an earlier try; a file field left empty keeps the files the task
+    already has."""
     data = dict(validation.data)
     for spec in definition["fields"]:
         if spec["type"] not in FILE_TYPES:
@@ -666,7 +697,8 @@ def with_files(
         uploads = validation.uploads.get(name) or []
         if uploads and store_file is None:
             raise ValueError("uploads need a file store")
-        stored = [store_file(f) for f in uploads] if store_file and uploads else (existing or {}).get(name, [])
+        stored = [store_file(f) for f in uploads] if store_file and uploads else []
+        stored = [*(received or {}).get(name, []), *stored] or (existing or {}).get(name, [])
         data[name] = stored if spec["type"] == "files" else (stored[0] if stored else None)
     return data
 
@@ -691,7 +723,7 @@ def schema(definition: dict[str, Any], locale: str, source: ChoiceSource) -> dic
             item["help"] = localized(spec["help"], locale)
         if ftype in CHOICE_TYPES or ftype in ("user", "department"):
             item["choices"] = [{"value": v, "label": lbl} for v, lbl in _choices(spec, locale, source)]
-        for key in ("min", "max", "min_length", "max_length", "max_files", "accept", "min_rows", "max_rows"):
+        for key in ("min", "max", "min_length", "max_length", "max_files", "accept", "max_mb", "min_rows", "max_rows"):
             if key in spec:
                 item[key] = spec[key]
         if conditions(spec):

@@ -20,7 +20,13 @@ after now. ``"prefill_from": "<task data key>"`` starts a top-level field with t
 an earlier round, and shown to whoever gets the work back. ``context`` (optional) lists the
 earlier forms whose data the task page shows read-only above the form: form keys, or
 ``{"form": key, "fields": [names], "per_department": true}`` for some of its fields (and the
-latest submission of each department rather than the latest one).
+latest submission of each department rather than the latest one). ``sections`` (optional)
+divides a long form: ``[{"id": "d4", "title": {...}, "from": "<its first field>"}]``; the page
+shows a navigation to them.
+
+A file field may say which files it takes, ``"accept": ["jpg", "png", "pdf"]`` (some of the
+accepted files, judged by content: ``formkit/uploads.py``), and ``"max_mb"`` per file (else
+the app's ``UPLOAD_MAX_FILE_BYTES``); the form states both next to the field.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import keyword
 import re
 from pathlib import Path
 from typing import Any
+
+from app.formkit.uploads import EXTENSIONS
 
 FIELD_TYPES = {
     "text", "textarea", "email", "integer", "number", "money", "date", "datetime",
@@ -48,7 +56,7 @@ FIELD_KEYS = {
     "name", "type", "label", "help", "required", "choices", "min", "max", "min_length",
     "max_length", "max_files", "accept", "fields", "min_rows", "max_rows", "default",
     "placeholder", "readonly", "rows", "roles", "width", "sum_equals", "required_if", "not_future",
-    "prefill_from",
+    "prefill_from", "max_mb",
 }
 NUMBER_TYPES = {"integer", "number", "money"}
 CONDITION_KEYS = {"field", "in", "not_in"}
@@ -149,6 +157,13 @@ def _check_extras(field: dict[str, Any], ftype: str, here: str, depth: int, prob
     source = field.get("prefill_from")
     if "prefill_from" in field and (not isinstance(source, str) or not NAME_RE.match(source) or depth):
         problems.append(f"{here}: prefill_from names a task data key, on a top-level field")
+    accept = field.get("accept")
+    if "accept" in field and (ftype not in ("file", "files") or not isinstance(accept, list) or not accept
+                              or not set(map(str, accept)) <= set(EXTENSIONS)):
+        problems.append(f"{here}: accept lists file extensions, some of {', '.join(EXTENSIONS)}")
+    if "max_mb" in field and (ftype not in ("file", "files") or isinstance(field["max_mb"], bool)
+                              or not isinstance(field["max_mb"], int | float) or field["max_mb"] <= 0):
+        problems.append(f"{here}: max_mb is a positive number of megabytes, on a file field")
     if "not_future" in field and (ftype not in ("date", "datetime") or not isinstance(field["not_future"], bool)):
         problems.append(f"{here}: not_future is true or false, on a date or datetime field")
 
@@ -214,7 +229,34 @@ def validate_definition(definition: Any, key: str | None = None) -> list[str]:
     _check_fields(definition.get("fields"), form_key or "form", problems)
     _check_decision_fields(definition, problems)
     _check_context(definition.get("context"), problems)
+    _check_sections(definition, problems)
     return problems
+
+
+def sections(definition: dict[str, Any], locale: str) -> list[dict[str, str]]:
+    """The form's sections (``"sections": [{"id", "title", "from": <first field>}]``) in the
+    user's language: a long form's page gets a navigation to each."""
+    return [{"id": str(s["id"]), "title": localized(s.get("title"), locale), "from": str(s["from"])}
+            for s in definition.get("sections") or [] if isinstance(s, dict)]
+
+
+def _check_sections(definition: dict[str, Any], problems: list[str]) -> None:
+    value = definition.get("sections")
+    if value is None:
+        return
+    names = [f.get("name") for f in definition.get("fields") or [] if isinstance(f, dict)]
+    if not isinstance(value, list) or not value:
+        problems.append("sections must be a non-empty list of {\"id\", \"title\", \"from\": <field name>}")
+        return
+    ids = set()
+    for entry in value:
+        if (not isinstance(entry, dict) or set(entry) != {"id", "title", "from"} or not isinstance(entry["id"], str)
+                or not NAME_RE.match(entry["id"]) or entry["id"] in ids or entry["from"] not in names):
+            problems.append(f"section {entry!r} must be {{\"id\": <unique name>, \"title\", "
+                            "\"from\": <a field of this form>}")
+            continue
+        ids.add(entry["id"])
+        _check_label(entry["title"], f"section {entry['id']}", problems)
 
 
 def context_entries(definition: dict[str, Any]) -> list[tuple[str, list[str] | None, bool]]:

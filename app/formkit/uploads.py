@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 #: accepted content type → file name extensions it may carry
@@ -76,4 +77,70 @@ def detect_type(stream: BinaryIO, filename: str | None) -> str | None:
     return found
 
 
-__all__ = ["ACCEPTED_TYPES", "ACCEPT_ATTRIBUTE", "IMAGE_TYPES", "detect_type", "stream_size"]
+#: a file field's size limit when it states none (``"max_mb"``); the app may lower or raise it
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+EXTENSIONS = tuple(ext for exts in ACCEPTED_TYPES.values() for ext in exts)
+
+
+def allowed_extensions(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The extensions a file field takes: its ``accept`` list (a subset of the accepted files),
+    else every accepted file."""
+    accept = spec.get("accept")
+    if isinstance(accept, list) and accept:
+        return tuple(ext for ext in EXTENSIONS if ext in {str(a).lower().lstrip(".") for a in accept})
+    return EXTENSIONS
+
+
+def accept_attribute(spec: dict[str, Any]) -> str:
+    """The ``accept`` attribute of the field's file input (the browser's picker filter)."""
+    return ",".join("." + ext for ext in allowed_extensions(spec))
+
+
+def max_bytes(spec: dict[str, Any], default: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    """A file field's size limit per file: its ``max_mb``, else ``default``."""
+    limit = spec.get("max_mb")
+    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
+        return int(limit * 1024 * 1024)
+    return default
+
+
+def type_names(spec: dict[str, Any]) -> str:
+    """The accepted files of a field in words for the form: "JPG, PNG, PDF"."""
+    return ", ".join(ext.upper() for ext in allowed_extensions(spec) if ext not in ("jpeg",))
+
+
+@dataclass
+class FileProblem:
+    """Why one upload is refused: ``kind`` ("type", "size") and the message's parameters."""
+
+    kind: str
+    params: dict[str, Any]
+
+
+def display_name(filename: str | None) -> str:
+    return str(filename or "file").replace("\\", "/").rsplit("/", 1)[-1][:200]
+
+
+def file_problem(upload: Any, spec: dict[str, Any], default_max: int = DEFAULT_MAX_FILE_BYTES) -> FileProblem | None:
+    """The one rule set every upload passes, staff and public: at most the field's size, a file
+    accepted by its content whose extension agrees, of a type this field takes."""
+    name = display_name(getattr(upload, "filename", None))
+    stream = getattr(upload, "stream", None)
+    if stream is None:
+        return FileProblem("type", {"name": name, "types": type_names(spec)})
+    limit = max_bytes(spec, default_max)
+    if stream_size(stream) > limit:
+        return FileProblem("size", {"name": name, "mb": _mb(limit)})
+    if detect_type(stream, upload.filename) is None or _extension(upload.filename) not in allowed_extensions(spec):
+        return FileProblem("type", {"name": name, "types": type_names(spec)})
+    return None
+
+
+def _mb(limit: int) -> str:
+    return f"{limit / (1024 * 1024):.3g}"
+
+
+__all__ = [
+    "ACCEPTED_TYPES", "ACCEPT_ATTRIBUTE", "DEFAULT_MAX_FILE_BYTES", "IMAGE_TYPES", "FileProblem", "accept_attribute",
+    "allowed_extensions", "detect_type", "display_name", "file_problem", "max_bytes", "stream_size", "type_names",
+]

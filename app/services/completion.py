@@ -20,8 +20,10 @@ from app.data.models import HumanTask, TaskState, User
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.formkit.build import FileStore, data_keys, existing_files, validate, with_files
+from app.formkit.uploads import DEFAULT_MAX_FILE_BYTES
 from app.i18n import N_
 from app.services.choices import DatabaseChoices
+from app.services.drafts import discard_drafts
 from app.services.forms import definition_for_task, with_task_data
 from app.services.tasks import actor_for, check_can_complete
 
@@ -36,12 +38,18 @@ class Submission:
     ``form``: the fields an HTML form posted (a MultiDict); ``data``: a JSON object (API,
     approvals); ``files``: uploads by field name (a MultiDict of objects with ``filename``,
     ``content_type`` and ``stream``, e.g. werkzeug's FileStorage). Set ``form`` or ``data``.
+    ``received``: files stored on an earlier try of the form (by field), used with the new
+    ones; ``max_bytes``: the size limit per file where a field states none; ``refused``: why
+    the request's files could not be received (too large), which makes it invalid.
     """
 
     form: Any = None
     data: Any = None
     files: Any = None
     locale: str = "zh"
+    received: dict[str, list[dict[str, Any]]] | None = None
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES
+    refused: str | None = None
 
 
 @dataclass
@@ -84,10 +92,12 @@ def read_submission(
     validation = validate(
         definition, submission.locale, DatabaseChoices(session),
         data=submission.data, formdata=submission.form, files=submission.files, existing=files,
+        received=submission.received, max_bytes=submission.max_bytes,
     )
-    result = Completion(task, definition, validation.errors, validation.form, files)
+    errors = {**validation.errors, **({"request": [submission.refused]} if submission.refused else {})}
+    result = Completion(task, definition, errors, validation.form, files)
     if result.ok:
-        result.data = with_files(definition, validation, store_file, files)
+        result.data = with_files(definition, validation, store_file, files, submission.received)
     return result
 
 
@@ -122,4 +132,5 @@ def complete_task(
         result.task = runtime.complete_task(session, task.id, result.data, actor_for(user, task), submit_token)
     except TaskNotOpen as exc:
         raise TaskNotOpen(ALREADY_DONE) from exc
+    discard_drafts(session, task.id)
     return result

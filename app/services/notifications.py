@@ -200,6 +200,41 @@ def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
     return created
 
 
+def case_link(case_id: int) -> str:
+    from flask import current_app
+
+    return f"{str(current_app.config.get('BASE_URL') or '').rstrip('/')}/cases/{case_id}"
+
+
+def notify_about_case(session: Session, users: Sequence[User], kind: str, case_id: int, case_number: str | None,
+                      params: Mapping[str, Any]) -> list[Notification]:
+    """In-app notifications and queued e-mails about a case rather than a task (a comment that
+    mentions someone), respecting opt-outs; opening one shows the case."""
+    unique = list({u.id: u for u in users if u is not None and u.active}.values())
+    skip = opted_out(session, (u.id for u in unique), kind)
+    now = clock.now()
+    created = []
+    for user in unique:
+        in_app = (user.id, "in_app") not in skip
+        email = bool(user.email) and (user.id, "email") not in skip
+        if not in_app and not email:
+            continue
+        note = Notification(user_id=user.id, kind=kind, task_id=None, case_id=case_id, case_number=case_number,
+                            params=dict(params), in_app=in_app, created_at=now)
+        session.add(note)
+        created.append(note)
+        if email:
+            locale = user_locale(user)
+            subject = render_subject(kind, params, locale, user.timezone)
+            body = render_body(kind, params, locale, user.timezone, case_link(case_id), user.display_name)
+            session.flush()
+            session.add(EmailOutbox(
+                notification_id=note.id, to_address=user.email, subject=subject[:300], body=body, locale=locale,
+                status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+            ))
+    return created
+
+
 def is_rework(session: Session, task: HumanTask) -> bool:
     """Whether the instance completed this step (for the same department) before."""
     return bool(earlier_rounds(session, task))

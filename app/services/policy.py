@@ -440,3 +440,15 @@ def may_view_analytics_department(user: User, department_id: int | None) -> bool
     A head who names no department sees their own departments' figures."""
     scope = analytics_scope(user)
     return scope is None or department_id is None or department_id in scope
+# ---------------------------------------------------------------------------- drafts and comments
+
+
+def may_keep_draft(user: User, task: HumanTask) -> bool:
+    """Save and read a draft of a task's form: whoever may complete the task now (a draft is
+    private to its user; nobody else ever reads it)."""
+    return may_complete(user, task)
+
+
+def may_comment(session: Session, user: User, case: Case) -> bool:
+    """Read a case's comments and add one: whoever may see the case (internal or not)."""
+    return may_view_case(session, user, case)

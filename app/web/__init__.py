@@ -9,11 +9,13 @@ from flask import Flask
 from app.web.shared.display import register_template_globals
 from app.web.shared.headers import register_security_headers
 from app.web.shared.limits import register_rate_limits
+from app.web.shared.long_forms import register_long_forms
 from app.web.shared.navigation import register_navigation
+from app.web.shared.uploads import register_uploads
 
 BLUEPRINTS = (
     "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
-    "approvals", "designer", "assessment", "audit", "dashboard",
+    "approvals", "designer", "assessment", "audit", "dashboard", "comments",
 )
 
 
@@ -30,3 +32,5 @@ def register_web(app: Flask) -> None:
     register_navigation(app)
     register_security_headers(app)
     register_rate_limits(app)
+    register_uploads(app)
+    register_long_forms(app)

@@ -127,6 +127,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "inbox.work": MARKETING_TASK,  # the delegate works there; other viewers are sent to the task page
     "tasks.show": SIGN_OFF_VIEW,
     "tasks.complete": HEAD_OF_QUALITY,
+    "tasks.save_draft": HEAD_OF_QUALITY,  # a draft: whoever may complete the task
+    "comments.add": CASE_A,  # comments: whoever may see the case
     "cases.index": CASE_LIST,
     "cases.new_case": CASE_OPENERS,
     "cases.show": CASE_A,
@@ -192,6 +194,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.create_case": CASE_OPENERS,
     "api.list_cases": CASE_LIST,
     "api.get_case": CASE_A,
+    "api.list_comments": CASE_A,
+    "api.add_comment": CASE_A,
     "api.audit_trail": CASE_A,
     "api.audit_events": AUDIT_READERS,
     "api.audit_export_progress": AUDIT_EXPORT,
@@ -211,7 +215,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
 TASK_OF = {
     "inbox.release": "held", "api.unclaim_task": "held", "inbox.delegate": "held",
     "inbox.recall": "delegated", "inbox.work": "delegated",
-    "tasks.show": "sign", "tasks.complete": "sign",
+    "tasks.show": "sign", "tasks.complete": "sign", "tasks.save_draft": "sign",
     "approvals.decide": "sign", "api.claim_task": "sign", "api.complete_task": "sign",
 }
 QUERY = {"api.audit_trail": "?case={case_id}"}

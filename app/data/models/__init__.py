@@ -5,6 +5,7 @@ from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRootCaus
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
+from app.data.models.comments import CaseComment
 from app.data.models.inbox import DelegationState, SavedFilter, Substitution, TaskDelegation
 from app.data.models.notifications import (
     EmailOutbox,
@@ -24,6 +25,7 @@ from app.data.models.process import (
 from app.data.models.public import PublicSubmission, SurveyResponse
 from app.data.models.ratelimit import RateHit
 from app.data.models.settings import AppSetting
+from app.data.models.work import PendingUpload, TaskDraft
 
 __all__ = [
     "ROLES",
@@ -36,6 +38,7 @@ __all__ = [
     "CalendarOverride",
     "CalendarYearConfirmation",
     "Case",
+    "CaseComment",
     "CaseMatchKey",
     "CaseRootCause",
     "Counter",
@@ -47,6 +50,7 @@ __all__ = [
     "InstanceStatus",
     "Membership",
     "Notification",
+    "PendingUpload",
     "NotificationOptOut",
     "ProcessDefinition",
     "ProcessInstance",
@@ -56,6 +60,7 @@ __all__ = [
     "Substitution",
     "SurveyResponse",
     "TaskDelegation",
+    "TaskDraft",
     "TaskEscalation",
     "TaskLateness",
     "TaskState",

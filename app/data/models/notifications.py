@@ -43,8 +43,9 @@ class NotificationKind:
     OVERDUE = "overdue"
     ESCALATED = "escalated"
     REWORK = "rework"
+    MENTION = "mention"
 
-    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework")
+    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework", "mention")
 
 
 class Notification(Base):

@@ -15,7 +15,7 @@ from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
-from app.formkit.build import check_files, form_data
+from app.formkit.build import Validation, check_files, form_data, uploads_by_field, with_files
 from app.services import customer_clock, policy
 from app.services.cases import RECLASSIFIED, main_instance, open_case
 from app.services.customer_mail import case_mails
@@ -24,6 +24,7 @@ from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
 from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, readable_lanes, task_title
 from app.web.shared.forms import build_form
+from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
 from app.web.tasks.routes import offer_next
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -64,13 +65,19 @@ def new_case():
         abort(403)
     definition = definition_by_key(db.session, INTAKE_FORM)
     form = build_form(definition)
+    got = received_uploads()
     if request.method == "POST":
+        refused = too_large()
         valid = form.validate_on_submit()
-        valid = check_files(form, definition, locale()) and valid
+        valid = valid and not refused
+        valid = check_files(form, definition, locale(), received=got.files, max_bytes=file_limit()) and valid
         if valid:
             try:
-                intake = form_data(form, definition, file_store())
+                intake = with_files(definition, Validation(form_data(form, definition), {}, form,
+                                                           uploads_by_field(form, definition)),
+                                    file_store(), received=got.files)
                 case = open_case(db.session, runtime(), intake, actor_for(current_user))
+                received_used(got)
                 db.session.commit()
             except AppError as exc:
                 db.session.rollback()
@@ -80,9 +87,11 @@ def new_case():
                 offer_next(case.id)  # its first task is in the department's queue, not yet "mine"
                 return redirect(url_for("cases.show", case_id=case.id))
         db.session.rollback()
+        got = keep_received(got, form, definition, locale())
         return render_template("cases/new.html", title=_("New case"), form=form, definition=definition,
-                               invalid=True), 422
-    return render_template("cases/new.html", title=_("New case"), form=form, definition=definition)
+                               invalid=True, received=got.rows, upload_token=got.token, too_large=refused), 422
+    return render_template("cases/new.html", title=_("New case"), form=form, definition=definition,
+                           upload_token=got.token)
 
 
 def _action_label(action: str) -> str:

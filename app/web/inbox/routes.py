@@ -35,6 +35,7 @@ from app.services.forms import definition_by_key, definition_for_task, prefill, 
 from app.web.errors import local_url
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
+from app.web.shared.uploads import file_limit
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
@@ -323,7 +324,7 @@ def work(task_id: str):
         return render_template("inbox/work.html", form=build_form(definition, data), definition=definition,
                                files=existing_files(definition, data), submit_token=uuid.uuid4().hex, **context)
     token = request.form.get("submit_token", "")[:64] or uuid.uuid4().hex
-    submission = Submission(form=request.form, files=request.files, locale=locale())
+    submission = Submission(form=request.form, files=request.files, locale=locale(), max_bytes=file_limit())
     if as_delegate:
         result = inbox_service.return_draft(db.session, runtime(), current_user, task_id, submission,
                                             store_file=file_store())

@@ -21,6 +21,7 @@ KIND_LABELS = {
     NotificationKind.OVERDUE: N_("Task overdue"),
     NotificationKind.ESCALATED: N_("Overdue task escalated to me"),
     NotificationKind.REWORK: N_("Task returned for rework"),
+    NotificationKind.MENTION: N_("Mentioned in a comment on a case"),
 }
 
 

@@ -17,7 +17,16 @@ from app.data.models import Case
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, runtime
-from app.formkit.build import check_files, form_class, form_data
+from app.formkit.build import (
+    Validation,
+    check_files,
+    form_class,
+    form_data,
+    upload_error,
+    uploads_by_field,
+    uploads_of,
+    with_files,
+)
 from app.i18n import N_
 from app.services import attachments, ratelimit
 from app.services import public as svc
@@ -30,11 +39,14 @@ from app.web.files.routes import bp as files_bp
 from app.web.public.forms import MAX_REPLY_FILES, HoneypotMixin, ReplyForm, SurveyForm
 from app.web.shared.display import locale
 from app.web.shared.limits import too_many_response
+from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
 
 bp = Blueprint("public", __name__)
 bp.register_blueprint(files_bp)  # /files/<id> (signed-in staff), endpoint "public.files.download"
 
 INTAKE_FORM = "case_intake"
+#: the reply's file field under the rules of every upload (app/formkit/uploads.py)
+REPLY_FILES = {"name": "files", "type": "files", "max_files": MAX_REPLY_FILES}
 LANGUAGES = ("zh", "en")
 
 
@@ -69,36 +81,12 @@ def _client_ip() -> str:
 
 
 def _max_file_bytes() -> int:
-    return int(current_app.config.get("PUBLIC_MAX_FILE_BYTES", svc.DEFAULT_MAX_FILE_BYTES))
+    return file_limit()
 
 
-def _uploads(field: Any) -> list[Any]:
-    files = field.data if isinstance(field.data, list) else [field.data]
-    return [f for f in files if f and getattr(f, "filename", "")]
-
-
-def _check_uploads(field: Any) -> dict[int, str] | None:
-    """Detected content type per upload (by ``id()``), or None after adding field errors."""
-    detected: dict[int, str] = {}
-    ok = True
-    for upload in _uploads(field):
-        content_type, problem = svc.check_upload(upload, _max_file_bytes())
-        if problem is not None or content_type is None:
-            if problem is not None:
-                field.errors = [*field.errors, _(problem.message, **problem.params)]
-            ok = False
-        else:
-            detected[id(upload)] = content_type
-    return detected if ok else None
-
-
-def _store(detected: dict[int, str]):
-    def store(upload: Any) -> dict[str, Any]:
-        stored = attachments.store(current_app.config["UPLOAD_DIR"], upload, _max_file_bytes())
-        stored["content_type"] = detected[id(upload)]  # what the content is, not what the browser said
-        return stored
-
-    return store
+def _store(upload: Any) -> dict[str, Any]:
+    """Store a checked upload (its type is what its content is, never what the browser said)."""
+    return attachments.store(current_app.config["UPLOAD_DIR"], upload, _max_file_bytes())
 
 
 def _page(template: str, status: int = 200, **context: Any):
@@ -192,8 +180,9 @@ def feedback():
     except NotFound:
         return _message(_("Not available"), _("The feedback form is not available at the moment."), 503)
     form = _feedback_form(definition)
+    got = received_uploads()
     context = {"title": _("Send us your feedback"), "form": form, "definition": definition,
-               "accept": svc.ACCEPT_ATTRIBUTE, "max_mb": _max_file_bytes() // (1024 * 1024)}
+               "accept": svc.ACCEPT_ATTRIBUTE, "upload_token": got.token}
     if request.method != "POST":
         return _page("feedback.html", **context)
 
@@ -203,20 +192,26 @@ def feedback():
         return _too_many()
     if (request.form.get("website") or "").strip():
         return _message(_("Not accepted"), _("Your submission could not be accepted."), 400)
+    refused = too_large()
     valid = form.validate_on_submit()
-    valid = check_files(form, definition, locale(), content=False) and valid  # content: _check_uploads
-    valid = not _needs_contact(form, definition) and valid
-    detected = _check_uploads(form["attachments"]) if "attachments" in form else {}
-    if not valid or detected is None:
+    valid = check_files(form, definition, locale(), received=got.files, max_bytes=_max_file_bytes()) and valid
+    valid = not _needs_contact(form, definition) and valid and not refused
+    if not valid:
         db.session.rollback()
-        return _page("feedback.html", 422, invalid=True, **context)
+        got = keep_received(got, form, definition, locale())
+        return _page("feedback.html", 422, invalid=True, too_large=refused, received=got.rows,
+                     **{**context, "upload_token": got.token})
 
     if not svc.reserve_submission(db.session, ip, limit):
         db.session.rollback()
         return _too_many()
     try:
-        intake = svc.intake_from_public(form_data(form, definition, _store(detected)), locale())
+        data = with_files(definition, Validation(form_data(form, definition), {}, form,
+                                                 uploads_by_field(form, definition)),
+                          _store, received=got.files)
+        intake = svc.intake_from_public(data, locale())
         case = open_case(db.session, runtime(), intake, svc.CUSTOMER)
+        received_used(got)
         db.session.commit()
     except AppError:
         db.session.rollback()
@@ -266,16 +261,17 @@ def status(token: str):
         return _status_page(case)
     form = ReplyForm()
     valid = form.validate_on_submit()
-    files = _uploads(form.files)
+    files = uploads_of(form.files)
     if len(files) > MAX_REPLY_FILES:
         form.files.errors = [*form.files.errors, _("At most %(n)d files.", n=MAX_REPLY_FILES)]
         valid = False
-    detected = _check_uploads(form.files)
-    if not valid or detected is None:
+    problems = [upload_error(f, REPLY_FILES, locale(), _max_file_bytes()) for f in files]
+    form.files.errors = [*form.files.errors, *(p for p in problems if p)]
+    if not valid or any(problems):
         db.session.rollback()
         return _status_page(case, form, 422, invalid=True)
     try:
-        stored = [_store(detected)(f) for f in files]
+        stored = [_store(f) for f in files]
         svc.submit_reply(db.session, runtime(), case, form.reply_text.data.strip(), stored,
                          form.submit_token.data or None)
         db.session.commit()

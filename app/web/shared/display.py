@@ -84,6 +84,7 @@ AUDIT_ACTIONS = {
     "process_cancelled": N_("Process cancelled"),
     "incident": N_("Incident"),
     "survey_answered": N_("Satisfaction survey answered"),
+    "case_comment": N_("Comment"),
     "definition_deployed": N_("Process version deployed"),
     "form_deployed": N_("Form version deployed"),
     "instance_migrated": N_("Instance migrated"),

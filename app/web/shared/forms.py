@@ -25,6 +25,15 @@ def build_form(definition: dict[str, Any], prefill: dict[str, Any] | None = None
     return cls(formdata=None, data=to_form_values(definition, prefill or {}), meta=meta)
 
 
+def bound_form(definition: dict[str, Any], pairs: list[tuple[str, Any]]) -> FlaskForm:
+    """The definition's form bound to posted ``(name, value)`` pairs (a restored draft)."""
+    from werkzeug.datastructures import MultiDict
+
+    loc = locale()
+    cls = form_class(definition, loc, DatabaseChoices(db.session), base=FlaskForm)
+    return cls(formdata=MultiDict(pairs), meta={"locales": ["en" if loc == "en" else "zh"], "csrf": False})
+
+
 def _convert(spec: dict[str, Any], value: Any) -> Any:
     ftype = spec["type"]
     if value is None:

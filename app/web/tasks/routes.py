@@ -15,13 +15,14 @@ from app.data.queries.history import completed_task_events
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
-from app.services import policy, rounds
+from app.services import drafts, policy, rounds
 from app.services import tasks as task_service
 from app.services.completion import Submission, complete_task
 from app.services.forms import definition_for_task, prefill, with_task_data
 from app.services.task_context import task_context
 from app.web.shared.display import locale, readable, task_title
-from app.web.shared.forms import build_form
+from app.web.shared.forms import bound_form, build_form
+from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -76,11 +77,14 @@ def show(task_id: str):
     except AppError:  # the page still shows the form, without prefilled values
         data = {}
     definition = with_task_data(definition, lambda: data)
+    draft = drafts.draft_for(db.session, current_user, task)
+    form = (bound_form(definition, drafts.draft_pairs(draft)) if draft
+            else build_form(definition, prefill(definition, data)))
     return render_template(
         "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=definition,
-        form=build_form(definition, prefill(definition, data)),
+        form=form, draft=draft,
         mode="edit" if policy.may_complete(current_user, task) else "view",
-        submit_token=uuid.uuid4().hex, files=existing_files(definition, data),
+        submit_token=uuid.uuid4().hex, files=existing_files(definition, data), upload_token=received_uploads().token,
         may_claim=task.assignee_id is None and policy.may_claim(current_user, task), **_rounds(task),
     )
 
@@ -94,19 +98,35 @@ def complete(task_id: str):
     ``app/web/errors.py``; a second submit with the same token only says it is done.
     """
     token = _submit_token() or uuid.uuid4().hex
+    got = received_uploads()
+    refused = too_large()
     result = complete_task(
         db.session, runtime(), current_user, task_id,
-        Submission(form=request.form, files=request.files, locale=locale()),
+        Submission(form=request.form, files=request.files, locale=locale(), received=got.files,
+                   max_bytes=file_limit(), refused=refused),
         store_file=file_store(), submit_token=token,
     )
     if not result.ok:
         db.session.rollback()
         task = result.task
+        if result.form is not None:
+            got = keep_received(got, result.form, result.definition, locale())
         return render_template(
             "tasks/show.html", title=task_title(task), task=task, case=_case(task), definition=result.definition,
             form=result.form, mode="edit", submit_token=token, files=result.files, invalid=True, may_claim=False,
-            **_rounds(task),
+            received=got.rows, upload_token=got.token, too_large=refused, **_rounds(task),
         ), 422
+    received_used(got)
     db.session.commit()
     _done(result.task)
     return redirect(url_for("inbox.index"))
+
+
+@bp.post("/<task_id>/draft")
+@login_required
+def save_draft(task_id: str):
+    """Keep what the user typed, unvalidated, as their draft of the task (files are not kept)."""
+    drafts.save_draft(db.session, current_user, task_id, request.form.items(multi=True))
+    db.session.commit()
+    flash(_("Draft saved. It is restored when you come back to this task."), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))

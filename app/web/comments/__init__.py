@@ -1,0 +1,1 @@
+"""Comments on a case (web)."""
