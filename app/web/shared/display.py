@@ -99,6 +99,7 @@ AUDIT_ACTIONS = {
     "logout": N_("Signed out"),
     "audit_exported": N_("Audit trail exported"),
     "assessment_exported": N_("Assessment exported"),
+    "document_exported": N_("Document exported (PDF)"),
     "retention_applied": N_("Retention applied"),
 }
 
