@@ -128,6 +128,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "cases.index": CASE_LIST,
     "cases.new_case": CASE_OPENERS,
     "cases.show": CASE_A,
+    "documents.download": CASE_A,
     "approvals.index": APPROVERS,
     "approvals.bulk": APPROVERS,
     "approvals.decide": HEAD_OF_QUALITY,
@@ -190,6 +191,8 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.create_case": CASE_OPENERS,
     "api.list_cases": CASE_LIST,
     "api.get_case": CASE_A,
+    "api.case_documents_list": CASE_A,
+    "api.case_document": CASE_A,
     "api.audit_trail": CASE_A,
     "api.audit_events": AUDIT_READERS,
     "api.audit_export_progress": AUDIT_EXPORT,
@@ -282,6 +285,7 @@ def world(db_url, tmp_path_factory):
             "user_id": user["marketing"].id, "filter_id": saved.id, "export_id": export.id, "substitution_id": away.id,
             "notification_id": 1, "token": case_a.public_token, "file_id": photo["id"], "key": "verify_feedback",
             "day": "2026-03-09", "year": 2027, "code": "zh", "filename": "css/app.css", "rest": "nothing-here",
+            "doc": "improvement",
         }
         params["instance_id:assessment"] = assessment
         params["user_id:spare"] = save_user(s, "spare", "spare", password="demo").id
