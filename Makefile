@@ -29,6 +29,8 @@ app/static/vendor/.installed: package.json assets/designer-lint.js assets/design
 	node_modules/.bin/esbuild assets/designer-lint.js --bundle --minify --format=iife --target=es2019 \
 		--log-level=warning --outfile=app/static/vendor/designer/lint-layout.js
 	cp node_modules/bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css app/static/vendor/designer/
+	mkdir -p app/static/vendor/echarts
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE app/static/vendor/echarts/
 	touch $@
 
 translations: venv

@@ -33,6 +33,7 @@ EIGHT_D = {
     "d2_why": "回流焊温度曲线漂移", "d2_how": "客户现场报警", "d2_how_many": 5, "d2_is_not": "一号线无此问题",
     "d3_containment": [{"action": "库存全检", "scope": "stock", "owner": "王五", "due_date": "2026-03-03",
                         "effectiveness": "全检50台无不良"}],
+    "d4_root_cause_category": "production",
     "d4_occurrence_cause": "温度曲线未点检", "d4_escape_cause": "出厂测试未覆盖热态",
     "d4_five_why": [{"why": "为什么虚焊"}, {"why": "为什么温度低"}],
     "d5_corrective": [{"action": "增加炉温点检", "owner": "张三", "due_date": "2026-03-10",

@@ -807,6 +807,53 @@ PATHS.update({
 })
 
 
+REPORT_METRICS = ("volumes", "pareto_causes", "pareto_models", "cycle_times", "on_time", "ageing", "satisfaction",
+                  "costs", "repeat_rate")
+SCHEMAS["Report"] = {
+    "type": "object",
+    "required": ["metric", "period", "previous", "filters", "data", "table"],
+    "properties": {
+        "metric": {"type": "string", "enum": list(REPORT_METRICS)},
+        "period": {"type": "object", "required": ["kind", "start", "end"], "properties": {
+            "kind": {"type": "string", "enum": ["week", "month", "quarter", "custom"]},
+            "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date"}}},
+        "previous": {"type": "object", "required": ["start", "end"], "description": "The period compared with",
+                     "properties": {"start": {"type": "string", "format": "date"},
+                                    "end": {"type": "string", "format": "date"}}},
+        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+        "data": {"type": "object", "description": "The metric's figures (keys, labels in the caller's language, "
+                                                  "counts, rates in %, hours, money as strings); see the README"},
+        "table": {"type": "object", "required": ["columns", "rows"], "description": "The figures as a table "
+                  "(what the dashboard's Excel and CSV downloads hold)", "properties": {
+                      "columns": {"type": "array", "items": {"type": "string"}},
+                      "rows": {"type": "array", "items": {"type": "array"}}}},
+    },
+}
+PATHS["/api/v1/reports/{metric}"] = {
+    "get": {
+        "operationId": "getReport", "tags": ["reports"],
+        "summary": "One metric of the analysis dashboard for a period (General Manager, Quality, admins; "
+                   "department heads for their own departments)",
+        "description": "Periods: week, month or quarter containing `start` (default today), or custom "
+                       "`start`..`end` (at most three years). Filters narrow the cases; `department` is a "
+                       "department code (cases where it has or had a task).",
+        "parameters": [
+            {"name": "metric", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": list(REPORT_METRICS)}},
+            {"name": "period", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["week", "month", "quarter", "custom"], "default": "month"}},
+            {"name": "start", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
+            {"name": "end", "in": "query", "required": False, "description": "custom periods only",
+             "schema": {"type": "string", "format": "date"}},
+            *({"name": name, "in": "query", "required": False, "schema": {"type": "string", "maxLength": 120}}
+              for name in ("department", "product_model", "feedback_type", "category", "channel")),
+            ACCEPT_LANGUAGE,
+        ],
+        "responses": {"200": _json(_ref("Report"), "The metric."), **_errors(400, 401, 403, 404)},
+    }
+}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -819,7 +866,7 @@ DOCUMENT: dict[str, Any] = {
     "servers": [{"url": "/"}],
     "security": [{"bearerAuth": []}],
     "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "assessments",
-                                         "process-definitions")],
+                                         "process-definitions", "reports")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {

@@ -204,6 +204,7 @@ class TaskProjector:
             row.urgency = case.urgency
             row.category = case.category
         row.context = {"stage": props.get("stage") or row.title}
+        row.stage = (props.get("stage") or row.title)[:100]
         about = props.get("about")  # the department whose work the task is about (e.g. Quality verifying one 8D)
         about_id = lookups.department_id(_evaluate(workflow, task, about)) if about else None
         if about_id is not None and about_id != row.department_id:

@@ -416,3 +416,33 @@ def assessment_scope(user: User, departments: Collection[str]) -> set[str] | Non
 def may_export_assessment(user: User) -> bool:
     """The Excel export (Finance applies it): readers of all assessments."""
     return reads_all_assessments(user)
+
+
+# ---------------------------------------------------------------------------- analysis dashboard and reports
+
+#: the dashboard and the report API over every department
+ANALYTICS_ROLES = ("manager", "admin", "quality_engineer")
+ANALYTICS_DEPARTMENTS = frozenset({"quality"})
+
+
+def analytics_sees_all(user: User) -> bool:
+    """The General Manager, Quality (its members and quality engineers) and admins see every department."""
+    return user.has_role(*ANALYTICS_ROLES) or bool(department_codes(user) & ANALYTICS_DEPARTMENTS)
+
+
+def may_view_analytics(user: User | None) -> bool:
+    """The dashboard, its downloads and case lists, and ``/api/v1/reports``: those who see every
+    department, and department heads (their own departments only, see :func:`analytics_scope`)."""
+    return user is not None and (analytics_sees_all(user) or bool(user.head_of_ids))
+
+
+def analytics_scope(user: User) -> frozenset[int] | None:
+    """The departments whose figures ``user`` may see: None for all, else the ones they head."""
+    return None if analytics_sees_all(user) else frozenset(user.head_of_ids)
+
+
+def may_view_analytics_department(user: User, department_id: int | None) -> bool:
+    """Whether a report filtered on one department (None: none named) is within the user's scope.
+    A head who names no department sees their own departments' figures."""
+    scope = analytics_scope(user)
+    return scope is None or department_id is None or department_id in scope

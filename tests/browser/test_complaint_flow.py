@@ -103,6 +103,7 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     form.fill('[name="d1_team-0-member"]', "张三")
     form.fill("#d2_what", "控制板虚焊")
     form.fill('[name="d3_containment-0-action"]', "库存全检")
+    form.select_option("#d4_root_cause_category", "production")
     form.fill("#d4_occurrence_cause", "炉温未点检")
     form.fill("#d4_escape_cause", "出厂测试未覆盖热态")
     form.fill('[name="d5_corrective-0-action"]', "增加炉温点检")

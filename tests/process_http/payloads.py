@@ -22,7 +22,8 @@ def intake(**overrides: Any) -> dict[str, Any]:
 #: the fields of the 8D report that are required, and nothing else
 EIGHT_D_MINIMAL = {
     "d0_emergency": "隔离库存", "d1_team": [{"member": "张三"}], "d2_what": "外壳裂纹",
-    "d3_containment": [{"action": "全检"}], "d4_occurrence_cause": "模具磨损", "d4_escape_cause": "未抽检",
+    "d3_containment": [{"action": "全检"}], "d4_root_cause_category": "production",
+    "d4_occurrence_cause": "模具磨损", "d4_escape_cause": "未抽检",
     "d5_corrective": [{"action": "更换模具"}],
 }
 

@@ -1,6 +1,7 @@
 """ORM models, one module per concern; importing this package registers them all."""
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
+from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRootCause
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
@@ -28,12 +29,15 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AppSetting",
+    "AssessmentLine",
     "AuditChainHead",
     "AuditEvent",
     "AuditExport",
     "CalendarOverride",
     "CalendarYearConfirmation",
     "Case",
+    "CaseMatchKey",
+    "CaseRootCause",
     "Counter",
     "DelegationState",
     "Department",

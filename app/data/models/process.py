@@ -164,6 +164,8 @@ class HumanTask(Base):
     urgency: Mapped[str | None] = mapped_column(String(20))
     category: Mapped[str | None] = mapped_column(String(30))
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: the step's ``stage`` property (else its title), for cycle times per stage
+    stage: Mapped[str | None] = mapped_column(String(100))
     # What a day late on this task costs in the weekly assessment (the task's ``latenessCharge``
     # property: "measures" or "execution"; None: not charged) and the days it is counted in
     # (``latenessDays``: "working" or "calendar"; None: the ESCALATION_LATENESS_DAYS setting).

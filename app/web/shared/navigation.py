@@ -34,6 +34,7 @@ NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
     ("cases.index", "Cases", policy.may_list_cases),
     ("approvals.index", "Approvals", _may_use_approvals),
     ("assessment.index", "Weekly assessments", policy.may_read_assessments),
+    ("dashboard.index", "Dashboard", policy.may_view_analytics),
     ("admin.users", "Administration", policy.may_administer),
     ("calendar_admin.index", "Working calendar", policy.may_administer),
     ("designer.index", "Process designer", policy.may_design),

@@ -1,0 +1,92 @@
+"""Projections the analysis dashboard reads (written by ``app.services.analytics.projection``).
+
+- :class:`CaseRootCause`: the root-cause category of a case, one row per 8D report (the
+  responsible department's D4 category) or per stock count whose outcome names a cause.
+- :class:`CaseMatchKey`: the keys a case can repeat an earlier one on (``serial``: product
+  model + one serial number; the early warning adds ``batch``), for the repeat rate.
+- :class:`AssessmentLine`: one line (case × department) of a weekly assessment: penalties and
+  logistics cost, so costs per department and period are summed without loading workflows.
+
+Each row carries the case's ``received_at`` (or the week's Monday) so the dashboard's queries
+touch only the chosen period through an index.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import utcnow
+from app.data.db import Base
+from app.data.models.cases import Case
+from app.data.models.process import HumanTask
+from app.data.types import UTCDateTime
+
+
+class CaseRootCause(Base):
+    __tablename__ = "case_root_cause"
+    __table_args__ = (
+        Index("ix_case_root_cause_received", "received_at", "category"),
+        Index("ix_case_root_cause_case", "case_id", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    #: one of ``app.services.analytics.causes.ROOT_CAUSES``
+    category: Mapped[str] = mapped_column(String(30))
+    #: "8d" (the D4 of a responsible department's report) or "stock_count"
+    source: Mapped[str] = mapped_column(String(20))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseMatchKey(Base):
+    __tablename__ = "case_match_key"
+    __table_args__ = (
+        Index("ix_case_match_key_lookup", "kind", "value", "received_at"),
+        Index("ix_case_match_key_case", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"))
+    #: "serial" (value: "<model>|<serial>", both normalised); other kinds may be added
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AssessmentLine(Base):
+    __tablename__ = "assessment_line"
+    __table_args__ = (
+        Index("ix_assessment_line_week", "week_start", "department_id"),
+        Index("ix_assessment_line_instance", "instance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    week_start: Mapped[date] = mapped_column(Date)
+    case_number: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_case.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    measure_penalty: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    execution_penalty: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    logistics_cost: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+
+
+# Indexes on the tables the dashboard filters by period (declared here, like ``inbox.py`` does, so the
+# model metadata and migration ``0012_dashboard`` agree without touching the other models' modules).
+
+#: cases closed in a period (satisfaction, response rate) and open cases by age
+Index("ix_feedback_case_closed_at", Case.closed_at)
+Index("ix_feedback_case_status_received", Case.status, Case.received_at)
+#: the department filter (cases where the department has or had a task)
+Index("ix_human_task_department_case", HumanTask.department_id, HumanTask.case_id)
+#: cycle times of tasks completed in a period
+Index("ix_human_task_completed_at", HumanTask.completed_at, HumanTask.department_id)
+#: on-time rates of charged tasks due in a period
+Index("ix_human_task_charge_due", HumanTask.lateness_charge, HumanTask.due_at)

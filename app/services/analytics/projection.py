@@ -1,0 +1,152 @@
+"""Keep the dashboard's projection tables in step with the processes (a runtime hook).
+
+After every save, in the same transaction:
+
+- an 8D report just completed records its D4 root-cause category for its department (a rework
+  round replaces the earlier one) in ``case_root_cause``;
+- a stock count whose outcome names a cause (:data:`~app.services.analytics.labels.STOCK_COUNT_CAUSES`)
+  records it once per case;
+- the case's repeat keys (product model + each serial number) are brought up to date in
+  ``case_match_key``;
+- a weekly assessment's computed lines (penalties, logistics costs per case and department) replace
+  its earlier lines in ``assessment_line``.
+
+The dashboard reads only these tables, never the workflows.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.clock import clock
+from app.data.models import (
+    AssessmentLine,
+    Case,
+    CaseMatchKey,
+    CaseRootCause,
+    Department,
+    HumanTask,
+    ProcessInstance,
+    TaskState,
+)
+from app.engine.context import RunContext
+from app.engine.projection import task_data_change
+from app.services.analytics.labels import ROOT_CAUSES, STOCK_COUNT_CAUSES
+
+EIGHT_D_FORM = "eight_d_report"
+CAUSE_FIELD = "d4_root_cause_category"
+ASSESSMENT_PROCESS = "weekly_assessment"
+SERIAL_SPLIT = re.compile(r"[\s,;，；、/|]+")
+MAX_KEYS = 200  # serial numbers of one case taken as repeat keys
+
+
+def analytics_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
+    if instance.process_key == ASSESSMENT_PROCESS:
+        _assessment_lines(session, instance, _latest_data(workflow))
+    if instance.case_id is None:
+        return
+    case = session.get(Case, instance.case_id)
+    if case is None:
+        return
+    for row in ctx.closed:
+        if row.state == TaskState.COMPLETED and row.form_key == EIGHT_D_FORM:
+            _eight_d_cause(session, case, workflow, row)
+    _stock_count_cause(session, case, _latest_data(workflow))
+    refresh_match_keys(session, case)
+
+
+def _latest_data(workflow: Any) -> dict[str, Any]:
+    last = workflow.last_task
+    return dict(last.data) if last is not None else dict(workflow.data)
+
+
+def _record_cause(session: Session, case: Case, category: str, source: str, department_id: int | None,
+                  task_id: str | None) -> None:
+    stmt = delete(CaseRootCause).where(CaseRootCause.case_id == case.id, CaseRootCause.source == source)
+    stmt = stmt.where(CaseRootCause.department_id == department_id if department_id is not None
+                      else CaseRootCause.department_id.is_(None))
+    session.execute(stmt)
+    session.add(CaseRootCause(case_id=case.id, department_id=department_id, category=category, source=source,
+                              task_id=task_id, received_at=case.received_at, recorded_at=clock.now()))
+
+
+def _eight_d_cause(session: Session, case: Case, workflow: Any, row: HumanTask) -> None:
+    change = task_data_change(workflow, row.id)
+    category = str((change[1] if change else {}).get(CAUSE_FIELD) or "")
+    if category in ROOT_CAUSES:
+        _record_cause(session, case, category, "8d", row.department_id, row.id)
+
+
+def _stock_count_cause(session: Session, case: Case, data: dict[str, Any]) -> None:
+    category = STOCK_COUNT_CAUSES.get(str(data.get("stock_count_outcome") or ""))
+    if category is None:
+        return
+    recorded = session.scalar(select(CaseRootCause.category).where(
+        CaseRootCause.case_id == case.id, CaseRootCause.source == "stock_count"))
+    if recorded != category:
+        _record_cause(session, case, category, "stock_count", None, None)
+
+
+def match_keys(case: Case) -> set[tuple[str, str]]:
+    """The (kind, value) keys ``case`` can repeat an earlier case on: ``serial`` = "MODEL|SERIAL"
+    (upper case, blanks removed) for each serial number of the intake."""
+    model = re.sub(r"\s+", "", (case.product_model or "")).upper()
+    if not model:
+        return set()
+    serials = [s.upper() for s in SERIAL_SPLIT.split(case.serial_numbers or "") if s][:MAX_KEYS]
+    return {("serial", f"{model}|{serial}"[:300]) for serial in serials}
+
+
+def refresh_match_keys(session: Session, case: Case) -> None:
+    wanted = match_keys(case)
+    rows = session.scalars(select(CaseMatchKey).where(CaseMatchKey.case_id == case.id)).all()
+    if {(r.kind, r.value) for r in rows} == wanted and all(r.received_at == case.received_at for r in rows):
+        return
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    session.add_all(CaseMatchKey(case_id=case.id, kind=kind, value=value, received_at=case.received_at)
+                    for kind, value in sorted(wanted))
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return Decimal("0")
+
+
+def _assessment_lines(session: Session, instance: ProcessInstance, data: dict[str, Any]) -> None:
+    items = data.get("assessment_items")
+    try:
+        week_start = date.fromisoformat(str(data.get("week_start") or ""))
+    except ValueError:
+        return
+    if not isinstance(items, list):
+        return
+    departments = {code: id_ for id_, code in session.execute(select(Department.id, Department.code))}
+    numbers = {str(i.get("case_no") or "") for i in items if isinstance(i, dict)}
+    case_ids = {n: id_ for n, id_ in session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers)))}
+    def order(line: tuple[Any, ...]) -> tuple[str, int]:
+        return line[0], line[1] or 0
+
+    wanted = sorted((
+        (str(i.get("case_no") or ""), departments.get(str(i.get("department") or "")), _money(i.get("measure_penalty")),
+         _money(i.get("execution_penalty")), _money(i.get("logistics_cost")))
+        for i in items if isinstance(i, dict)), key=order)
+    rows = session.scalars(select(AssessmentLine).where(AssessmentLine.instance_id == instance.id)).all()
+    have = sorted(((r.case_number or "", r.department_id, _money(r.measure_penalty), _money(r.execution_penalty),
+                    _money(r.logistics_cost)) for r in rows), key=order)
+    if have == wanted and all(r.week_start == week_start for r in rows):
+        return
+    session.execute(delete(AssessmentLine).where(AssessmentLine.instance_id == instance.id))
+    session.add_all(AssessmentLine(instance_id=instance.id, week_start=week_start, case_number=number or None,
+                                   case_id=case_ids.get(number), department_id=department_id,
+                                   measure_penalty=measure, execution_penalty=execution, logistics_cost=logistics)
+                    for number, department_id, measure, execution, logistics in wanted)
