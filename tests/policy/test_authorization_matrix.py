@@ -96,6 +96,8 @@ MARKETINGS_OWN = Rule(frozenset({"marketing"}), other="missing")  # another user
 #: the weekly assessment's start event: manualStart="head:quality,admin"
 STARTS_ASSESSMENTS = only("quality_head", "admin")
 AUDIT_READERS = only("auditor", "admin")  # the whole audit trail, read-only
+#: the analysis dashboard and reports: the General Manager, Quality, admins, and every head (own department)
+ANALYTICS = Rule(frozenset({"quality", "quality_head", "manager", "admin"}) | HEADS)
 #: an export's progress over the API: its requester (the auditor) and every reader of the whole trail
 AUDIT_EXPORT = Rule(AUDIT_READERS.ok, other="missing")
 
@@ -201,6 +203,13 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.start_instance": STARTS_ASSESSMENTS,  # asked about weekly_assessment (KEY_OF); its diagram decides
     "api.start_assessment": STARTS_ASSESSMENTS,
     "api.get_instance": INSTANCE_VIEWERS,
+    "dashboard.index": ANALYTICS,
+    "dashboard.data": ANALYTICS,
+    "dashboard.download": ANALYTICS,
+    "dashboard.cases": ANALYTICS,
+    "reports.management": ANALYTICS,  # asked for an unknown period: a clear 400 for those who may (no rendering)
+    "reports.management_pdf": ANALYTICS,  # without a chart: a clear 400 for those who may
+    "api.get_report": ANALYTICS,
 }
 
 #: which task each task endpoint is asked about (default: the open Marketing task)
@@ -210,7 +219,8 @@ TASK_OF = {
     "tasks.show": "sign", "tasks.complete": "sign",
     "approvals.decide": "sign", "api.claim_task": "sign", "api.complete_task": "sign",
 }
-QUERY = {"api.audit_trail": "?case={case_id}"}
+QUERY = {"api.audit_trail": "?case={case_id}", "reports.management": "?period=decade",
+         "reports.management_pdf": "?period=decade"}
 #: which key each endpoint with a <key> is asked about (default: a form key, for the form editor)
 KEY_OF = {"api.start_instance": "weekly_assessment"}
 CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -286,6 +296,7 @@ def world(db_url, tmp_path_factory):
             "notification_id": 1, "token": case_a.public_token, "file_id": photo["id"], "key": "verify_feedback",
             "day": "2026-03-09", "year": 2027, "code": "zh", "filename": "css/app.css", "rest": "nothing-here",
             "doc": "improvement",
+            "metric": "volumes",
         }
         params["instance_id:assessment"] = assessment
         params["user_id:spare"] = save_user(s, "spare", "spare", password="demo").id

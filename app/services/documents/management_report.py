@@ -20,7 +20,7 @@ from app.clock import clock
 from app.data.models import Case, User
 from app.data.queries import analytics as q
 from app.i18n import N_
-from app.services import analytics, audit_trail
+from app.services import analytics, audit_trail, policy
 from app.services.analytics import labels as L
 from app.services.analytics.filters import ReportFilter, parse_filter
 from app.services.analytics.naming import Labels
@@ -129,6 +129,7 @@ def render_html(session: Session, user: User, args: Mapping[str, str], lang: str
     from flask import render_template
     from flask_babel import force_locale, gettext
 
+    policy.require(policy.may_view_analytics(user), N_("You may not see the reports."))  # before reading input
     if lang not in LANGUAGES:
         raise InvalidInput(N_("Unknown language; use zh or en."))
     f = analytics.scoped(session, user, parse_filter(args))
