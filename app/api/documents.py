@@ -48,7 +48,7 @@ def case_documents_list(case_id: int):
 @endpoint()
 def case_document(case_id: int, doc: str):
     """One document as PDF, in ``?lang=zh|en`` (default: the caller's language); the export is audited."""
-    lang = case_documents.language(request.args.get("lang"), api_locale())
+    lang = request.args.get("lang") or api_locale()  # checked after the case's visibility
     document = case_documents.export(db.session, api_user(), _case_id(case_id), doc, lang,
                                      current_app.config["UPLOAD_DIR"])
     db.session.commit()

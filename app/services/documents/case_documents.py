@@ -89,15 +89,6 @@ def listed(session: Session, user: User, case_id: int) -> tuple[Case, list[Docum
     return case, available(session, case)
 
 
-def language(asked: str | None, default: str) -> str:
-    """The document's language: ``asked`` (zh or en), else ``default``; anything else is refused."""
-    if asked is None or asked == "":
-        return default if default in LANGUAGES else "zh"
-    if asked not in LANGUAGES:
-        raise InvalidInput(N_("Unknown language; use zh or en."))
-    return asked
-
-
 def _find(session: Session, case: Case, key: str) -> DocumentRef:
     if _KEY_RE.match(key or ""):
         for ref in available(session, case):
