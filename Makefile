@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test setup venv assets translations db demo lint test-sqlite test-postgres browser bench soak clean
+.PHONY: run test setup venv assets translations db demo lint test-sqlite test-postgres browser pdf bench soak clean
 
-setup: venv assets translations
+setup: pdf venv assets translations
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -47,6 +47,13 @@ demo: db
 run: demo
 	@echo "Serving on http://127.0.0.1:$(PORT) — sign in as marketing / demo (see README)"
 	SCHEDULER_ENABLED=true $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+
+# PDF documents (WeasyPrint): Pango draws the text, and a CJK font that the documents' CSS names
+# renders the Chinese (Debian's packages, installed here; nothing is downloaded at run time).
+pdf:
+	@{ ldconfig -p | grep -q libpangoft2-1.0 && fc-list | grep -q "WenQuanYi Micro Hei"; } || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-microhei >/dev/null; }
 
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }

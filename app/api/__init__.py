@@ -4,4 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from app.api import assessments, audit, auth, cases, comments, definitions, errors, openapi, reports, routes, tasks  # noqa: E402,F401,I001
+from app.api import (  # noqa: E402,F401,I001
+    assessments, audit, auth, cases, comments, definitions, documents, errors, openapi, reports, routes, tasks,
+)

@@ -52,6 +52,29 @@ ACCEPT_LANGUAGE = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "CaseDocument": {
+        "type": "object",
+        "required": ["key", "kind", "title", "department", "media_type", "url", "urls"],
+        "properties": {
+            "key": {"type": "string", "description": "improvement, request, 8d-<department code> or dossier"},
+            "kind": {"type": "string", "enum": ["improvement", "request", "eight_d", "dossier"]},
+            "title": {"type": "string"},
+            "department": {**NULLABLE_STRING, "description": "The department of an 8D report (its code)."},
+            "media_type": {"type": "string", "enum": ["application/pdf"]},
+            "url": {"type": "string", "description": "Download URL in the caller's language."},
+            "urls": {"type": "object", "required": ["zh", "en"],
+                     "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}},
+        },
+    },
+    "CaseDocuments": {
+        "type": "object",
+        "required": ["case_id", "case_number", "documents"],
+        "properties": {
+            "case_id": {"type": "integer"},
+            "case_number": {"type": "string"},
+            "documents": {"type": "array", "items": _ref("CaseDocument")},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -425,6 +448,35 @@ PATHS: dict[str, Any] = {
             "summary": "A case with its status, stages, open tasks and history",
             "parameters": [CASE_ID, ACCEPT_LANGUAGE],
             "responses": {"200": _json(_ref("CaseDetail"), "The case."), **_errors(401, 403, 404)},
+        }
+    },
+    "/api/v1/cases/{case_id}/documents": {
+        "get": {
+            "operationId": "listCaseDocuments", "tags": ["cases"],
+            "summary": "The case's printable documents (improvement form, replenish/exchange/return request, "
+                       "each department's 8D report, dossier) with their download URLs, for whoever may see the case",
+            "parameters": [CASE_ID, ACCEPT_LANGUAGE],
+            "responses": {"200": _json(_ref("CaseDocuments"), "The documents."), **_errors(401, 403, 404)},
+        }
+    },
+    "/api/v1/cases/{case_id}/documents/{doc}": {
+        "get": {
+            "operationId": "getCaseDocument", "tags": ["cases"],
+            "summary": "One document of the case as PDF (the export is recorded in the audit trail)",
+            "parameters": [
+                CASE_ID,
+                {"name": "doc", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[a-z0-9_-]{1,60}$"},
+                 "description": "A key from the list: improvement, request, 8d-<department code>, dossier."},
+                {"name": "lang", "in": "query", "required": False, "schema": {"type": "string", "enum": ["zh", "en"]},
+                 "description": "The document's language; default the caller's."},
+                ACCEPT_LANGUAGE,
+            ],
+            "responses": {
+                "200": {"description": "The PDF.",
+                        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                **_errors(400, 401, 403, 404),
+            },
         }
     },
     "/api/v1/tasks": {

@@ -12,6 +12,7 @@ periodic jobs below live in memory, each scheduler process adds its own:
 * ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
 * ``customer_clock`` every ``CUSTOMER_CLOCK_INTERVAL_SECONDS``: moves the stored state of the
   customers' clocks (on track → at risk → breached) for lists, filters and reports;
+* ``monthly_report`` hourly: e-mails last month's management report once (admin setting);
 * ``audit_head`` daily (and at start): publishes the audit chain head to the log and
   ``AUDIT_HEAD_LOG``, so a later ``flask audit verify --published`` detects a cut-off trail;
 * ``start:<process>``: starts the processes whose start event has a ``startSchedule`` property
@@ -155,6 +156,15 @@ def audit_head_job(app: Flask) -> tuple[int, str]:
     return publish_head(app.extensions["database"], app.config.get("AUDIT_HEAD_LOG"))
 
 
+def monthly_report_job(app: Flask) -> int:
+    """E-mail last month's management report, once, when the admin setting asks for it."""
+    from app.services.documents.monthly_report import mail_monthly_report
+
+    with app.extensions["database"].transaction() as session:
+        return mail_monthly_report(session, app.config["UPLOAD_DIR"], clock.now(),
+                                   str(app.config.get("BASE_URL") or ""))
+
+
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler with the shared timer store and this process's periodic jobs (not started)."""
     database = app.extensions["database"]
@@ -180,6 +190,9 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(_in_app, "interval", seconds=every("SCHEDULE_REFRESH_SECONDS", 60),
                       args=[app, "refresh_schedules", refresh_schedules, app, scheduler],
                       id="refresh_schedules", replace_existing=True, next_run_time=clock.now())
+    scheduler.add_job(_in_app, "interval", seconds=every("MONTHLY_REPORT_INTERVAL_SECONDS", 3600),
+                      args=[app, "monthly_report", monthly_report_job, app], id="monthly_report",
+                      replace_existing=True)
     scheduler.add_job(_in_app, "interval", hours=every("AUDIT_HEAD_INTERVAL_HOURS", 24),
                       args=[app, "audit_head", audit_head_job, app], id="audit_head", replace_existing=True,
                       next_run_time=clock.now())

@@ -42,6 +42,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
 from app.engine.context import Hook, RunContext
+from app.services import attachments as stored_files
 from app.services.rounds import earlier_rounds, sent_back_by
 
 log = logging.getLogger(__name__)
@@ -391,6 +392,13 @@ def _message(row: EmailOutbox, config: Mapping[str, Any]) -> EmailMessage:
     message.set_content(row.body)
     # after set_content, which drops any Content-* header set before it
     message["Content-Language"] = "zh-CN" if row.locale == "zh" else "en"
+    for item in row.attachments or []:  # e.g. the monthly management report's PDF
+        path = stored_files.path_for(str(config.get("UPLOAD_DIR") or ""), str(item.get("sha256") or ""))
+        if path is None:
+            raise FileNotFoundError(f"attachment {item.get('name')!r} is not in the upload store")
+        maintype, _sep, subtype = str(item.get("content_type") or "application/octet-stream").partition("/")
+        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=str(item.get("name") or "attachment"))
     return message
 
 

@@ -383,6 +383,12 @@ def may_view_case(session: Session, user: User, case: Case) -> bool:
     return sees_all_cases(user) or case_has_department_task(session, case.id, user.department_ids)
 
 
+def may_export_case_documents(session: Session, user: User, case: Case) -> bool:
+    """The case's printable documents (improvement form, request, 8D reports, dossier): whoever
+    may see the case — they show nothing the case page does not."""
+    return may_view_case(session, user, case)
+
+
 # ---------------------------------------------------------------------------- weekly assessments
 
 

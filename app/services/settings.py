@@ -20,6 +20,8 @@ from app.services.assessment_math import BASES, DEFAULT_BASIS
 from app.services.errors import InvalidInput
 
 LOGISTICS_BASIS = "assessment.logistics_basis"
+#: e-mail the management report of the month before to the General Manager and the department heads
+MONTHLY_REPORT = "reports.monthly_email"
 
 
 def logistics_basis(session: Session) -> str:
@@ -41,6 +43,16 @@ def set_logistics_basis(session: Session, basis: str, actor: Actor) -> None:
     change(session, LOGISTICS_BASIS, basis, actor, default=DEFAULT_BASIS)
 
 
+def monthly_report_enabled(session: Session) -> bool:
+    """Whether the scheduler e-mails the monthly management report (off until an admin turns it on)."""
+    row = session.get(AppSetting, MONTHLY_REPORT)
+    return bool(row is not None and row.value is True)
+
+
+def set_monthly_report(session: Session, enabled: bool, actor: Actor) -> None:
+    change(session, MONTHLY_REPORT, bool(enabled), actor, default=False)
+
+
 def change(session: Session, key: str, value: Any, actor: Actor, default: Any = None) -> AppSetting:
     """Store a setting and audit the change (``setting_changed``, the value before and after;
     the default stands for an absent row)."""
@@ -57,4 +69,5 @@ def change(session: Session, key: str, value: Any, actor: Actor, default: Any = 
     return row
 
 
-__all__ = ["LOGISTICS_BASIS", "change", "logistics_basis", "set_logistics_basis", "setting_row"]
+__all__ = ["LOGISTICS_BASIS", "MONTHLY_REPORT", "change", "logistics_basis", "monthly_report_enabled",
+           "set_logistics_basis", "set_monthly_report", "setting_row"]

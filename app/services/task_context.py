@@ -86,3 +86,16 @@ def task_context(session: Session, task: HumanTask) -> list[ContextSection]:
             if shown:
                 sections.append(ContextSection(key, definition, shown, source))
     return sections
+
+
+def case_submissions(session: Session, case_id: int, key: str) -> list[tuple[HumanTask, dict[str, Any]]]:
+    """Every completed task of the case with form ``key``, newest first, each with the data it was
+    completed with (the printable documents read the same submissions this page shows)."""
+    stmt = select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.form_key == key,
+                                   HumanTask.state == TaskState.COMPLETED)
+    found = []
+    for row in session.scalars(newest_completed_first(stmt)):
+        events = completed_task_events(session, row.id)
+        if events:
+            found.append((row, dict(events[-1].data_after or {})))
+    return found

@@ -95,6 +95,8 @@ class EmailOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: files sent with the e-mail: ``[{"sha256", "name", "content_type"}]``, stored under UPLOAD_DIR
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
 
 class NotificationOptOut(Base):

@@ -53,3 +53,4 @@ class SettingsForm(FlaskForm):
         SelectChoice("total_cost", _l("Tiers on the case's total cost, then shared (default)")),
         SelectChoice("per_share", _l("Tiers on each department's share")),
     ], validators=[DataRequired()])
+    monthly_report = BooleanField(_l("E-mail the management report every month"))

@@ -145,8 +145,10 @@ def settings_page():
     form = SettingsForm()
     if request.method == "GET":
         form.logistics_basis.data = app_settings.logistics_basis(db.session)
+        form.monthly_report.data = app_settings.monthly_report_enabled(db.session)
     elif form.validate_on_submit():
         app_settings.set_logistics_basis(db.session, form.logistics_basis.data, accounts.actor(current_user))
+        app_settings.set_monthly_report(db.session, form.monthly_report.data, accounts.actor(current_user))
         db.session.commit()
         flash(_("Settings saved. Assessments started from now on use them."), "success")
         return redirect(url_for("admin.settings_page"))

@@ -100,6 +100,9 @@ AUDIT_ACTIONS = {
     "logout": N_("Signed out"),
     "audit_exported": N_("Audit trail exported"),
     "assessment_exported": N_("Assessment exported"),
+    "document_exported": N_("Document exported (PDF)"),
+    "report_exported": N_("Management report exported (PDF)"),
+    "report_mailed": N_("Monthly management report e-mailed"),
     "retention_applied": N_("Retention applied"),
 }
 
