@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from app.api import assessments, audit, auth, cases, definitions, errors, openapi, routes, tasks  # noqa: E402,F401
+from app.api import alerts, assessments, audit, auth, cases, definitions, errors, openapi, routes, tasks  # noqa: E402,F401

@@ -410,3 +410,22 @@ def assessment_scope(user: User, departments: Collection[str]) -> set[str] | Non
 def may_export_assessment(user: User) -> bool:
     """The Excel export (Finance applies it): readers of all assessments."""
     return reads_all_assessments(user)
+
+
+# ---------------------------------------------------------------------------- early warning (alerts)
+
+#: handle alerts on repeated problems (acknowledge, link): Quality's staff and head, quality engineers
+ALERT_HANDLER_DEPARTMENTS = frozenset({"quality"})
+ALERT_HANDLER_ROLES = ("quality_engineer",)
+#: read them: the General Manager, admins and auditors besides
+ALERT_READER_ROLES = OVERSEER_ROLES
+
+
+def may_handle_alerts(user: User) -> bool:
+    """Acknowledge an alert and link it to a case: Quality (staff, head, quality engineers)."""
+    return user.has_role(*ALERT_HANDLER_ROLES) or bool(department_codes(user) & ALERT_HANDLER_DEPARTMENTS)
+
+
+def may_view_alerts(user: User) -> bool:
+    """The alert list and an alert's cases: Quality, and the overseers (read only)."""
+    return may_handle_alerts(user) or user.has_role(*ALERT_READER_ROLES)

@@ -13,7 +13,7 @@ from app.web.shared.navigation import register_navigation
 
 BLUEPRINTS = (
     "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
-    "approvals", "designer", "assessment", "audit",
+    "approvals", "designer", "assessment", "audit", "alerts",
 )
 
 

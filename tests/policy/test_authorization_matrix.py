@@ -98,6 +98,10 @@ STARTS_ASSESSMENTS = only("quality_head", "admin")
 AUDIT_READERS = only("auditor", "admin")  # the whole audit trail, read-only
 #: an export's progress over the API: its requester (the auditor) and every reader of the whole trail
 AUDIT_EXPORT = Rule(AUDIT_READERS.ok, other="missing")
+#: alerts on repeated problems: Quality handles them (the quality user is also a quality engineer),
+#: the overseers read them
+ALERT_HANDLERS = only("quality", "quality_head")
+ALERT_READERS = only("quality", "quality_head", *OVERSEERS)
 
 #: endpoint → rule (for every method), or {method: rule}
 EXPECTED: dict[str, Rule | dict[str, Rule]] = {
@@ -156,6 +160,11 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "admin.settings_page": ADMIN,
     "admin.retention_page": ADMIN,
     "admin.apply_retention": ADMIN,
+    "admin.alert_rules_page": ADMIN,
+    "alerts.index": ALERT_READERS,
+    "alerts.show": ALERT_READERS,
+    "alerts.acknowledge": {"POST": ALERT_HANDLERS},
+    "alerts.link": {"POST": ALERT_HANDLERS},
     "audit.index": AUDIT_READERS,
     "audit.start_export": AUDIT_READERS,
     "audit.export_page": AUDIT_READERS,
@@ -198,6 +207,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "api.start_instance": STARTS_ASSESSMENTS,  # asked about weekly_assessment (KEY_OF); its diagram decides
     "api.start_assessment": STARTS_ASSESSMENTS,
     "api.get_instance": INSTANCE_VIEWERS,
+    "api.list_alerts": ALERT_READERS,
 }
 
 #: which task each task endpoint is asked about (default: the open Marketing task)
@@ -283,6 +293,7 @@ def world(db_url, tmp_path_factory):
             "notification_id": 1, "token": case_a.public_token, "file_id": photo["id"], "key": "verify_feedback",
             "day": "2026-03-09", "year": 2027, "code": "zh", "filename": "css/app.css", "rest": "nothing-here",
         }
+        params["alert_id"] = 1  # the matrix cases repeat one serial number: an alert
         params["instance_id:assessment"] = assessment
         params["user_id:spare"] = save_user(s, "spare", "spare", password="demo").id
         s.flush()

@@ -1,6 +1,7 @@
 """ORM models, one module per concern; importing this package registers them all."""
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
+from app.data.models.alerts import AlertDimension, AlertStatus, CaseSerial, RepeatCluster, RepeatClusterCase
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
@@ -25,6 +26,11 @@ from app.data.models.ratelimit import RateHit
 from app.data.models.settings import AppSetting
 
 __all__ = [
+    "AlertDimension",
+    "AlertStatus",
+    "CaseSerial",
+    "RepeatCluster",
+    "RepeatClusterCase",
     "ROLES",
     "ApiToken",
     "AppSetting",

@@ -38,6 +38,8 @@ class Case(Base):
     customer_email: Mapped[str | None] = mapped_column(String(200))
     product_model: Mapped[str | None] = mapped_column(String(120), index=True)
     serial_numbers: Mapped[str | None] = mapped_column(Text)
+    #: batch / lot number (批次号); the serial numbers are also in ``case_serial``, one row each
+    batch_no: Mapped[str | None] = mapped_column(String(80), index=True)
     ship_date: Mapped[date | None] = mapped_column(Date)
     defective_qty: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)

@@ -43,8 +43,9 @@ class NotificationKind:
     OVERDUE = "overdue"
     ESCALATED = "escalated"
     REWORK = "rework"
+    REPEAT_ALERT = "repeat_alert"  # early warning: repeated problems (app.services.alerts)
 
-    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework")
+    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework", "repeat_alert")
 
 
 class Notification(Base):

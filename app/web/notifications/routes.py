@@ -21,6 +21,7 @@ KIND_LABELS = {
     NotificationKind.OVERDUE: N_("Task overdue"),
     NotificationKind.ESCALATED: N_("Overdue task escalated to me"),
     NotificationKind.REWORK: N_("Task returned for rework"),
+    NotificationKind.REPEAT_ALERT: N_("Alert on repeated problems (Quality)"),
 }
 
 
@@ -59,6 +60,9 @@ def open_one(notification_id: int):
     if note is None:
         abort(404)
     db.session.commit()
+    alert_id = (note.params or {}).get("alert_id")
+    if note.kind == NotificationKind.REPEAT_ALERT and isinstance(alert_id, int):
+        return redirect(url_for("alerts.show", alert_id=alert_id))
     if note.task_id:
         return redirect(url_for("tasks.show", task_id=note.task_id))
     if note.case_id:
