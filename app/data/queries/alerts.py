@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension, Case, CaseSerial, HumanTask, RepeatCluster, RepeatClusterCase
@@ -37,11 +37,12 @@ def matching_cases(dimension: str, key: str) -> Select:
 
 def earlier_matches(session: Session, dimension: str, key: str, case: Case, since: datetime,
                     types: Collection[str], limit: int | None = None) -> Sequence[Case]:
-    """Cases of ``types`` matching ``case`` on ``dimension`` received from ``since`` up to it,
-    oldest first (``case`` itself excluded)."""
+    """Cases of ``types`` matching ``case`` on ``dimension`` received from ``since`` up to it
+    (at the same instant: those opened before it), oldest first."""
     stmt = (matching_cases(dimension, key)
-            .where(Case.id != case.id, Case.received_at >= since, Case.received_at <= case.received_at,
-                   Case.feedback_type.in_(list(types)))
+            .where(Case.received_at >= since, Case.feedback_type.in_(list(types)),
+                   or_(Case.received_at < case.received_at,
+                       and_(Case.received_at == case.received_at, Case.id < case.id)))
             .order_by(Case.received_at, Case.id))
     return session.scalars(stmt.limit(limit) if limit else stmt).all()
 
