@@ -237,3 +237,28 @@ def test_the_alerts_api_filters_and_pages(flow):
     assert flow.app.test_client().get("/api/v1/alerts").status_code == 401
     case = get(f"/api/v1/cases/{model['last_case']['id']}", headers=flow.headers("quality")).get_json()
     assert "batch_no" in case
+
+
+def test_a_consultation_corrected_into_a_complaint_is_matched_then(flow):
+    first = _case(flow, 1, serial_numbers="SN-5")
+    second = _case(flow, 2, serial_numbers="SN-5", feedback_type="consultation", category="service")
+    assert _clusters(flow) == []  # a consultation does not count
+    flow.complete("marketing", "answer_close", {
+        "new_feedback_type": "complaint", "new_category": "quality", "new_urgency": "urgent",
+        "reclassify_reason": "同一台机器再次故障,属投诉"}, second)
+    [cluster] = _clusters(flow)
+    assert (cluster.dimension, cluster.key, cluster.first_case_id, cluster.last_case_id) == (
+        "serial", "SN-5", first, second)
+
+
+def test_the_demo_data_has_batch_numbers_and_an_alert(flow):
+    from app.services.demo_cases import seed_demo_cases
+
+    with flow.database.transaction() as s:
+        numbers = seed_demo_cases(s, flow.app.extensions["runtime"])
+    with flow.database.transaction() as s:
+        assert seed_demo_cases(s, flow.app.extensions["runtime"]) == []  # once
+        assert all(c.batch_no for c in s.scalars(select(Case)))
+    assert len(numbers) == 4
+    assert {(c.dimension, c.key, c.case_count) for c in _clusters(flow)} == {("batch", "B2411-07", 3),
+                                                                             ("model", "XK-200", 3)}

@@ -100,6 +100,10 @@ AUDIT_ACTIONS = {
     "audit_exported": N_("Audit trail exported"),
     "assessment_exported": N_("Assessment exported"),
     "retention_applied": N_("Retention applied"),
+    "alert_raised": N_("Alert on repeated problems raised"),
+    "alert_case_joined": N_("Case joined an alert on repeated problems"),
+    "alert_acknowledged": N_("Alert acknowledged"),
+    "alert_linked": N_("Alert linked to a case"),
 }
 
 
