@@ -32,7 +32,8 @@ def _serials(text):
 def upgrade():
     with op.batch_alter_table("feedback_case") as batch:
         batch.add_column(sa.Column("batch_no", sa.String(80), nullable=True))
-        batch.create_index("ix_feedback_case_batch_no", ["batch_no"])
+        batch.create_index("ix_feedback_case_batch_received", ["batch_no", "received_at"])
+        batch.create_index("ix_feedback_case_model_received", ["product_model", "received_at"])
     op.create_table(
         "case_serial",
         sa.Column("case_id", sa.Integer(), sa.ForeignKey("feedback_case.id", ondelete="CASCADE"), primary_key=True),
@@ -88,5 +89,6 @@ def downgrade():
     op.drop_index("ix_case_serial_serial", table_name="case_serial")
     op.drop_table("case_serial")
     with op.batch_alter_table("feedback_case") as batch:
-        batch.drop_index("ix_feedback_case_batch_no")
+        batch.drop_index("ix_feedback_case_model_received")
+        batch.drop_index("ix_feedback_case_batch_received")
         batch.drop_column("batch_no")
