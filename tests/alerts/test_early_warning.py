@@ -262,3 +262,11 @@ def test_the_demo_data_has_batch_numbers_and_an_alert(flow):
     assert len(numbers) == 4
     assert {(c.dimension, c.key, c.case_count) for c in _clusters(flow)} == {("batch", "B2411-07", 3),
                                                                              ("model", "XK-200", 3)}
+
+
+def test_the_intake_forms_ask_for_the_batch_number(flow):
+    assert 'name="batch_no"' in flow.app.test_client().get("/feedback").get_data(as_text=True)  # the customer's
+    page = flow.client("marketing").get("/cases/new").get_data(as_text=True)
+    assert 'name="batch_no"' in page and "批次号" in page
+    case_id = flow.open_case(**intake(batch_no=" b-9 "))
+    assert flow.case("marketing", case_id)["batch_no"] == "B-9"
