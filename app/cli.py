@@ -44,11 +44,16 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
         """Create the demo organisation (password 'demo'); running it again changes nothing."""
+        from app.extensions import runtime
+        from app.services.demo_cases import seed_demo_cases
         from app.services.setup import seed_demo
 
         with audit.origin(CLI), db.database.transaction() as session:
             created = seed_demo(session)
         click.echo(f"demo users created: {', '.join(created) if created else 'none (already there)'}")
+        with audit.origin(CLI), db.database.transaction() as session:
+            cases = seed_demo_cases(session, runtime())
+        click.echo(f"demo cases opened: {', '.join(cases) if cases else 'none'}")
 
     @app.cli.command("scheduler")
     def scheduler_command() -> None:

@@ -5,5 +5,6 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from app.api import (  # noqa: E402,F401,I001
-    assessments, audit, auth, cases, comments, definitions, documents, errors, openapi, reports, routes, tasks,
+    alerts, assessments, audit, auth, cases, comments, definitions, documents, errors, openapi, reports, routes,
+    tasks,
 )

@@ -44,6 +44,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         "customer_email": case.customer_email,
         "product_model": case.product_model,
         "serial_numbers": case.serial_numbers,
+        "batch_no": case.batch_no,
         "ship_date": iso(case.ship_date),
         "defective_qty": case.defective_qty,
         "description": case.description,

@@ -125,6 +125,7 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "defective_qty": {"type": "integer", "minimum": 0},
             "serial_numbers": {"type": "string"},
+            "batch_no": {"type": "string", "maxLength": 80},
             "demands": {
                 "type": "array",
                 "items": {"enum": ["onsite", "replenish", "exchange", "return", "claim", "fine"]},
@@ -153,6 +154,7 @@ SCHEMAS: dict[str, Any] = {
             "customer_email": NULLABLE_STRING,
             "product_model": NULLABLE_STRING,
             "serial_numbers": NULLABLE_STRING,
+            "batch_no": NULLABLE_STRING,
             "ship_date": {"type": ["string", "null"], "format": "date"},
             "defective_qty": {"type": ["integer", "null"]},
             "description": NULLABLE_STRING,
@@ -904,6 +906,55 @@ PATHS.update({
         },
     },
 })
+CASE_REF = {"type": ["object", "null"], "required": ["id", "number"],
+            "properties": {"id": {"type": "integer"}, "number": {"type": "string"}}}
+SCHEMAS["Alert"] = {
+    "type": "object",
+    "description": "A cluster of cases matching on one dimension; Quality is alerted once, when it reaches the "
+                   "threshold within the window, and later matching cases join it.",
+    "required": ["id", "dimension", "key", "status", "case_count", "cases"],
+    "properties": {
+        "id": {"type": "integer"},
+        "dimension": {"enum": ["model", "batch", "serial", "serial_prefix"]},
+        "key": {"type": "string", "description": "The product model, batch, serial number or serial prefix."},
+        "status": {"enum": ["open", "acknowledged"]},
+        "case_count": {"type": "integer"},
+        "threshold": {"type": "integer", "description": "Cases within the window when the cluster formed."},
+        "window_days": {"type": "integer"},
+        "first_case": CASE_REF,
+        "last_case": CASE_REF,
+        "linked_case": CASE_REF,
+        "first_at": DATETIME,
+        "last_at": DATETIME,
+        "alerted_at": DATETIME,
+        "acknowledged_at": DATETIME,
+        "note": NULLABLE_STRING,
+        "cases": {"type": "array", "items": {"type": "string"}, "description": "Case numbers, oldest first."},
+    },
+}
+PATHS["/api/v1/alerts"] = {
+    "get": {
+        "operationId": "listAlerts", "tags": ["alerts"],
+        "summary": "Alerts on repeated problems, latest activity first (Quality, the General Manager, admins, "
+                   "auditors)",
+        "parameters": [
+            {"name": "status", "in": "query", "required": False, "schema": {"enum": ["open", "acknowledged"]}},
+            {"name": "dimension", "in": "query", "required": False,
+             "schema": {"enum": ["model", "batch", "serial", "serial_prefix"]}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+            {"name": "offset", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 1000000000, "default": 0}},
+            ACCEPT_LANGUAGE,
+        ],
+        "responses": {
+            "200": _json({"type": "object", "required": ["total", "limit", "offset", "alerts"], "properties": {
+                "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                "alerts": {"type": "array", "items": _ref("Alert")}}}, "One page of alerts."),
+            **_errors(400, 401, 403),
+        },
+    }
+}
 
 
 DOCUMENT: dict[str, Any] = {
@@ -919,6 +970,7 @@ DOCUMENT: dict[str, Any] = {
     "security": [{"bearerAuth": []}],
     "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "assessments",
                                          "process-definitions", "reports")],
+                                         "process-definitions", "alerts")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {

@@ -19,14 +19,14 @@ from app.engine.errors import NotFound
 from app.engine.projection import task_data_change
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
-from app.services import customer_clock, policy
+from app.services import alerts, customer_clock, policy
 
 MAIN_PROCESS = "feedback_case"
 #: Started by a message from the 8D of each department with dated corrective actions (D5).
 TRACKING_PROCESS = "corrective_action"
 CASE_COLUMNS = (
     "feedback_type", "category", "urgency", "channel", "customer_name", "customer_contact",
-    "customer_email", "product_model", "serial_numbers", "defective_qty", "description",
+    "customer_email", "product_model", "serial_numbers", "batch_no", "defective_qty", "description",
 )
 #: Case columns a task of the case's process may correct (Marketing, when verifying or
 #: answering); the reason is the task's ``reclassify_reason``.
@@ -79,6 +79,7 @@ def open_case(
     case.ship_date = date.fromisoformat(ship_date) if isinstance(ship_date, str) and ship_date else None
     session.add(case)
     session.flush()
+    alerts.project_intake(session, case)
     runtime.start(
         session,
         process_key,
@@ -87,6 +88,7 @@ def open_case(
         case_id=case.id,
         business_key=case.number,
     )
+    alerts.evaluate(session, case, actor)  # early warning, in this transaction
     return case
 
 
@@ -164,6 +166,8 @@ def _apply_reclassification(session: Session, case: Case, instance: ProcessInsta
         before={key: before for key, (before, _after) in changed.items()},
         after={key: after for key, (_before, after) in changed.items()},
     )
+    if "feedback_type" in changed:  # e.g. verified as a complaint: it may now count as a repeat
+        alerts.evaluate(session, case, ctx.actor)
 
 
 def get_case(session: Session, case_id: int) -> Case:

@@ -145,9 +145,9 @@ def render_body(kind: str, params: Mapping[str, Any], locale: str, timezone: str
 
 
 def task_link(task_id: str | None) -> str:
-    from flask import current_app
+    from flask import current_app, has_app_context
 
-    base = str(current_app.config.get("BASE_URL") or "").rstrip("/")
+    base = str(current_app.config.get("BASE_URL") or "").rstrip("/") if has_app_context() else ""
     return f"{base}/tasks/{task_id}" if task_id else f"{base}/notifications/"
 
 
@@ -166,11 +166,22 @@ def opted_out(session: Session, user_ids: Iterable[int], kind: str) -> set[tuple
 
 def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
            extra: Mapping[str, Any] | None = None) -> list[Notification]:
-    """In-app notifications and queued e-mails for ``users``, respecting their opt-outs."""
+    """In-app notifications and queued e-mails for ``users`` about ``task``, respecting their opt-outs."""
+    if not any(u is not None for u in users):
+        return []
+    return notify_users(session, users, kind, task_params(session, task, extra), task_link(task.id),
+                        task_id=task.id, case_id=task.case_id, case_number=task.case_number)
+
+
+def notify_users(session: Session, users: Sequence[User], kind: str, params: Mapping[str, Any], link: str,
+                 task_id: str | None = None, case_id: int | None = None,
+                 case_number: str | None = None) -> list[Notification]:
+    """In-app notifications and queued e-mails of ``kind`` for ``users`` (texts from ``params``,
+    the e-mail pointing at ``link``), respecting their opt-outs."""
     unique = list({u.id: u for u in users if u is not None}.values())
     if not unique:
         return []
-    params = task_params(session, task, extra)
+    params = dict(params)
     skip = opted_out(session, (u.id for u in unique), kind)
     now = clock.now()
     created = []
@@ -180,7 +191,7 @@ def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
         if not in_app and not email:
             continue
         note = Notification(
-            user_id=user.id, kind=kind, task_id=task.id, case_id=task.case_id, case_number=task.case_number,
+            user_id=user.id, kind=kind, task_id=task_id, case_id=case_id, case_number=case_number,
             params=params, in_app=in_app, created_at=now,
         )
         session.add(note)
@@ -189,7 +200,7 @@ def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
             locale = user_locale(user)
             try:
                 subject = render_subject(kind, params, locale, user.timezone)
-                body = render_body(kind, params, locale, user.timezone, task_link(task.id), user.display_name)
+                body = render_body(kind, params, locale, user.timezone, link, user.display_name)
             except Exception:  # noqa: BLE001 - a template problem must not stop the workflow
                 log.exception("cannot render the %s e-mail for user %s", kind, user.id)
                 continue

@@ -458,3 +458,20 @@ def may_keep_draft(user: User, task: HumanTask) -> bool:
 def may_comment(session: Session, user: User, case: Case) -> bool:
     """Read a case's comments and add one: whoever may see the case (internal or not)."""
     return may_view_case(session, user, case)
+# ---------------------------------------------------------------------------- early warning (alerts)
+
+#: handle alerts on repeated problems (acknowledge, link): Quality's staff and head, quality engineers
+ALERT_HANDLER_DEPARTMENTS = frozenset({"quality"})
+ALERT_HANDLER_ROLES = ("quality_engineer",)
+#: read them: the General Manager, admins and auditors besides
+ALERT_READER_ROLES = OVERSEER_ROLES
+
+
+def may_handle_alerts(user: User) -> bool:
+    """Acknowledge an alert and link it to a case: Quality (staff, head, quality engineers)."""
+    return user.has_role(*ALERT_HANDLER_ROLES) or bool(department_codes(user) & ALERT_HANDLER_DEPARTMENTS)
+
+
+def may_view_alerts(user: User) -> bool:
+    """The alert list and an alert's cases: Quality, and the overseers (read only)."""
+    return may_handle_alerts(user) or user.has_role(*ALERT_READER_ROLES)

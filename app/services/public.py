@@ -38,7 +38,7 @@ CUSTOMER = Actor(None, "customer")
 #: channel and urgency — is set by the system, see PUBLIC_DEFAULTS).
 PUBLIC_FIELDS = (
     "customer_name", "customer_contact", "customer_email", "product_model", "ship_date",
-    "description", "defective_qty", "serial_numbers", "attachments", "demands",
+    "description", "defective_qty", "serial_numbers", "batch_no", "attachments", "demands",
     "feedback_type", "category",
 )
 #: A customer does not judge the urgency: it stays unassessed (the key present, so diagram

@@ -15,7 +15,7 @@ from app.web.shared.uploads import register_uploads
 
 BLUEPRINTS = (
     "main", "auth", "inbox", "tasks", "cases", "admin", "public", "notifications", "calendar_admin",
-    "approvals", "designer", "assessment", "audit", "dashboard", "comments", "documents", "reports",
+    "approvals", "designer", "assessment", "audit", "dashboard", "comments", "documents", "reports", "alerts",
 )
 
 

@@ -1,7 +1,7 @@
 """Daily work: task drafts, files received on a failed try, case comments
 
 Revision ID: 0014_daily
-Revises: 0012_dashboard
+Revises: 0013_alerts
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 import app.data.db
 
 revision = "0014_daily"
-down_revision = "0012_dashboard"
+down_revision = "0013_alerts"
 branch_labels = None
 depends_on = None
 

@@ -100,6 +100,10 @@ AUDIT_READERS = only("auditor", "admin")  # the whole audit trail, read-only
 ANALYTICS = Rule(frozenset({"quality", "quality_head", "manager", "admin"}) | HEADS)
 #: an export's progress over the API: its requester (the auditor) and every reader of the whole trail
 AUDIT_EXPORT = Rule(AUDIT_READERS.ok, other="missing")
+#: alerts on repeated problems: Quality handles them (the quality user is also a quality engineer),
+#: the overseers read them
+ALERT_HANDLERS = only("quality", "quality_head")
+ALERT_READERS = only("quality", "quality_head", *OVERSEERS)
 
 #: endpoint → rule (for every method), or {method: rule}
 EXPECTED: dict[str, Rule | dict[str, Rule]] = {
@@ -161,6 +165,11 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "admin.settings_page": ADMIN,
     "admin.retention_page": ADMIN,
     "admin.apply_retention": ADMIN,
+    "admin.alert_rules_page": ADMIN,
+    "alerts.index": ALERT_READERS,
+    "alerts.show": ALERT_READERS,
+    "alerts.acknowledge": {"POST": ALERT_HANDLERS},
+    "alerts.link": {"POST": ALERT_HANDLERS},
     "audit.index": AUDIT_READERS,
     "audit.start_export": AUDIT_READERS,
     "audit.export_page": AUDIT_READERS,
@@ -214,6 +223,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "reports.management": ANALYTICS,  # QUERY: a clear 400 for those who may
     "reports.management_pdf": ANALYTICS,  # without a chart: a clear 400 for those who may
     "api.get_report": ANALYTICS,
+    "api.list_alerts": ALERT_READERS,
 }
 
 #: which task each task endpoint is asked about (default: the open Marketing task)
@@ -303,6 +313,7 @@ def world(db_url, tmp_path_factory):
             "doc": "improvement",
             "metric": "volumes",
         }
+        params["alert_id"] = 1  # the matrix cases repeat one serial number: an alert
         params["instance_id:assessment"] = assessment
         params["user_id:spare"] = save_user(s, "spare", "spare", password="demo").id
         s.flush()

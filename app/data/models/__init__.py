@@ -1,6 +1,7 @@
 """ORM models, one module per concern; importing this package registers them all."""
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
+from app.data.models.alerts import AlertDimension, AlertStatus, CaseSerial, RepeatCluster, RepeatClusterCase
 from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRootCause
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
@@ -28,6 +29,11 @@ from app.data.models.settings import AppSetting
 from app.data.models.work import PendingUpload, TaskDraft
 
 __all__ = [
+    "AlertDimension",
+    "AlertStatus",
+    "CaseSerial",
+    "RepeatCluster",
+    "RepeatClusterCase",
     "ROLES",
     "ApiToken",
     "AppSetting",

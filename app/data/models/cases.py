@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -26,6 +26,11 @@ class Case(Base):
     """
 
     __tablename__ = "feedback_case"
+    __table_args__ = (
+        # the early warning's look-ups: one model's (one batch's) cases within a window
+        Index("ix_feedback_case_model_received", "product_model", "received_at"),
+        Index("ix_feedback_case_batch_received", "batch_no", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -38,6 +43,8 @@ class Case(Base):
     customer_email: Mapped[str | None] = mapped_column(String(200))
     product_model: Mapped[str | None] = mapped_column(String(120), index=True)
     serial_numbers: Mapped[str | None] = mapped_column(Text)
+    #: batch / lot number (批次号); the serial numbers are also in ``case_serial``, one row each
+    batch_no: Mapped[str | None] = mapped_column(String(80))
     ship_date: Mapped[date | None] = mapped_column(Date)
     defective_qty: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)

@@ -44,8 +44,9 @@ class NotificationKind:
     ESCALATED = "escalated"
     REWORK = "rework"
     MENTION = "mention"
+    REPEAT_ALERT = "repeat_alert"  # early warning: repeated problems (app.services.alerts)
 
-    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework", "mention")
+    ALL = ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework", "mention", "repeat_alert")
 
 
 class Notification(Base):

@@ -6,12 +6,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.data.models import ROLES, User
+from app.data.models import ROLES, AlertDimension, User
 from app.data.queries.cases import case_numbers, incident_instances
 from app.data.queries.people import department_members
 from app.extensions import db
 from app.i18n import N_
-from app.services import accounts, policy, retention, signin
+from app.services import accounts, alert_rules, policy, retention, signin
 from app.services import settings as app_settings
 from app.services.accounts import AccountError
 from app.services.errors import InvalidInput
@@ -190,3 +190,38 @@ def apply_retention():
         flash(_("Removed %(files)s attachments and %(cases)s closed cases; each removal is in the audit trail.",
                 files=len({item["id"] for _case, item in found.files}), cases=len(found.cases)), "success")
     return redirect(url_for("admin.retention_page"))
+
+
+def _submitted_rules() -> dict:
+    """The rules as typed on the early-warning page (validated by the service)."""
+    form = request.form
+    data: dict = {dimension: {"threshold": form.get(f"{dimension}_threshold", ""),
+                              "window_days": form.get(f"{dimension}_window_days", "")}
+                  for dimension in AlertDimension.ALL}
+    data["prefix_length"] = form.get("prefix_length", "")
+    data["types"] = form.getlist("types")
+    return data
+
+
+@bp.route("/early-warning", methods=["GET", "POST"])
+def alert_rules_page():
+    """The early-warning rules: per dimension a threshold and a window, the serial prefix length
+    and the feedback types that count."""
+    error, status = None, 200
+    shown = alert_rules.rules(db.session).as_json()
+    if request.method == "POST":
+        typed = _submitted_rules()
+        try:
+            alert_rules.set_rules(db.session, typed, accounts.actor(current_user))
+        except InvalidInput as exc:
+            db.session.rollback()
+            error, status, shown = _(exc.message), 422, typed
+        else:
+            db.session.commit()
+            flash(_("Early-warning rules saved. New cases are matched with them."), "success")
+            return redirect(url_for("admin.alert_rules_page"))
+    return render_template(
+        "admin/alert_rules.html", title=_("Early warning"), rules=shown, error=error,
+        dimensions=AlertDimension.ALL, feedback_types=alert_rules.FEEDBACK_TYPES, defaults=alert_rules.DEFAULT,
+        changed=app_settings.setting_row(db.session, alert_rules.KEY),
+    ), status

@@ -22,6 +22,7 @@ KIND_LABELS = {
     NotificationKind.ESCALATED: N_("Overdue task escalated to me"),
     NotificationKind.REWORK: N_("Task returned for rework"),
     NotificationKind.MENTION: N_("Mentioned in a comment on a case"),
+    NotificationKind.REPEAT_ALERT: N_("Alert on repeated problems (Quality)"),
 }
 
 
@@ -60,6 +61,9 @@ def open_one(notification_id: int):
     if note is None:
         abort(404)
     db.session.commit()
+    alert_id = (note.params or {}).get("alert_id")
+    if note.kind == NotificationKind.REPEAT_ALERT and isinstance(alert_id, int):
+        return redirect(url_for("alerts.show", alert_id=alert_id))
     if note.task_id:
         return redirect(url_for("tasks.show", task_id=note.task_id))
     if note.case_id:

@@ -104,6 +104,10 @@ AUDIT_ACTIONS = {
     "report_exported": N_("Management report exported (PDF)"),
     "report_mailed": N_("Monthly management report e-mailed"),
     "retention_applied": N_("Retention applied"),
+    "alert_raised": N_("Alert on repeated problems raised"),
+    "alert_case_joined": N_("Case joined an alert on repeated problems"),
+    "alert_acknowledged": N_("Alert acknowledged"),
+    "alert_linked": N_("Alert linked to a case"),
 }
 
 

@@ -14,6 +14,8 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from app.clock import clock
+from app.data.models import AlertStatus
+from app.data.queries.alerts import clusters_query
 from app.data.queries.inbox import TaskFilter, inbox_query
 from app.data.queries.paging import count_rows
 from app.extensions import db
@@ -35,6 +37,7 @@ NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
     ("approvals.index", "Approvals", _may_use_approvals),
     ("assessment.index", "Weekly assessments", policy.may_read_assessments),
     ("dashboard.index", "Dashboard", policy.may_view_analytics),
+    ("alerts.index", "Alerts", policy.may_view_alerts),
     ("admin.users", "Administration", policy.may_administer),
     ("calendar_admin.index", "Working calendar", policy.may_administer),
     ("designer.index", "Process designer", policy.may_design),
@@ -59,6 +62,8 @@ def _badge_count(endpoint: str) -> int | None:
             return my_open_count()
         if endpoint == "approvals.index":
             return approvals.count_pending(db.session, current_user)
+        if endpoint == "alerts.index":
+            return count_rows(db.session, clusters_query(AlertStatus.OPEN))
     except Exception:  # noqa: BLE001 - a badge must never break a page
         log.exception("navigation count failed")
     return None

@@ -1,0 +1,118 @@
+"""The early-warning rules (an admin setting, ``alerts.rules`` in ``app_setting``).
+
+Per dimension a threshold — how many cases, the new one included, within the window make a
+cluster — and a window in days; a threshold of 0 switches the dimension off. The serial
+prefix dimension also needs a prefix length (0: off). Only cases of the counted feedback
+types take part (praise about a model is no repeated problem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.data.models import AlertDimension
+from app.engine.context import Actor
+from app.i18n import N_
+from app.services import settings
+from app.services.errors import InvalidInput
+
+KEY = "alerts.rules"
+FEEDBACK_TYPES = ("consultation", "suggestion", "complaint", "praise")
+MAX_THRESHOLD = 1000
+MAX_WINDOW_DAYS = 3660
+MAX_PREFIX_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: int  # cases within the window, the new one included (0: off)
+    window_days: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    model: Rule
+    batch: Rule
+    serial: Rule
+    serial_prefix: Rule
+    prefix_length: int
+    types: tuple[str, ...]
+
+    def rule(self, dimension: str) -> Rule:
+        return getattr(self, dimension)  # type: ignore[no-any-return]
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["types"] = list(self.types)
+        return data
+
+
+DEFAULT = Rules(
+    model=Rule(3, 30),  # 3 cases about one product model in 30 days
+    batch=Rule(2, 90),  # 2 cases about one batch in 90 days
+    serial=Rule(2, 365),  # a second case about one machine within a year (1 earlier case)
+    serial_prefix=Rule(3, 90),  # off until a prefix length is set
+    prefix_length=0,
+    types=("complaint",),
+)
+
+
+def _int(value: Any, low: int, high: int, message: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(message)
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InvalidInput(message) from None
+    if not low <= number <= high:
+        raise InvalidInput(message)
+    return number
+
+
+THRESHOLD_PROBLEM = N_("A threshold is a whole number of cases from 0 (off) to 1000.")
+WINDOW_PROBLEM = N_("A window is a whole number of days from 1 to 3660.")
+PREFIX_PROBLEM = N_("The serial prefix length is a whole number from 0 (off) to 60.")
+TYPES_PROBLEM = N_("Choose at least one feedback type that counts.")
+
+
+def parse(data: Mapping[str, Any]) -> Rules:
+    """Rules from stored or submitted data (``{"model": {"threshold", "window_days"}, …,
+    "prefix_length", "types"}``); raises InvalidInput naming the first problem."""
+    found: dict[str, Any] = {}
+    for dimension in AlertDimension.ALL:
+        part = data.get(dimension) or {}
+        if not isinstance(part, Mapping):
+            raise InvalidInput(THRESHOLD_PROBLEM)
+        found[dimension] = Rule(_int(part.get("threshold"), 0, MAX_THRESHOLD, THRESHOLD_PROBLEM),
+                                _int(part.get("window_days"), 1, MAX_WINDOW_DAYS, WINDOW_PROBLEM))
+    types = data.get("types")
+    chosen = tuple(t for t in FEEDBACK_TYPES if isinstance(types, list | tuple) and t in types)
+    if not chosen:
+        raise InvalidInput(TYPES_PROBLEM)
+    return Rules(**found, prefix_length=_int(data.get("prefix_length", 0), 0, MAX_PREFIX_LENGTH, PREFIX_PROBLEM),
+                 types=chosen)
+
+
+def rules(session: Session) -> Rules:
+    """The rules in force (the defaults while none are stored, or if the stored ones are unreadable)."""
+    row = settings.setting_row(session, KEY)
+    if row is None or not isinstance(row.value, Mapping):
+        return DEFAULT
+    try:
+        return parse(row.value)
+    except InvalidInput:
+        return DEFAULT
+
+
+def set_rules(session: Session, data: Mapping[str, Any], actor: Actor) -> Rules:
+    """Validate and store the rules (audited as ``setting_changed``); cases from now on use them."""
+    new = parse(data)
+    settings.change(session, KEY, new.as_json(), actor, default=DEFAULT.as_json())
+    return new
+
+
+__all__ = ["DEFAULT", "FEEDBACK_TYPES", "KEY", "Rule", "Rules", "parse", "rules", "set_rules"]

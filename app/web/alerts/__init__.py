@@ -1,0 +1,1 @@
+"""Early warning on repeated problems: the alert list for Quality."""
