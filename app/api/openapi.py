@@ -969,8 +969,7 @@ DOCUMENT: dict[str, Any] = {
     "servers": [{"url": "/"}],
     "security": [{"bearerAuth": []}],
     "tags": [{"name": name} for name in ("meta", "auth", "cases", "tasks", "audit", "assessments",
-                                         "process-definitions", "reports")],
-                                         "process-definitions", "alerts")],
+                                         "process-definitions", "reports", "alerts")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {
