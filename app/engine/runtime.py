@@ -125,7 +125,8 @@ class WorkflowRuntime:
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
-        return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine())
+        return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine(),
+                           row_version=instance.serializer_version)
 
     # A request that reads a task's data (to validate a submission against the files it
     # has) and then completes it would deserialize the workflow twice. task_data keeps the
