@@ -3,7 +3,7 @@ while completions, approvals and timer firings are in flight, then restarted; af
 nothing is half-applied (task state, the human_task projection, the audit events and the
 chain agree), every answered completion is there, and every due timer fired exactly once.
 
-CRASH_ROUNDS kill/restart rounds (3 in `make test`, more in `make soak`), on the suite's database.
+CRASH_ROUNDS kill/restart rounds (2 in `make test`, more in `make soak`), on the suite's database.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from app.services.approvals import KINDS
 from app.services.setup import known_department_names
 from tests.reliability import torture
 
-ROUNDS = int(os.environ.get("CRASH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("CRASH_ROUNDS", "2"))
 FIGURES: dict[str, int] = Counter()
 
 
