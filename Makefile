@@ -75,9 +75,16 @@ bench: setup
 
 # Export 1,000,000 audit events as CSV, JSON and Excel on SQLite and PostgreSQL and check the
 # exporting process's memory stays under the bound (figures: docs/audit-export-soak.md).
+#
+# Reliability (docs/reliability.md): the HTTP concurrency torture for 5 minutes on PostgreSQL,
+# 20 SIGKILL rounds on both databases, and 300 fuzz cases per form.
 soak: setup
 	AUDIT_SOAK=1 TEST_DB=sqlite $(PY) -m pytest -q -s -m slow tests/audit/test_export_memory.py
 	AUDIT_SOAK=1 TEST_DB=postgres $(PY) -m pytest -q -s -m slow tests/audit/test_export_memory.py
+	TORTURE_SECONDS=300 TEST_DB=postgres $(PY) -m pytest -q -s tests/test_concurrency_pg.py -k torture
+	CRASH_ROUNDS=20 TEST_DB=sqlite $(PY) -m pytest -q -s tests/reliability/test_crash.py
+	CRASH_ROUNDS=20 TEST_DB=postgres $(PY) -m pytest -q -s tests/reliability/test_crash.py
+	FORM_FUZZ_EXAMPLES=300 FORM_FUZZ_CHANNEL_EXAMPLES=60 TEST_DB=sqlite $(PY) -m pytest -q tests/reliability/test_forms_property.py
 
 clean:
 	rm -rf $(VENV) node_modules app/static/vendor instance .pytest_cache

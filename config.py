@@ -95,6 +95,12 @@ class Config:
 
     # CPU seconds (of its own thread, not wall-clock time) a diagram script or expression may use.
     SCRIPT_CPU_LIMIT_SECONDS = float(os.environ.get("SCRIPT_CPU_LIMIT_SECONDS", "1"))
+    # Bounded work per request (app/engine/limits.py): CPU seconds all diagram code of one start,
+    # completion or timer firing may use together, and how many instances one multi-instance
+    # activity may create (a written cardinality above it is refused at deploy, a collection or
+    # computed cardinality above it at run time is an incident).
+    SCRIPT_CPU_BUDGET_SECONDS = float(os.environ.get("SCRIPT_CPU_BUDGET_SECONDS", "3"))
+    MAX_MULTI_INSTANCE = _int("MAX_MULTI_INSTANCE", 200)
 
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
     TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)

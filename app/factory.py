@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from app.clock import set_local_zone
+from app.engine import limits
 from app.engine.runtime import WorkflowRuntime
 from app.extensions import babel, csrf, db, install_audit_origin, login_manager
 from app.services.cases import case_projection_hook
@@ -78,6 +79,7 @@ def build_app(config: Any = None) -> Flask:
     from app.services.notifications import notification_hook
 
     ladder = settings_from_config(app.config)
+    limits.configure(app.config["MAX_MULTI_INSTANCE"], app.config["SCRIPT_CPU_BUDGET_SECONDS"])
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, analytics_hook, customer_mail_hook(app), lateness_hook(ladder),
                notification_hook(app), timer_hook],

@@ -127,3 +127,38 @@ def test_fifty_parallel_completions_lose_nothing(database, one_task):
             select(func.count()).select_from(HumanTask).where(HumanTask.state == TaskState.OPEN)
         )
         assert open_count == 0
+
+
+# ------------------------------------------------------------------ HTTP torture (issue 15, item 8)
+
+
+@pytest.fixture
+def torture_app(app, database):
+    """The app's database with the torture diagram deployed (tests/reliability/torture.py)."""
+    from app.formkit.definition import load_forms
+    from app.services.approvals import KINDS
+    from tests.reliability.torture import FIXTURES, torture_diagram
+
+    with database.transaction() as session:
+        deploy(session, {"torture.bpmn": torture_diagram()}, load_forms(FIXTURES / "forms"),
+               known_departments=known_department_names(session), known_approvals=set(KINDS))
+    return app
+
+
+def test_http_torture_keeps_every_invariant(torture_app, database, tmp_path):
+    """Two app servers, a timer firer and four client processes (claims, releases, completions,
+    API and web approvals, delegations and recalls) on a few hot cases for TORTURE_SECONDS (20 s
+    in `make test`, minutes in `make soak`); then every invariant holds."""
+    import json
+
+    from tests.reliability import torture
+
+    seconds = float(os.environ.get("TORTURE_SECONDS", "20"))
+    runtime = torture_app.extensions["runtime"]
+    figures, answers = torture.run(database.url, tmp_path / "uploads", tmp_path, seconds,
+                                   instances=8, database=database, runtime=runtime)
+    assert sum(figures.requests.values()) > 20, figures.as_dict()
+    assert figures.statuses[200] > 0, figures.as_dict()
+    torture.finish_all(database, runtime)
+    checked = torture.check_invariants(database, runtime, answers)
+    print("TORTURE", json.dumps({**figures.as_dict(), "checked": checked}))

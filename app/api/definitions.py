@@ -17,6 +17,7 @@ from app.api.errors import ApiError
 from app.api.tasks import task_items
 from app.data.models import HumanTask, ProcessDefinition, ProcessInstance, TaskState
 from app.engine.errors import NotFound
+from app.engine.limits import translate_incident
 from app.extensions import db, lateness_basis, runtime
 from app.i18n import N_
 from app.services import designer as service
@@ -161,6 +162,6 @@ def get_instance(instance_id: int):
         started_at=iso(instance.started_at),
         completed_at=iso(instance.completed_at),
         next_timer_due_at=iso(instance.next_due_at),
-        incident_message=instance.incident_message,
+        incident_message=translate_incident(instance.incident_message, _) or None,
         open_tasks=task_items(open_tasks, api_locale()),
     )

@@ -16,6 +16,7 @@ from app.engine.errors import (
     InstanceNotRunning,
     NotFound,
     TaskNotOpen,
+    UnsupportedSaveFormat,
 )
 from app.errors import AppError
 from app.extensions import db
@@ -29,6 +30,7 @@ STATUS = {
     TaskNotOpen: 409,
     ConcurrentUpdate: 409,
     InstanceNotRunning: 409,
+    UnsupportedSaveFormat: 409,
     DefinitionError: 422,
     TooManyRequests: 429,
 }

@@ -15,13 +15,17 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from app.engine.errors import UnsupportedSaveFormat
+from app.i18n import N_
 
 _serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 _registry = _serializer.registry
 
-__all__ = ["SERIALIZER_VERSION", "dumps", "jsonable", "loads"]
+__all__ = ["SERIALIZER_VERSION", "dumps", "jsonable", "loads", "readable"]
 
 
 def jsonable(value: Any) -> Any:
@@ -51,10 +55,27 @@ def dumps(workflow: BpmnWorkflow) -> str:
         _registry._encoder_mode = False
 
 
-def loads(state: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> BpmnWorkflow:
-    """Rebuild a workflow from :func:`dumps` output and the (cached) spec objects."""
+def readable(version: str | None) -> bool:
+    """Whether a save in serializer format ``version`` can be loaded: the current format, or an
+    older one the library has a migration for."""
+    return version == SERIALIZER_VERSION or version in MIGRATIONS
+
+
+def loads(state: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any,
+          row_version: str | None = None) -> BpmnWorkflow:
+    """Rebuild a workflow from :func:`dumps` output and the (cached) spec objects.
+
+    A save in a format with no migration to the current one (a newer library's, or one whose
+    row and content disagree) is refused with :class:`UnsupportedSaveFormat` rather than read
+    wrongly; ``row_version`` is the version stored in the row beside the state.
+    """
     dct = json.loads(state, cls=_serializer.json_decoder_cls)
     version = dct.get(_serializer.VERSION_KEY)
+    if not readable(version) or (row_version is not None and row_version != version):
+        raise UnsupportedSaveFormat(
+            N_("This process was saved in a format this version of the application cannot read "
+               "(no migration from it exists); it was left unchanged. Ask an administrator."),
+            found=version, row=row_version, supported=SERIALIZER_VERSION)
     if version != SERIALIZER_VERSION:
         # Older saves go through the library's migrations, which need the spec inline;
         # the caller re-saves in the current format afterwards.

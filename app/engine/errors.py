@@ -92,3 +92,9 @@ class ConcurrentUpdate(EngineError):
 
 class InstanceNotRunning(EngineError):
     code = "instance_not_running"
+
+
+class UnsupportedSaveFormat(EngineError):
+    """An instance's saved state is in a serializer format with no migration to the current one."""
+
+    code = "unsupported_save_format"

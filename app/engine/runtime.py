@@ -37,7 +37,7 @@ from app.data.models import (
     ProcessInstance,
     TaskState,
 )
-from app.engine import audit, codec
+from app.engine import audit, codec, limits
 from app.engine.context import Actor, Hook, RunContext
 from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recompute
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
@@ -78,17 +78,27 @@ class WorkflowRuntime:
         hooks: list[Hook] | None = None,
         script_cpu_limit: float = DEFAULT_CPU_LIMIT,
         extra_helpers: dict[str, Callable[..., Any]] | None = None,
+        max_multi_instance: int | None = None,
+        script_cpu_budget: float | None = None,
     ) -> None:
         self.hooks: list[Hook] = list(hooks or [])
         self.script_cpu_limit = script_cpu_limit  # CPU seconds per diagram script or expression
+        # bounded work per operation (app.engine.limits); None: the process-wide setting
+        self.max_multi_instance = max_multi_instance
+        self.script_cpu_budget = script_cpu_budget
         self.extra_helpers = dict(extra_helpers or {})  # e.g. days_late in the configured basis
         self.projector = TaskProjector()
 
     # ------------------------------------------------------------------ plumbing
 
     def script_engine(self) -> PythonScriptEngine:
-        return make_script_engine({**helpers(), **self.extra_helpers}, self.script_cpu_limit,
-                                  engine_class=DeadlineRecordingEngine)
+        """A fresh script engine per operation: its CPU budget covers that operation's code."""
+        budget = limits.settings.script_cpu_budget if self.script_cpu_budget is None else self.script_cpu_budget
+        engine = make_script_engine({**helpers(), **self.extra_helpers}, self.script_cpu_limit,
+                                    engine_class=DeadlineRecordingEngine, cpu_budget=budget)
+        engine.max_multi_instance = (limits.settings.max_multi_instance if self.max_multi_instance is None
+                                     else self.max_multi_instance)
+        return engine
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
@@ -115,7 +125,8 @@ class WorkflowRuntime:
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
-        return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine())
+        return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine(),
+                           row_version=instance.serializer_version)
 
     # A request that reads a task's data (to validate a submission against the files it
     # has) and then completes it would deserialize the workflow twice. task_data keeps the
@@ -178,7 +189,7 @@ class WorkflowRuntime:
             instance.status = InstanceStatus.COMPLETED
             instance.completed_at = now
         elif not workflow.get_tasks(state=ACTIVE_STATES):
-            ctx.incident = "The process stalled: nothing is ready or waiting, but it has not ended."
+            ctx.incident = limits.STALLED
             instance.status = InstanceStatus.INCIDENT
             instance.incident_message = ctx.incident
         else:

@@ -33,6 +33,8 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from app.engine.limits import CPU_BUDGET_EXCEEDED
+
 SCRIPT_FILENAME = "<bpmn-script>"
 MAX_SEQUENCE = 100_000  # longest list/str a script may build by repetition or range()
 MAX_INT_BITS = 4096
@@ -356,9 +358,30 @@ def _run_with_cpu_limit(fn: Callable[[], Any], limit: float) -> Any:
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]  # untyped library
     """A SpiffWorkflow script environment that evaluates diagram code in the sandbox."""
 
-    def __init__(self, helpers: Mapping[str, Any] | None = None, cpu_limit: float = DEFAULT_CPU_LIMIT):
+    def __init__(self, helpers: Mapping[str, Any] | None = None, cpu_limit: float = DEFAULT_CPU_LIMIT,
+                 cpu_budget: float | None = None):
         super().__init__(dict(helpers or {}))
         self.cpu_limit = cpu_limit
+        # CPU seconds all code run through this environment may use together (None: no budget);
+        # the runtime makes one environment per operation, so this bounds one request's scripts.
+        self.cpu_budget = cpu_budget
+        self.cpu_used = 0.0
+
+    def _run(self, fn: Callable[[], Any]) -> Any:
+        left = None if self.cpu_budget is None else self.cpu_budget - self.cpu_used
+        budget_bound = left is not None and left < self.cpu_limit  # the budget, not the limit, binds
+        message = CPU_BUDGET_EXCEEDED % {"limit": f"{self.cpu_budget or 0:g}"}
+        if left is not None and left <= 0:
+            raise ScriptTimeout(message)
+        start = time.thread_time()
+        try:
+            return _run_with_cpu_limit(fn, left if budget_bound and left is not None else self.cpu_limit)
+        except ScriptTimeout as exc:
+            if budget_bound:
+                raise ScriptTimeout(message) from exc
+            raise
+        finally:
+            self.cpu_used += time.thread_time() - start
 
     def _globals(self, context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
         scope: dict[str, Any] = {"__builtins__": _SAFE_BUILTINS, **_GUARDS}
@@ -373,7 +396,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
                  external_context: dict[str, Any] | None = None) -> Any:
         code = _compile(expression, "eval")
         scope = self._globals(context, external_context)
-        return _run_with_cpu_limit(lambda: eval(code, scope), self.cpu_limit)  # noqa: S307
+        return self._run(lambda: eval(code, scope))  # noqa: S307
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
@@ -385,7 +408,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         code = _compile(script, "exec")
         scope = self._globals(context, external_context)
         before = set(scope)
-        _run_with_cpu_limit(lambda: exec(code, scope), self.cpu_limit)  # noqa: S102
+        self._run(lambda: exec(code, scope))  # noqa: S102
         reserved = {"__builtins__", "value_of", *_GUARDS, *self.globals, *(external_context or {})}
         for key in list(context):
             if key not in scope:
@@ -403,8 +426,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
 
 def make_script_engine(
     helpers: Mapping[str, Any] | None = None, cpu_limit: float = DEFAULT_CPU_LIMIT,
-    engine_class: type[PythonScriptEngine] = PythonScriptEngine,
+    engine_class: type[PythonScriptEngine] = PythonScriptEngine, cpu_budget: float | None = None,
 ) -> PythonScriptEngine:
-    """A SpiffWorkflow script engine bound to the sandbox, the given helper functions and a
-    CPU time limit (seconds) per expression or script."""
-    return engine_class(environment=SandboxEnvironment(helpers, cpu_limit))
+    """A SpiffWorkflow script engine bound to the sandbox, the given helper functions, a CPU
+    time limit (seconds) per expression or script and optionally a CPU budget for all of them."""
+    return engine_class(environment=SandboxEnvironment(helpers, cpu_limit, cpu_budget))

@@ -30,6 +30,7 @@ from app.engine.definitions.lookup import task_properties
 from app.engine.definitions.schedules import schedule_error
 from app.engine.definitions.support import NO_DEPARTMENT, NO_FORM_KEY
 from app.engine.errors import Problem
+from app.engine.limits import TOO_MANY_INSTANCES_STATIC, cardinality_problems
 from app.engine.parser import iter_task_specs
 from app.engine.properties import access_problems, manual_start_problems
 from app.engine.sandbox import check_source
@@ -73,6 +74,8 @@ def check_rules(
         ]
         problems += [Problem(text, element_id=element, element_name=name, params=params) for text, params in messages]
     problems += check_paths(spec, subprocess_specs) + check_timers(spec, subprocess_specs) + check_starts(spec)
+    problems += [Problem(TOO_MANY_INSTANCES_STATIC, *_spec_label(ts), params=params)
+                 for ts, params in cardinality_problems(iter_task_specs(spec, subprocess_specs))]
     problems += check_confirm_tasks(spec, subprocess_specs, forms, known_departments)
     return problems
 

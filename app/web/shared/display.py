@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from app.clock import clock
 from app.data.models import HumanTask
 from app.data.queries.people import departments_by_id, user_names
+from app.engine.limits import translate_incident
 from app.extensions import db
 from app.formkit.definition import localized
 from app.i18n import N_
@@ -375,6 +376,11 @@ def form_title(definition: dict[str, Any] | None) -> str:
     return localized((definition or {}).get("title"), locale())
 
 
+def incident_text(message: str | None) -> str:
+    """An instance's incident message in the user's language (known engine messages)."""
+    return translate_incident(message, _)
+
+
 def register_template_globals(app: Flask) -> None:
     """Make the display helpers available to every template."""
     app.jinja_env.globals.update(
@@ -383,5 +389,5 @@ def register_template_globals(app: Flask) -> None:
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
         ui_locale=locale, clock_badge=clock_badge, clock_left=clock_left, clock_name=clock_name,
         clock_state_label=clock_state_label, working_time=working_time,
-        readable=readable, form_title=form_title, time_left_badge=time_left_badge,
+        readable=readable, form_title=form_title, time_left_badge=time_left_badge, incident_text=incident_text,
     )

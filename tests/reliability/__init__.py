@@ -1,0 +1,1 @@
+"""Reliability: bounded work, crash safety, backup and restore, migrations, property-based forms."""

@@ -1,0 +1,55 @@
+"""Serve the app in its own OS process for the torture and crash tests (threaded werkzeug,
+the test configuration on ``DATABASE_URL``); ``python -m tests.reliability.serve PORT``.
+
+Also ``python -m tests.reliability.serve --timers SECONDS``: fire due timers in a loop like the
+scheduler does (``app.scheduler.timers.fire_due_timers``) until the time is up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def make_app():
+    from app import create_app
+    from config import TestConfig
+
+    class Cfg(TestConfig):
+        DATABASE_URL = os.environ["DATABASE_URL"]
+        BPMN_DIR = os.environ["BPMN_DIR"]
+        FORMS_DIR = os.environ["FORMS_DIR"]
+        UPLOAD_DIR = os.environ["UPLOAD_DIR"]
+        LOGIN_LOCK_AFTER = 1_000_000
+
+    return create_app(Cfg)
+
+
+def serve(port: int) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, make_app(), threaded=True)
+    print(f"serving on {port}", flush=True)
+    server.serve_forever()
+
+
+def fire_timers(seconds: float) -> None:
+    from app.engine import audit
+    from app.scheduler.timers import SCHEDULER, fire_due_timers
+
+    app = make_app()
+    fired = 0
+    deadline = time.monotonic() + seconds
+    with app.app_context(), audit.origin(SCHEDULER):
+        while time.monotonic() < deadline:
+            fired += fire_due_timers(app.extensions["database"], app.extensions["runtime"])
+            time.sleep(0.05)
+    print(f"fired {fired}", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--timers":
+        fire_timers(float(sys.argv[2]))
+    else:
+        serve(int(sys.argv[1]))
