@@ -31,6 +31,8 @@ class Config:
     )
     BPMN_DIR = os.environ.get("BPMN_DIR", str(BASE_DIR / "bpmn"))
     FORMS_DIR = os.environ.get("FORMS_DIR", str(BASE_DIR / "forms"))
+    # Uploaded files, one per content hash. With several app servers this must be one shared
+    # directory (an NFS export or a shared volume mounted at the same path on every server).
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
@@ -94,6 +96,10 @@ class Config:
     SCRIPT_CPU_LIMIT_SECONDS = float(os.environ.get("SCRIPT_CPU_LIMIT_SECONDS", "1"))
 
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
+    # One active scheduler per database: a PostgreSQL advisory-lock lease, polled by standbys
+    # every SCHEDULER_LEASE_POLL_SECONDS (app/scheduler/lease.py). SQLite: always granted.
+    SCHEDULER_LEASE = _bool("SCHEDULER_LEASE", True)
+    SCHEDULER_LEASE_POLL_SECONDS = float(os.environ.get("SCHEDULER_LEASE_POLL_SECONDS", "1"))
     TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
     # Escalation ladder: reminder N working hours before due, head at due, manager N working
     # days after due; lateness counted in "working" or "calendar" days (started days).
