@@ -70,6 +70,8 @@ test-postgres: setup
 
 test: lint test-sqlite test-postgres
 
+# The benchmark (docs/benchmarks.md): writes bench/results.json and bench/results.md.
+# BENCH_SCALE=small finishes in under 5 minutes; needs PostgreSQL at 127.0.0.1:5432.
 bench: setup
 	$(PY) bench/run.py
 

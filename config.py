@@ -31,6 +31,8 @@ class Config:
     )
     BPMN_DIR = os.environ.get("BPMN_DIR", str(BASE_DIR / "bpmn"))
     FORMS_DIR = os.environ.get("FORMS_DIR", str(BASE_DIR / "forms"))
+    # Uploaded files, one per content hash. With several app servers this must be one shared
+    # directory (an NFS export or a shared volume mounted at the same path on every server).
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
     # One request (all its files together); each file has its own, smaller limit so that the
     # common "too large" is a field error on the form, not a refused request.
@@ -103,6 +105,10 @@ class Config:
     MAX_MULTI_INSTANCE = _int("MAX_MULTI_INSTANCE", 200)
 
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)  # `make run` turns it on
+    # One active scheduler per database: a PostgreSQL advisory-lock lease, polled by standbys
+    # every SCHEDULER_LEASE_POLL_SECONDS (app/scheduler/lease.py). SQLite: always granted.
+    SCHEDULER_LEASE = _bool("SCHEDULER_LEASE", True)
+    SCHEDULER_LEASE_POLL_SECONDS = float(os.environ.get("SCHEDULER_LEASE_POLL_SECONDS", "1"))
     TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
     # Escalation ladder: reminder N working hours before due, head at due, manager N working
     # days after due; lateness counted in "working" or "calendar" days (started days).

@@ -111,9 +111,9 @@ def build_app(config: Any = None) -> Flask:
 
     register_cli(app)
     if app.config.get("SCHEDULER_ENABLED") and not app.config.get("TESTING"):
-        from app.scheduler import start_scheduler
+        from app.scheduler import start_leased
 
-        start_scheduler(app)
+        start_leased(app)  # runs the jobs while this process holds the scheduler lease
     return app
 
 

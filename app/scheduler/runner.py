@@ -19,7 +19,10 @@ periodic jobs below live in memory, each scheduler process adds its own:
   (the weekly assessment: every 7 days from Monday 09:00 Asia/Shanghai), re-read every minute
   so a redeployed diagram changes the schedule.
 
-Two schedulers at once are safe: both may run a due job, but the instance row lock and the
+Exactly one scheduler process is active at a time: each holds the PostgreSQL lease of
+:mod:`app.scheduler.lease` to run, the others wait as standbys and take over within a second
+when it goes away. Two schedulers at once (``SCHEDULER_LEASE=false``, or a lost lease) are
+still safe: both may run a due job, but the instance row lock and the
 engine state fire each timer once; the ladder and the outbox claim their rows with
 compare-and-set updates; the weekly start is idempotent per week.
 """
@@ -41,6 +44,7 @@ from app.clock import clock
 from app.engine import audit
 from app.engine.definitions.schedules import parse_schedule, start_schedules
 from app.scheduler import timers
+from app.scheduler.lease import SchedulerLease, run_leased
 
 log = logging.getLogger(__name__)
 
@@ -218,19 +222,40 @@ def stop_scheduler(app: Flask, wait: bool = True) -> None:
         timers._context.pop("app", None)
 
 
+def _lease_loop(app: Flask, stopping: threading.Event) -> None:
+    """Run the scheduler in this process while it holds the lease (see :mod:`app.scheduler.lease`)."""
+    lease = SchedulerLease(app.extensions["database"].engine, enabled=app.config.get("SCHEDULER_LEASE", True))
+    run_leased(lease, lambda: start_scheduler(app), lambda: stop_scheduler(app, wait=False), stopping,
+               float(app.config.get("SCHEDULER_LEASE_POLL_SECONDS", 1.0)))
+
+
+def start_leased(app: Flask) -> threading.Event:
+    """Compete for the lease in a background thread of this process (``SCHEDULER_ENABLED``);
+    set the returned event to stop."""
+    stopping = threading.Event()
+    threading.Thread(target=_lease_loop, args=(app, stopping), name="scheduler-lease", daemon=True).start()
+    return stopping
+
+
 def run_forever(app: Flask) -> None:
-    """Run the scheduler in the foreground until interrupted (SIGINT or SIGTERM)."""
-    start_scheduler(app)
-    stop = threading.Event()
+    """Run as a scheduler process until interrupted (SIGINT or SIGTERM): the active one while it
+    holds the lease, a standby otherwise."""
+    stopping = threading.Event()
 
     def _stop(*_args) -> None:
-        stop.set()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    while not stop.is_set():
-        stop.wait(3600)
-    stop_scheduler(app)
+    _lease_loop(app, stopping)
 
 
-__all__ = ["build_scheduler", "run_forever", "schedule_trigger", "start_scheduler", "stop_scheduler", "weekly_trigger"]
+__all__ = [
+    "build_scheduler",
+    "run_forever",
+    "schedule_trigger",
+    "start_leased",
+    "start_scheduler",
+    "stop_scheduler",
+    "weekly_trigger",
+]

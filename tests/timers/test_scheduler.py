@@ -89,6 +89,7 @@ logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %
 from config import TestConfig
 class Cfg(TestConfig):
     DATABASE_URL = sys.argv[1]
+    SCHEDULER_LEASE = False  # both active at once: the guard, not the lease, keeps timers single
 from app import create_app
 app = create_app(Cfg)
 logging.getLogger("app.scheduler.timers").setLevel(logging.INFO)
@@ -101,6 +102,8 @@ run_forever(app)
 @pytest.mark.skipif(BACKEND != "postgres",
                     reason="two scheduler processes need PostgreSQL row locks (TEST_DB=postgres)")
 def test_two_scheduler_processes_fire_each_timer_once(timer_app):
+    """Without the lease both schedulers run every job; the row lock and the engine state still
+    fire each timer once (the lease and failover: tests/timers/test_several_servers.py)."""
     database = timer_app.extensions["database"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [

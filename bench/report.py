@@ -1,0 +1,106 @@
+"""bench/results.md: the machine, the headline figures, the targets met or missed, the details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE = (
+    ("engine_floor_ms_per_task", "engine floor, ms per task (SpiffWorkflow alone, real complaint process)"),
+    ("app_completions_per_s_sqlite", "completions/s, SQLite, 8 clients"),
+    ("app_completions_per_s_postgres", "completions/s, PostgreSQL, 8 clients"),
+    ("app_completions_per_s_sqlite_1_client", "completions/s, SQLite, 1 client"),
+    ("app_completions_per_s_postgres_1_client", "completions/s, PostgreSQL, 1 client"),
+    ("app_ms_per_completion_sqlite", "one completion (submit p50, 1 client), SQLite, ms"),
+    ("app_ms_per_completion_postgres", "one completion (submit p50, 1 client), PostgreSQL, ms"),
+    ("ratio_completion_to_floor_sqlite", "completion ÷ floor, SQLite"),
+    ("ratio_completion_to_floor_postgres", "completion ÷ floor, PostgreSQL"),
+    ("sql_statements_per_completion", "SQL statements per completion (PostgreSQL)"),
+    ("inbox_p95_ms_10k", "inbox p95 at 10k cases, ms"),
+    ("inbox_p95_ms_100k", "inbox p95 at 100k cases, ms"),
+    ("search_p95_ms_100k", "case search p95 at 100k cases, ms"),
+    ("dashboard_p95_ms_100k", "dashboard p95 at 100k cases, ms"),
+    ("timer_lag_p95_s", "timer lag p95, s"),
+    ("timer_double_fires", "timer double fires (two schedulers)"),
+    ("worker_rss_growth_pct", "worker memory growth, %"),
+    ("db_bytes_per_closed_case", "database bytes per case driven to the reply (PostgreSQL)"),
+)
+
+
+def _fmt(value: Any) -> str:
+    return "null (not available)" if value is None else str(value)
+
+
+def _latency_rows(label: str, run: dict[str, Any]) -> list[str]:
+    rows = []
+    for kind, p in run["latency_ms"].items():
+        if p.get("n"):
+            rows.append(f"| {label} | {run['clients']} | {kind} | {p['n']} | {p['p50']} | {p['p95']} | {p['p99']} |")
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    d = result["details"]
+    m = d["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Scale `{d['scale']}`, {d['seconds']} s. Method: docs/benchmarks.md. Raw figures: bench/results.json.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; {m['os']}",
+        f"- load average at start {m['load_average_at_start']}, at end {m.get('load_average_at_end')} "
+        "(the machine is shared: figures are comparable within this run)",
+        f"- Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}, SpiffWorkflow "
+        f"{m['SpiffWorkflow']}, Flask {m['Flask']}, SQLAlchemy {m['SQLAlchemy']}, psycopg {m['psycopg']}, "
+        f"gunicorn {m['gunicorn']} ({d['gunicorn']['workers']} workers × {d['gunicorn']['threads']} threads)",
+        "",
+        "## Figures",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} (`{key}`) | {_fmt(result.get(key))} |" for key, label in HEADLINE]
+    lines += ["", "## Targets (issue 16)", "", "| target | measured | result |", "|---|---|---|"]
+    for target in result["targets"].values():
+        met = target["met"]
+        verdict = "met" if met else "not measured" if met is None else "MISSED"
+        lines.append(f"| {target['target']} | {_fmt(target['value'])} | {verdict} |")
+    lines += ["", "## Latency over HTTP (ms)", "", "| database | clients | request | n | p50 | p95 | p99 |",
+              "|---|---|---|---|---|---|---|"]
+    for backend in ("sqlite", "postgres"):
+        for clients in (1, 8):
+            lines += _latency_rows(backend, d[backend][f"clients_{clients}"])
+    lines += ["", "| database | clients | cases started/s | completions/s | errors |", "|---|---|---|---|---|"]
+    for backend in ("sqlite", "postgres"):
+        for clients in (1, 8):
+            run = d[backend][f"clients_{clients}"]
+            lines.append(f"| {backend} | {clients} | {run['cases_started_per_s']} | {run['completions_per_s']} | "
+                         f"{run['errors']} |")
+    lines += ["", "## Pages at volume (PostgreSQL, ms)", "", "| cases | page | p50 | p95 | p99 | note |",
+              "|---|---|---|---|---|---|"]
+    for size in [key[len("pages_"):] for key in d if key.startswith("pages_")]:
+        block = d[f"pages_{size}"]
+        for key in ("inbox", "search", "dashboard", "api_inbox"):
+            page = block.get(key)
+            if page is None:
+                continue
+            if page["available"]:
+                lines.append(f"| {size} | {key} `{page['path']}` | {page['p50']} | {page['p95']} | {page['p99']} | |")
+            else:
+                lines.append(f"| {size} | {key} | | | | {page['note']} |")
+        if block:
+            lines.append(f"| {size} | rows | | | | {block['counts']} |")
+    t = d["timers"]
+    lines += ["", "## Timers", "",
+              f"{t['timers']} timers due within {t['window_s']} s, {t['schedulers']} scheduler processes "
+              f"({t['active_schedulers']} active by the lease): fired {t['fired']}, not fired {t['not_fired']}, "
+              f"double fires {t['double_fires']}; lag p50 {t['lag_s'].get('p50')} s, p95 {t['lag_s'].get('p95')} s, "
+              f"p99 {t['lag_s'].get('p99')} s, max {t['lag_max_s']} s.",
+              "", "## Worker memory and SQL", "", f"- worker memory: {d['worker_memory']}",
+              f"- SQL statements per request (PostgreSQL, mean): {d['sql_statements']}",
+              f"- engine floor per task (ms, wall): {d['engine_floor']['ms_per_task_each']}; "
+              f"CPU {d['engine_floor']['cpu_ms_per_task']} ms per task; "
+              f"state {d['engine_floor']['state_bytes_mean']} bytes",
+              ""]
+    return "\n".join(lines)
