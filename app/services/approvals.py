@@ -163,8 +163,9 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
 def count_pending(session: Session, user: User) -> int:
     """Approval items ``user`` can decide (for the navigation badge; no workflow loads)."""
     standing = policy.stand_in(user)
+    departments, assignees = policy.completion_reach(user, standing)
     return sum(
-        1 for task in open_approval_tasks(session)
+        1 for task in open_approval_tasks(session, departments, assignees)
         if (task_kind := kind_of(session, task)) is not None and policy.may_complete(user, task, standing)
         and not _asks_nothing(session, task, task_kind)
     )

@@ -248,6 +248,13 @@ def require_complete(user: User, task: HumanTask, standing: StandIn | None = Non
     _require_one(task, (person for person, own in _people(user, standing) if _acts(person, task, own)))
 
 
+def completion_reach(user: User, standing: StandIn | None = None) -> tuple[frozenset[int], frozenset[int]]:
+    """(department ids, assignee ids) outside which :func:`may_complete` is never true for ``user``:
+    lets a query narrow open tasks in SQL before the rule is applied to each one."""
+    people = [person for person, _own in _people(user, standing)]
+    return (frozenset(d for p in people for d in p.department_ids), frozenset(p.id for p in people))
+
+
 def may_claim(user: User, task: HumanTask, standing: StandIn | None = None) -> bool:
     """Take the open task: a member of its department (or their substitute) who meets its performer rule."""
     return task.state == TaskState.OPEN and any(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.data.models import DelegationState, HumanTask, TaskDelegation, TaskState
@@ -34,12 +34,15 @@ def open_delegations(session: Session, task_ids: set[str]) -> dict[str, TaskDele
     return {row.task_id: row for row in rows}
 
 
-def open_approval_tasks(session: Session) -> Sequence[HumanTask]:
-    """Open tasks with an approval kind, by due time."""
-    return session.scalars(
-        select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
-        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-    ).all()
+def open_approval_tasks(session: Session, department_ids: Collection[int] | None = None,
+                        assignee_ids: Collection[int] = ()) -> Sequence[HumanTask]:
+    """Open tasks with an approval kind, by due time; with ``department_ids``, only those of
+    these departments or assigned to one of ``assignee_ids`` (an index narrows it, not Python)."""
+    query = select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
+    if department_ids is not None:
+        query = query.where(or_(HumanTask.department_id.in_(list(department_ids)),
+                                HumanTask.assignee_id.in_(list(assignee_ids))))
+    return session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)).all()
 
 
 def approval_department_ids(session: Session) -> set[int]:
