@@ -164,6 +164,7 @@ class WorkflowRuntime:
 
     def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
         now = clock.now()
+        ctx.had_timer = instance.status == InstanceStatus.RUNNING and instance.next_due_at is not None
         # Route thrown events first: the saved state keeps the workflow's pending event list,
         # so routing after the dump would route the same message again on every later save.
         self._route_events(session, instance, workflow, ctx)
@@ -186,8 +187,10 @@ class WorkflowRuntime:
             instance.incident_message = None
             instance.next_due_at = next_timer_due(workflow)
         self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
-        self.projector.sync(session, instance, workflow, ctx)
-        if instance.status == InstanceStatus.RUNNING and (stalled := stall_reason(session, instance, workflow)):
+        open_rows = self.projector.sync(session, instance, workflow, ctx)
+        if instance.status == InstanceStatus.RUNNING and (
+            stalled := stall_reason(session, instance, workflow, open_rows)
+        ):
             ctx.incident = stalled  # nothing waits silently: no one can act and no timer is pending
             instance.status = InstanceStatus.INCIDENT
             instance.incident_message = stalled
