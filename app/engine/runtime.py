@@ -92,26 +92,47 @@ class WorkflowRuntime:
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
+        instance, _task = self._lock(session, instance_id)
+        return instance
+
+    def _lock(self, session: Session, instance_id: int,
+              task_id: str | None = None) -> tuple[ProcessInstance, HumanTask | None]:
+        """Lock the instance row and read it fresh — with the human task ``task_id`` of it, in the
+        same statement, when given (None when the task is not the instance's)."""
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a no-op write takes the database write lock now,
             # so a competing writer waits (busy timeout) instead of failing later.
-            session.execute(
+            stmt = (
                 update(ProcessInstance)
                 .where(ProcessInstance.id == instance_id)
                 .values(lock_version=ProcessInstance.lock_version)
-                .execution_options(synchronize_session=False)
             )
-            stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+            if task_id is None:  # one statement: the write that locks returns the row
+                found = session.scalars(
+                    stmt.returning(ProcessInstance).execution_options(populate_existing=True)
+                ).first()
+                if found is None:
+                    raise NotFound(f"process instance {instance_id} not found")
+                return found, None
+            session.execute(stmt.execution_options(synchronize_session=False))
+            locked = select(ProcessInstance)
         else:
-            stmt = (
-                select(ProcessInstance)
-                .where(ProcessInstance.id == instance_id)
-                .with_for_update(of=ProcessInstance)
-            )
-        instance = session.scalars(stmt.execution_options(populate_existing=True)).first()
-        if instance is None:
+            locked = select(ProcessInstance).with_for_update(of=ProcessInstance)
+        if task_id is None:
+            instance = session.scalars(
+                locked.where(ProcessInstance.id == instance_id).execution_options(populate_existing=True)
+            ).first()
+            if instance is None:
+                raise NotFound(f"process instance {instance_id} not found")
+            return instance, None
+        row = session.execute(
+            locked.add_columns(HumanTask)
+            .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & (HumanTask.id == task_id))
+            .where(ProcessInstance.id == instance_id).execution_options(populate_existing=True)
+        ).first()
+        if row is None:
             raise NotFound(f"process instance {instance_id} not found")
-        return instance
+        return row[0], row[1]
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
@@ -320,8 +341,10 @@ class WorkflowRuntime:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
-        instance = self.lock(session, row.instance_id)
-        session.refresh(row)
+        instance, fresh = self._lock(session, row.instance_id, task_id)  # and the task re-read, in one
+        if fresh is None:
+            raise NotFound("task not found")
+        row = fresh
         if row.state != TaskState.OPEN:
             if submit_token and row.completion_token == submit_token:
                 return row

@@ -220,20 +220,20 @@ class Batch:
         if not self.rows:
             return 0
         session.flush()  # the task rows the notifications refer to
-        stmt = insert(Notification).values(self.rows)
+        # executemany of one cached statement: SQLAlchemy sends it as one multi-row INSERT
         if not self.mail_to:
-            session.execute(stmt)
+            session.execute(insert(Notification), self.rows)
             return len(self.rows)
-        created = session.execute(stmt.returning(Notification.id, Notification.user_id, Notification.kind,
-                                                 Notification.task_id)).all()
+        created = session.execute(insert(Notification).returning(
+            Notification.id, Notification.user_id, Notification.kind, Notification.task_id), self.rows).all()
         now = self.rows[0]["created_at"]
-        session.execute(insert(EmailOutbox).values([
-            {"notification_id": note_id, "to_address": recipient.email, "subject": "", "body": "",
-             "locale": user_locale(recipient), "status": OutboxStatus.PENDING, "attempts": 0,
-             "next_attempt_at": now, "created_at": now}
+        session.execute(insert(EmailOutbox), [
+            {"notification_id": note_id, "case_id": None, "kind": None, "to_address": recipient.email,
+             "subject": "", "body": "", "locale": user_locale(recipient), "status": OutboxStatus.PENDING,
+             "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now, "sent_at": None}
             for note_id, user_id, kind, task_id in created
             if (recipient := self.mail_to.get((user_id, kind, task_id))) is not None
-        ]))
+        ])
         return len(self.rows)
 
 
