@@ -112,8 +112,9 @@ class Config:
     # on for lists and reports; pages compute it exactly anyway.
     CUSTOMER_CLOCK_INTERVAL_SECONDS = _int("CUSTOMER_CLOCK_INTERVAL_SECONDS", 60)
     # SpiffWorkflow logs every task state change at INFO ("spiff.task", "spiff.workflow"): a
-    # dozen lines per completion, a few percent of its time. Production keeps only warnings.
-    ENGINE_LOG_LEVEL = os.environ.get("ENGINE_LOG_LEVEL", "INFO")
+    # dozen lines per completion, a few percent of its time. Production keeps only warnings;
+    # elsewhere (unset) the engine's loggers follow the root logger.
+    ENGINE_LOG_LEVEL = os.environ.get("ENGINE_LOG_LEVEL")
     TESTING = False
 
     @classmethod
