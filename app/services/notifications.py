@@ -424,8 +424,10 @@ def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
 def _texts_of(session: Session, row: EmailOutbox, config: Mapping[str, Any]) -> tuple[str, str]:
     """The subject and body of an outbox row: as queued, or — a staff e-mail queued without its
     text — rendered now from its notification in the row's language."""
-    if row.body or row.notification_id is None:
+    if row.body:
         return row.subject, row.body
+    if row.notification_id is None:  # its notification was deleted before the e-mail went out
+        raise ValueError("an e-mail without text whose notification is gone")
     note = session.get_one(Notification, row.notification_id)
     user = session.get(User, note.user_id)
     timezone = user.timezone if user is not None else None
