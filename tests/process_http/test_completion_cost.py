@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import event, func, select
 
 from app.data.models import AuditEvent, EmailOutbox, HumanTask, Notification, TaskState
+from app.services import calendar_admin
 from tests.api.helpers import INTAKE
 from tests.conftest import api_token
 from tests.payloads import verify_ok
@@ -36,7 +37,10 @@ def _statements_of(app, call):
     return response, statements
 
 
-def test_one_api_completion_stays_within_its_statement_budget(prod_app):
+def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypatch):
+    # the working calendar's version check runs at most once a second per process, whatever the
+    # request: keep it out of the count (the requests below make one first)
+    monkeypatch.setattr(calendar_admin, "CHECK_EVERY_SECONDS", 3600)
     client = prod_app.test_client()
     marketing = api_token(client, "marketing")
     case = client.post("/api/v1/cases", json={**INTAKE, "channel": "hotline", "customer_email": "c@example.com"},
