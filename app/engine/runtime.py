@@ -97,42 +97,47 @@ class WorkflowRuntime:
 
     def _lock(self, session: Session, instance_id: int,
               task_id: str | None = None) -> tuple[ProcessInstance, HumanTask | None]:
-        """Lock the instance row and read it fresh — with the human task ``task_id`` of it, in the
-        same statement, when given (None when the task is not the instance's)."""
+        """Lock the instance row and read it fresh — and the human task ``task_id`` of it, read
+        after the lock is held (None when the task is not the instance's)."""
+        fresh = {"populate_existing": True}
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a no-op write takes the database write lock now,
-            # so a competing writer waits (busy timeout) instead of failing later.
+            # so a competing writer waits (busy timeout) instead of failing later; every
+            # read after it sees the last commit, so the task comes with the instance.
             stmt = (
                 update(ProcessInstance)
                 .where(ProcessInstance.id == instance_id)
                 .values(lock_version=ProcessInstance.lock_version)
             )
             if task_id is None:  # one statement: the write that locks returns the row
-                found = session.scalars(
-                    stmt.returning(ProcessInstance).execution_options(populate_existing=True)
-                ).first()
+                found = session.scalars(stmt.returning(ProcessInstance).execution_options(**fresh)).first()
                 if found is None:
                     raise NotFound(f"process instance {instance_id} not found")
                 return found, None
             session.execute(stmt.execution_options(synchronize_session=False))
-            locked = select(ProcessInstance)
-        else:
-            locked = select(ProcessInstance).with_for_update(of=ProcessInstance)
-        if task_id is None:
-            instance = session.scalars(
-                locked.where(ProcessInstance.id == instance_id).execution_options(populate_existing=True)
+            row = session.execute(
+                select(ProcessInstance, HumanTask)
+                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & (HumanTask.id == task_id))
+                .where(ProcessInstance.id == instance_id).execution_options(**fresh)
             ).first()
-            if instance is None:
+            if row is None:
                 raise NotFound(f"process instance {instance_id} not found")
-            return instance, None
-        row = session.execute(
-            locked.add_columns(HumanTask)
-            .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & (HumanTask.id == task_id))
-            .where(ProcessInstance.id == instance_id).execution_options(populate_existing=True)
+            return row[0], row[1]
+        instance = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.id == instance_id)
+            .with_for_update(of=ProcessInstance).execution_options(**fresh)
         ).first()
-        if row is None:
+        if instance is None:
             raise NotFound(f"process instance {instance_id} not found")
-        return row[0], row[1]
+        if task_id is None:
+            return instance, None
+        # A separate statement, not joined to the locking one: after waiting for the lock,
+        # READ COMMITTED re-reads only the locked row; a joined task would be the stale one.
+        task = session.scalars(
+            select(HumanTask).where(HumanTask.id == task_id, HumanTask.instance_id == instance_id)
+            .execution_options(**fresh)
+        ).first()
+        return instance, task
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)

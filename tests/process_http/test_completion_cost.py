@@ -18,7 +18,7 @@ from tests.api.helpers import INTAKE
 from tests.conftest import api_token
 from tests.payloads import verify_ok
 
-#: SQL statements of one API completion of ``verify`` (SQLite 24, PostgreSQL 23)
+#: SQL statements of one API completion of ``verify`` (24 on SQLite and on PostgreSQL)
 COMPLETION_STATEMENT_LIMIT = 24
 
 
