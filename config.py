@@ -126,6 +126,10 @@ class Config:
     # The customers' clocks: how often the stored state (on track / at risk / breached) is moved
     # on for lists and reports; pages compute it exactly anyway.
     CUSTOMER_CLOCK_INTERVAL_SECONDS = _int("CUSTOMER_CLOCK_INTERVAL_SECONDS", 60)
+    # SpiffWorkflow logs every task state change at INFO ("spiff.task", "spiff.workflow"): a
+    # dozen lines per completion, a few percent of its time. Production keeps only warnings;
+    # elsewhere (unset) the engine's loggers follow the root logger.
+    ENGINE_LOG_LEVEL = os.environ.get("ENGINE_LOG_LEVEL")
     TESTING = False
 
     @classmethod
@@ -137,6 +141,7 @@ class ProductionConfig(Config):
     """Production: secure cookies; start-up refuses the development secret key."""
 
     ENV_NAME = "production"
+    ENGINE_LOG_LEVEL = os.environ.get("ENGINE_LOG_LEVEL", "WARNING")
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
 

@@ -58,6 +58,9 @@ def build_app(config: Any = None) -> Flask:
     app.config["BABEL_DEFAULT_TIMEZONE"] = set_local_zone(app.config["TIMEZONE"]).key
     logging.basicConfig(level=logging.INFO if not app.config.get("TESTING") else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 1 s poll at INFO
+    if app.config.get("ENGINE_LOG_LEVEL"):  # SpiffWorkflow logs every task state change at INFO
+        for name in ("spiff", "spiff.workflow", "spiff.task"):
+            logging.getLogger(name).setLevel(app.config["ENGINE_LOG_LEVEL"])
 
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies > 0:  # the client address, scheme and host as the trusted proxies saw them

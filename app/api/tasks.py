@@ -166,7 +166,8 @@ def complete_task(task_id: str):
     task page (app.services.completion).
     """
     task_id = _task_id(task_id)
-    task_service.authorize_completion(db.session, api_user(), task_id)
+    # kept: the session holds it only weakly, and the completion reads it again
+    authorized = task_service.authorize_completion(db.session, api_user(), task_id)  # noqa: F841
     if request.mimetype == "multipart/form-data":
         body, files = multipart_body(json_parts=("data",))
     else:
@@ -187,5 +188,6 @@ def complete_task(task_id: str):
     )
     if not result.ok:
         raise validation_error(result.errors)
+    item = task_item(result.task, locale)  # before the commit: with the departments this transaction read
     db.session.commit()
-    return jsonify(task_item(result.task, locale))
+    return jsonify(item)

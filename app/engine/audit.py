@@ -96,6 +96,20 @@ def _definition_id(session: Session, instance: ProcessInstance | None, task: Hum
         return session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == task.instance_id))
 
 
+def _stored(value: Any) -> Any:
+    """``value`` as the database gives it back: PostgreSQL's jsonb stores a number exactly and
+    prints a whole float from 1e16 on without exponent (10000000000000000), which reads back as
+    an int. The chain hashes the event as inserted (:func:`app.engine.audit_chain.seal`), so
+    the inserted value must already be what a verification reads."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1e16:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stored(v) for v in value]
+    return value
+
+
 def record(
     session: Session,
     *,
@@ -133,8 +147,8 @@ def record(
         task_id=getattr(task, "id", None),
         element=element if element is not None else getattr(task, "element_id", None),
         message=message,
-        data_before=jsonable(before),
-        data_after=jsonable(after),
+        data_before=_stored(jsonable(before)),
+        data_after=_stored(jsonable(after)),
     )
     session.add(event)
     audit_chain.remember(session, event)

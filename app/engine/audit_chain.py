@@ -7,8 +7,8 @@ compact JSON) and the previous event's hash; the first event follows :data:`GENE
 **Order and why it cannot fork.** :func:`record <app.engine.audit.record>` only inserts the
 event; the session's ``before_commit`` hook (:func:`seal`) then locks the single row of
 ``audit_chain_head`` (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the transaction already
-holds the database write lock), reads the transaction's events back from the database in id
-order, gives them the next ``seq`` numbers, each the previous hash, and moves the head — as
+holds the database write lock), takes the transaction's events in id order (as inserted; not
+read back), gives them the next ``seq`` numbers, each the previous hash, and moves the head — as
 the last statements before COMMIT. A second transaction sealing at the same time waits for the
 head row and, once the first commits, reads the head it left (READ COMMITTED re-reads a locked
 row after the wait), so the chain is in commit order and every event has exactly one
@@ -113,16 +113,18 @@ def seal(session: Session) -> int:
     if not pending:
         return 0
     session.flush()
-    ids = sorted({e.id for e in pending if object_session(e) is session and e.id is not None})
-    if not ids:
+    kept = {e.id: e for e in pending if object_session(e) is session and e.id is not None}
+    if not kept:
         return 0
     seq, prev = lock_head(session)
-    rows = session.execute(select(*_HASHED_COLUMNS).where(_events.c.id.in_(ids)).order_by(_events.c.id)).all()
     seals = []
-    for row in rows:
+    # hashed from the rows as this session inserted them (the values are plain JSON, text and
+    # numbers, and the instant normalised by canonical(), so reading them back would give the
+    # same content: verify() recomputes every hash from the stored rows)
+    for event_id in sorted(kept):
         seq += 1
-        digest = event_hash(row._mapping, prev)
-        seals.append({"_id": row.id, "seq": seq, "prev_hash": prev, "hash": digest})
+        digest = event_hash({name: getattr(kept[event_id], name) for name in HASHED_FIELDS}, prev)
+        seals.append({"_id": event_id, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     session.execute(
         update(_events).where(_events.c.id == bindparam("_id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -39,6 +39,12 @@ class RunContext:
     closed: list[HumanTask] = field(default_factory=list)
     incident: str | None = None
     chain: int = 0  # how many message starts led to this operation
+    #: rows the operation read that its hooks read again (e.g. the case): held here because the
+    #: session holds rows only weakly, so ``session.get`` finds them instead of a new SELECT
+    loaded: list[Any] = field(default_factory=list)
+    #: whether the instance had a pending timer (a running instance with a next due time) before
+    #: the operation; None when unknown
+    had_timer: bool | None = None
 
 
 Hook = Callable[["Session", "ProcessInstance", "BpmnWorkflow", RunContext], None]

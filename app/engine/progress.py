@@ -76,12 +76,14 @@ def refresh_conditions(workflow: BpmnWorkflow) -> bool:
     return fired
 
 
-def _actionable(session: Session, instance: ProcessInstance) -> tuple[list[HumanTask], list[HumanTask]]:
+def _actionable(session: Session, instance: ProcessInstance,
+                rows: list[HumanTask] | None = None) -> tuple[list[HumanTask], list[HumanTask]]:
     """The instance's open human tasks: those someone can act on (a known department's members,
     present or future, or an active assignee), and those nobody can."""
-    rows = list(session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
-    ))
+    if rows is None:
+        rows = list(session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
+        ))
     assignees = {r.assignee_id for r in rows if r.department_id is None and r.assignee_id is not None}
     active = set(session.scalars(
         select(User.id).where(User.id.in_(assignees), User.active.is_(True))
@@ -90,11 +92,13 @@ def _actionable(session: Session, instance: ProcessInstance) -> tuple[list[Human
     return able, [r for r in rows if r not in able]
 
 
-def stall_reason(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> str | None:
-    """Why a running, unfinished instance can make no progress, or None when it can."""
+def stall_reason(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow,
+                 open_rows: list[HumanTask] | None = None) -> str | None:
+    """Why a running, unfinished instance can make no progress, or None when it can
+    (``open_rows``: the instance's open human tasks, when the caller has them)."""
     if workflow.is_completed() or instance.next_due_at is not None:
         return None
-    able, unable = _actionable(session, instance)
+    able, unable = _actionable(session, instance, open_rows)
     if able:
         return None
     reasons = [f"task {row.element_id} ({row.title}) is for no known department and no active user"

@@ -17,11 +17,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import Case, Department, HumanTask, ProcessInstance, TaskState, User
+from app.data.models import Case, HumanTask, ProcessInstance, TaskState, User
+from app.data.queries.people import departments_by_id
 from app.engine.context import RunContext
 from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
@@ -74,7 +75,7 @@ class _Lookups:
             return None
         if self._departments is None:
             self._departments = {}
-            for dept in self.session.scalars(select(Department)):
+            for dept in departments_by_id(self.session).values():
                 for label in (dept.code, dept.name_zh, dept.name_en):
                     self._departments[label.lower()] = dept.id
         return self._departments.get(str(name).strip().lower())
@@ -130,35 +131,33 @@ def pinned_now(instant: datetime) -> Callable[[], str]:
 class TaskProjector:
     """Keeps ``human_task`` in step with the READY user tasks of an instance."""
 
-    def sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
+    def sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow,
+             ctx: RunContext) -> list[HumanTask]:
+        """Cancel the rows of tasks no longer READY, add rows for newly READY ones; returns the
+        instance's open rows. One query reads both the open rows and any row a READY task
+        already has (a re-READY task after an incident retry keeps its row)."""
         ready = {
             str(task.id): task
             for task in workflow.get_tasks(state=SpiffState.READY, manual=True)
         }
-        open_rows = {
-            row.id: row
-            for row in session.scalars(
-                select(HumanTask)
-                .where(HumanTask.instance_id == instance.id)
-                .where(HumanTask.state == TaskState.OPEN)
-            )
-        }
+        wanted = HumanTask.state == TaskState.OPEN
+        if ready:
+            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
+        rows = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
+        open_rows = {row.id: row for row in rows if row.state == TaskState.OPEN}
+        known = {row.id: row for row in rows}
         now = clock.now()
         for task_id, row in open_rows.items():
             if task_id not in ready:
                 row.state = TaskState.CANCELLED
                 row.completed_at = now
                 ctx.closed.append(row)
+        still_open = [row for task_id, row in open_rows.items() if task_id in ready]
         new_ids = [task_id for task_id in ready if task_id not in open_rows]
         if not new_ids:
-            return
-        # A task id may exist already (completed, then re-opened by a loop is a new id,
-        # but be safe against a re-READY task after an incident retry).
-        known = {
-            row.id: row
-            for row in session.scalars(select(HumanTask).where(HumanTask.id.in_(new_ids)))
-        }
+            return still_open
         case = session.get(Case, instance.case_id) if instance.case_id else None
+        ctx.loaded.append(case)
         lookups = _Lookups(session)
         for task_id in new_ids:
             task = ready[task_id]
@@ -167,6 +166,8 @@ class TaskProjector:
             if task_id not in known:
                 session.add(row)
             ctx.opened.append(row)
+            still_open.append(row)
+        return still_open
 
     def _fill(self, row: HumanTask, instance: ProcessInstance, workflow: BpmnWorkflow,
               task: Any, case: Case | None, lookups: _Lookups, now: datetime) -> None:

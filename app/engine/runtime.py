@@ -102,26 +102,52 @@ class WorkflowRuntime:
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
+        instance, _task = self._lock(session, instance_id)
+        return instance
+
+    def _lock(self, session: Session, instance_id: int,
+              task_id: str | None = None) -> tuple[ProcessInstance, HumanTask | None]:
+        """Lock the instance row and read it fresh — and the human task ``task_id`` of it, read
+        after the lock is held (None when the task is not the instance's)."""
+        fresh = {"populate_existing": True}
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a no-op write takes the database write lock now,
-            # so a competing writer waits (busy timeout) instead of failing later.
-            session.execute(
+            # so a competing writer waits (busy timeout) instead of failing later; every
+            # read after it sees the last commit, so the task comes with the instance.
+            stmt = (
                 update(ProcessInstance)
                 .where(ProcessInstance.id == instance_id)
                 .values(lock_version=ProcessInstance.lock_version)
-                .execution_options(synchronize_session=False)
             )
-            stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-        else:
-            stmt = (
-                select(ProcessInstance)
-                .where(ProcessInstance.id == instance_id)
-                .with_for_update(of=ProcessInstance)
-            )
-        instance = session.scalars(stmt.execution_options(populate_existing=True)).first()
+            if task_id is None:  # one statement: the write that locks returns the row
+                found = session.scalars(stmt.returning(ProcessInstance).execution_options(**fresh)).first()
+                if found is None:
+                    raise NotFound(f"process instance {instance_id} not found")
+                return found, None
+            session.execute(stmt.execution_options(synchronize_session=False))
+            row = session.execute(
+                select(ProcessInstance, HumanTask)
+                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & (HumanTask.id == task_id))
+                .where(ProcessInstance.id == instance_id).execution_options(**fresh)
+            ).first()
+            if row is None:
+                raise NotFound(f"process instance {instance_id} not found")
+            return row[0], row[1]
+        instance = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.id == instance_id)
+            .with_for_update(of=ProcessInstance).execution_options(**fresh)
+        ).first()
         if instance is None:
             raise NotFound(f"process instance {instance_id} not found")
-        return instance
+        if task_id is None:
+            return instance, None
+        # A separate statement, not joined to the locking one: after waiting for the lock,
+        # READ COMMITTED re-reads only the locked row; a joined task would be the stale one.
+        task = session.scalars(
+            select(HumanTask).where(HumanTask.id == task_id, HumanTask.instance_id == instance_id)
+            .execution_options(**fresh)
+        ).first()
+        return instance, task
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
@@ -175,6 +201,7 @@ class WorkflowRuntime:
 
     def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, ctx: RunContext) -> None:
         now = clock.now()
+        ctx.had_timer = instance.status == InstanceStatus.RUNNING and instance.next_due_at is not None
         # Route thrown events first: the saved state keeps the workflow's pending event list,
         # so routing after the dump would route the same message again on every later save.
         self._route_events(session, instance, workflow, ctx)
@@ -197,8 +224,10 @@ class WorkflowRuntime:
             instance.incident_message = None
             instance.next_due_at = next_timer_due(workflow)
         self._flush(session)  # the versioned UPDATE: a concurrent change surfaces here, not mid-projection
-        self.projector.sync(session, instance, workflow, ctx)
-        if instance.status == InstanceStatus.RUNNING and (stalled := stall_reason(session, instance, workflow)):
+        open_rows = self.projector.sync(session, instance, workflow, ctx)
+        if instance.status == InstanceStatus.RUNNING and (
+            stalled := stall_reason(session, instance, workflow, open_rows)
+        ):
             ctx.incident = stalled  # nothing waits silently: no one can act and no timer is pending
             instance.status = InstanceStatus.INCIDENT
             instance.incident_message = stalled
@@ -328,8 +357,10 @@ class WorkflowRuntime:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
-        instance = self.lock(session, row.instance_id)
-        session.refresh(row)
+        instance, fresh = self._lock(session, row.instance_id, task_id)  # and the task re-read, in one
+        if fresh is None:
+            raise NotFound("task not found")
+        row = fresh
         if row.state != TaskState.OPEN:
             if submit_token and row.completion_token == submit_token:
                 return row

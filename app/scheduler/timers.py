@@ -92,7 +92,11 @@ def schedule_instance_timer(session: Session, instance: ProcessInstance) -> None
 
 
 def timer_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
-    """Runtime hook: keep the instance's date job in step with ``next_due_at``."""
+    """Runtime hook: keep the instance's date job in step with ``next_due_at`` (nothing to do
+    when the instance had no timer and still has none: it has no job then)."""
+    has_timer = instance.status == InstanceStatus.RUNNING and instance.next_due_at is not None
+    if ctx.had_timer is False and not has_timer:
+        return
     schedule_instance_timer(session, instance)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.clock import clock
 from app.data.models import ROLES, ApiToken, Department, Membership, User, UserRole
@@ -115,7 +115,13 @@ def issue_token(session: Session, user: User, ttl_hours: int = 12) -> tuple[str,
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
+    """The active user of an unexpired API token. One query (every API request makes it): the
+    token, its user and the user's memberships and roles joined."""
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+        .options(joinedload(ApiToken.user).joinedload(User.memberships),
+                 joinedload(ApiToken.user).joinedload(User.roles))
+    ).unique().first()
     if row is None or row.expires_at <= clock.now() or not row.user.active:
         return None
     return row.user

@@ -6,7 +6,7 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -107,6 +107,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     if case is None:
         return
     session.flush()
+    main = main_instance_id(session, case.id)  # asked first: its autoflush would split the case's UPDATE
     titles = session.scalars(
         select(HumanTask.title)
         .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
@@ -114,7 +115,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     ).all()
     case.stage = "、".join(dict.fromkeys(titles))[:300] or None
     case.updated_at = clock.now()
-    if instance.id != main_instance_id(session, case.id):
+    if instance.id != main:
         return
     now = clock.now()
     customer_clock.record(case, workflow, ctx.opened, ctx.closed, now)
@@ -181,9 +182,27 @@ def case_by_token(session: Session, token: str) -> Case | None:
     return session.scalars(select(Case).where(Case.public_token == token)).first()
 
 
+#: ``Session.info`` key: the main instance of the cases the current transaction looked at
+MAIN_INSTANCE_KEY = "cases.main_instance"
+
+
 def main_instance_id(session: Session, case_id: int) -> int | None:
-    """The case's own process: its first instance (later ones were started from it by messages)."""
-    return session.scalar(select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id))
+    """The case's own process: its first instance (later ones were started from it by messages).
+    Remembered for the transaction (several hooks of one operation ask): once a case has an
+    instance, a later one never has a smaller id."""
+    known: dict[int, int] = session.info.setdefault(MAIN_INSTANCE_KEY, {})
+    if case_id in known:
+        return known[case_id]
+    found = session.scalar(select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id))
+    if found is not None:
+        known[case_id] = found
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_main_instances(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(MAIN_INSTANCE_KEY, None)
 
 
 def main_instance(session: Session, case: Case) -> ProcessInstance | None:

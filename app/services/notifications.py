@@ -2,11 +2,14 @@
 
 Nothing here ever talks to a mail server inside a workflow transaction: the runtime hook
 (:func:`notification_hook`) and the escalation ladder only insert ``notification`` and
-``email_outbox`` rows (the hook inside a SAVEPOINT, so a failure there is logged and
-dropped without touching the workflow). :func:`drain_outbox`, a scheduler job, sends the
-pending e-mails over SMTP, claiming each row first (compare-and-set) so two schedulers
-never send one twice, and retrying failures with exponential backoff until
-``OUTBOX_MAX_ATTEMPTS``, when the row is marked ``failed`` with its last error.
+``email_outbox`` rows, in the operation's own transaction (the hook logs and drops a failure
+to work out its notifications rather than break the workflow). The rows are minimal and inserted in
+bulk: a staff e-mail's outbox row holds its address and language but no text (empty
+subject and body); :func:`drain_outbox`, a scheduler job, renders it from its notification
+when it sends it and keeps what it sent on the row. It claims each row first
+(compare-and-set) so two schedulers never send one twice, and retries failures with
+exponential backoff until ``OUTBOX_MAX_ATTEMPTS``, when the row is marked ``failed`` with
+its last error.
 
 E-mails and the in-app texts come from ``templates/email/texts.<zh|en>.txt`` (macros
 ``subject`` and ``body``), chosen by the recipient's language.
@@ -17,15 +20,18 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import Session
+from jinja2 import Environment, FileSystemLoader
+from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from app.clock import clock, local_zone
 from app.data.db import Database, rowcount
@@ -41,9 +47,10 @@ from app.data.models import (
     UserRole,
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
+from app.data.queries.people import departments_by_id
 from app.engine.context import Hook, RunContext
 from app.services import attachments as stored_files
-from app.services.rounds import earlier_rounds, sent_back_by
+from app.services.rounds import earlier_rounds, earlier_rounds_of, sent_back_by
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +90,30 @@ def users_with_role(session: Session, role: str) -> list[User]:
 
 def task_recipients(session: Session, task: HumanTask) -> list[User]:
     """Who works on ``task``: its assignee, or else the members of its department."""
-    if task.assignee_id is not None:
-        user = session.get(User, task.assignee_id)
-        return [user] if user is not None and user.active else []
-    return department_members(session, task.department_id)
+    return tasks_recipients(session, [task])[task.id]
+
+
+def tasks_recipients(session: Session, tasks: Sequence[HumanTask]) -> dict[str, list[User]]:
+    """:func:`task_recipients` of several tasks, by task id: one query for all the departments
+    (the users' memberships and roles are not loaded: a notification needs neither)."""
+    departments = {t.department_id for t in tasks if t.assignee_id is None and t.department_id is not None}
+    members: dict[int, list[User]] = {d: [] for d in departments}
+    if departments:
+        rows = session.execute(_active(
+            select(User, Membership.department_id).join(Membership, Membership.user_id == User.id)
+            .where(Membership.department_id.in_(sorted(departments)))
+            .options(lazyload(User.memberships), lazyload(User.roles))
+        ))
+        for user, department_id in rows:
+            members[department_id].append(user)
+    found: dict[str, list[User]] = {}
+    for task in tasks:
+        if task.assignee_id is not None:
+            user = session.get(User, task.assignee_id)
+            found[task.id] = [user] if user is not None and user.active else []
+        else:
+            found[task.id] = list(members.get(task.department_id, [])) if task.department_id is not None else []
+    return found
 
 
 # ------------------------------------------------------------------------------ texts
@@ -126,10 +153,13 @@ def local_time(value: str | datetime | None, timezone: str | None) -> str:
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _texts(locale: str, macro: str) -> Any:
-    from flask import get_template_attribute
+#: the notification texts, rendered without Flask: the outbox sender renders them outside requests
+_TEXTS = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates" / "email"),
+                     autoescape=False, auto_reload=False)  # noqa: S701 - plain-text e-mails, not HTML
 
-    return get_template_attribute(f"email/texts.{locale}.txt", macro)
+
+def _texts(locale: str, macro: str) -> Any:
+    return getattr(_TEXTS.get_template(f"texts.{locale}.txt").module, macro)
 
 
 def render_subject(kind: str, params: Mapping[str, Any], locale: str, timezone: str | None = None) -> str:
@@ -144,101 +174,137 @@ def render_body(kind: str, params: Mapping[str, Any], locale: str, timezone: str
     return str(_texts(locale, "body")(kind, params, due, link, name)).strip() + "\n"
 
 
-def task_link(task_id: str | None) -> str:
-    from flask import current_app, has_app_context
+def _base_url(config: Mapping[str, Any] | None) -> str:
+    if config is None:
+        from flask import current_app, has_app_context
 
-    base = str(current_app.config.get("BASE_URL") or "").rstrip("/") if has_app_context() else ""
+        if not has_app_context():
+            return ""
+        config = current_app.config
+    return str(config.get("BASE_URL") or "").rstrip("/")
+
+
+def task_link(task_id: str | None, config: Mapping[str, Any] | None = None) -> str:
+    base = _base_url(config)
     return f"{base}/tasks/{task_id}" if task_id else f"{base}/notifications/"
+
+
+def case_link(case_id: int, config: Mapping[str, Any] | None = None) -> str:
+    return f"{_base_url(config)}/cases/{case_id}"
 
 
 # ------------------------------------------------------------------------------ creating
 
 
-def opted_out(session: Session, user_ids: Iterable[int], kind: str) -> set[tuple[int, str]]:
-    ids = list(user_ids)
-    if not ids:
+def opted_out(session: Session, user_ids: Iterable[int], kinds: Iterable[str]) -> set[tuple[int, str, str]]:
+    """``(user id, kind, channel)`` of the given users' opt-outs of the given kinds."""
+    ids, wanted = sorted(set(user_ids)), sorted(set(kinds))
+    if not ids or not wanted:
         return set()
     return set(session.execute(  # type: ignore[arg-type]  # rows are tuples
-        select(NotificationOptOut.user_id, NotificationOptOut.channel)
-        .where(NotificationOptOut.user_id.in_(ids), NotificationOptOut.kind == kind)
+        select(NotificationOptOut.user_id, NotificationOptOut.kind, NotificationOptOut.channel)
+        .where(NotificationOptOut.user_id.in_(ids), NotificationOptOut.kind.in_(wanted))
     ).all())
 
 
+#: one notice to send: to whom, what kind, about which task, extra text parameters
+Notice = tuple[Sequence[User], str, HumanTask, Mapping[str, Any] | None]
+
+
 def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
-           extra: Mapping[str, Any] | None = None) -> list[Notification]:
-    """In-app notifications and queued e-mails for ``users`` about ``task``, respecting their opt-outs."""
-    if not any(u is not None for u in users):
-        return []
-    return notify_users(session, users, kind, task_params(session, task, extra), task_link(task.id),
-                        task_id=task.id, case_id=task.case_id, case_number=task.case_number)
+           extra: Mapping[str, Any] | None = None) -> int:
+    """In-app notifications and queued e-mails for ``users``, respecting their opt-outs;
+    how many notifications."""
+    return notify_many(session, [(users, kind, task, extra)])
+
+
+@dataclass
+class Batch:
+    """Notifications ready to insert: their rows, and who of them gets an e-mail."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    mail_to: dict[tuple[int, str, str], User] = field(default_factory=dict)
+
+    def insert(self, session: Session) -> int:
+        """One INSERT for all the notifications (returning their ids) and one for all the outbox
+        rows, without their text (the sender renders it); returns how many notifications."""
+        if not self.rows:
+            return 0
+        session.flush()  # the task rows the notifications refer to
+        # executemany of one cached statement: SQLAlchemy sends it as one multi-row INSERT
+        if not self.mail_to:
+            session.execute(insert(Notification), self.rows)
+            return len(self.rows)
+        created = session.execute(insert(Notification).returning(
+            Notification.id, Notification.user_id, Notification.kind, Notification.task_id), self.rows).all()
+        now = self.rows[0]["created_at"]
+        session.execute(insert(EmailOutbox), [
+            {"notification_id": note_id, "case_id": None, "kind": None, "to_address": recipient.email,
+             "subject": "", "body": "", "locale": user_locale(recipient), "status": OutboxStatus.PENDING,
+             "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now, "sent_at": None}
+            for note_id, user_id, kind, task_id in created
+            if (recipient := self.mail_to.get((user_id, kind, task_id))) is not None
+        ])
+        return len(self.rows)
+
+
+def plan(session: Session, notices: Sequence[Notice]) -> Batch:
+    """The notifications of ``notices`` (one query for the opt-outs), not inserted yet."""
+    batch = Batch()
+    wanted = [(list({u.id: u for u in users if u is not None}.values()), kind, task, extra)
+              for users, kind, task, extra in notices]
+    wanted = [notice for notice in wanted if notice[0]]
+    if not wanted:
+        return batch
+    skip = opted_out(session, (u.id for users, *_ in wanted for u in users), (kind for _, kind, *_ in wanted))
+    departments_by_id(session)  # task_params reads departments: once for all
+    now = clock.now()
+    for users, kind, task, extra in wanted:
+        params = task_params(session, task, extra)
+        for user in users:
+            in_app = (user.id, kind, "in_app") not in skip
+            email = bool(user.email) and (user.id, kind, "email") not in skip
+            if not in_app and not email:
+                continue
+            batch.rows.append({"user_id": user.id, "kind": kind, "task_id": task.id, "case_id": task.case_id,
+                               "case_number": task.case_number, "params": params, "in_app": in_app,
+                               "created_at": now})
+            if email:
+                batch.mail_to[(user.id, kind, task.id)] = user
+    return batch
+
+
+def notify_many(session: Session, notices: Sequence[Notice]) -> int:
+    """:func:`notify` for several notices at once (:func:`plan`, then :meth:`Batch.insert`)."""
+    return plan(session, notices).insert(session)
 
 
 def notify_users(session: Session, users: Sequence[User], kind: str, params: Mapping[str, Any], link: str,
                  task_id: str | None = None, case_id: int | None = None,
                  case_number: str | None = None) -> list[Notification]:
-    """In-app notifications and queued e-mails of ``kind`` for ``users`` (texts from ``params``,
-    the e-mail pointing at ``link``), respecting their opt-outs."""
-    unique = list({u.id: u for u in users if u is not None}.values())
+    """Notifications of ``kind`` that are not about an opened task (a mention, an early-warning
+    alert): rare, so the e-mail is rendered now from ``params``, pointing at ``link``; active
+    users only, opt-outs respected."""
+    unique = list({u.id: u for u in users if u is not None and u.active}.values())
     if not unique:
         return []
     params = dict(params)
-    skip = opted_out(session, (u.id for u in unique), kind)
+    skip = opted_out(session, (u.id for u in unique), (kind,))
     now = clock.now()
     created = []
     for user in unique:
-        in_app = (user.id, "in_app") not in skip
-        email = bool(user.email) and (user.id, "email") not in skip
+        in_app = (user.id, kind, "in_app") not in skip
+        email = bool(user.email) and (user.id, kind, "email") not in skip
         if not in_app and not email:
             continue
-        note = Notification(
-            user_id=user.id, kind=kind, task_id=task_id, case_id=case_id, case_number=case_number,
-            params=params, in_app=in_app, created_at=now,
-        )
-        session.add(note)
-        created.append(note)
-        if email:
-            locale = user_locale(user)
-            try:
-                subject = render_subject(kind, params, locale, user.timezone)
-                body = render_body(kind, params, locale, user.timezone, link, user.display_name)
-            except Exception:  # noqa: BLE001 - a template problem must not stop the workflow
-                log.exception("cannot render the %s e-mail for user %s", kind, user.id)
-                continue
-            session.flush()
-            session.add(EmailOutbox(
-                notification_id=note.id, to_address=user.email, subject=subject[:300], body=body, locale=locale,
-                status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
-            ))
-    return created
-
-
-def case_link(case_id: int) -> str:
-    from flask import current_app
-
-    return f"{str(current_app.config.get('BASE_URL') or '').rstrip('/')}/cases/{case_id}"
-
-
-def notify_about_case(session: Session, users: Sequence[User], kind: str, case_id: int, case_number: str | None,
-                      params: Mapping[str, Any]) -> list[Notification]:
-    """In-app notifications and queued e-mails about a case rather than a task (a comment that
-    mentions someone), respecting opt-outs; opening one shows the case."""
-    unique = list({u.id: u for u in users if u is not None and u.active}.values())
-    skip = opted_out(session, (u.id for u in unique), kind)
-    now = clock.now()
-    created = []
-    for user in unique:
-        in_app = (user.id, "in_app") not in skip
-        email = bool(user.email) and (user.id, "email") not in skip
-        if not in_app and not email:
-            continue
-        note = Notification(user_id=user.id, kind=kind, task_id=None, case_id=case_id, case_number=case_number,
-                            params=dict(params), in_app=in_app, created_at=now)
+        note = Notification(user_id=user.id, kind=kind, task_id=task_id, case_id=case_id, case_number=case_number,
+                            params=params, in_app=in_app, created_at=now)
         session.add(note)
         created.append(note)
         if email:
             locale = user_locale(user)
             subject = render_subject(kind, params, locale, user.timezone)
-            body = render_body(kind, params, locale, user.timezone, case_link(case_id), user.display_name)
+            body = render_body(kind, params, locale, user.timezone, link, user.display_name)
             session.flush()
             session.add(EmailOutbox(
                 notification_id=note.id, to_address=user.email, subject=subject[:300], body=body, locale=locale,
@@ -247,9 +313,20 @@ def notify_about_case(session: Session, users: Sequence[User], kind: str, case_i
     return created
 
 
+def notify_about_case(session: Session, users: Sequence[User], kind: str, case_id: int, case_number: str | None,
+                      params: Mapping[str, Any]) -> list[Notification]:
+    """:func:`notify_users` about a case (a comment that mentions someone): opening one shows the case."""
+    return notify_users(session, users, kind, params, case_link(case_id), case_id=case_id, case_number=case_number)
+
+
 def is_rework(session: Session, task: HumanTask) -> bool:
     """Whether the instance completed this step (for the same department) before."""
     return bool(earlier_rounds(session, task))
+
+
+def reworked_tasks(session: Session, tasks: Sequence[HumanTask]) -> set[str]:
+    """The ids of those of ``tasks`` that are reworks (:func:`is_rework`), in one query."""
+    return earlier_rounds_of(session, tasks)
 
 
 def rework_params(session: Session, task: HumanTask,
@@ -263,21 +340,26 @@ def rework_params(session: Session, task: HumanTask,
 
 
 def notify_opened(session: Session, opened: Sequence[HumanTask],
-                  just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-    """Notify about the tasks an operation opened; ``just_completed``: the data of the tasks it
-    completed, by id (their completion is recorded after this runs)."""
-    for task in opened:
-        if task.state != TaskState.OPEN:
-            continue
+                  just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> Batch:
+    """The notifications about the tasks an operation opened, ready to insert; ``just_completed``:
+    the data of the tasks it completed, by id (their completion is recorded after this runs)."""
+    tasks = [task for task in opened if task.state == TaskState.OPEN]
+    if not tasks:
+        return Batch()
+    reworked = reworked_tasks(session, tasks)
+    recipients = tasks_recipients(session, tasks)
+    notices: list[Notice] = []
+    for task in tasks:
         extra: dict[str, Any] = {}
-        if is_rework(session, task):
+        if task.id in reworked:
             kind = NotificationKind.REWORK
             extra = rework_params(session, task, just_completed)
         elif task.assignee_id is not None:
             kind = NotificationKind.ASSIGNED
         else:
             kind = NotificationKind.NEW_TASK
-        notify(session, task_recipients(session, task), kind, task, extra)
+        notices.append((recipients[task.id], kind, task, extra))
+    return plan(session, notices)
 
 
 def _completed_data(workflow: Any, closed: Sequence[HumanTask]) -> dict[str, Mapping[str, Any]]:
@@ -293,25 +375,21 @@ def _completed_data(workflow: Any, closed: Sequence[HumanTask]) -> dict[str, Map
 def notification_hook(app: Any) -> Hook:
     """Runtime hook: notify about the tasks this operation opened (new, assigned, rework).
 
-    Runs in a SAVEPOINT: whatever goes wrong here is logged and rolled back alone, never the
-    workflow transaction.
+    The rows are part of the operation's transaction. Working out who gets what only reads:
+    whatever goes wrong there is logged and the operation goes on without notifications (no
+    savepoint needed); the rows are then inserted in bulk. Nothing is rendered here: the outbox
+    sender renders the e-mails.
     """
-    from flask import has_app_context
 
     def hook(session: Session, instance: Any, workflow: Any, ctx: RunContext) -> None:
         if not ctx.opened:
             return
-        session.flush()
         try:
-            done = _completed_data(workflow, ctx.closed)
-            if has_app_context():
-                with session.begin_nested():
-                    notify_opened(session, ctx.opened, done)
-            else:
-                with app.app_context(), session.begin_nested():
-                    notify_opened(session, ctx.opened, done)
+            batch = notify_opened(session, ctx.opened, _completed_data(workflow, ctx.closed))
         except Exception:  # noqa: BLE001 - notifications never break the workflow
             log.exception("notifications for instance %s failed", instance.id)
+            return
+        batch.insert(session)
 
     return hook
 
@@ -394,13 +472,30 @@ def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
     return smtp
 
 
-def _message(row: EmailOutbox, config: Mapping[str, Any]) -> EmailMessage:
+def _texts_of(session: Session, row: EmailOutbox, config: Mapping[str, Any]) -> tuple[str, str]:
+    """The subject and body of an outbox row: as queued, or — a staff e-mail queued without its
+    text — rendered now from its notification in the row's language."""
+    if row.body:
+        return row.subject, row.body
+    if row.notification_id is None:  # its notification was deleted before the e-mail went out
+        raise ValueError("an e-mail without text whose notification is gone")
+    note = session.get_one(Notification, row.notification_id)
+    user = session.get(User, note.user_id)
+    timezone = user.timezone if user is not None else None
+    params = note.params or {}
+    subject = render_subject(note.kind, params, row.locale, timezone)[:300]
+    body = render_body(note.kind, params, row.locale, timezone, task_link(note.task_id, config),
+                       user.display_name if user is not None else "")
+    return subject, body
+
+
+def _message(row: EmailOutbox, subject: str, body: str, config: Mapping[str, Any]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = config.get("MAIL_SENDER", "feedback@example.com")
     message["To"] = row.to_address
-    message["Subject"] = row.subject
+    message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="feedback.local")
-    message.set_content(row.body)
+    message.set_content(body)
     # after set_content, which drops any Content-* header set before it
     message["Content-Language"] = "zh-CN" if row.locale == "zh" else "en"
     for item in row.attachments or []:  # e.g. the monthly management report's PDF
@@ -464,9 +559,16 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
         return 0, len(claimed)
     try:
         for outbox_id in claimed:
-            with database.session() as session:
-                row = session.get_one(EmailOutbox, outbox_id)
-                message = _message(row, config)
+            try:
+                with database.session() as session:
+                    row = session.get_one(EmailOutbox, outbox_id)
+                    subject, body = _texts_of(session, row, config)
+                    message = _message(row, subject, body, config)
+            except Exception as exc:  # noqa: BLE001 - a text that cannot be rendered is a failed attempt
+                log.exception("cannot render e-mail %s", outbox_id)
+                _record_failure(database, outbox_id, exc, config)
+                failed += 1
+                continue
             try:
                 smtp.send_message(message)
             except Exception as exc:  # noqa: BLE001
@@ -485,6 +587,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
             with database.transaction() as session:
                 row = session.get_one(EmailOutbox, outbox_id)
                 row.status = OutboxStatus.SENT
+                row.subject, row.body = subject, body  # what was sent
                 row.sent_at = clock.now()
                 row.attempts += 1
                 row.last_error = None
@@ -505,10 +608,12 @@ __all__ = [
     "mark_read",
     "notification_hook",
     "notify",
+    "notify_many",
     "opt_outs",
     "render_subject",
     "set_opt_outs",
     "task_recipients",
+    "tasks_recipients",
     "unread_count",
     "user_notifications",
     "users_with_role",

@@ -3,7 +3,7 @@ rounds of the same step decided (forms name their decision fields: ``decision_fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,29 @@ def earlier_rounds(session: Session, task: HumanTask) -> list[HumanTask]:
         stmt = stmt.where(HumanTask.department_id == task.department_id)
     rows = session.scalars(newest_completed_first(stmt)).all()
     return [row for row in rows if _about(row) == _about(task)]
+
+
+def earlier_rounds_of(session: Session, tasks: Sequence[HumanTask]) -> set[str]:
+    """The ids of those of ``tasks`` (of one operation) that have an earlier round
+    (:func:`earlier_rounds` is not empty), in one query."""
+    if not tasks:
+        return set()
+    rows = session.execute(select(
+        HumanTask.id, HumanTask.instance_id, HumanTask.element_id, HumanTask.department_id, HumanTask.context,
+    ).where(
+        HumanTask.instance_id.in_(sorted({t.instance_id for t in tasks})),
+        HumanTask.element_id.in_(sorted({t.element_id for t in tasks})),
+        HumanTask.state == TaskState.COMPLETED,
+    )).all()
+    found = set()
+    for task in tasks:
+        for row in rows:
+            if (row.instance_id == task.instance_id and row.element_id == task.element_id and row.id != task.id
+                    and row.department_id == task.department_id
+                    and (row.context or {}).get("about_department_id") == _about(task)):
+                found.add(task.id)
+                break
+    return found
 
 
 def _decision(session: Session, task: HumanTask, submitted: Mapping[str, Any] | None = None) -> Decision | None:

@@ -226,3 +226,16 @@ def test_parallel_writers_on_postgres_leave_one_valid_chain(database):
     assert [r.seq for r in rows] == list(range(1, written + 1))
     result = _verify(database)
     assert result.ok and result.checked == written
+
+
+def test_values_the_database_stores_differently_still_verify(database):
+    """The chain hashes an event as inserted: numbers PostgreSQL's jsonb prints differently (a
+    whole float from 1e16 on reads back as an int), dates, unicode, nesting."""
+    from datetime import date
+
+    data = {"big": 1e16, "huge": -1.5e20, "small": 1e-07, "sum": 0.1 + 0.2, "money": 123456789012345.6,
+            "day": date(2026, 3, 2), "text": "主轴异响 ✓", "rows": [{"qty": 2.0}, (1, "a")], 3: None}
+    with database.transaction() as session:
+        audit.record(session, actor=Actor(None, "t"), action="probe", before=data, after={"nested": data})
+    result = _verify(database)
+    assert result.ok and result.checked == 1, result

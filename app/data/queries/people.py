@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from app.data.models import Department, Membership, Substitution, User
@@ -24,8 +25,31 @@ def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     return {key: value for key, value in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
 
 
+#: ``Session.info`` key of the departments read in the current transaction
+DEPARTMENTS_KEY = "people.departments"
+
+
 def departments_by_id(session: Session) -> dict[int, Department]:
-    return {d.id: d for d in session.scalars(select(Department))}
+    """Every department by id, read once per transaction: an operation's projection, its
+    notifications and its response all need them (the session keeps them, so ``session.get``
+    of a department hits its identity map). A change to a department in the session, a commit
+    or a rollback forgets them."""
+    cached = session.info.get(DEPARTMENTS_KEY)
+    if cached is None:
+        cached = session.info[DEPARTMENTS_KEY] = {d.id: d for d in session.scalars(select(Department))}
+    return dict(cached)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_departments(session: Session, _context: Any) -> None:
+    if any(isinstance(o, Department) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(DEPARTMENTS_KEY, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_departments(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(DEPARTMENTS_KEY, None)
 
 
 def department_members(session: Session) -> dict[int, list[tuple[User, bool]]]:

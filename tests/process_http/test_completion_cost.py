@@ -1,0 +1,70 @@
+"""What one task completion through the API costs in SQL statements (a count, not a time, so it
+is deterministic): marketing's verification of a complaint on the production diagram, which
+closes one task, opens two (technical review and the preliminary analysis), notifies both
+departments (in-app and e-mail), moves the case's stage and customer clock, and is audited.
+
+The limit is what issue 16 brought it to (51 before, on both databases); a change that makes
+a completion issue more statements fails here — measure it with bench/completion_profile.py
+and raise the limit only knowingly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event, func, select
+
+from app.data.models import AuditEvent, EmailOutbox, HumanTask, Notification, TaskState
+from app.services import calendar_admin
+from tests.api.helpers import INTAKE
+from tests.conftest import api_token
+from tests.payloads import verify_ok
+
+#: SQL statements of one API completion of ``verify`` (24 on SQLite and on PostgreSQL)
+COMPLETION_STATEMENT_LIMIT = 24
+
+
+def _statements_of(app, call):
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    engine = app.extensions["database"].engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return response, statements
+
+
+def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypatch):
+    # the working calendar's version check runs at most once a second per process, whatever the
+    # request: keep it out of the count (the requests below make one first)
+    monkeypatch.setattr(calendar_admin, "CHECK_EVERY_SECONDS", 3600)
+    client = prod_app.test_client()
+    marketing = api_token(client, "marketing")
+    case = client.post("/api/v1/cases", json={**INTAKE, "channel": "hotline", "customer_email": "c@example.com"},
+                       headers=marketing).get_json()
+    detail = client.get(f"/api/v1/cases/{case['id']}", headers=marketing).get_json()
+    [verify] = [t for t in detail["open_tasks"] if t["element_id"] == "verify"]
+
+    response, statements = _statements_of(prod_app, lambda: client.post(
+        f"/api/v1/tasks/{verify['id']}/complete", json={"data": verify_ok()}, headers=marketing))
+
+    assert response.status_code == 200, response.get_json()
+    assert len(statements) <= COMPLETION_STATEMENT_LIMIT, "\n".join(
+        f"{n:3} {' '.join(s.split())[:120]}" for n, s in enumerate(statements, 1))
+    # ... and it still did everything: the next tasks, their notifications and e-mails queued, the
+    # audit event sealed into the chain
+    with prod_app.extensions["database"].session() as session:
+        opened = session.scalars(select(HumanTask).where(HumanTask.case_id == case["id"],
+                                                         HumanTask.state == TaskState.OPEN)).all()
+        assert {t.element_id for t in opened} >= {"technical_review"}
+        notes = session.scalars(select(Notification).where(Notification.task_id.in_([t.id for t in opened]))).all()
+        assert notes and {n.task_id for n in notes} == {t.id for t in opened}
+        queued = session.scalar(select(func.count(EmailOutbox.id))
+                                .where(EmailOutbox.notification_id.in_([n.id for n in notes])))
+        assert queued == len([n for n in notes if n.user_id])  # every demo user has an address
+        completed = session.scalars(select(AuditEvent).where(AuditEvent.task_id == verify["id"],
+                                                             AuditEvent.action == "task_completed")).one()
+        assert completed.seq is not None and completed.hash
