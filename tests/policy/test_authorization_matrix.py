@@ -126,6 +126,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "tasks.show": SIGN_OFF_VIEW,
     "tasks.complete": HEAD_OF_QUALITY,
     "cases.index": CASE_LIST,
+    "cases.export": CASE_LIST,
     "cases.new_case": CASE_OPENERS,
     "cases.show": CASE_A,
     "approvals.index": APPROVERS,

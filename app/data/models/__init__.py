@@ -22,6 +22,7 @@ from app.data.models.process import (
 )
 from app.data.models.public import PublicSubmission, SurveyResponse
 from app.data.models.ratelimit import RateHit
+from app.data.models.search import CaseSearch
 from app.data.models.settings import AppSetting
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "CalendarOverride",
     "CalendarYearConfirmation",
     "Case",
+    "CaseSearch",
     "Counter",
     "DelegationState",
     "Department",

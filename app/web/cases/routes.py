@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.clock import clock
+from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.cases import case_process_names, case_statuses, cases_query
+from app.data.queries.cases import CaseFilter, case_process_names, case_statuses, cases_query, open_tasks_of_cases
 from app.data.queries.history import audit_events
 from app.data.queries.paging import page_of
+from app.data.queries.people import departments_by_id
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import check_files, form_data
-from app.services import customer_clock, policy
+from app.services import case_export, customer_clock, policy
 from app.services.cases import RECLASSIFIED, main_instance, open_case
 from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, readable_lanes, task_title
+from app.web.shared.display import (
+    AUDIT_ACTIONS,
+    feedback_type_label,
+    fmt_dt,
+    intake_choices,
+    locale,
+    readable,
+    readable_lanes,
+    status_label,
+    task_title,
+)
 from app.web.shared.forms import build_form
 from app.web.tasks.routes import offer_next
 
@@ -32,29 +45,108 @@ PAGE_SIZE = 50
 INTAKE_FORM = "case_intake"
 
 
+#: the list's filters besides the search query, as query parameters
+LIST_FILTERS = ("status", "clock", "stage", "department", "type", "category", "channel", "urgency", "from", "to",
+                "overdue")
+INTAKE_CHOICES = ("feedback_type", "category", "channel", "urgency")
+
+
+def _local_day(name: str) -> datetime | None:
+    """A date filter (YYYY-MM-DD, the user's local day) as the UTC moment that day begins."""
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        flash(_("“%(value)s” is not a valid date (use YYYY-MM-DD); that filter was ignored.", value=value[:20]),
+              "warning")
+        return None
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(UTC)
+
+
+def _list_query():
+    """The case list's query from the request's filters, and the filters as the form shows them."""
+    args = request.args
+    asked = {name: args.get(name, "").strip()[:100] for name in ("q", *LIST_FILTERS)}
+    choices = {name: intake_choices(name) for name in INTAKE_CHOICES}
+    equal = {"feedback_type": asked["type"], "category": asked["category"], "channel": asked["channel"],
+             "urgency": asked["urgency"]}
+    known = {key: value if value in choices[key] else None for key, value in equal.items()}
+    department = int(asked["department"]) if asked["department"].isdigit() else None
+    received_from, to = _local_day("from"), _local_day("to")
+    flt = CaseFilter(
+        stage=asked["stage"], department_id=department if department and department < 2**31 else None,
+        received_from=received_from, received_before=to + timedelta(days=1) if to else None,
+        overdue_at=clock.now() if asked["overdue"] else None,
+    )
+    clock_state = asked["clock"] if asked["clock"] in customer_clock.STATES else None
+    limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
+    stmt = cases_query(limit_to, asked["status"] or None, asked["q"] or None, clock_state, flt, **known)
+    return stmt, asked, choices
+
+
+def stages(tasks_by_case: dict[int, list[HumanTask]]) -> dict[int, str]:
+    """Each case's current stage in the user's language: its open tasks' titles, naming the
+    department a task is about."""
+    return {case_id: "、".join(dict.fromkeys(task_title(task) for task in tasks))
+            for case_id, tasks in tasks_by_case.items()}
+
+
 @bp.route("/")
 @login_required
 def index():
     if not policy.may_list_cases(current_user):
         abort(403)
-    status = request.args.get("status", "").strip() or None
-    search = request.args.get("q", "").strip()[:100] or None
     try:
         page = max(int(request.args.get("page", 1)), 1)
     except ValueError:
         page = 1
-    asked = request.args.get("clock", "").strip()
-    clock_state = asked if asked in customer_clock.STATES else None
-    limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
-    rows, total = page_of(db.session, cases_query(limit_to, status, search, clock_state), page, PAGE_SIZE)
+    stmt, asked, choices = _list_query()
+    rows, total = page_of(db.session, stmt, page, PAGE_SIZE)
     now = clock.now()
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status or "", q=search or "",
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
-        clock_state=clock_state or "", clock_states=customer_clock.STATES,
+        clock_states=customer_clock.STATES, choices=choices, departments=_departments(),
         clocks={case.id: customer_clock.view(case, now) for case in rows},
+        stages=stages(open_tasks_of_cases(db.session, {case.id for case in rows})),
+        filtered=any(asked.values()), export_args={k: v for k, v in asked.items() if v},
     )
+
+
+def _departments() -> list[tuple[int, str]]:
+    return sorted(((dept.id, dept.name(locale())) for dept in departments_by_id(db.session).values()),
+                  key=lambda item: item[1])
+
+
+@bp.route("/export.xlsx")
+@login_required
+def export():
+    """The case list with the current filters as an Excel workbook."""
+    if not policy.may_list_cases(current_user):
+        abort(403)
+    stmt, asked, choices = _list_query()
+    stage_of = stages(open_tasks_of_cases(db.session, stmt.with_only_columns(Case.id).order_by(None)))
+    headers = [_("Case number"), _("Received"), _("Customer"), _("Contact"), _("Product model"),
+               _("Serial numbers"), _("Feedback type"), _("Category"), _("Channel"), _("Urgency"), _("Status"),
+               _("Current stage"), _("Closed"), _("Description")]
+
+    def cells(case: Case) -> list:
+        return [case.number, fmt_dt(case.received_at), case.customer_name, case.customer_contact,
+                case.product_model, case.serial_numbers, feedback_type_label(case.feedback_type),
+                choices["category"].get(case.category or "", case.category),
+                choices["channel"].get(case.channel or "", case.channel),
+                choices["urgency"].get(case.urgency or "", case.urgency), status_label(case.status),
+                stage_of.get(case.id, ""), fmt_dt(case.closed_at) if case.closed_at else "", case.description]
+
+    described = "cases " + " ".join(f"{key}={value}" for key, value in asked.items() if value)
+    content = case_export.export_cases(db.session, current_user, stmt, _("Cases"), headers, cells, described.strip())
+    db.session.commit()
+    filename = f"cases-{local_now():%Y%m%d-%H%M}.xlsx"
+    return Response(content, mimetype=case_export.XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -20,11 +20,13 @@ from markupsafe import Markup, escape
 from app.clock import clock
 from app.data.models import HumanTask
 from app.data.queries.people import departments_by_id, user_names
+from app.errors import AppError
 from app.extensions import db
 from app.formkit.definition import localized
 from app.i18n import N_
 from app.services import customer_clock
 from app.services.choices import DatabaseChoices
+from app.services.forms import definition_by_key
 
 DATETIME_PATTERN = "yyyy-MM-dd HH:mm"
 URGENCY = {
@@ -100,6 +102,7 @@ AUDIT_ACTIONS = {
     "audit_exported": N_("Audit trail exported"),
     "assessment_exported": N_("Assessment exported"),
     "retention_applied": N_("Retention applied"),
+    "cases_exported": N_("Cases exported"),
 }
 
 
@@ -233,6 +236,25 @@ def feedback_type_label(value: str | None) -> str:
     if not value:
         return "—"
     return _(FEEDBACK_TYPES[value]) if value in FEEDBACK_TYPES else value
+
+
+#: the intake form every case starts from: its choices name the case's classification
+INTAKE_FORM = "case_intake"
+
+
+def intake_choices(field: str) -> dict[str, str]:
+    """A choice field of the intake form (``category``, ``channel``…) as value → label in the
+    user's language, so lists and filters say what the form says; {} without that field."""
+    cache = g.setdefault("intake_choices", {})
+    if field not in cache:
+        try:
+            fields = definition_by_key(db.session, INTAKE_FORM)["fields"]
+            spec: dict[str, Any] = next((f for f in fields if f["name"] == field), {})
+        except AppError:
+            spec = {}
+        cache[field] = {str(c["value"]): localized(c.get("label"), locale()) or str(c["value"])
+                        for c in spec.get("choices") or [] if isinstance(c, dict) and "value" in c}
+    return cache[field]
 
 
 # ---------------------------------------------------------------------------- form data
