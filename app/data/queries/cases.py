@@ -99,15 +99,15 @@ def case_ids_by_number(session: Session, numbers: set[str]) -> dict[str, int]:
     return {key: value for key, value in session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers)))}
 
 
-def case_process_names(session: Session, case_id: int) -> dict[int, str]:
-    """instance id → process name of every process of a case, the case's own one first."""
+def case_processes(session: Session, case_id: int) -> dict[int, ProcessDefinition]:
+    """instance id → process definition of every process of a case, the case's own one first."""
     rows = session.execute(
-        select(ProcessInstance.id, ProcessDefinition.name, ProcessDefinition.key)
+        select(ProcessInstance.id, ProcessDefinition)
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
         .where(ProcessInstance.case_id == case_id)
         .order_by(ProcessInstance.id)
     ).all()
-    return {row.id: row.name or row.key for row in rows}
+    return {row[0]: row[1] for row in rows}
 
 
 def process_instances(session: Session, process_key: str, limit: int = 200) -> Sequence[ProcessInstance]:

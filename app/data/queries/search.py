@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, literal, select
+from sqlalchemy import and_, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Boolean
 
-from app.data.models import Case, CaseSearch
+from app.data.models import Case
 
 #: the trigram tokenizer indexes three characters at a time
 TRIGRAM = 3
@@ -28,27 +27,50 @@ def like_pattern(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-class _TrigramMatch(FunctionElement[Any]):
-    """``case id IN (cases whose document contains the word)``, compiled per database."""
+class _ContainingIds(FunctionElement[Any]):
+    """``(SELECT the ids of cases whose document contains the pattern)`` without the index:
+    ILIKE, but a plain LIKE on SQLite (already case-insensitive for ASCII; its ILIKE would be
+    ``lower(document) LIKE lower(…)``, several times slower over every document)."""
 
-    name = "case_trigram_match"
-    type = Boolean()
+    name = "case_search_containing"
     inherit_cache = True
 
 
-@compiles(_TrigramMatch)
-def _match_default(element: _TrigramMatch, compiler: Any, **kw: Any) -> str:
-    case_id, _phrase, pattern = list(element.clauses)
-    # only compiled fragments (a column and bound parameters) are put into the text
-    return (f"{compiler.process(case_id, **kw)} IN (SELECT case_search.case_id FROM case_search "  # noqa: S608
+@compiles(_ContainingIds)
+def _containing_default(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
+    (pattern,) = list(element.clauses)
+    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
             f"WHERE case_search.document ILIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
 
 
-@compiles(_TrigramMatch, "sqlite")
-def _match_sqlite(element: _TrigramMatch, compiler: Any, **kw: Any) -> str:
-    case_id, phrase, _pattern = list(element.clauses)
-    return (f"{compiler.process(case_id, **kw)} IN (SELECT rowid FROM case_search_fts "  # noqa: S608
-            f"WHERE case_search_fts MATCH {compiler.process(phrase, **kw)})")
+@compiles(_ContainingIds, "sqlite")
+def _containing_sqlite(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
+    (pattern,) = list(element.clauses)
+    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
+            f"WHERE case_search.document LIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
+
+
+class _MatchingIds(FunctionElement[Any]):
+    """``(SELECT the ids of cases whose document contains the word)``, compiled per database;
+    used as the right side of ``case id IN``, a comparison (a bare boolean function would get
+    ``= 1`` appended on SQLite, which hides the index from the planner)."""
+
+    name = "case_search_ids"
+    inherit_cache = True
+
+
+@compiles(_MatchingIds)
+def _ids_default(element: _MatchingIds, compiler: Any, **kw: Any) -> str:
+    _phrase, pattern = list(element.clauses)
+    # only compiled fragments (bound parameters) are put into the text
+    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608
+            f"WHERE case_search.document ILIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
+
+
+@compiles(_MatchingIds, "sqlite")
+def _ids_sqlite(element: _MatchingIds, compiler: Any, **kw: Any) -> str:
+    phrase, _pattern = list(element.clauses)
+    return f"(SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH {compiler.process(phrase, **kw)})"  # noqa: S608
 
 
 def search_words(query: str) -> list[str]:
@@ -59,8 +81,9 @@ def search_words(query: str) -> list[str]:
 def word_condition(word: str) -> ColumnElement[bool]:
     if len(word) >= TRIGRAM:
         phrase = '"' + word.replace('"', '""') + '"'  # an FTS5 string: no query syntax
-        return _TrigramMatch(Case.id, literal(phrase), literal(like_pattern(word)))
-    return Case.id.in_(select(CaseSearch.case_id).where(CaseSearch.document.ilike(like_pattern(word), escape="\\")))
+        ids = _MatchingIds(literal(phrase), literal(like_pattern(word)))
+        return Case.id.op("IN", is_comparison=True)(ids)
+    return Case.id.op("IN", is_comparison=True)(_ContainingIds(literal(like_pattern(word))))
 
 
 def case_matches(query: str) -> ColumnElement[bool] | None:

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.cases import CaseFilter, case_process_names, case_statuses, cases_query, open_tasks_of_cases
+from app.data.queries.cases import CaseFilter, case_processes, case_statuses, cases_query, open_tasks_of_cases
 from app.data.queries.history import audit_events
 from app.data.queries.paging import page_of
 from app.data.queries.people import departments_by_id
@@ -27,10 +27,13 @@ from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
 from app.web.shared.display import (
     AUDIT_ACTIONS,
+    automatic_text,
+    dept_name,
     feedback_type_label,
     fmt_dt,
     intake_choices,
     locale,
+    process_title,
     readable,
     readable_lanes,
     status_label,
@@ -43,6 +46,10 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 PAGE_SIZE = 50
 INTAKE_FORM = "case_intake"
+#: intake fields the case essentials card (cases/_essentials.html) already shows: the "feedback as
+#: recorded" card leaves them out, so the customer's details appear once
+ESSENTIALS_SHOWN = frozenset({"customer_name", "customer_contact", "feedback_type", "urgency", "product_model",
+                              "defective_qty", "description"})
 
 
 #: the list's filters besides the search query, as query parameters
@@ -88,9 +95,17 @@ def _list_query():
 
 def stages(tasks_by_case: dict[int, list[HumanTask]]) -> dict[int, str]:
     """Each case's current stage in the user's language: its open tasks' titles, naming the
-    department a task is about."""
-    return {case_id: "、".join(dict.fromkeys(task_title(task) for task in tasks))
-            for case_id, tasks in tasks_by_case.items()}
+    department a task is about — and the department of each of a task repeated per department
+    (the 8D report of production and of purchasing)."""
+    result = {}
+    separator = ", " if locale() == "en" else "、"
+    for case_id, tasks in tasks_by_case.items():
+        titles = [task_title(task) for task in tasks]
+        repeated = {title for title in titles if titles.count(title) > 1}
+        result[case_id] = separator.join(dict.fromkeys(
+            f"{title} · {dept_name(task.department_id)}" if title in repeated and task.department_id else title
+            for title, task in zip(titles, tasks, strict=True)))
+    return result
 
 
 @bp.route("/")
@@ -211,13 +226,14 @@ def show(case_id: int):
     except NotFound:
         intake_definition = None
     timeline = []
-    processes = case_process_names(db.session, case.id)
+    processes = case_processes(db.session, case.id)
     main_id = next(iter(processes), None)
     for event in audit_events(db.session, case_id=case.id):
         item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
         if event.action == "process_started" and event.instance_id != main_id:
             # e.g. the corrective-action tracking an accepted 8D started
-            item["label"] = _("Process “%(name)s” started", name=processes.get(event.instance_id or 0, ""))
+            started = processes.get(event.instance_id or 0)
+            item["label"] = _("Process “%(name)s” started", name=process_title(started))
         if event.actor_id is None and event.actor_label == "customer":
             item["actor"] = _("Customer")  # public pages (feedback form, status link, survey)
         task = by_id.get(event.task_id or "")
@@ -247,7 +263,9 @@ def show(case_id: int):
     open_tasks = [t for t in tasks if t.state == TaskState.OPEN]
     return render_template(
         "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
-        intake=readable(intake_definition, case.data), status_url=_status_url(case),
+        intake=readable(intake_definition, {key: value for key, value in (case.data or {}).items()
+                                            if key not in ESSENTIALS_SHOWN}),
+        status_url=_status_url(case),
         diagram=_diagram(case), customer_clock=customer_clock.view(case, clock.now()), **_public_side(case),
     )
 
@@ -256,7 +274,7 @@ def _approval_title(event) -> str:
     """An approvals-screen decision in words: approved or returned, with the reason given."""
     after = event.data_after or {}
     verdict = _("approved") if after.get("decision") == "approve" else _("returned")
-    reason = after.get("reason")
+    reason = automatic_text(str(after.get("reason") or ""))
     return _("%(verdict)s — %(reason)s", verdict=verdict, reason=reason) if reason else verdict
 
 
