@@ -16,7 +16,7 @@ from app.clock import clock, local_zone
 from app.data.models import AuditEvent, Case, TaskState
 from app.data.queries.cases import CaseFilter, cases_query
 from app.data.queries.history import audit_events
-from app.data.queries.paging import count_rows
+from app.data.queries.paging import count_capped, count_rows
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
@@ -116,6 +116,7 @@ def create_case():
 
 CASE_FILTERS = ("status", "feedback_type", "category", "urgency", "channel")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+SEARCH_COUNT_CAP = 1000
 
 
 def _query_day(name: str) -> datetime | None:
@@ -169,10 +170,12 @@ def list_cases():
         raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=MAX_LIMIT))
     filters = {name: _query_text(name, 40) for name in CASE_FILTERS}
     limit_to = None if policy.sees_all_cases(user) else set(user.department_ids)
-    stmt = cases_query(limit_to, filters.pop("status"), _query_text("q"), flt=_case_filter(), **filters)
-    total = count_rows(db.session, stmt)
+    q = _query_text("q")
+    stmt = cases_query(limit_to, filters.pop("status"), q, flt=_case_filter(), **filters)
+    # a search counts its matches up to SEARCH_COUNT_CAP (total_exact false beyond)
+    total, exact = count_capped(db.session, stmt, SEARCH_COUNT_CAP) if q else (count_rows(db.session, stmt), True)
     rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()
-    return jsonify(total=total, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
+    return jsonify(total=total, total_exact=exact, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
 
 
 @bp.get("/cases/<int:case_id>")

@@ -417,8 +417,11 @@ PATHS: dict[str, Any] = {
                 ACCEPT_LANGUAGE,
             ],
             "responses": {
-                "200": _json({"type": "object", "required": ["total", "limit", "offset", "cases"], "properties": {
-                    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                "200": _json({"type": "object", "required": ["total", "total_exact", "limit", "offset", "cases"],
+                              "properties": {
+                    "total": {"type": "integer", "description": "Matching cases; with q, counted up to 1000"},
+                    "total_exact": {"type": "boolean", "description": "false when a search matched more than 1000"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"},
                     "cases": {"type": "array", "items": _ref("Case")}}}, "One page of cases."),
                 **_errors(400, 401, 403),
             },

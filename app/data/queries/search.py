@@ -27,6 +27,11 @@ def like_pattern(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _like(pattern_sql: str, operator: str) -> str:
+    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
+            f"WHERE case_search.document {operator} {pattern_sql} ESCAPE '\\')")
+
+
 class _ContainingIds(FunctionElement[Any]):
     """``(SELECT the ids of cases whose document contains the pattern)`` without the index:
     ILIKE, but a plain LIKE on SQLite (already case-insensitive for ASCII; its ILIKE would be
@@ -34,37 +39,50 @@ class _ContainingIds(FunctionElement[Any]):
 
     name = "case_search_containing"
     inherit_cache = True
+    #: the operator on PostgreSQL (a class attribute, so that it is part of the statement cache key)
+    operator = "ILIKE"
+
+
+class _ContainingIdsCaseless(_ContainingIds):
+    """For a word without upper/lower case (Chinese, digits, signs): LIKE is exact and much
+    cheaper than ILIKE over multibyte text."""
+
+    inherit_cache = True
+    operator = "LIKE"
 
 
 @compiles(_ContainingIds)
 def _containing_default(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
     (pattern,) = list(element.clauses)
-    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
-            f"WHERE case_search.document ILIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
+    return _like(compiler.process(pattern, **kw), element.operator)
 
 
 @compiles(_ContainingIds, "sqlite")
 def _containing_sqlite(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
     (pattern,) = list(element.clauses)
-    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
-            f"WHERE case_search.document LIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
+    return _like(compiler.process(pattern, **kw), "LIKE")
 
 
 class _MatchingIds(FunctionElement[Any]):
-    """``(SELECT the ids of cases whose document contains the word)``, compiled per database;
-    used as the right side of ``case id IN``, a comparison (a bare boolean function would get
-    ``= 1`` appended on SQLite, which hides the index from the planner)."""
+    """``(SELECT the ids of cases whose document contains the word)`` through the trigram
+    index, compiled per database: pg_trgm's GIN index serves LIKE and ILIKE on PostgreSQL, an
+    FTS5 phrase MATCH on SQLite. Used as the right side of ``case id IN``, a comparison (a bare
+    boolean function would get ``= 1`` appended on SQLite, which hides the index)."""
 
     name = "case_search_ids"
     inherit_cache = True
+    operator = "ILIKE"
+
+
+class _MatchingIdsCaseless(_MatchingIds):
+    inherit_cache = True
+    operator = "LIKE"
 
 
 @compiles(_MatchingIds)
 def _ids_default(element: _MatchingIds, compiler: Any, **kw: Any) -> str:
     _phrase, pattern = list(element.clauses)
-    # only compiled fragments (bound parameters) are put into the text
-    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608
-            f"WHERE case_search.document ILIKE {compiler.process(pattern, **kw)} ESCAPE '\\')")
+    return _like(compiler.process(pattern, **kw), element.operator)
 
 
 @compiles(_MatchingIds, "sqlite")
@@ -79,11 +97,14 @@ def search_words(query: str) -> list[str]:
 
 
 def word_condition(word: str) -> ColumnElement[bool]:
+    caseless = word.lower() == word.upper()
+    ids: FunctionElement[Any]
     if len(word) >= TRIGRAM:
         phrase = '"' + word.replace('"', '""') + '"'  # an FTS5 string: no query syntax
-        ids = _MatchingIds(literal(phrase), literal(like_pattern(word)))
-        return Case.id.op("IN", is_comparison=True)(ids)
-    return Case.id.op("IN", is_comparison=True)(_ContainingIds(literal(like_pattern(word))))
+        ids = (_MatchingIdsCaseless if caseless else _MatchingIds)(literal(phrase), literal(like_pattern(word)))
+    else:
+        ids = (_ContainingIdsCaseless if caseless else _ContainingIds)(literal(like_pattern(word)))
+    return Case.id.op("IN", is_comparison=True)(ids)
 
 
 def case_matches(query: str) -> ColumnElement[bool] | None:

@@ -35,16 +35,21 @@
   var READABLE = 0.9;
 
   function focusActive(canvas, registry, container, marks) {
-    var ids = (marks.active || []).concat(marks.overdue || []).filter(function (id) { return registry.get(id); });
+    function shown(list) { return (list || []).filter(function (id) { return registry.get(id); }); }
+    // open tasks of a called process (an 8D) are not on this diagram: then its waiting call activity
+    var ids = shown((marks.active || []).concat(marks.overdue || []));
+    if (!ids.length) { ids = shown(marks.waiting); }
     if (!ids.length || canvas.viewbox().scale >= READABLE) { return; }
     var box = ids.map(function (id) { return registry.get(id); }).reduce(function (acc, e) {
       return { x1: Math.min(acc.x1, e.x), y1: Math.min(acc.y1, e.y),
                x2: Math.max(acc.x2, e.x + (e.width || 0)), y2: Math.max(acc.y2, e.y + (e.height || 0)) };
     }, { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity });
-    var width = Math.max(container.clientWidth / READABLE, box.x2 - box.x1 + 80);
-    var height = Math.max(container.clientHeight / READABLE, box.y2 - box.y1 + 80);
-    canvas.viewbox({ x: (box.x1 + box.x2) / 2 - width / 2, y: (box.y1 + box.y2) / 2 - height / 2,
-                     width: width, height: height });
+    // always readable: centred on the active part when it fits, else starting at its left/top
+    var width = container.clientWidth / READABLE;
+    var height = container.clientHeight / READABLE;
+    var x = box.x2 - box.x1 + 80 <= width ? (box.x1 + box.x2) / 2 - width / 2 : box.x1 - 40;
+    var y = box.y2 - box.y1 + 80 <= height ? (box.y1 + box.y2) / 2 - height / 2 : box.y1 - 40;
+    canvas.viewbox({ x: x, y: y, width: width, height: height });
     container.dataset.focused = 'true';
     var fit = document.querySelector('[data-action=diagram-fit]');
     if (fit) {

@@ -12,7 +12,7 @@ from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
 from app.data.queries.cases import CaseFilter, case_processes, case_statuses, cases_query, open_tasks_of_cases
 from app.data.queries.history import audit_events
-from app.data.queries.paging import page_of
+from app.data.queries.paging import page_of, page_of_search
 from app.data.queries.people import departments_by_id
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
@@ -45,6 +45,9 @@ from app.web.tasks.routes import offer_next
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 PAGE_SIZE = 50
+#: a search's matches are counted up to this many (counting every match of a common word in
+#: 100,000 cases costs more than showing the first page)
+SEARCH_COUNT_CAP = 1000
 INTAKE_FORM = "case_intake"
 #: intake fields the case essentials card (cases/_essentials.html) already shows: the "feedback as
 #: recorded" card leaves them out, so the customer's details appear once
@@ -118,10 +121,13 @@ def index():
     except ValueError:
         page = 1
     stmt, asked, choices = _list_query()
-    rows, total = page_of(db.session, stmt, page, PAGE_SIZE)
+    if asked["q"]:  # a search counts its matches up to SEARCH_COUNT_CAP ("1000+")
+        rows, total, exact = page_of_search(db.session, stmt, page, PAGE_SIZE, SEARCH_COUNT_CAP)
+    else:
+        (rows, total), exact = page_of(db.session, stmt, page, PAGE_SIZE), True
     now = clock.now()
     return render_template(
-        "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
+        "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
         clock_states=customer_clock.STATES, choices=choices, departments=_departments(),
