@@ -96,14 +96,22 @@ def search_words(query: str) -> list[str]:
     return [word for word in query.split() if word][:MAX_WORDS]
 
 
+def _value(text: str) -> Any:
+    # Rendered into the statement at execution (quoted by the dialect), not sent as a parameter:
+    # PostgreSQL then plans every search for its own pattern. With a parameter, the driver's
+    # prepared statement soon gets a generic plan that cannot see the pattern and scans every
+    # document instead of asking the trigram index.
+    return literal(text, literal_execute=True)
+
+
 def word_condition(word: str) -> ColumnElement[bool]:
     caseless = word.lower() == word.upper()
     ids: FunctionElement[Any]
     if len(word) >= TRIGRAM:
         phrase = '"' + word.replace('"', '""') + '"'  # an FTS5 string: no query syntax
-        ids = (_MatchingIdsCaseless if caseless else _MatchingIds)(literal(phrase), literal(like_pattern(word)))
+        ids = (_MatchingIdsCaseless if caseless else _MatchingIds)(_value(phrase), _value(like_pattern(word)))
     else:
-        ids = (_ContainingIdsCaseless if caseless else _ContainingIds)(literal(like_pattern(word)))
+        ids = (_ContainingIdsCaseless if caseless else _ContainingIds)(_value(like_pattern(word)))
     return Case.id.op("IN", is_comparison=True)(ids)
 
 
