@@ -12,7 +12,25 @@ from app.extensions import db
 CLI = audit.Origin("cli")
 
 
+def _index_cases(everything: bool) -> None:
+    """Index the cases that have no search document (or every case)."""
+    from app.services.case_search import backfill
+
+    with audit.origin(CLI), db.database.transaction() as session:
+        count = backfill(session, everything)
+    if count:
+        click.echo(f"case search: {count} case(s) indexed")
+
+
+def _register_search(app: Flask) -> None:
+    @app.cli.command("search-reindex")
+    def search_reindex_command() -> None:
+        """Rebuild every case's search document (``flask migrate`` indexes the missing ones)."""
+        _index_cases(everything=True)
+
+
 def register_cli(app: Flask) -> None:
+    _register_search(app)
     @app.cli.command("migrate")
     def migrate_command() -> None:
         """Apply the database migrations (alembic upgrade head)."""
@@ -20,6 +38,7 @@ def register_cli(app: Flask) -> None:
 
         upgrade(current_app.config["DATABASE_URL"])
         click.echo("database is up to date")
+        _index_cases(everything=False)
 
     @app.cli.command("deploy")
     def deploy_command() -> None:

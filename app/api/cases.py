@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import jsonify, request, url_for
@@ -11,11 +12,11 @@ from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
-from app.clock import clock
+from app.clock import clock, local_zone
 from app.data.models import AuditEvent, Case, TaskState
-from app.data.queries.cases import cases_query
+from app.data.queries.cases import CaseFilter, cases_query
 from app.data.queries.history import audit_events
-from app.data.queries.paging import count_rows
+from app.data.queries.paging import count_capped, count_rows
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
@@ -116,6 +117,34 @@ def create_case():
 
 CASE_FILTERS = ("status", "feedback_type", "category", "urgency", "channel")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+SEARCH_COUNT_CAP = 1000
+
+
+def _query_day(name: str) -> datetime | None:
+    """A local day (YYYY-MM-DD) as the UTC moment it begins."""
+    value = _query_text(name, 10)
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, _("%(name)s must be a date (YYYY-MM-DD).", name=name)) from None
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(UTC)
+
+
+def _case_filter() -> CaseFilter:
+    department = _query_text("department", 10)
+    if department is not None and not (department.isdigit() and 0 < int(department) < 2**31):
+        raise ApiError(400, _("department must be a department id."))
+    overdue = (_query_text("overdue", 5) or "false").lower()
+    if overdue not in ("true", "false", "1", "0"):
+        raise ApiError(400, _("overdue must be true or false."))
+    until = _query_day("received_until")
+    return CaseFilter(
+        stage=_query_text("stage") or "", department_id=int(department) if department else None,
+        received_from=_query_day("received_from"), received_before=until + timedelta(days=1) if until else None,
+        overdue_at=clock.now() if overdue in ("true", "1") else None,
+    )
 
 
 def _query_text(name: str, limit: int = 100) -> str | None:
@@ -128,8 +157,9 @@ def _query_text(name: str, limit: int = 100) -> str | None:
 @bp.get("/cases")
 @endpoint()
 def list_cases():
-    """Cases the caller may read, newest first: filters by status, type, category, urgency and
-    channel, ``q`` searches the number and the customer's name; ``limit``/``offset`` page."""
+    """Cases the caller may read, newest first: filters by status, type, category, urgency,
+    channel, stage, department, receipt day and overdue tasks; ``q`` searches the case's text
+    (as the case list does: :mod:`app.data.queries.search`); ``limit``/``offset`` page."""
     user = api_user()
     policy.require(policy.may_list_cases(user), N_("You may not list cases."))
     try:
@@ -141,10 +171,12 @@ def list_cases():
         raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=MAX_LIMIT))
     filters = {name: _query_text(name, 40) for name in CASE_FILTERS}
     limit_to = None if policy.sees_all_cases(user) else set(user.department_ids)
-    stmt = cases_query(limit_to, filters.pop("status"), _query_text("q"), **filters)
-    total = count_rows(db.session, stmt)
+    q = _query_text("q")
+    stmt = cases_query(limit_to, filters.pop("status"), q, flt=_case_filter(), **filters)
+    # a search counts its matches up to SEARCH_COUNT_CAP (total_exact false beyond)
+    total, exact = count_capped(db.session, stmt, SEARCH_COUNT_CAP) if q else (count_rows(db.session, stmt), True)
     rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()
-    return jsonify(total=total, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
+    return jsonify(total=total, total_exact=exact, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
 
 
 @bp.get("/cases/<int:case_id>")

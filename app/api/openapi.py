@@ -417,8 +417,24 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 *({"name": name, "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40}}
                   for name in ("status", "feedback_type", "category", "urgency", "channel")),
-                {"name": "q", "in": "query", "required": False, "description": "Part of the number or customer name",
+                {"name": "q", "in": "query", "required": False,
+                 "description": "Full-text search: every word must occur in the case's number, customer, contact, "
+                                "product model, serial numbers, batch, description or the free text of its completed "
+                                "tasks (the departments' measures)",
                  "schema": {"type": "string", "maxLength": 100}},
+                {"name": "stage", "in": "query", "required": False,
+                 "description": "An open task's element id, or part of its title (either language)",
+                 "schema": {"type": "string", "maxLength": 100}},
+                {"name": "department", "in": "query", "required": False,
+                 "description": "Id of a department that has (or had) a task on the case",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}},
+                *({"name": name, "in": "query", "required": False, "description": description,
+                   "schema": {"type": "string", "format": "date"}}
+                  for name, description in (("received_from", "Received on or after this local day"),
+                                            ("received_until", "Received on or before this local day"))),
+                {"name": "overdue", "in": "query", "required": False,
+                 "description": "Only cases with an open task past its due time",
+                 "schema": {"type": "boolean"}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
                 {"name": "offset", "in": "query", "required": False,
@@ -426,8 +442,11 @@ PATHS: dict[str, Any] = {
                 ACCEPT_LANGUAGE,
             ],
             "responses": {
-                "200": _json({"type": "object", "required": ["total", "limit", "offset", "cases"], "properties": {
-                    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                "200": _json({"type": "object", "required": ["total", "total_exact", "limit", "offset", "cases"],
+                              "properties": {
+                    "total": {"type": "integer", "description": "Matching cases; with q, counted up to 1000"},
+                    "total_exact": {"type": "boolean", "description": "false when a search matched more than 1000"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"},
                     "cases": {"type": "array", "items": _ref("Case")}}}, "One page of cases."),
                 **_errors(400, 401, 403),
             },

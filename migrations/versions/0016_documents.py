@@ -1,7 +1,7 @@
 """Documents: files attached to an outbox e-mail (the monthly management report's PDF)
 
 Revision ID: 0016_documents
-Revises: 0014_daily
+Revises: 0015_search
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016_documents"
-down_revision = "0014_daily"
+down_revision = "0015_search"
 branch_labels = None
 depends_on = None
 

@@ -47,6 +47,9 @@ def test_open_modeler_rename_task_save_and_deploy(page):
     name.fill("初步分析(浏览器)")
     name.press("Tab")
     assert panel.locator("select[name=formKey]").input_value() == "analysis_fixture"
+    # forms are listed by their title, the key beside it
+    chosen = panel.locator("select[name=formKey] option:checked").inner_text()
+    assert chosen.endswith("(analysis_fixture)") and len(chosen) > len("(analysis_fixture)"), chosen
     panel.locator("input[name=nameEn]").fill("Preliminary analysis (browser)")
     panel.locator("input[name=nameEn]").press("Tab")
     xml = page.evaluate("window.designer.xml()")
@@ -63,6 +66,9 @@ def test_open_modeler_rename_task_save_and_deploy(page):
     status = page.locator("[data-testid=designer-status]")
     assert "alert-success" in status.get_attribute("class"), status.inner_text()
     assert "feedback_case v2" in status.inner_text()
+    # the heading and the address follow the version now live
+    assert page.inner_text("[data-testid=modeler-title]") == "feedback_case v2"
+    assert page.url.endswith(f"/designer/definitions/{page.evaluate('window.location.pathname').split('/')[3]}/modeler")
 
     page.goto(f"{page.base}/designer/")
     new_row = page.locator('[data-testid=version-row][data-key="feedback_case"][data-version="2"]')

@@ -134,6 +134,7 @@ EXPECTED: dict[str, Rule | dict[str, Rule]] = {
     "tasks.save_draft": HEAD_OF_QUALITY,  # a draft: whoever may complete the task
     "comments.add": CASE_A,  # comments: whoever may see the case
     "cases.index": CASE_LIST,
+    "cases.export": CASE_LIST,
     "cases.new_case": CASE_OPENERS,
     "cases.show": CASE_A,
     "documents.download": CASE_A,

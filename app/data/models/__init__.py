@@ -25,6 +25,7 @@ from app.data.models.process import (
 )
 from app.data.models.public import PublicSubmission, SurveyResponse
 from app.data.models.ratelimit import RateHit
+from app.data.models.search import CaseSearch
 from app.data.models.settings import AppSetting
 from app.data.models.work import PendingUpload, TaskDraft
 
@@ -47,6 +48,7 @@ __all__ = [
     "CaseComment",
     "CaseMatchKey",
     "CaseRootCause",
+    "CaseSearch",
     "Counter",
     "DelegationState",
     "Department",

@@ -3,28 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
-from app.data.models import Case, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance
+from app.data.models import Case, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskState
+from app.data.queries.search import case_matches, like_pattern
+
+
+@dataclass
+class CaseFilter:
+    """The case list's filters beyond the plain columns (like the inbox's); empty filters nothing.
+
+    ``stage``: an open task's element id or title (either language); ``department_id``: a
+    department has (or had) a task on the case; ``received_from``/``received_before``: the
+    receipt time; ``overdue_at``: an open task was due before that moment."""
+
+    stage: str = ""
+    department_id: int | None = None
+    received_from: datetime | None = None
+    received_before: datetime | None = None
+    overdue_at: datetime | None = None
+
+
+def _with_task(*conditions) -> ColumnElement[bool]:
+    return Case.id.in_(select(HumanTask.case_id).where(HumanTask.case_id.is_not(None), *conditions))
+
+
+def _filtered(stmt: Select, flt: CaseFilter) -> Select:
+    if flt.stage:
+        pattern = like_pattern(flt.stage.strip())
+        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, or_(
+            HumanTask.element_id == flt.stage.strip(), HumanTask.title.ilike(pattern, escape="\\"),
+            HumanTask.title_en.ilike(pattern, escape="\\"))))
+    if flt.department_id is not None:
+        stmt = stmt.where(_with_task(HumanTask.department_id == flt.department_id))
+    if flt.received_from is not None:
+        stmt = stmt.where(Case.received_at >= flt.received_from)
+    if flt.received_before is not None:
+        stmt = stmt.where(Case.received_at < flt.received_before)
+    if flt.overdue_at is not None:
+        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, HumanTask.due_at < flt.overdue_at))
+    return stmt
 
 
 def cases_query(user_department_ids: set[int] | None, status: str | None = None,
-                search: str | None = None, clock_state: str | None = None, **equal: str | None) -> Select:
+                search: str | None = None, clock_state: str | None = None,
+                flt: CaseFilter | None = None, **equal: str | None) -> Select:
     """Cases, newest first; ``user_department_ids`` limits them to cases where one of those
-    departments has (or had) a task (None: no limit); ``clock_state`` filters on the stored
-    state of the customer's clock; ``equal`` names further columns of :class:`Case` and the
-    value each must have (None: any)."""
+    departments has (or had) a task (None: no limit); ``search`` is a full-text query over the
+    case's search document (:mod:`app.data.queries.search`); ``clock_state`` filters on the
+    stored state of the customer's clock; ``equal`` names further columns of :class:`Case` and
+    the value each must have (None: any)."""
     stmt = select(Case)
     if user_department_ids is not None:
-        stmt = stmt.where(
-            Case.id.in_(
-                select(HumanTask.case_id).where(
-                    HumanTask.case_id.is_not(None), HumanTask.department_id.in_(user_department_ids or {-1})
-                )
-            )
-        )
+        stmt = stmt.where(_with_task(HumanTask.department_id.in_(user_department_ids or {-1})))
     if status:
         stmt = stmt.where(Case.status == status)
     if clock_state:
@@ -32,9 +67,10 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
     for column, value in equal.items():
         if value:
             stmt = stmt.where(getattr(Case, column) == value)
-    if search:
-        pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Case.number.ilike(pattern, escape="\\"), Case.customer_name.ilike(pattern, escape="\\")))
+    if flt is not None:
+        stmt = _filtered(stmt, flt)
+    if search and (matches := case_matches(search)) is not None:
+        stmt = stmt.where(matches)
     return stmt.order_by(Case.received_at.desc(), Case.id.desc())
 
 
@@ -63,15 +99,15 @@ def case_ids_by_number(session: Session, numbers: set[str]) -> dict[str, int]:
     return {key: value for key, value in session.execute(select(Case.number, Case.id).where(Case.number.in_(numbers)))}
 
 
-def case_process_names(session: Session, case_id: int) -> dict[int, str]:
-    """instance id → process name of every process of a case, the case's own one first."""
+def case_processes(session: Session, case_id: int) -> dict[int, ProcessDefinition]:
+    """instance id → process definition of every process of a case, the case's own one first."""
     rows = session.execute(
-        select(ProcessInstance.id, ProcessDefinition.name, ProcessDefinition.key)
+        select(ProcessInstance.id, ProcessDefinition)
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
         .where(ProcessInstance.case_id == case_id)
         .order_by(ProcessInstance.id)
     ).all()
-    return {row.id: row.name or row.key for row in rows}
+    return {row[0]: row[1] for row in rows}
 
 
 def process_instances(session: Session, process_key: str, limit: int = 200) -> Sequence[ProcessInstance]:
@@ -87,3 +123,18 @@ def incident_instances(session: Session) -> Sequence[ProcessInstance]:
         select(ProcessInstance).where(ProcessInstance.status == InstanceStatus.INCIDENT)
         .order_by(ProcessInstance.updated_at.desc())
     ).all()
+
+
+def open_tasks_of_cases(session: Session, case_ids: set[int] | Select) -> dict[int, list[HumanTask]]:
+    """The open tasks of each case (``case_ids``: ids, or a select of ids), oldest first — what
+    a case's current stage is, in either language."""
+    result: dict[int, list[HumanTask]] = {}
+    if isinstance(case_ids, set) and not case_ids:
+        return result
+    rows = session.scalars(
+        select(HumanTask).where(HumanTask.state == TaskState.OPEN, HumanTask.case_id.in_(case_ids))
+        .order_by(HumanTask.created_at, HumanTask.id)
+    )
+    for task in rows:
+        result.setdefault(task.case_id or 0, []).append(task)
+    return result

@@ -159,5 +159,12 @@ def inbox_query(scope: InboxScope, view: str, flt: TaskFilter, now: datetime) ->
     return _sorted(apply_task_filter(stmt, flt), flt.sort)
 
 
+def unclaimed_query(scope: InboxScope) -> Select:
+    """Open tasks of the scope's departments that nobody has claimed yet: work waiting in the
+    department queue (a new case's first task starts there, not in anybody's "my tasks")."""
+    return select(HumanTask).where(HumanTask.state == TaskState.OPEN, HumanTask.assignee_id.is_(None),
+                                   HumanTask.department_id.in_(scope.department_ids or {-1}))
+
+
 def saved_filters(session: Session, user_id: int) -> Sequence[SavedFilter]:
     return session.scalars(select(SavedFilter).where(SavedFilter.user_id == user_id).order_by(SavedFilter.name)).all()

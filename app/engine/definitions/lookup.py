@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
@@ -137,3 +138,35 @@ def definition_summaries(session: Session) -> list[dict[str, Any]]:
         .order_by(ProcessDefinition.key)
     ).all()
     return [{"key": key, "live_version": live, "versions": count} for key, live, count in rows]
+
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_english_names: dict[tuple[str, str], str | None] = {}
+
+
+def _name_en(xml: str, process_id: str) -> str | None:
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        if process.get("id") != process_id:
+            continue
+        path = f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property"
+        for prop in process.iterfind(path):
+            if prop.get("name") == "nameEn" and (prop.get("value") or "").strip():
+                return str(prop.get("value")).strip()
+    return None
+
+
+def process_name(definition: ProcessDefinition, locale: str) -> str:
+    """A deployed process's name in ``locale``: the process element's ``nameEn`` property in
+    English (cached per content), else its name, else its key."""
+    if locale == "en":
+        cache_key = (definition.content_hash, definition.key)
+        if cache_key not in _english_names:
+            _english_names[cache_key] = _name_en(definition.bpmn_xml, definition.key)
+        if english := _english_names[cache_key]:
+            return english
+    return definition.name or definition.key

@@ -97,12 +97,16 @@
     return input;
   }
 
-  function selectInput(value, options, onChange, name) {
+  function selectInput(value, options, onChange, name, labels) {
     var select = el('select', { 'class': 'form-select form-select-sm', name: name });
     select.appendChild(el('option', { value: '', text: t.none }));
     var values = options.slice();
     if (value && values.indexOf(value) < 0) { values.push(value); }
-    values.forEach(function (option) { select.appendChild(el('option', { value: option, text: option })); });
+    values.forEach(function (option) {
+      // a form is shown by its title in the user's language, its key beside it
+      var label = labels && labels[option] ? labels[option] + ' (' + option + ')' : option;
+      select.appendChild(el('option', { value: option, text: label }));
+    });
     select.value = value || '';
     select.addEventListener('change', function () { onChange(select.value); });
     return select;
@@ -270,7 +274,8 @@
     }, 'name')));
     if (type === 'bpmn:UserTask' || type === 'bpmn:ManualTask' || type === 'bpmn:Task') {
       var set = function (name) { return function (v) { setProperty(element, name, v); }; };
-      panel.appendChild(field(t.form, selectInput(getProperty(bo, 'formKey'), config.forms, set('formKey'), 'formKey')));
+      panel.appendChild(field(t.form, selectInput(getProperty(bo, 'formKey'), config.forms, set('formKey'), 'formKey',
+                                                config.form_titles)));
       panel.appendChild(field(t.department, departmentInput(getProperty(bo, 'department'), set('department')),
         t.department_help));
       panel.appendChild(field(t.due, textInput(getProperty(bo, 'dueAt'), set('dueAt'), 'dueAt')));
@@ -388,6 +393,19 @@
     });
   }
 
+  function showDeployed(definitions) {
+    // The heading names the version now live (v2 after deploying over v1), and the address is its own.
+    var heading = document.querySelector('[data-testid=modeler-title]');
+    if (!heading || !definitions.length) { return; }
+    var shownKey = heading.textContent.trim().split(' v')[0];
+    var current = definitions.filter(function (d) { return d.key === shownKey; })[0] || definitions[0];
+    heading.textContent = current.key + ' v' + current.version;
+    config.definition_id = current.id;
+    if (current.url && window.history && window.history.replaceState) {
+      window.history.replaceState(null, '', current.url);
+    }
+  }
+
   function deploy(confirmed) {
     status('info', t.deploying);
     return xml().then(function (text) {
@@ -402,6 +420,7 @@
       }
       showProblems(data.problems || []);
       if (data.status === 201 || data.status === 200) {
+        showDeployed(data.definitions || []);
         status(data.created ? 'success' : 'info', data.message);
         statusBox.appendChild(el('a', { href: config.urls.index, 'class': 'ms-2', text: '→' }));
       } else {

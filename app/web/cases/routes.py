@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.clock import clock
+from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.cases import case_process_names, case_statuses, cases_query
+from app.data.queries.cases import CaseFilter, case_processes, case_statuses, cases_query, open_tasks_of_cases
 from app.data.queries.history import audit_events
-from app.data.queries.paging import page_of
+from app.data.queries.paging import page_of, page_of_search
+from app.data.queries.people import departments_by_id
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import Validation, check_files, form_data, uploads_by_field, with_files
-from app.services import customer_clock, policy
+from app.services import case_export, customer_clock, policy
 from app.services.cases import RECLASSIFIED, main_instance, open_case
 from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
 from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
-from app.web.shared.display import AUDIT_ACTIONS, fmt_dt, locale, readable, readable_lanes, task_title
+from app.web.shared.display import (
+    AUDIT_ACTIONS,
+    automatic_text,
+    dept_name,
+    feedback_type_label,
+    fmt_dt,
+    intake_choices,
+    locale,
+    process_title,
+    readable,
+    readable_lanes,
+    status_label,
+    task_title,
+)
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
 from app.web.tasks.routes import offer_next
@@ -30,7 +46,70 @@ from app.web.tasks.routes import offer_next
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 PAGE_SIZE = 50
+#: a search's matches are counted up to this many (counting every match of a common word in
+#: 100,000 cases costs more than showing the first page)
+SEARCH_COUNT_CAP = 1000
 INTAKE_FORM = "case_intake"
+#: intake fields the case essentials card (cases/_essentials.html) already shows: the "feedback as
+#: recorded" card leaves them out, so the customer's details appear once
+ESSENTIALS_SHOWN = frozenset({"customer_name", "customer_contact", "feedback_type", "urgency", "product_model",
+                              "defective_qty", "description"})
+
+
+#: the list's filters besides the search query, as query parameters
+LIST_FILTERS = ("status", "clock", "stage", "department", "type", "category", "channel", "urgency", "from", "to",
+                "overdue")
+INTAKE_CHOICES = ("feedback_type", "category", "channel", "urgency")
+
+
+def _local_day(name: str) -> datetime | None:
+    """A date filter (YYYY-MM-DD, the user's local day) as the UTC moment that day begins."""
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        flash(_("“%(value)s” is not a valid date (use YYYY-MM-DD); that filter was ignored.", value=value[:20]),
+              "warning")
+        return None
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(UTC)
+
+
+def _list_query():
+    """The case list's query from the request's filters, and the filters as the form shows them."""
+    args = request.args
+    asked = {name: args.get(name, "").strip()[:100] for name in ("q", *LIST_FILTERS)}
+    choices = {name: intake_choices(name) for name in INTAKE_CHOICES}
+    equal = {"feedback_type": asked["type"], "category": asked["category"], "channel": asked["channel"],
+             "urgency": asked["urgency"]}
+    known = {key: value if value in choices[key] else None for key, value in equal.items()}
+    department = int(asked["department"]) if asked["department"].isdigit() else None
+    received_from, to = _local_day("from"), _local_day("to")
+    flt = CaseFilter(
+        stage=asked["stage"], department_id=department if department and department < 2**31 else None,
+        received_from=received_from, received_before=to + timedelta(days=1) if to else None,
+        overdue_at=clock.now() if asked["overdue"] else None,
+    )
+    clock_state = asked["clock"] if asked["clock"] in customer_clock.STATES else None
+    limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
+    stmt = cases_query(limit_to, asked["status"] or None, asked["q"] or None, clock_state, flt, **known)
+    return stmt, asked, choices
+
+
+def stages(tasks_by_case: dict[int, list[HumanTask]]) -> dict[int, str]:
+    """Each case's current stage in the user's language: its open tasks' titles, naming the
+    department a task is about — and the department of each of a task repeated per department
+    (the 8D report of production and of purchasing)."""
+    result = {}
+    separator = ", " if locale() == "en" else "、"
+    for case_id, tasks in tasks_by_case.items():
+        titles = [task_title(task) for task in tasks]
+        repeated = {title for title in titles if titles.count(title) > 1}
+        result[case_id] = separator.join(dict.fromkeys(
+            f"{title} · {dept_name(task.department_id)}" if title in repeated and task.department_id else title
+            for title, task in zip(titles, tasks, strict=True)))
+    return result
 
 
 @bp.route("/")
@@ -38,24 +117,58 @@ INTAKE_FORM = "case_intake"
 def index():
     if not policy.may_list_cases(current_user):
         abort(403)
-    status = request.args.get("status", "").strip() or None
-    search = request.args.get("q", "").strip()[:100] or None
     try:
         page = max(int(request.args.get("page", 1)), 1)
     except ValueError:
         page = 1
-    asked = request.args.get("clock", "").strip()
-    clock_state = asked if asked in customer_clock.STATES else None
-    limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
-    rows, total = page_of(db.session, cases_query(limit_to, status, search, clock_state), page, PAGE_SIZE)
+    stmt, asked, choices = _list_query()
+    if asked["q"]:  # a search counts its matches up to SEARCH_COUNT_CAP ("1000+")
+        rows, total, exact = page_of_search(db.session, stmt, page, PAGE_SIZE, SEARCH_COUNT_CAP)
+    else:
+        (rows, total), exact = page_of(db.session, stmt, page, PAGE_SIZE), True
     now = clock.now()
     return render_template(
-        "cases/index.html", title=_("Cases"), cases=rows, total=total, page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status or "", q=search or "",
+        "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
-        clock_state=clock_state or "", clock_states=customer_clock.STATES,
+        clock_states=customer_clock.STATES, choices=choices, departments=_departments(),
         clocks={case.id: customer_clock.view(case, now) for case in rows},
+        stages=stages(open_tasks_of_cases(db.session, {case.id for case in rows})),
+        filtered=any(asked.values()), export_args={k: v for k, v in asked.items() if v},
     )
+
+
+def _departments() -> list[tuple[int, str]]:
+    return sorted(((dept.id, dept.name(locale())) for dept in departments_by_id(db.session).values()),
+                  key=lambda item: item[1])
+
+
+@bp.route("/export.xlsx")
+@login_required
+def export():
+    """The case list with the current filters as an Excel workbook."""
+    if not policy.may_list_cases(current_user):
+        abort(403)
+    stmt, asked, choices = _list_query()
+    stage_of = stages(open_tasks_of_cases(db.session, stmt.with_only_columns(Case.id).order_by(None)))
+    headers = [_("Case number"), _("Received"), _("Customer"), _("Contact"), _("Product model"),
+               _("Serial numbers"), _("Feedback type"), _("Category"), _("Channel"), _("Urgency"), _("Status"),
+               _("Current stage"), _("Closed"), _("Description")]
+
+    def cells(case: Case) -> list:
+        return [case.number, fmt_dt(case.received_at), case.customer_name, case.customer_contact,
+                case.product_model, case.serial_numbers, feedback_type_label(case.feedback_type),
+                choices["category"].get(case.category or "", case.category),
+                choices["channel"].get(case.channel or "", case.channel),
+                choices["urgency"].get(case.urgency or "", case.urgency), status_label(case.status),
+                stage_of.get(case.id, ""), fmt_dt(case.closed_at) if case.closed_at else "", case.description]
+
+    described = "cases " + " ".join(f"{key}={value}" for key, value in asked.items() if value)
+    content = case_export.export_cases(db.session, current_user, stmt, _("Cases"), headers, cells, described.strip())
+    db.session.commit()
+    filename = f"cases-{local_now():%Y%m%d-%H%M}.xlsx"
+    return Response(content, mimetype=case_export.XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -128,13 +241,14 @@ def show(case_id: int):
     except NotFound:
         intake_definition = None
     timeline = []
-    processes = case_process_names(db.session, case.id)
+    processes = case_processes(db.session, case.id)
     main_id = next(iter(processes), None)
     for event in audit_events(db.session, case_id=case.id):
         item = {"event": event, "label": _action_label(event.action), "data": [], "title": None}
         if event.action == "process_started" and event.instance_id != main_id:
             # e.g. the corrective-action tracking an accepted 8D started
-            item["label"] = _("Process “%(name)s” started", name=processes.get(event.instance_id or 0, ""))
+            started = processes.get(event.instance_id or 0)
+            item["label"] = _("Process “%(name)s” started", name=process_title(started))
         if event.actor_id is None and event.actor_label == "customer":
             item["actor"] = _("Customer")  # public pages (feedback form, status link, survey)
         task = by_id.get(event.task_id or "")
@@ -164,7 +278,9 @@ def show(case_id: int):
     open_tasks = [t for t in tasks if t.state == TaskState.OPEN]
     return render_template(
         "cases/show.html", title=case.number, case=case, open_tasks=open_tasks, timeline=timeline,
-        intake=readable(intake_definition, case.data), status_url=_status_url(case),
+        intake=readable(intake_definition, {key: value for key, value in (case.data or {}).items()
+                                            if key not in ESSENTIALS_SHOWN}),
+        status_url=_status_url(case),
         diagram=_diagram(case), customer_clock=customer_clock.view(case, clock.now()), **_public_side(case),
     )
 
@@ -173,7 +289,7 @@ def _approval_title(event) -> str:
     """An approvals-screen decision in words: approved or returned, with the reason given."""
     after = event.data_after or {}
     verdict = _("approved") if after.get("decision") == "approve" else _("returned")
-    reason = after.get("reason")
+    reason = automatic_text(str(after.get("reason") or ""))
     return _("%(verdict)s — %(reason)s", verdict=verdict, reason=reason) if reason else verdict
 
 

@@ -22,13 +22,14 @@ from app.errors import AppError
 from app.extensions import db, runtime
 from app.formkit.build import form_class
 from app.formkit.definition import validate_definition
+from app.i18n import N_
 from app.services import designer as service
 from app.services import policy, test_run
 from app.services.approvals import KINDS
 from app.services.choices import DatabaseChoices
 from app.web.designer.forms import STARTER_FORM, UploadForm, starter_diagram
 from app.web.designer.lint import lint_messages
-from app.web.shared.display import locale, readable_lanes
+from app.web.shared.display import form_title, locale, readable_lanes
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 
@@ -133,11 +134,13 @@ def _flash_deployed(result) -> None:
 
 
 def _modeler(xml: str, filename: str, definition=None):
+    forms = service.forms_overview(db.session)
     config = {
         "xml": xml,
         "filename": filename,
         "definition_id": definition.id if definition else None,
-        "forms": [f.key for f in service.forms_overview(db.session)],
+        "forms": [f.key for f in forms],
+        "form_titles": {f.key: form_title(f.content) for f in forms},
         "departments": service.department_codes(),
         "approvals": sorted(KINDS),
         "department_names": service.department_names(db.session),
@@ -316,7 +319,28 @@ def diff():
         abort(400)
     old, new, changes = service.diff(db.session, old_id, new_id)
     return render_template("designer/diff.html", title=_("Changes from v%(a)s to v%(b)s", a=old.version, b=new.version),
-                           old=old, new=new, diff=changes)
+                           old=old, new=new, diff=changes, attribute_label=_attribute_label)
+
+
+#: what changed on an element, in words (the engine's diff names the spec's attributes)
+DIFF_ATTRIBUTES = {
+    "bpmn_name": N_("name"), "name": N_("name"), "description": N_("element type"), "lane": N_("lane"),
+    "documentation": N_("documentation"), "extensions": N_("properties (form, department, deadline…)"),
+    "prescript": N_("script before the task"), "postscript": N_("script after the task"), "script": N_("script"),
+    "inputs": N_("incoming flows"), "outputs": N_("outgoing flows"), "cond_task_specs": N_("flow conditions"),
+    "default_task_spec": N_("default flow"), "event_definition": N_("event"), "manual": N_("manual task"),
+    "sourceRef": N_("source"), "targetRef": N_("target"), "condition": N_("condition"),
+    "data_input_associations": N_("data inputs"), "data_output_associations": N_("data outputs"),
+    "io_specification": N_("data inputs and outputs"), "cancel_activity": N_("interrupting"),
+    "main_child_task_spec": N_("inner task"), "task_spec": N_("inner task"), "cardinality": N_("number of instances"),
+    "data_input": N_("collection"), "data_output": N_("result collection"), "condition_expression": N_("condition"),
+    "loop_cardinality": N_("number of instances"), "completion_condition": N_("completion condition"),
+    "spec": N_("called process"), "bpmn_id": N_("element id"),
+}
+
+
+def _attribute_label(name: str) -> str:
+    return _(DIFF_ATTRIBUTES[name]) if name in DIFF_ATTRIBUTES else _("other (%(name)s)", name=name)
 
 
 # ---------------------------------------------------------------------------- migration

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from app.clock import clock, local_now
 from app.data.models import Case, TaskState
-from app.data.queries.inbox import inbox_query, saved_filters
+from app.data.queries.inbox import inbox_query, saved_filters, unclaimed_query
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
 from app.data.queries.tasks import open_delegation, open_delegations
@@ -89,6 +89,7 @@ def index():
     now = clock.now()
     counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
               for key in ("mine", "department", "overdue")}
+    unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else 0
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
     rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
@@ -105,7 +106,7 @@ def index():
     clocks = customer_clock.views(db.session, {t.case_id for t in rows if t.case_id}, now)
 
     return render_template(
-        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
+        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows, unclaimed=unclaimed,
         page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
         may_open=policy.may_open_case(current_user), may_claim=rights.may_claim, may_release=rights.may_release,
         may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,

@@ -13,19 +13,22 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Flask, g
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import force_locale, format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from app.clock import clock
-from app.data.models import HumanTask
+from app.data.models import HumanTask, ProcessDefinition
 from app.data.queries.people import departments_by_id, user_names
+from app.engine.definitions.lookup import process_name
 from app.engine.limits import translate_incident
+from app.errors import AppError
 from app.extensions import db
 from app.formkit.definition import localized
 from app.i18n import N_
 from app.services import customer_clock
 from app.services.choices import DatabaseChoices
+from app.services.forms import definition_by_key
 
 DATETIME_PATTERN = "yyyy-MM-dd HH:mm"
 URGENCY = {
@@ -109,6 +112,7 @@ AUDIT_ACTIONS = {
     "alert_case_joined": N_("Case joined an alert on repeated problems"),
     "alert_acknowledged": N_("Alert acknowledged"),
     "alert_linked": N_("Alert linked to a case"),
+    "cases_exported": N_("Cases exported"),
 }
 
 
@@ -122,6 +126,11 @@ def task_title(task: HumanTask) -> str:
     title = task.title_en if locale() == "en" and task.title_en else task.title
     about = (task.context or {}).get("about_department_id")
     return f"{title} · {dept_name(about)}" if about else title
+
+
+def process_title(definition: ProcessDefinition | None) -> str:
+    """A deployed process's name in the user's language (the diagram's ``nameEn`` in English)."""
+    return process_name(definition, locale()) if definition is not None else "—"
 
 
 def fmt_dt(value: Any) -> str:
@@ -244,6 +253,25 @@ def feedback_type_label(value: str | None) -> str:
     return _(FEEDBACK_TYPES[value]) if value in FEEDBACK_TYPES else value
 
 
+#: the intake form every case starts from: its choices name the case's classification
+INTAKE_FORM = "case_intake"
+
+
+def intake_choices(field: str) -> dict[str, str]:
+    """A choice field of the intake form (``category``, ``channel``…) as value → label in the
+    user's language, so lists and filters say what the form says; {} without that field."""
+    cache = g.setdefault("intake_choices", {})
+    if field not in cache:
+        try:
+            fields = definition_by_key(db.session, INTAKE_FORM)["fields"]
+            spec: dict[str, Any] = next((f for f in fields if f["name"] == field), {})
+        except AppError:
+            spec = {}
+        cache[field] = {str(c["value"]): localized(c.get("label"), locale()) or str(c["value"])
+                        for c in spec.get("choices") or [] if isinstance(c, dict) and "value" in c}
+    return cache[field]
+
+
 # ---------------------------------------------------------------------------- form data
 
 
@@ -271,6 +299,26 @@ def _size(size: int) -> str:
     return f"{size} B"
 
 
+#: texts the application writes into task data by itself (the approvals screen's reason when the
+#: approver gives none), shown in the reader's language whatever language they were written in
+AUTOMATIC_TEXTS = (N_("Approved"),)
+
+
+def automatic_text(value: str) -> str:
+    """``value`` in the user's language when it is one of :data:`AUTOMATIC_TEXTS` (in any of
+    the UI languages), else unchanged."""
+    if "automatic_texts" not in g:
+        known = {}
+        for msgid in AUTOMATIC_TEXTS:
+            known[msgid] = msgid
+            for code in LANGUAGES:
+                with force_locale(code):
+                    known[_(msgid)] = msgid
+        g.automatic_texts = known
+    msgid = g.automatic_texts.get(value.strip())
+    return _(msgid) if msgid else value
+
+
 def display_value(spec: dict[str, Any], value: Any, loc: str | None = None) -> str:
     """One submitted value as text for people (choice labels, Yes/No, money with 2 places…)."""
     loc = loc or locale()
@@ -293,7 +341,7 @@ def display_value(spec: dict[str, Any], value: Any, loc: str | None = None) -> s
     if ftype in ("file", "files"):
         items = value if isinstance(value, list) else [value]
         return "、".join(_file_label(v) for v in items)
-    return str(value)
+    return automatic_text(str(value))
 
 
 def readable(definition: dict[str, Any] | None, data: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -384,10 +432,11 @@ def incident_text(message: str | None) -> str:
 def register_template_globals(app: Flask) -> None:
     """Make the display helpers available to every template."""
     app.jinja_env.globals.update(
-        task_title=task_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
+        task_title=task_title, process_title=process_title, fmt_dt=fmt_dt, is_overdue=is_overdue, dept_name=dept_name,
         user_name=user_name, urgency_badge=urgency_badge, urgency_label=urgency_label,
         status_badge=status_badge, status_label=status_label, feedback_type_label=feedback_type_label,
         ui_locale=locale, clock_badge=clock_badge, clock_left=clock_left, clock_name=clock_name,
         clock_state_label=clock_state_label, working_time=working_time,
-        readable=readable, form_title=form_title, time_left_badge=time_left_badge, incident_text=incident_text,
+        readable=readable, form_title=form_title, automatic_text=automatic_text, time_left_badge=time_left_badge,
+        incident_text=incident_text,
     )

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from app.clock import clock
 from app.data.models import AlertStatus
 from app.data.queries.alerts import clusters_query
-from app.data.queries.inbox import TaskFilter, inbox_query
+from app.data.queries.inbox import TaskFilter, inbox_query, unclaimed_query
 from app.data.queries.paging import count_rows
 from app.extensions import db
 from app.services import approvals, calendar_admin, notifications, policy
@@ -55,6 +55,29 @@ def my_open_count() -> int:
     return int(g.inbox_open_count)
 
 
+def unclaimed_count() -> int:
+    """Unclaimed open tasks in the signed-in user's departments, counted once per request."""
+    if "inbox_unclaimed_count" not in g:
+        g.inbox_unclaimed_count = count_rows(db.session, unclaimed_query(inbox_service.scope_for(current_user)))
+    return int(g.inbox_unclaimed_count)
+
+
+_QUEUE_BADGE = Markup(' <span class="badge rounded-pill text-bg-warning" data-testid="nav-queue-count" '
+                      'title="{}">+{}</span>')
+
+
+def _queue_badge() -> Markup:
+    """The inbox entry's second badge: work waiting unclaimed in the user's departments."""
+    try:
+        waiting = unclaimed_count()
+    except Exception:  # noqa: BLE001 - a badge must never break a page
+        log.exception("navigation count failed")
+        return Markup("")
+    if not waiting:
+        return Markup("")
+    return _QUEUE_BADGE.format(gettext("%(count)d unclaimed in your departments' queue", count=waiting), waiting)
+
+
 def _badge_count(endpoint: str) -> int | None:
     """The count shown on a nav entry (None: no badge); a failing count never breaks a page."""
     try:
@@ -79,8 +102,10 @@ def nav_items() -> list[tuple[str, Any]]:
             continue
         count = _badge_count(endpoint)
         text = gettext(label)
-        items.append((endpoint, text if count is None
-                      else Markup("{}").format(text) + _BADGE.format(endpoint.split(".")[0], count)))
+        entry = text if count is None else Markup("{}").format(text) + _BADGE.format(endpoint.split(".")[0], count)
+        if endpoint == "inbox.index":
+            entry = Markup("{}").format(entry) + _queue_badge()
+        items.append((endpoint, entry))
     return items
 
 
