@@ -17,6 +17,7 @@ from app.data.models import (
     TaskState,
     User,
 )
+from app.data.models.notifications import NotificationKind
 from app.engine.calendar import WorkingCalendar
 from app.engine.context import Actor
 from app.services import notifications
@@ -230,7 +231,7 @@ def test_opt_out_settings_page_and_mark_read(app, client):
 
     token = csrf_token(client, "/notifications/settings")
     form = {"csrf_token": token}
-    for kind in ("new_task", "assigned", "due_soon", "overdue", "escalated", "rework"):
+    for kind in NotificationKind.ALL:  # every kind ticked but one
         form[f"{kind}:in_app"] = "1"
         if kind != "overdue":
             form[f"{kind}:email"] = "1"
