@@ -123,6 +123,7 @@ def _messages(locale: str) -> dict[str, str]:
         "datetime": "日期时间无效，请填写一个存在的日期和时间。" if zh else "Not a valid date and time.",
         "future": "此处记录已发生的事，不能晚于现在。" if zh else
                   "This records what has happened; it cannot be in the future.",
+        "too_large": "数字过大。" if zh else "The number is too large.",
     }
 
 
@@ -221,13 +222,26 @@ def _bounds(p: _FieldParts, minimum: Any = None) -> None:
         p.validators.append(NumberRange(**bounds))
 
 
+#: no form value is larger; beyond it a number is a typing error (and no longer a float)
+MAX_MAGNITUDE = 10**15
+
+
+def _magnitude(message: str) -> Callable[[Any, Any], None]:
+    def check(_form: Any, field: Any) -> None:
+        if field.data is not None and abs(field.data) > MAX_MAGNITUDE:
+            raise StopValidation(message)
+    return check
+
+
 def _integer_field(p: _FieldParts) -> Any:
+    p.validators.append(_magnitude(p.msg["too_large"]))
     _bounds(p)
     return IntegerField(p.label, validators=p.validators, **p.kwargs)
 
 
 def _number_field(p: _FieldParts) -> Any:
     money = p.spec["type"] == "money"
+    p.validators.append(_magnitude(p.msg["too_large"]))
     _bounds(p, 0 if money else None)
     return DecimalField(p.label, validators=p.validators, places=2 if money else None, **p.kwargs)
 

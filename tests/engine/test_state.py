@@ -112,10 +112,12 @@ class _UnlockedRuntime(WorkflowRuntime):
         super().__init__()
         self.interleave = interleave
 
-    def lock(self, session, instance_id):
-        from app.data.models import ProcessInstance
+    def _lock(self, session, instance_id, task_id=None):
+        from app.data.models import HumanTask, ProcessInstance
 
-        return session.get(ProcessInstance, instance_id, populate_existing=True)
+        instance = session.get(ProcessInstance, instance_id, populate_existing=True)
+        task = session.get(HumanTask, task_id, populate_existing=True) if task_id is not None else None
+        return instance, task
 
     def load(self, session, instance):
         workflow = super().load(session, instance)
