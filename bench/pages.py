@@ -13,7 +13,7 @@ from bench.load import percentiles
 PAGES = (
     ("inbox", "marketing", "/inbox/"),
     ("search", "quality", "/cases/?q=华东机电"),
-    ("dashboard", "manager", "/dashboard"),
+    ("dashboard", "manager", "/dashboard/"),
     ("api_inbox", "marketing", "/api/v1/tasks?scope=department&limit=50"),
 )
 
