@@ -78,3 +78,16 @@ COSTS: dict[str, str] = {
 }
 NONE_KEY = "-"
 NONE_LABEL = N_("(not given)")
+
+#: each metric's title (msgid), in the dashboard's and the report's order
+METRIC_TITLES: dict[str, str] = {
+    "volumes": N_("Feedback volume over time"),
+    "pareto_causes": N_("Pareto of root causes"),
+    "pareto_models": N_("Pareto of product models"),
+    "cycle_times": N_("Cycle times (hours)"),
+    "on_time": N_("On-time rate by department (%)"),
+    "ageing": N_("Open cases by age and overdue tasks now"),
+    "satisfaction": N_("Customer satisfaction"),
+    "costs": N_("Penalties and logistics costs by department (yuan)"),
+    "repeat_rate": N_("Repeat rate"),
+}

@@ -23,6 +23,7 @@ from app.i18n import N_
 from app.services import analytics, audit_trail, policy
 from app.services.analytics import labels as L
 from app.services.analytics.filters import ReportFilter, parse_filter
+from app.services.analytics.labels import METRIC_TITLES
 from app.services.analytics.naming import Labels
 from app.services.analytics.scope import window
 from app.services.documents.case_documents import LANGUAGES, RenderedDocument
@@ -31,18 +32,8 @@ from app.services.errors import InvalidInput
 
 TITLE = N_("Management report")
 EXPORTED = "report_exported"
-#: the report's sections in order (metric → title; the dashboard's titles)
-SECTIONS = {
-    "volumes": N_("Feedback volume over time"),
-    "pareto_causes": N_("Pareto of root causes"),
-    "pareto_models": N_("Pareto of product models"),
-    "cycle_times": N_("Cycle times (hours)"),
-    "on_time": N_("On-time rate by department (%)"),
-    "ageing": N_("Open cases by age and overdue tasks now"),
-    "satisfaction": N_("Customer satisfaction"),
-    "costs": N_("Penalties and logistics costs by department (yuan)"),
-    "repeat_rate": N_("Repeat rate"),
-}
+#: the report's sections in order (metric → title): the dashboard's charts
+SECTIONS = METRIC_TITLES
 MAX_BARS = 15
 MAX_TIME_BARS = 31  # a month by day
 MAX_TABLE_ROWS = 40

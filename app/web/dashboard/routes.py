@@ -20,24 +20,14 @@ from app.i18n import N_
 from app.services import accounts, analytics, policy
 from app.services.analytics import drill, export
 from app.services.analytics.filters import PERIODS, ReportFilter, parse_filter
+from app.services.analytics.labels import METRIC_TITLES
 from app.services.analytics.naming import Labels
 from app.services.errors import InvalidInput
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 PAGE_SIZE = 50
-#: chart titles (metric → msgid), in the page's order
-TITLES = {
-    "volumes": N_("Feedback volume over time"),
-    "pareto_causes": N_("Pareto of root causes"),
-    "pareto_models": N_("Pareto of product models"),
-    "cycle_times": N_("Cycle times (hours)"),
-    "on_time": N_("On-time rate by department (%)"),
-    "ageing": N_("Open cases by age and overdue tasks now"),
-    "satisfaction": N_("Customer satisfaction"),
-    "costs": N_("Penalties and logistics costs by department (yuan)"),
-    "repeat_rate": N_("Repeat rate"),
-}
+TITLES = METRIC_TITLES
 DRILL_TITLES = {**TITLES, "overdue": N_("Overdue tasks now")}
 #: words the charts need (passed to the script in a data attribute)
 WORDS = {
