@@ -8,7 +8,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from app.api import bp
-from app.api.auth import api_user, endpoint, iso
+from app.api.auth import api_user, endpoint, iso, page_args
 from app.api.errors import ApiError
 from app.data.models import AlertDimension, AlertStatus, RepeatCluster
 from app.data.queries import alerts as queries
@@ -60,13 +60,7 @@ def list_alerts():
     ``dimension``; ``limit``/``offset`` page. Quality and the overseers."""
     user = api_user()
     policy.require(policy.may_view_alerts(user), N_("You may not see the alerts."))
-    try:
-        limit = int(request.args.get("limit", DEFAULT_LIMIT))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
-    if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
-        raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=MAX_LIMIT))
+    limit, offset = page_args(DEFAULT_LIMIT, MAX_LIMIT)
     stmt = queries.clusters_query(_choice("status", AlertStatus.ALL), _choice("dimension", AlertDimension.ALL))
     total = count_rows(db.session, stmt)
     rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()

@@ -158,6 +158,18 @@ def validation_error(errors: dict[str, list[str]]) -> ApiError:
     return ApiError(422, _("The data is not valid."), fields=fields)
 
 
+def page_args(default_limit: int, max_limit: int) -> tuple[int, int]:
+    """``limit`` and ``offset`` of a list request, or a 400 saying what is wrong."""
+    try:
+        limit = int(request.args.get("limit", default_limit))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
+    if not (1 <= limit <= max_limit) or not (0 <= offset <= 10**9):
+        raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=max_limit))
+    return limit, offset
+
+
 def int_id(value: Any) -> int | None:
     """A positive database id from a path or query value, else None."""
     if isinstance(value, int):

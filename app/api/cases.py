@@ -9,7 +9,7 @@ from flask import jsonify, request, url_for
 from flask_babel import gettext as _
 
 from app.api import bp
-from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
+from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, page_args, validation_error
 from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
 from app.clock import clock, local_zone
@@ -162,13 +162,7 @@ def list_cases():
     (as the case list does: :mod:`app.data.queries.search`); ``limit``/``offset`` page."""
     user = api_user()
     policy.require(policy.may_list_cases(user), N_("You may not list cases."))
-    try:
-        limit = int(request.args.get("limit", DEFAULT_LIMIT))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
-    if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
-        raise ApiError(400, _("limit must be between 1 and %(n)d and offset must not be negative.", n=MAX_LIMIT))
+    limit, offset = page_args(DEFAULT_LIMIT, MAX_LIMIT)
     filters = {name: _query_text(name, 40) for name in CASE_FILTERS}
     limit_to = None if policy.sees_all_cases(user) else set(user.department_ids)
     q = _query_text("q")

@@ -18,6 +18,7 @@ from app.api.auth import (
     iso,
     json_body,
     multipart_body,
+    page_args,
     valid_task_id,
     validation_error,
 )
@@ -108,13 +109,7 @@ def list_tasks():
     scope = request.args.get("scope", "all")
     if scope not in TASK_SCOPES:
         raise ApiError(400, _("Unknown scope; use mine, department or all."))
-    try:
-        limit = int(request.args.get("limit", DEFAULT_LIMIT))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        raise ApiError(400, _("limit and offset must be whole numbers.")) from None
-    if not (1 <= limit <= MAX_LIMIT) or not (0 <= offset <= 10**9):
-        raise ApiError(400, _("limit must be between 1 and 500 and offset must not be negative."))
+    limit, offset = page_args(DEFAULT_LIMIT, MAX_LIMIT)
     tasks = open_tasks(db.session, api_user(), scope, limit=limit, offset=offset,
                        all_allowed=policy.may_see_all_tasks(api_user()))
     return jsonify(scope=scope, limit=limit, offset=offset, tasks=task_items(tasks, api_locale()))
