@@ -78,6 +78,10 @@ LATENESS_BASES = ("working", "calendar")
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
+#: the working periods of one day as UTC intervals
+_Intervals = tuple[tuple[datetime, datetime], ...]
+#: days of intervals kept (a few years of days touched; cleared, not evicted, when full)
+_INTERVALS_CACHE_SIZE = 4096
 #: The diagram helpers whose result depends on which days are working days.
 WORKING_TIME_HELPERS = frozenset({"add_working_hours", "add_working_days", "end_of_working_day"})
 _HOLIDAY_LANGUAGES = {"zh": "zh_CN", "en": "en_US"}
@@ -166,8 +170,9 @@ class WorkingCalendar:
         if max_span_days < 1:
             raise ValueError("max_span_days must be positive")
         self.max_span_days = int(max_span_days)
-        # (overrides, cache) swapped as one tuple so readers never mix old and new.
-        self._state: tuple[dict[date, bool], dict[date, bool]] = ({}, {})
+        # (overrides, working-day cache, intervals cache) swapped as one tuple so readers never
+        # mix old and new.
+        self._state: tuple[dict[date, bool], dict[date, bool], dict[tuple[date, str], _Intervals]] = ({}, {}, {})
         self._year_covered: dict[int, bool] = {}
         self._rule_days_off: dict[int, frozenset[date]] = {}
         self.set_overrides(overrides or {})
@@ -217,7 +222,7 @@ class WorkingCalendar:
             if not isinstance(day, date):
                 raise ValueError(f"override key {key!r} is not a date")
             cleaned[day] = bool(value)
-        self._state = (cleaned, {})
+        self._state = (cleaned, {}, {})
 
     # -- working days ----------------------------------------------------------------
 
@@ -259,7 +264,7 @@ class WorkingCalendar:
         not a statutory holiday (or its in-lieu day) by rule."""
         if isinstance(day, datetime):
             day = day.date()
-        overrides, cache = self._state
+        overrides, cache, _ = self._state
         cached = cache.get(day)
         if cached is not None:
             return cached
@@ -281,16 +286,30 @@ class WorkingCalendar:
 
     # -- working hours ---------------------------------------------------------------
 
-    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The working periods of ``day`` as UTC intervals (empty on days off)."""
+    def _intervals(self, day: date) -> _Intervals:
+        """The working periods of ``day`` as UTC intervals (empty on days off).
+
+        Cached per day and zone: a page of time-left badges walks the same few weeks for every
+        row, and each day's conversion to UTC was most of a badge's cost."""
+        tz = self.tz
+        cache = self._state[2]
+        key = (day, tz.key)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
         if not self.is_working_day(day):
-            return []
-        result = []
-        for start, end in self.periods:
-            s = datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC)
-            e = datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC)
-            if s < e:
-                result.append((s, e))
+            result: _Intervals = ()
+        else:
+            pairs = []
+            for start, end in self.periods:
+                s = datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+                e = datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+                if s < e:
+                    pairs.append((s, e))
+            result = tuple(pairs)
+        if len(cache) >= _INTERVALS_CACHE_SIZE:
+            cache.clear()
+        cache[key] = result
         return result
 
     def _local_day(self, instant: datetime) -> date:
