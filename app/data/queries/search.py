@@ -100,25 +100,32 @@ def _pg_condition(words: list[str]) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     for word in words:
         if indexed_pair(word):
+            # the index finds the pair; when PostgreSQL checks case by case instead, the LIKE
+            # (first) is much cheaper than splitting short_terms, and means the same
             terms = func.string_to_array(CaseSearch.short_terms, literal(" ", literal_execute=True))
-            conditions.append(terms.op("@>")(postgresql.array([_value(word)])))
+            conditions += [_contains(word, sqlite=False), terms.op("@>")(postgresql.array([_value(word)]))]
         else:
             conditions.append(_contains(word, sqlite=False))
     return and_(*conditions)
 
 
 def _sqlite_index(stmt: Select, words: list[str]) -> Select:
-    """The FTS tables drive: one MATCH of every long word's phrase, one of every pair."""
+    """One FTS table drives: the trigram table with every long word's phrase, else the pair table
+    with every pair; the other words are checked on the document of each case it yields (a second
+    FTS table probed case by case costs far more than a LIKE)."""
     long = [word for word in words if len(word) >= TRIGRAM]
     pairs = [word for word in words if indexed_pair(word)]
-    rest = [word for word in words if word not in long and word not in pairs]
     if long:
-        stmt = stmt.join(_FTS, _FTS.c.rowid == Case.id).where(
-            _FTS.c.case_search_fts.op("MATCH", is_comparison=True)(_value(" AND ".join(map(_phrase, long)))))
-    if pairs:
-        stmt = stmt.join(_SHORT_FTS, _SHORT_FTS.c.rowid == Case.id).where(
-            _SHORT_FTS.c.case_search_short.op("MATCH", is_comparison=True)(_value(" AND ".join(map(_phrase, pairs)))))
-    if rest:
+        fts, column_, driving = _FTS, _FTS.c.case_search_fts, long
+    elif pairs:
+        fts, column_, driving = _SHORT_FTS, _SHORT_FTS.c.case_search_short, pairs
+    else:
+        driving = []
+    if driving:
+        stmt = stmt.join(fts, fts.c.rowid == Case.id).where(
+            column_.op("MATCH", is_comparison=True)(_value(" AND ".join(map(_phrase, driving)))))
+    if rest := [word for word in words if word not in driving]:
+        # neither long (those are all in the MATCH) nor with case outside ASCII: LIKE is exact
         stmt = stmt.join(CaseSearch, CaseSearch.case_id == Case.id).where(
             *(_contains(word, sqlite=True) for word in rest))
     return stmt
