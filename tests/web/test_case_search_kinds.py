@@ -4,6 +4,7 @@ both databases — speed must not change what a search finds."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,9 +12,11 @@ from sqlalchemy import delete, insert, select, update
 
 from app.clock import clock
 from app.data.models import Case, CaseSearch
-from app.data.queries.cases import cases_query, search_page
+from app.data.queries.cases import case_statuses, cases_query, search_page
 from app.data.queries.search import indexed_pair, search_words, short_terms
 from app.services import case_search
+from tests.conftest import api_token
+from tests.web.helpers import user_client
 
 CUSTOMERS = ["浙江精密有限公司", "华东机械有限公司", "Acme Industrial GmbH"]
 DESCRIPTIONS = ["控制板烧毁，漏油严重。", "电机过热停机", "Motor OVERHEATING after two hours", "报警代码E21，漏油",
@@ -102,3 +105,27 @@ def test_the_pair_index_follows_the_document(database):
         session.execute(delete(CaseSearch).where(CaseSearch.case_id == 3))
     with database.session() as session:
         assert found("漏油") == [] and found("报警代码") == []
+
+
+def test_the_case_list_and_the_api_count_a_common_word_up_to_the_cap(app, database):
+    documents = _fill(database, 1010)
+    expected = _expected(documents, "fb-t", database)
+    assert len(expected) == 1010
+    page = user_client(app, "quality").get("/cases/", query_string={"q": "fb-t"}).get_data(as_text=True)
+    assert re.search(r'data-testid="case-total">\s*1000\+', page)
+    numbers = re.findall(r'data-testid="case-row" data-case-number="FB-T-(\d+)"', page)
+    assert [int(n) for n in numbers] == expected[:50]
+    page = user_client(app, "quality").get("/cases/", query_string={"q": "漏油 FB-T", "page": "2"})
+    fewer = _expected(documents, "漏油 FB-T", database)
+    assert re.search(rf'data-testid="case-total">\s*{len(fewer)}<', page.get_data(as_text=True))
+    numbers = re.findall(r'data-testid="case-row" data-case-number="FB-T-(\d+)"', page.get_data(as_text=True))
+    assert [int(n) for n in numbers] == fewer[50:100]
+    client = app.test_client()
+    headers = api_token(client, "quality")
+    body = client.get("/api/v1/cases", query_string={"q": "FB-T", "limit": 5, "offset": 5}, headers=headers).get_json()
+    assert (body["total"], body["total_exact"]) == (1000, False)
+    assert [case["id"] for case in body["cases"]] == expected[5:10]
+    body = client.get("/api/v1/cases", query_string={"q": "SN-00000350"}, headers=headers).get_json()
+    assert (body["total"], body["total_exact"], [case["id"] for case in body["cases"]]) == (1, True, [50])
+    with database.session() as session:
+        assert case_statuses(session) == ["closed", "open"]
