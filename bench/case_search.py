@@ -8,7 +8,7 @@ serial numbers, customers, models, some English), a process instance each and th
 has had; the database's own index is filled as in production (the FTS5 triggers on SQLite, the
 pg_trgm GIN index on PostgreSQL). Query kinds (:data:`QUERIES`): a serial number (one case), a
 five-character Chinese phrase (a fifth of the cases), a customer's name (2 %), a two-character
-word (the short-word path, a fifth of the cases), an English word (2 %), a model code (0.1 %),
+word (the short-word path, a fifth of the cases), one no case has, an English word (2 %), a model code (0.1 %),
 a trigram-heavy word every case has, two words, and a term that matches nothing — each alone,
 with a status and with a department (:data:`FILTERS`). Each is timed through
 :func:`app.data.queries.cases.cases_query` and :func:`app.data.queries.cases.search_page` (what
@@ -59,7 +59,7 @@ STEPS = [("verify", "核实反馈", "marketing"), ("analysis", "初步分析", "
          ("eight_d", "8D报告", "purchasing"), ("close", "回复客户并确认", "marketing")]
 #: query kind → the words searched (see the module's docstring for how many cases each finds)
 QUERIES = {"serial": "SN-00350007", "phrase": "控制板烧毁", "customer": "浙江精密有限公司",
-           "short": "漏油", "latin": "overheating", "model": "XJ-517", "common": "有限公司",
+           "short": "漏油", "short_none": "缺货", "latin": "overheating", "model": "XJ-517", "common": "有限公司",
            "two_words": "控制板 漏油", "none": "不存在的词语组合"}
 #: the case list's filters combined with every query: none, a status, a department (Quality's view)
 FILTERS = {"": {}, "status": {"status": "closed"}, "department": {"department": "production"}}
@@ -105,7 +105,7 @@ def fill_cases(database: Database, count: int, seed: int = 7) -> None:
                           or 0) + 1
         rows: dict[type, list[dict]] = {Case: [], CaseSearch: [], ProcessInstance: [], HumanTask: []}
         for n, i in enumerate(range(first, first + count)):
-            received = now - timedelta(minutes=i)
+            received = now - timedelta(minutes=first + count - i)  # one a minute, the last one newest
             status = rng.choice(["open", "closed"])
             case = {
                 "id": i, "number": f"FB-2026-{i:06d}", "feedback_type": "complaint", "category": "quality",

@@ -28,26 +28,28 @@ class CaseFilter:
     overdue_at: datetime | None = None
 
 
-def _with_task(*conditions) -> ColumnElement[bool]:
-    # EXISTS, checked per case through the task's case index: SQLite would build the whole list
-    # of a department's cases first for an IN, before a search's first page could stop early
-    return exists().where(HumanTask.case_id == Case.id, *conditions)
+def _with_task(dialect: str, *conditions) -> ColumnElement[bool]:
+    if dialect == "sqlite":
+        # EXISTS, checked per case through the tasks' case index: for an IN, SQLite builds the
+        # whole list of a department's cases first, before a search's first page could stop early
+        return exists().where(HumanTask.case_id == Case.id, *conditions)
+    return Case.id.in_(select(HumanTask.case_id).where(HumanTask.case_id.is_not(None), *conditions))
 
 
-def _filtered(stmt: Select, flt: CaseFilter) -> Select:
+def _filtered(stmt: Select, flt: CaseFilter, dialect: str) -> Select:
     if flt.stage:
         pattern = like_pattern(flt.stage.strip())
-        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, or_(
+        stmt = stmt.where(_with_task(dialect, HumanTask.state == TaskState.OPEN, or_(
             HumanTask.element_id == flt.stage.strip(), HumanTask.title.ilike(pattern, escape="\\"),
             HumanTask.title_en.ilike(pattern, escape="\\"))))
     if flt.department_id is not None:
-        stmt = stmt.where(_with_task(HumanTask.department_id == flt.department_id))
+        stmt = stmt.where(_with_task(dialect, HumanTask.department_id == flt.department_id))
     if flt.received_from is not None:
         stmt = stmt.where(Case.received_at >= flt.received_from)
     if flt.received_before is not None:
         stmt = stmt.where(Case.received_at < flt.received_before)
     if flt.overdue_at is not None:
-        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, HumanTask.due_at < flt.overdue_at))
+        stmt = stmt.where(_with_task(dialect, HumanTask.state == TaskState.OPEN, HumanTask.due_at < flt.overdue_at))
     return stmt
 
 
@@ -62,7 +64,7 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
     clock; ``equal`` names further columns of :class:`Case` and the value each must have (None: any)."""
     stmt = select(Case)
     if user_department_ids is not None:
-        stmt = stmt.where(_with_task(HumanTask.department_id.in_(user_department_ids or {-1})))
+        stmt = stmt.where(_with_task(dialect, HumanTask.department_id.in_(user_department_ids or {-1})))
     if status:
         stmt = stmt.where(Case.status == status)
     if clock_state:
@@ -71,7 +73,7 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
         if value:
             stmt = stmt.where(getattr(Case, column) == value)
     if flt is not None:
-        stmt = _filtered(stmt, flt)
+        stmt = _filtered(stmt, flt, dialect)
     if search:
         if not dialect:
             raise ValueError("a search needs the database's dialect")
@@ -84,19 +86,19 @@ def search_page(session: Session, stmt_in: Callable[[Shape], Select], offset: in
     """One page of a search's cases (newest first) and their number counted up to ``cap``:
     (cases, count, exact). ``stmt_in`` gives the :func:`cases_query` of the search in a shape.
 
-    The indexes find the matches first, as (id, receipt time) pairs, stopping after ``cap + 1``:
-    a search with up to ``cap`` matches is then sorted and paged from those pairs, and only the
-    page's cases are read. Beyond ``cap`` the word is common (at 100,000 cases, 1 % or more), so
-    the newest cases are checked one by one until the page is full — instead of sorting every
-    match by date, or counting them all."""
-    found = list(session.execute(
-        stmt_in("index").with_only_columns(Case.id, Case.received_at).order_by(None).limit(cap + 1)))
-    if len(found) > cap:
+    The indexes count the matches, stopping after ``cap + 1``. Up to ``cap``, the page is sorted
+    from those matches (found again by the index, in a subquery whose LIMIT keeps the database
+    from walking every case by date instead). Beyond ``cap`` the word is common (at 100,000
+    cases, 1 % or more), so the newest cases are checked one by one until the page is full."""
+    probe = stmt_in("index").with_only_columns(Case.id).order_by(None).limit(cap + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(probe)) or 0
+    if total > cap:
         return session.scalars(stmt_in("scan").limit(limit).offset(offset)).all(), cap, False
-    found.sort(key=lambda row: (row.received_at, row.id), reverse=True)
-    ids = [row.id for row in found[offset:offset + limit]]
-    cases = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(ids)))} if ids else {}
-    return [cases[case_id] for case_id in ids], len(found), True
+    if total == 0 or offset >= total:
+        return [], total, True
+    return session.scalars(
+        select(Case).where(Case.id.in_(select(probe.c.id))).order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(limit).offset(offset)).all(), total, True
 
 
 def case_statuses(session: Session) -> list[str]:

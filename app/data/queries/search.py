@@ -8,8 +8,9 @@ contains every word as a substring, case-insensitively. Which index serves a wor
   an FTS5 ``MATCH`` on the trigram table ``case_search_fts`` on SQLite;
 - two Chinese characters (letters or digits outside ASCII without case, :func:`indexed_pair`):
   the document's pairs of adjacent such characters, ``case_search.short_terms``
-  (:func:`short_terms`) — a GIN index over its words on PostgreSQL, the FTS5 table
-  ``case_search_short`` on SQLite. A trigram index cannot serve two characters;
+  (:func:`short_terms`) — ``LIKE '% 漏油 %'`` served by a pg_trgm GIN index on PostgreSQL (the
+  pairs are space-bounded words there, so each has trigrams of its own), the FTS5 table
+  ``case_search_short`` on SQLite. The document's trigram index cannot serve two characters;
 - anything else shorter (one character, ``E2``, ``12``): a plain ``LIKE`` over the documents.
 
 Two shapes of the same condition (:func:`search_condition`): ``index`` lets the indexes
@@ -22,8 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, column, exists, func, literal, select, table, true
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Select, and_, column, exists, literal, select, table, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.data.models import Case, CaseSearch
@@ -54,9 +54,10 @@ def indexed_pair(word: str) -> bool:
 
 def short_terms(document: str) -> str:
     """The document's two-character index terms: every distinct pair of adjacent characters
-    that :func:`indexed_pair` accepts, space-separated (sorted: the same text for the same set)."""
-    pairs = {document[i:i + 2] for i in range(len(document) - 1)}
-    return " ".join(sorted(pair for pair in pairs if indexed_pair(pair)))
+    that :func:`indexed_pair` accepts, sorted (the same text for the same set), each with a
+    space before and after it (`` 制板 控制 ``)."""
+    pairs = sorted(pair for pair in {document[i:i + 2] for i in range(len(document) - 1)} if indexed_pair(pair))
+    return f" {' '.join(pairs)} " if pairs else ""
 
 
 def search_words(query: str) -> list[str]:
@@ -96,14 +97,13 @@ def _fts_same_as_like(word: str) -> bool:
     return word.isascii() or _caseless(word)
 
 
-def _pg_condition(words: list[str]) -> ColumnElement[bool]:
+def _pg_condition(words: list[str], shape: Shape) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     for word in words:
-        if indexed_pair(word):
-            # the index finds the pair; when PostgreSQL checks case by case instead, the LIKE
-            # (first) is much cheaper than splitting short_terms, and means the same
-            terms = func.string_to_array(CaseSearch.short_terms, literal(" ", literal_execute=True))
-            conditions += [_contains(word, sqlite=False), terms.op("@>")(postgresql.array([_value(word)]))]
+        if indexed_pair(word) and shape == "index":
+            # " 漏油 " in short_terms: the pg_trgm index holds the pair's own trigrams (" 漏油",
+            # "漏油 ") — pairs are space-bounded there — where the document's trigrams cannot serve
+            conditions.append(CaseSearch.short_terms.like(_value(f"% {word} %")))
         else:
             conditions.append(_contains(word, sqlite=False))
     return and_(*conditions)
@@ -149,4 +149,4 @@ def search_condition(stmt: Select, query: str, dialect: str, shape: Shape = "ind
         return stmt.where(exists(select(true()).where(CaseSearch.case_id == Case.id, *map(_sqlite_row, words))))
     # PostgreSQL plans both shapes alike (a semi-join it may drive from the index or from the
     # cases): the pattern is in the statement, so it can estimate how many cases match
-    return stmt.where(exists(select(true()).where(CaseSearch.case_id == Case.id, _pg_condition(words))))
+    return stmt.where(exists(select(true()).where(CaseSearch.case_id == Case.id, _pg_condition(words, shape))))
