@@ -73,10 +73,15 @@ def refresh(session: Session, case: Case, texts: dict[str, str] | None = None) -
     return row
 
 
-def _set_document(row: CaseSearch, document: str) -> None:
-    if document != row.document:
+def _set_document(row: CaseSearch, document: str, rebuild: bool = False) -> None:
+    """Set the document and its two-character terms (recomputed when it changed, or to rebuild)."""
+    changed = document != row.document
+    if changed:
         row.document = document
-        row.short_terms = short_terms(document)
+    if changed or rebuild:
+        terms = short_terms(document)
+        if terms != row.short_terms:
+            row.short_terms = terms
 
 
 def search_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
@@ -149,7 +154,7 @@ def backfill(session: Session, everything: bool = False) -> int:
         for case in session.scalars(select(Case).where(Case.id.in_(chunk))):
             row = refresh(session, case)
             row.texts = texts.get(case.id, {})
-            _set_document(row, search_document(case, row.texts))
+            _set_document(row, search_document(case, row.texts), rebuild=True)
         session.flush()
     if setting is None:
         session.add(AppSetting(key=FIELDS_SETTING, value=signature))

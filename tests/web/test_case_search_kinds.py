@@ -101,6 +101,14 @@ def test_the_pair_index_follows_the_document(database):
     with database.session() as session:
         assert found("漏油") == [3] and found("老化") == [6] and found("控制板") == []
         assert session.get(CaseSearch, 6).short_terms == short_terms(session.get(CaseSearch, 6).document)
+    with database.transaction() as session:  # flask search-reindex rebuilds the pairs too
+        session.execute(update(CaseSearch).values(short_terms=""))
+    with database.session() as session:
+        assert found("老化") == []
+    with database.transaction() as session:
+        assert case_search.backfill(session, everything=True) == 6
+    with database.session() as session:
+        assert found("漏油") == [3] and found("老化") == [6]
     with database.transaction() as session:  # deleting a document takes it out of both indexes
         session.execute(delete(CaseSearch).where(CaseSearch.case_id == 3))
     with database.session() as session:
