@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import jsonify, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import Select
 
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, page_args, validation_error
@@ -14,9 +15,10 @@ from app.api.errors import ApiError
 from app.api.tasks import task_items, task_title
 from app.clock import clock, local_zone
 from app.data.models import AuditEvent, Case, TaskState
-from app.data.queries.cases import CaseFilter, cases_query
+from app.data.queries.cases import CaseFilter, cases_query, search_page
 from app.data.queries.history import audit_events
-from app.data.queries.paging import count_capped, count_rows
+from app.data.queries.paging import count_rows
+from app.data.queries.search import Shape
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.extensions import db, runtime
@@ -166,10 +168,17 @@ def list_cases():
     filters = {name: _query_text(name, 40) for name in CASE_FILTERS}
     limit_to = None if policy.sees_all_cases(user) else set(user.department_ids)
     q = _query_text("q")
-    stmt = cases_query(limit_to, filters.pop("status"), q, flt=_case_filter(), **filters)
-    # a search counts its matches up to SEARCH_COUNT_CAP (total_exact false beyond)
-    total, exact = count_capped(db.session, stmt, SEARCH_COUNT_CAP) if q else (count_rows(db.session, stmt), True)
-    rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()
+    status, flt, dialect = filters.pop("status"), _case_filter(), db.session.get_bind().dialect.name
+
+    def stmt_in(shape: Shape) -> Select:
+        return cases_query(limit_to, status, q, flt=flt, dialect=dialect, shape=shape, **filters)
+
+    if q:  # a search counts its matches up to SEARCH_COUNT_CAP (total_exact false beyond)
+        rows, total, exact = search_page(db.session, stmt_in, offset, limit, SEARCH_COUNT_CAP)
+    else:
+        stmt = stmt_in("index")
+        total, exact = count_rows(db.session, stmt), True
+        rows = db.session.scalars(stmt.limit(limit).offset(offset)).all()
     return jsonify(total=total, total_exact=exact, limit=limit, offset=offset, cases=[case_summary(c) for c in rows])
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import AppSetting, AuditEvent, Case, CaseSearch, HumanTask, ProcessInstance, TaskState
+from app.data.queries.search import short_terms
 from app.engine.context import RunContext
 from app.engine.projection import task_data_change
 from app.errors import AppError
@@ -64,14 +65,23 @@ def refresh(session: Session, case: Case, texts: dict[str, str] | None = None) -
     text); written only when it changed."""
     row = session.get(CaseSearch, case.id)
     if row is None:
-        row = CaseSearch(case_id=case.id, texts={}, document="")
+        row = CaseSearch(case_id=case.id, texts={}, document="", short_terms="")
         session.add(row)
     if texts:
         row.texts = {**(row.texts or {}), **texts}
-    document = search_document(case, row.texts or {})
-    if document != row.document:
-        row.document = document
+    _set_document(row, search_document(case, row.texts or {}))
     return row
+
+
+def _set_document(row: CaseSearch, document: str, rebuild: bool = False) -> None:
+    """Set the document and its two-character terms (recomputed when it changed, or to rebuild)."""
+    changed = document != row.document
+    if changed:
+        row.document = document
+    if changed or rebuild:
+        terms = short_terms(document)
+        if terms != row.short_terms:
+            row.short_terms = terms
 
 
 def search_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
@@ -144,7 +154,7 @@ def backfill(session: Session, everything: bool = False) -> int:
         for case in session.scalars(select(Case).where(Case.id.in_(chunk))):
             row = refresh(session, case)
             row.texts = texts.get(case.id, {})
-            row.document = search_document(case, row.texts)
+            _set_document(row, search_document(case, row.texts), rebuild=True)
         session.flush()
     if setting is None:
         session.add(AppSetting(key=FIELDS_SETTING, value=signature))

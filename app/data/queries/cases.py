@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.data.models import Case, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskState
-from app.data.queries.search import case_matches, like_pattern
+from app.data.queries.search import Shape, like_pattern, search_condition
 
 
 @dataclass
@@ -28,38 +28,43 @@ class CaseFilter:
     overdue_at: datetime | None = None
 
 
-def _with_task(*conditions) -> ColumnElement[bool]:
+def _with_task(dialect: str, *conditions) -> ColumnElement[bool]:
+    if dialect == "sqlite":
+        # EXISTS, checked per case through the tasks' case index: for an IN, SQLite builds the
+        # whole list of a department's cases first, before a search's first page could stop early
+        return exists().where(HumanTask.case_id == Case.id, *conditions)
     return Case.id.in_(select(HumanTask.case_id).where(HumanTask.case_id.is_not(None), *conditions))
 
 
-def _filtered(stmt: Select, flt: CaseFilter) -> Select:
+def _filtered(stmt: Select, flt: CaseFilter, dialect: str) -> Select:
     if flt.stage:
         pattern = like_pattern(flt.stage.strip())
-        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, or_(
+        stmt = stmt.where(_with_task(dialect, HumanTask.state == TaskState.OPEN, or_(
             HumanTask.element_id == flt.stage.strip(), HumanTask.title.ilike(pattern, escape="\\"),
             HumanTask.title_en.ilike(pattern, escape="\\"))))
     if flt.department_id is not None:
-        stmt = stmt.where(_with_task(HumanTask.department_id == flt.department_id))
+        stmt = stmt.where(_with_task(dialect, HumanTask.department_id == flt.department_id))
     if flt.received_from is not None:
         stmt = stmt.where(Case.received_at >= flt.received_from)
     if flt.received_before is not None:
         stmt = stmt.where(Case.received_at < flt.received_before)
     if flt.overdue_at is not None:
-        stmt = stmt.where(_with_task(HumanTask.state == TaskState.OPEN, HumanTask.due_at < flt.overdue_at))
+        stmt = stmt.where(_with_task(dialect, HumanTask.state == TaskState.OPEN, HumanTask.due_at < flt.overdue_at))
     return stmt
 
 
 def cases_query(user_department_ids: set[int] | None, status: str | None = None,
                 search: str | None = None, clock_state: str | None = None,
-                flt: CaseFilter | None = None, **equal: str | None) -> Select:
+                flt: CaseFilter | None = None, *, dialect: str = "", shape: Shape = "index",
+                **equal: str | None) -> Select:
     """Cases, newest first; ``user_department_ids`` limits them to cases where one of those
     departments has (or had) a task (None: no limit); ``search`` is a full-text query over the
-    case's search document (:mod:`app.data.queries.search`); ``clock_state`` filters on the
-    stored state of the customer's clock; ``equal`` names further columns of :class:`Case` and
-    the value each must have (None: any)."""
+    case's search document (:mod:`app.data.queries.search`: in ``shape``, for the database
+    ``dialect`` — the session's); ``clock_state`` filters on the stored state of the customer's
+    clock; ``equal`` names further columns of :class:`Case` and the value each must have (None: any)."""
     stmt = select(Case)
     if user_department_ids is not None:
-        stmt = stmt.where(_with_task(HumanTask.department_id.in_(user_department_ids or {-1})))
+        stmt = stmt.where(_with_task(dialect, HumanTask.department_id.in_(user_department_ids or {-1})))
     if status:
         stmt = stmt.where(Case.status == status)
     if clock_state:
@@ -68,14 +73,41 @@ def cases_query(user_department_ids: set[int] | None, status: str | None = None,
         if value:
             stmt = stmt.where(getattr(Case, column) == value)
     if flt is not None:
-        stmt = _filtered(stmt, flt)
-    if search and (matches := case_matches(search)) is not None:
-        stmt = stmt.where(matches)
+        stmt = _filtered(stmt, flt, dialect)
+    if search:
+        if not dialect:
+            raise ValueError("a search needs the database's dialect")
+        stmt = search_condition(stmt, search, dialect, shape)
     return stmt.order_by(Case.received_at.desc(), Case.id.desc())
 
 
+def search_page(session: Session, stmt_in: Callable[[Shape], Select], offset: int, limit: int,
+                cap: int) -> tuple[Sequence[Case], int, bool]:
+    """One page of a search's cases (newest first) and their number counted up to ``cap``:
+    (cases, count, exact). ``stmt_in`` gives the :func:`cases_query` of the search in a shape.
+
+    The indexes count the matches, stopping after ``cap + 1``. Up to ``cap``, the page is sorted
+    from those matches (found again by the index, in a subquery whose LIMIT keeps the database
+    from walking every case by date instead). Beyond ``cap`` the word is common (at 100,000
+    cases, 1 % or more), so the newest cases are checked one by one until the page is full."""
+    probe = stmt_in("index").with_only_columns(Case.id).order_by(None).limit(cap + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(probe)) or 0
+    if total > cap:
+        return session.scalars(stmt_in("scan").limit(limit).offset(offset)).all(), cap, False
+    if total == 0 or offset >= total:
+        return [], total, True
+    return session.scalars(
+        select(Case).where(Case.id.in_(select(probe.c.id))).order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(limit).offset(offset)).all(), total, True
+
+
 def case_statuses(session: Session) -> list[str]:
-    return sorted(s for s in session.scalars(select(Case.status).distinct()) if s)
+    """The statuses cases have, read from the status index one value after the next (a recursive
+    query: a handful of look-ups instead of reading every case's status)."""
+    statuses = select(func.min(Case.status).label("status")).cte("statuses", recursive=True)
+    following = select(func.min(Case.status)).where(Case.status > statuses.c.status).scalar_subquery()
+    statuses = statuses.union_all(select(following).where(statuses.c.status.is_not(None)))
+    return sorted(session.scalars(select(statuses.c.status).where(statuses.c.status.is_not(None))))
 
 
 def case_has_department_task(session: Session, case_id: int, department_ids: set[int]) -> bool:

@@ -1,94 +1,63 @@
 """Full-text case search with the database's own text index.
 
 A query is split into words; a case matches when its search document (``case_search``)
-contains every word as a substring, case-insensitively. Words of three characters or more use
-the trigram index: ``ILIKE`` served by the pg_trgm GIN index on PostgreSQL (Chinese included,
-with a UTF-8 ``LC_CTYPE``), an FTS5 ``MATCH`` on the trigram table on SQLite. Shorter words
-(a trigram index cannot serve them) fall back to a plain ``LIKE`` on the document.
+contains every word as a substring, case-insensitively. Which index serves a word:
+
+- three characters or more: the trigram index — ``ILIKE`` (``LIKE`` for a word without case)
+  served by the pg_trgm GIN index on PostgreSQL (Chinese included, with a UTF-8 ``LC_CTYPE``),
+  an FTS5 ``MATCH`` on the trigram table ``case_search_fts`` on SQLite;
+- two Chinese characters (letters or digits outside ASCII without case, :func:`indexed_pair`):
+  the document's pairs of adjacent such characters, ``case_search.short_terms``
+  (:func:`short_terms`) — ``LIKE '% 漏油 %'`` served by a pg_trgm GIN index on PostgreSQL (the
+  pairs are space-bounded words there, so each has trigrams of its own), the FTS5 table
+  ``case_search_short`` on SQLite. The document's trigram index cannot serve two characters;
+- anything else shorter (one character, ``E2``, ``12``): a plain ``LIKE`` over the documents.
+
+Two shapes of the same condition (:func:`search_condition`): ``index`` lets the indexes
+produce the matching cases (SQLite: the FTS tables drive a join, so that a ``LIMIT`` stops them
+early), ``scan`` checks each case it is given (newest first, for a word so common that the
+first page is among the newest cases). Both find exactly the same cases.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import and_, literal
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Select, and_, column, exists, literal, select, table, true
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
-from app.data.models import Case
+from app.data.models import Case, CaseSearch
 
 #: the trigram tokenizer indexes three characters at a time
 TRIGRAM = 3
 MAX_WORDS = 8
+Shape = Literal["index", "scan"]
+
+_FTS = table("case_search_fts", column("rowid"), column("case_search_fts"))
+_SHORT_FTS = table("case_search_short", column("rowid"), column("case_search_short"))
 
 
 def like_pattern(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _like(pattern_sql: str, operator: str) -> str:
-    return ("(SELECT case_search.case_id FROM case_search "  # noqa: S608 - a bound parameter only
-            f"WHERE case_search.document {operator} {pattern_sql} ESCAPE '\\')")
+def _pair_char(char: str) -> bool:
+    """A character the two-character index holds: a letter or digit outside ASCII without case
+    (Chinese, Japanese kana, fullwidth digits) — the same whatever the case folding."""
+    return not char.isascii() and char.isalnum() and char.lower() == char.upper()
 
 
-class _ContainingIds(FunctionElement[Any]):
-    """``(SELECT the ids of cases whose document contains the pattern)`` without the index:
-    ILIKE, but a plain LIKE on SQLite (already case-insensitive for ASCII; its ILIKE would be
-    ``lower(document) LIKE lower(…)``, several times slower over every document)."""
-
-    name = "case_search_containing"
-    inherit_cache = True
-    #: the operator on PostgreSQL (a class attribute, so that it is part of the statement cache key)
-    operator = "ILIKE"
+def indexed_pair(word: str) -> bool:
+    """Whether a two-character word is served by ``short_terms`` instead of a scan."""
+    return len(word) == 2 and all(_pair_char(char) for char in word)
 
 
-class _ContainingIdsCaseless(_ContainingIds):
-    """For a word without upper/lower case (Chinese, digits, signs): LIKE is exact and much
-    cheaper than ILIKE over multibyte text."""
-
-    inherit_cache = True
-    operator = "LIKE"
-
-
-@compiles(_ContainingIds)
-def _containing_default(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
-    (pattern,) = list(element.clauses)
-    return _like(compiler.process(pattern, **kw), element.operator)
-
-
-@compiles(_ContainingIds, "sqlite")
-def _containing_sqlite(element: _ContainingIds, compiler: Any, **kw: Any) -> str:
-    (pattern,) = list(element.clauses)
-    return _like(compiler.process(pattern, **kw), "LIKE")
-
-
-class _MatchingIds(FunctionElement[Any]):
-    """``(SELECT the ids of cases whose document contains the word)`` through the trigram
-    index, compiled per database: pg_trgm's GIN index serves LIKE and ILIKE on PostgreSQL, an
-    FTS5 phrase MATCH on SQLite. Used as the right side of ``case id IN``, a comparison (a bare
-    boolean function would get ``= 1`` appended on SQLite, which hides the index)."""
-
-    name = "case_search_ids"
-    inherit_cache = True
-    operator = "ILIKE"
-
-
-class _MatchingIdsCaseless(_MatchingIds):
-    inherit_cache = True
-    operator = "LIKE"
-
-
-@compiles(_MatchingIds)
-def _ids_default(element: _MatchingIds, compiler: Any, **kw: Any) -> str:
-    _phrase, pattern = list(element.clauses)
-    return _like(compiler.process(pattern, **kw), element.operator)
-
-
-@compiles(_MatchingIds, "sqlite")
-def _ids_sqlite(element: _MatchingIds, compiler: Any, **kw: Any) -> str:
-    phrase, _pattern = list(element.clauses)
-    return f"(SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH {compiler.process(phrase, **kw)})"  # noqa: S608
+def short_terms(document: str) -> str:
+    """The document's two-character index terms: every distinct pair of adjacent characters
+    that :func:`indexed_pair` accepts, sorted (the same text for the same set), each with a
+    space before and after it (`` 制板 控制 ``)."""
+    pairs = sorted(pair for pair in {document[i:i + 2] for i in range(len(document) - 1)} if indexed_pair(pair))
+    return f" {' '.join(pairs)} " if pairs else ""
 
 
 def search_words(query: str) -> list[str]:
@@ -104,18 +73,80 @@ def _value(text: str) -> Any:
     return literal(text, literal_execute=True)
 
 
-def word_condition(word: str) -> ColumnElement[bool]:
-    caseless = word.lower() == word.upper()
-    ids: FunctionElement[Any]
-    if len(word) >= TRIGRAM:
-        phrase = '"' + word.replace('"', '""') + '"'  # an FTS5 string: no query syntax
-        ids = (_MatchingIdsCaseless if caseless else _MatchingIds)(_value(phrase), _value(like_pattern(word)))
+def _caseless(word: str) -> bool:
+    return word.lower() == word.upper()
+
+
+def _contains(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """``document`` contains ``word``, checked on the row (no index). SQLite's LIKE is already
+    case-insensitive for ASCII — its ILIKE would be ``lower() LIKE lower()``, several times slower
+    — and exact for a word without case; LIKE is also much cheaper than ILIKE over Chinese text."""
+    pattern = _value(like_pattern(word))
+    if sqlite or _caseless(word):
+        return CaseSearch.document.like(pattern, escape="\\")
+    return CaseSearch.document.ilike(pattern, escape="\\")
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'  # an FTS5 string: no query syntax
+
+
+def _fts_same_as_like(word: str) -> bool:
+    """SQLite: LIKE finds what the trigram table finds (both fold ASCII case only, or there is no
+    case to fold); otherwise (É, Ω) the row check asks the FTS table itself."""
+    return word.isascii() or _caseless(word)
+
+
+def _pg_condition(words: list[str], shape: Shape) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    for word in words:
+        if indexed_pair(word) and shape == "index":
+            # " 漏油 " in short_terms: the pg_trgm index holds the pair's own trigrams (" 漏油",
+            # "漏油 ") — pairs are space-bounded there — where the document's trigrams cannot serve
+            conditions.append(CaseSearch.short_terms.like(_value(f"% {word} %")))
+        else:
+            conditions.append(_contains(word, sqlite=False))
+    return and_(*conditions)
+
+
+def _sqlite_index(stmt: Select, words: list[str]) -> Select:
+    """One FTS table drives: the trigram table with every long word's phrase, else the pair table
+    with every pair; the other words are checked on the document of each case it yields (a second
+    FTS table probed case by case costs far more than a LIKE)."""
+    long = [word for word in words if len(word) >= TRIGRAM]
+    pairs = [word for word in words if indexed_pair(word)]
+    if long:
+        fts, column_, driving = _FTS, _FTS.c.case_search_fts, long
+    elif pairs:
+        fts, column_, driving = _SHORT_FTS, _SHORT_FTS.c.case_search_short, pairs
     else:
-        ids = (_ContainingIdsCaseless if caseless else _ContainingIds)(_value(like_pattern(word)))
-    return Case.id.op("IN", is_comparison=True)(ids)
+        driving = []
+    if driving:
+        stmt = stmt.join(fts, fts.c.rowid == Case.id).where(
+            column_.op("MATCH", is_comparison=True)(_value(" AND ".join(map(_phrase, driving)))))
+    if rest := [word for word in words if word not in driving]:
+        # neither long (those are all in the MATCH) nor with case outside ASCII: LIKE is exact
+        stmt = stmt.join(CaseSearch, CaseSearch.case_id == Case.id).where(
+            *(_contains(word, sqlite=True) for word in rest))
+    return stmt
 
 
-def case_matches(query: str) -> ColumnElement[bool] | None:
-    """The condition on ``feedback_case`` for a search query (None: the query has no words)."""
+def _sqlite_row(word: str) -> ColumnElement[bool]:
+    if len(word) >= TRIGRAM and not _fts_same_as_like(word):
+        return exists(select(_FTS.c.rowid).where(
+            _FTS.c.case_search_fts.op("MATCH", is_comparison=True)(_value(_phrase(word))), _FTS.c.rowid == Case.id))
+    return _contains(word, sqlite=True)
+
+
+def search_condition(stmt: Select, query: str, dialect: str, shape: Shape = "index") -> Select:
+    """``stmt`` (a select of cases) limited to the cases ``query`` finds, in the given shape."""
     words = search_words(query)
-    return and_(*(word_condition(word) for word in words)) if words else None
+    if not words:
+        return stmt
+    if dialect == "sqlite":
+        if shape == "index":
+            return _sqlite_index(stmt, words)
+        return stmt.where(exists(select(true()).where(CaseSearch.case_id == Case.id, *map(_sqlite_row, words))))
+    # PostgreSQL plans both shapes alike (a semi-join it may drive from the index or from the
+    # cases): the pattern is in the statement, so it can estimate how many cases match
+    return stmt.where(exists(select(true()).where(CaseSearch.case_id == Case.id, _pg_condition(words, shape))))

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import Select
 
 from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.cases import CaseFilter, case_processes, case_statuses, cases_query, open_tasks_of_cases
+from app.data.queries.cases import (
+    CaseFilter,
+    case_processes,
+    case_statuses,
+    cases_query,
+    open_tasks_of_cases,
+    search_page,
+)
 from app.data.queries.history import audit_events
-from app.data.queries.paging import page_of, page_of_search
+from app.data.queries.paging import page_of
 from app.data.queries.people import departments_by_id
+from app.data.queries.search import Shape
 from app.data.queries.tasks import case_tasks
 from app.engine.errors import NotFound
 from app.errors import AppError
@@ -76,8 +86,9 @@ def _local_day(name: str) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(UTC)
 
 
-def _list_query():
-    """The case list's query from the request's filters, and the filters as the form shows them."""
+def _list_query() -> tuple[Callable[[Shape], Select], dict[str, str], dict]:
+    """The case list's query from the request's filters (a function of the search's shape), and
+    the filters as the form shows them."""
     args = request.args
     asked = {name: args.get(name, "").strip()[:100] for name in ("q", *LIST_FILTERS)}
     choices = {name: intake_choices(name) for name in INTAKE_CHOICES}
@@ -93,8 +104,13 @@ def _list_query():
     )
     clock_state = asked["clock"] if asked["clock"] in customer_clock.STATES else None
     limit_to = None if policy.sees_all_cases(current_user) else current_user.department_ids
-    stmt = cases_query(limit_to, asked["status"] or None, asked["q"] or None, clock_state, flt, **known)
-    return stmt, asked, choices
+    dialect = db.session.get_bind().dialect.name
+
+    def stmt_in(shape: Shape) -> Select:
+        return cases_query(limit_to, asked["status"] or None, asked["q"] or None, clock_state, flt,
+                           dialect=dialect, shape=shape, **known)
+
+    return stmt_in, asked, choices
 
 
 def stages(tasks_by_case: dict[int, list[HumanTask]]) -> dict[int, str]:
@@ -121,11 +137,11 @@ def index():
         page = max(int(request.args.get("page", 1)), 1)
     except ValueError:
         page = 1
-    stmt, asked, choices = _list_query()
+    stmt_in, asked, choices = _list_query()
     if asked["q"]:  # a search counts its matches up to SEARCH_COUNT_CAP ("1000+")
-        rows, total, exact = page_of_search(db.session, stmt, page, PAGE_SIZE, SEARCH_COUNT_CAP)
+        rows, total, exact = search_page(db.session, stmt_in, (page - 1) * PAGE_SIZE, PAGE_SIZE, SEARCH_COUNT_CAP)
     else:
-        (rows, total), exact = page_of(db.session, stmt, page, PAGE_SIZE), True
+        (rows, total), exact = page_of(db.session, stmt_in("index"), page, PAGE_SIZE), True
     now = clock.now()
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page,
@@ -149,7 +165,8 @@ def export():
     """The case list with the current filters as an Excel workbook."""
     if not policy.may_list_cases(current_user):
         abort(403)
-    stmt, asked, choices = _list_query()
+    stmt_in, asked, choices = _list_query()
+    stmt = stmt_in("index")
     stage_of = stages(open_tasks_of_cases(db.session, stmt.with_only_columns(Case.id).order_by(None)))
     headers = [_("Case number"), _("Received"), _("Customer"), _("Contact"), _("Product model"),
                _("Serial numbers"), _("Feedback type"), _("Category"), _("Channel"), _("Urgency"), _("Status"),
