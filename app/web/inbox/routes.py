@@ -33,6 +33,7 @@ from app.services import tasks as task_service
 from app.services.completion import Submission
 from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
+from app.web.shared import navigation
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit
@@ -84,12 +85,15 @@ def index():
     view = request.args.get("tab", "mine")
     if view not in {key for key, _label in tabs}:
         view = "mine"
-    scope = inbox_service.scope_for(current_user)
+    scope = navigation.inbox_scope()
     flt = inbox_service.parse_filter(request.args)
     now = clock.now()
     counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
               for key in ("mine", "department", "overdue")}
-    unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else 0
+    unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else None
+    filtered = any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort")
+    # the navigation's badges show the same counts unfiltered: don't count twice
+    navigation.remember_counts(mine=None if filtered else counts["mine"], unclaimed=unclaimed)
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
     rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
@@ -100,14 +104,14 @@ def index():
     head_of = set(current_user.head_of_ids)
     colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id} | head_of)
     standing = scope.user_ids - {current_user.id}
-    rights = policy.InboxRights(current_user, policy.stand_in(current_user), set(delegations))
+    rights = policy.InboxRights(current_user, navigation.standing(), set(delegations))
     # the customer's clock of the cases on this page: one look-up by primary key, not a join in
     # the inbox query (which stays on the indexed human_task table)
     clocks = customer_clock.views(db.session, {t.case_id for t in rows if t.case_id}, now)
 
     return render_template(
-        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows, unclaimed=unclaimed,
-        page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
+        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
+        unclaimed=unclaimed or 0, page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
         may_open=policy.may_open_case(current_user), may_claim=rights.may_claim, may_release=rights.may_release,
         may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing, clocks=clocks,
@@ -116,7 +120,7 @@ def index():
         departments=sorted(scope.department_ids), current_query=inbox_service.clean_query(request.args),
         bulk_assignees=sorted({u.id: u for d in head_of for u in colleagues.get(d, [])}.values(),
                               key=lambda u: u.username),
-        filtered=any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort"),
+        filtered=filtered,
     )
 
 
