@@ -95,6 +95,15 @@ class Filler:
         extra = {t.name: found for t in self.keyed if (found := rows(t))}
         return Template(case, rows(self.inst_t), rows(self.task_t), extra)
 
+    def _derived(self, document: str) -> dict[str, Any]:
+        """Columns the search derives from a document, computed by the app's own function (the
+        pair index of two-character words, where the schema has it)."""
+        if "short_terms" not in self.meta.tables["case_search"].c:
+            return {}
+        from app.data.queries import search
+
+        return {"short_terms": search.short_terms(document)}  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------------------ growing
 
     def grow_to(self, size: int) -> dict[str, float]:
@@ -145,8 +154,9 @@ class Filler:
         for row in rows:
             texts = {"analysis": "，".join(rng.sample(PHRASES, 2)) + "，已分析原因。",
                      "measures": "；".join(rng.sample(MEASURES, 2))}
-            batch.append({"case_id": row["id"], "texts": texts, "updated_at": now,
-                          "document": search_document(SimpleNamespace(**row), texts)})  # type: ignore[arg-type]
+            document = search_document(SimpleNamespace(**row), texts)  # type: ignore[arg-type]
+            batch.append({"case_id": row["id"], "texts": texts, "updated_at": now, "document": document,
+                          **self._derived(document)})
             if len(batch) >= BATCH:
                 conn.execute(insert(search_t), batch)
                 batch.clear()
@@ -194,8 +204,12 @@ class Filler:
                 table = self.meta.tables[name]
                 for row in rows:
                     clone = _remapped(table, row, case_id, inst_map, task_map)
-                    if clone is not None:
-                        out.setdefault(name, []).append(_shifted(_swapped(clone, swaps), shift))
+                    if clone is None:
+                        continue
+                    clone = _shifted(_swapped(clone, swaps), shift)
+                    if name == "case_search":
+                        clone.update(self._derived(clone["document"]))
+                    out.setdefault(name, []).append(clone)
             if len(out["feedback_case"]) >= BATCH:
                 self._flush(conn, out)
         self._flush(conn, out)

@@ -258,6 +258,8 @@ def pages_only(scale: str, p: dict[str, Any]) -> int:
 def main() -> int:
     scale = os.environ.get("BENCH_SCALE", "full")
     p = SCALES[scale]
+    if os.environ.get("BENCH_SIZES"):  # e.g. BENCH_SIZES=10000,100000
+        p = {**p, "bulk": tuple(int(n) for n in os.environ["BENCH_SIZES"].split(","))}
     if os.environ.get("BENCH_ONLY") == "pages":
         return pages_only(scale, p)
     started = time.perf_counter()

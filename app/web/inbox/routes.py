@@ -102,9 +102,13 @@ def index():
     names = user_names(db.session, {d.delegator_id for d in delegations.values()}
                        | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id}))
     head_of = set(current_user.head_of_ids)
-    colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id} | head_of)
     standing = scope.user_ids - {current_user.id}
-    rights = policy.InboxRights(current_user, navigation.standing(), set(delegations))
+    # the user object itself, not the request-local proxy: the policy reads it for every row
+    rights = policy.InboxRights(current_user._get_current_object(), navigation.standing(), set(delegations))
+    # colleagues fill the assign / delegate choices: only for rows that offer them (and the bulk
+    # assignment of a head's departments)
+    colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id and (
+        rights.may_assign(t) or rights.may_delegate(t))} | head_of)
     # the customer's clock of the cases on this page: one look-up by primary key, not a join in
     # the inbox query (which stays on the indexed human_task table)
     clocks = customer_clock.views(db.session, {t.case_id for t in rows if t.case_id}, now)

@@ -106,7 +106,7 @@ def _badge_count(endpoint: str) -> int | None:
         if endpoint == "inbox.index":
             return my_open_count()
         if endpoint == "approvals.index":
-            return approvals.count_pending(db.session, current_user, standing())
+            return approvals.count_pending(db.session, current_user._get_current_object(), standing())
         if endpoint == "alerts.index":
             return count_rows(db.session, clusters_query(AlertStatus.OPEN))
     except Exception:  # noqa: BLE001 - a badge must never break a page
