@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from app.clock import clock, local_now
 from app.data.models import Case, TaskState
-from app.data.queries.inbox import inbox_query, saved_filters, unclaimed_query
+from app.data.queries.inbox import inbox_query, saved_filters, tab_counts, unclaimed_query
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
 from app.data.queries.tasks import open_delegation, open_delegations
@@ -88,12 +88,16 @@ def index():
     scope = navigation.inbox_scope()
     flt = inbox_service.parse_filter(request.args)
     now = clock.now()
-    counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
-              for key in ("mine", "department", "overdue")}
-    unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else None
     filtered = any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort")
-    # the navigation's badges show the same counts unfiltered: don't count twice
-    navigation.remember_counts(mine=None if filtered else counts["mine"], unclaimed=unclaimed)
+    if filtered:
+        counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
+                  for key in ("mine", "department", "overdue")}
+        unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else None
+        navigation.remember_counts(unclaimed=unclaimed)
+    else:  # one statement; the navigation's badges show the same counts: they don't count again
+        counts = tab_counts(db.session, scope, now)
+        unclaimed = counts.pop("unclaimed")
+        navigation.remember_counts(mine=counts["mine"], unclaimed=unclaimed)
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
     rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
