@@ -9,9 +9,11 @@ import requests
 
 from bench.load import percentiles
 
-#: (key, user, path) — the web inbox, the case search, the dashboard, the API inbox
+#: (key, user, path) — the web inbox (the department's queue, and "my tasks", the page's default tab),
+#: the case search, the dashboard, the API inbox
 PAGES = (
-    ("inbox", "marketing", "/inbox/"),
+    ("inbox", "marketing", "/inbox/?tab=department"),
+    ("inbox_mine", "marketing", "/inbox/"),
     ("search", "quality", "/cases/?q=华东机电"),
     ("dashboard", "manager", "/dashboard/"),
     ("api_inbox", "marketing", "/api/v1/tasks?scope=department&limit=50"),

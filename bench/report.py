@@ -81,7 +81,7 @@ def markdown(result: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|"]
     for size in [key[len("pages_"):] for key in d if key.startswith("pages_")]:
         block = d[f"pages_{size}"]
-        for key in ("inbox", "search", "dashboard", "api_inbox"):
+        for key in ("inbox", "inbox_mine", "search", "dashboard", "api_inbox"):
             page = block.get(key)
             if page is None:
                 continue
@@ -91,6 +91,9 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {size} | {key} | | | | {page['note']} |")
         if block:
             lines.append(f"| {size} | rows | | | | {block['counts']} |")
+            if block.get("fill_s"):
+                lines.append(f"| {size} | filled in (s) | | | | {block['fill_s']}; "
+                             f"load average {block.get('load_average')} |")
     t = d["timers"]
     lines += ["", "## Timers", "",
               f"{t['timers']} timers due within {t['window_s']} s, {t['schedulers']} scheduler processes "

@@ -132,22 +132,29 @@ def sql_phase(db: servers.Db, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def bulk_phase(p: dict[str, Any], out: dict[str, Any]) -> None:
+    """Grow one PostgreSQL database to each size of ``p["bulk"]`` (bench/bulk.py) and measure the
+    pages at each. ``BENCH_KEEP_DB=1`` keeps the database (its URL is logged) for profiling."""
     from bench import bulk, pages
 
     db = servers.Db("postgres")
     proc, base = servers.gunicorn(db)
     try:
-        cloner = bulk.Cloner(db.url, bulk.make_templates(base))
+        filler = bulk.Filler(db.url, bulk.make_templates(base))
         for size in p["bulk"]:
             t = time.perf_counter()
-            cloner.add(size - cloner.counts()["cases"])
-            counts = cloner.counts()
-            log(f"bulk: {counts} in {time.perf_counter() - t:.0f} s; measuring pages")
+            took = filler.grow_to(size)
+            counts = filler.counts()
+            log(f"bulk: {counts} in {time.perf_counter() - t:.0f} s ({took}); measuring pages")
             measured = pages.measure(base, p["page_repeat"], p["page_budget_s"])
-            out[f"pages_{size // 1000}k"] = {"counts": counts, **measured}
+            log("pages: " + ", ".join(f"{k} p95 {v.get('p95')} ms" for k, v in measured.items()))
+            out[f"pages_{size // 1000}k"] = {"counts": counts, "fill_s": took,
+                                             "load_average": [round(x, 2) for x in os.getloadavg()], **measured}
     finally:
         proc.stop()
-        db.drop()
+        if os.environ.get("BENCH_KEEP_DB") == "1":
+            log(f"kept {db.url} (drop it: DROP DATABASE \"{db.name}\")")
+        else:
+            db.drop()
 
 
 def timer_phase(p: dict[str, Any], smtp: SmtpSink) -> dict[str, Any]:
@@ -232,9 +239,29 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def pages_only(scale: str, p: dict[str, Any]) -> int:
+    """``BENCH_ONLY=pages``: the pages at volume alone (10k and 100k at full scale, a few minutes
+    of filling), written to bench/results-pages.json; the full run is long on a shared machine."""
+    details: dict[str, Any] = {"scale": scale, "parameters": p, "machine": machine.describe(servers.PG_ADMIN),
+                               "gunicorn": {"workers": servers.WORKERS, "threads": servers.THREADS}}
+    started = time.perf_counter()
+    log(f"machine: {details['machine']}")
+    bulk_phase(p, details)
+    details["seconds"] = round(time.perf_counter() - started, 1)
+    details["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    (ROOT / "bench" / "results-pages.json").write_text(json.dumps(details, indent=2, ensure_ascii=False,
+                                                                  default=str) + "\n")
+    print(json.dumps({k: v for k, v in details.items() if k.startswith("pages_")}, indent=2, ensure_ascii=False))
+    return 0
+
+
 def main() -> int:
     scale = os.environ.get("BENCH_SCALE", "full")
     p = SCALES[scale]
+    if os.environ.get("BENCH_SIZES"):  # e.g. BENCH_SIZES=10000,100000
+        p = {**p, "bulk": tuple(int(n) for n in os.environ["BENCH_SIZES"].split(","))}
+    if os.environ.get("BENCH_ONLY") == "pages":
+        return pages_only(scale, p)
     started = time.perf_counter()
     details: dict[str, Any] = {"scale": scale, "parameters": p, "machine": machine.describe(servers.PG_ADMIN),
                                "gunicorn": {"workers": servers.WORKERS, "threads": servers.THREADS}}

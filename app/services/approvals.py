@@ -16,13 +16,14 @@ own form validates the values) and add an ``approval_decision`` audit event with
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.data.models import HumanTask, TaskState, User
-from app.data.queries.history import completion_events
+from app.data.models import AuditEvent, HumanTask, TaskState, User
 from app.data.queries.tasks import approval_department_ids, open_approval_tasks
 from app.engine import audit
 from app.engine.errors import TaskNotOpen
@@ -80,9 +81,9 @@ def kind_of(session: Session, task: HumanTask) -> ApprovalKind | None:
     return KINDS.get(task.approval or "")
 
 
-def may_use(session: Session, user: User) -> bool:
+def may_use(session: Session, user: User, standing: policy.StandIn | None = None) -> bool:
     """Whether ``user`` may open the approvals screen (see the policy)."""
-    return policy.may_use_approvals(user, approval_department_ids(session))
+    return policy.may_use_approvals(user, approval_department_ids(session), standing)
 
 
 # ---------------------------------------------------------------------------- the list
@@ -98,14 +99,6 @@ class ApprovalItem:
     blocked: str | None  # why the user may not decide (shown on the row)
 
 
-def _request_of(session: Session, task: HumanTask) -> dict[str, Any] | None:
-    """The latest verify submission of the case (from the audit trail, no workflow load)."""
-    for event in completion_events(session, task.instance_id, "verify"):
-        if isinstance(event.data_after, dict):
-            return event.data_after
-    return None
-
-
 def _visible_items(session: Session, user: User, standing: policy.StandIn) -> list[tuple[HumanTask, ApprovalKind]]:
     """Open approval tasks ``user`` may see, with their kinds, by due time (no workflow loads)."""
     found = []
@@ -116,12 +109,26 @@ def _visible_items(session: Session, user: User, standing: policy.StandIn) -> li
     return found
 
 
-def _asks_nothing(session: Session, task: HumanTask, kind: ApprovalKind,
-                  request: dict[str, Any] | None = None) -> bool:
+def _requests_of(session: Session, tasks: Collection[HumanTask]) -> dict[int, dict[str, Any]]:
+    """The latest verify submission per instance of ``tasks``, in one query (the badge counts
+    every open shipment item: one query each was the cost of every page a decider opened)."""
+    found: dict[int, dict[str, Any]] = {}
+    instance_ids = {task.instance_id for task in tasks}
+    if not instance_ids:
+        return found
+    rows = session.execute(
+        select(AuditEvent.instance_id, AuditEvent.data_after)
+        .where(AuditEvent.instance_id.in_(instance_ids), AuditEvent.element == "verify",
+               AuditEvent.action == "task_completed")
+        .order_by(AuditEvent.id.desc()))
+    for instance_id, data in rows:
+        if instance_id is not None and instance_id not in found and isinstance(data, dict):
+            found[instance_id] = data
+    return found
+
+
+def _asks_nothing_in(request: dict[str, Any] | None) -> bool:
     """A shipment approval is an item only when the case asked for something."""
-    if not kind.needs_request:
-        return False
-    request = request if request is not None else _request_of(session, task)
     return request is None or (request.get("request_type") or "none") == "none"
 
 
@@ -136,11 +143,13 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
     """The open approval items ``user`` may see (deciders, plus overseers read-only)."""
     items: list[ApprovalItem] = []
     standing = policy.stand_in(user)
-    for task, task_kind in _visible_items(session, user, standing):
-        if kind and task_kind.key != kind:
-            continue
-        request = _request_of(session, task) if task_kind.key == "shipment" else None
-        if _asks_nothing(session, task, task_kind, request):
+    visible = [(task, task_kind) for task, task_kind in _visible_items(session, user, standing)
+               if not kind or task_kind.key == kind]
+    requests = _requests_of(session, [task for task, task_kind in visible
+                                      if task_kind.key == "shipment" or task_kind.needs_request])
+    for task, task_kind in visible:
+        request = requests.get(task.instance_id) if task_kind.key == "shipment" else None
+        if task_kind.needs_request and _asks_nothing_in(requests.get(task.instance_id)):
             continue
         try:
             data = runtime.task_data(session, task.id)
@@ -160,15 +169,15 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
     return items
 
 
-def count_pending(session: Session, user: User) -> int:
+def count_pending(session: Session, user: User, standing: policy.StandIn | None = None) -> int:
     """Approval items ``user`` can decide (for the navigation badge; no workflow loads)."""
-    standing = policy.stand_in(user)
+    standing = standing if standing is not None else policy.stand_in(user)
     departments, assignees = policy.completion_reach(user, standing)
-    return sum(
-        1 for task in open_approval_tasks(session, departments, assignees)
-        if (task_kind := kind_of(session, task)) is not None and policy.may_complete(user, task, standing)
-        and not _asks_nothing(session, task, task_kind)
-    )
+    decidable = [(task, task_kind) for task in open_approval_tasks(session, departments, assignees)
+                 if (task_kind := kind_of(session, task)) is not None and policy.may_complete(user, task, standing)]
+    requests = _requests_of(session, [task for task, task_kind in decidable if task_kind.needs_request])
+    return sum(1 for task, task_kind in decidable
+               if not (task_kind.needs_request and _asks_nothing_in(requests.get(task.instance_id))))
 
 
 # ---------------------------------------------------------------------------- deciding

@@ -61,9 +61,10 @@ def _name(user: User) -> str:
 # ---------------------------------------------------------------------------- scope and filters
 
 
-def scope_for(user: User) -> InboxScope:
-    """The user's own id and departments plus whoever they stand in for today."""
-    standing = stand_in(user)
+def scope_for(user: User, standing: policy.StandIn | None = None) -> InboxScope:
+    """The user's own id and departments plus whoever they stand in for today (``standing``,
+    when the caller has looked it up already)."""
+    standing = standing if standing is not None else stand_in(user)
     return InboxScope(
         user_id=user.id, user_ids={user.id, *standing.user_ids},
         department_ids=set(user.department_ids) | set(standing.department_ids),

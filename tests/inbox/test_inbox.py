@@ -363,3 +363,24 @@ def test_overdue_and_recently_completed_views(app, database):
     assert rows(production, tab="overdue") == [no["c"]]
     assert 'data-testid="overdue-badge"' in page and re.search(r'data-testid="count-overdue">1<', page)
     assert rows(_marketing, tab="overdue") == []  # not Marketing's
+
+
+def test_tab_counts_and_badges_match_the_rows_of_each_tab(app, database):
+    """The tab counts (one statement when unfiltered, one per tab when filtered) and the
+    navigation's badges, which reuse them, agree with the rows each tab lists."""
+    marketing, no, ids = three_cases(app, database)
+    with database.session() as s:
+        claimed = open_task(s, ids["a"], "verify").id
+    assert marketing.post(f"/inbox/{claimed}/claim", data={"csrf_token": token(marketing)}).status_code == 302
+    clock.advance(timedelta(days=10))  # long past every verification's due time
+    for params in ({}, {"customer": "华东"}, {"customer": "华南"}):
+        for tab in ("mine", "department", "overdue"):
+            page = text(marketing.get("/inbox/", query_string={"tab": tab, **params}))
+            counts = {key: int(n) for key, n in re.findall(r'data-testid="count-(\w+)">(\d+)<', page)}
+            assert counts[tab] == len(rows(marketing, tab=tab, **params)), (tab, params)
+            assert re.search(r'data-testid="nav-count-inbox">1<', page)  # mine, unfiltered
+            assert re.search(r'data-testid="nav-queue-count"[^>]*>\+1<', page)  # b's verification
+    page = text(marketing.get("/inbox/?tab=department"))
+    assert re.search(r'data-testid="count-department">2<', page) and sorted(
+        rows(marketing, tab="department")) == sorted([no["a"], no["b"]])
+    assert re.search(r'data-testid="count-mine">1<', page)

@@ -76,3 +76,6 @@ class SavedFilter(Base):
 Index("ix_human_task_open_priority", HumanTask.state, HumanTask.priority, HumanTask.due_at)
 #: "recently completed by me" and the four-eyes lookups of the preceding task's completer.
 Index("ix_human_task_instance_element", HumanTask.instance_id, HumanTask.element_id, HumanTask.state)
+#: which departments have (or had) approval items: one probe per department (the navigation asks)
+Index("ix_human_task_approval_department", HumanTask.department_id,
+      postgresql_where=HumanTask.approval.is_not(None), sqlite_where=HumanTask.approval.is_not(None))

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from app.clock import clock, local_now
 from app.data.models import Case, TaskState
-from app.data.queries.inbox import inbox_query, saved_filters, unclaimed_query
+from app.data.queries.inbox import inbox_query, saved_filters, tab_counts, unclaimed_query
 from app.data.queries.paging import count_rows, page_of
 from app.data.queries.people import department_colleagues, substitutions_of, user_names
 from app.data.queries.tasks import open_delegation, open_delegations
@@ -33,6 +33,7 @@ from app.services import tasks as task_service
 from app.services.completion import Submission
 from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
+from app.web.shared import navigation
 from app.web.shared.display import URGENCY, locale, task_title
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit
@@ -84,12 +85,19 @@ def index():
     view = request.args.get("tab", "mine")
     if view not in {key for key, _label in tabs}:
         view = "mine"
-    scope = inbox_service.scope_for(current_user)
+    scope = navigation.inbox_scope()
     flt = inbox_service.parse_filter(request.args)
     now = clock.now()
-    counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
-              for key in ("mine", "department", "overdue")}
-    unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else 0
+    filtered = any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort")
+    if filtered:
+        counts = {key: count_rows(db.session, inbox_query(scope, key, flt, now))
+                  for key in ("mine", "department", "overdue")}
+        unclaimed = count_rows(db.session, unclaimed_query(scope)) if view == "mine" else None
+        navigation.remember_counts(unclaimed=unclaimed)
+    else:  # one statement; the navigation's badges show the same counts: they don't count again
+        counts = tab_counts(db.session, scope, now)
+        unclaimed = counts.pop("unclaimed")
+        navigation.remember_counts(mine=counts["mine"], unclaimed=unclaimed)
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
     rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
@@ -98,16 +106,20 @@ def index():
     names = user_names(db.session, {d.delegator_id for d in delegations.values()}
                        | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id}))
     head_of = set(current_user.head_of_ids)
-    colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id} | head_of)
     standing = scope.user_ids - {current_user.id}
-    rights = policy.InboxRights(current_user, policy.stand_in(current_user), set(delegations))
+    # the user object itself, not the request-local proxy: the policy reads it for every row
+    rights = policy.InboxRights(current_user._get_current_object(), navigation.standing(), set(delegations))
+    # colleagues fill the assign / delegate choices: only for rows that offer them (and the bulk
+    # assignment of a head's departments)
+    colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id and (
+        rights.may_assign(t) or rights.may_delegate(t))} | head_of)
     # the customer's clock of the cases on this page: one look-up by primary key, not a join in
     # the inbox query (which stays on the indexed human_task table)
     clocks = customer_clock.views(db.session, {t.case_id for t in rows if t.case_id}, now)
 
     return render_template(
-        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows, unclaimed=unclaimed,
-        page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
+        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
+        unclaimed=unclaimed or 0, page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
         may_open=policy.may_open_case(current_user), may_claim=rights.may_claim, may_release=rights.may_release,
         may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing, clocks=clocks,
@@ -116,7 +128,7 @@ def index():
         departments=sorted(scope.department_ids), current_query=inbox_service.clean_query(request.args),
         bulk_assignees=sorted({u.id: u for d in head_of for u in colleagues.get(d, [])}.values(),
                               key=lambda u: u.username),
-        filtered=any(request.args.get(k) for k in inbox_service.FILTER_FIELDS if k != "sort"),
+        filtered=filtered,
     )
 
 

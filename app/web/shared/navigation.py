@@ -16,7 +16,7 @@ from markupsafe import Markup
 from app.clock import clock
 from app.data.models import AlertStatus
 from app.data.queries.alerts import clusters_query
-from app.data.queries.inbox import TaskFilter, inbox_query, unclaimed_query
+from app.data.queries.inbox import InboxScope, TaskFilter, inbox_query, unclaimed_query
 from app.data.queries.paging import count_rows
 from app.extensions import db
 from app.services import approvals, calendar_admin, notifications, policy
@@ -25,8 +25,31 @@ from app.services import inbox as inbox_service
 log = logging.getLogger(__name__)
 
 
+def standing() -> policy.StandIn:
+    """Whom the signed-in user stands in for today, looked up once per request (the inbox, its
+    counts and the approvals entry and badge all ask)."""
+    if "nav_standing" not in g:
+        g.nav_standing = policy.stand_in(current_user)
+    return g.nav_standing
+
+
+def inbox_scope() -> InboxScope:
+    """The signed-in user's inbox scope, worked out once per request."""
+    if "nav_inbox_scope" not in g:
+        g.nav_inbox_scope = inbox_service.scope_for(current_user, standing())
+    return g.nav_inbox_scope
+
+
+def remember_counts(mine: int | None = None, unclaimed: int | None = None) -> None:
+    """Counts a page has already made (the inbox's own tabs), so the badges don't count again."""
+    if mine is not None:
+        g.inbox_open_count = mine
+    if unclaimed is not None:
+        g.inbox_unclaimed_count = unclaimed
+
+
 def _may_use_approvals(user: Any) -> bool:
-    return approvals.may_use(db.session, user)
+    return approvals.may_use(db.session, user, standing())
 
 
 #: (endpoint, label, who sees the entry: a predicate of the policy, or None for everyone)
@@ -50,15 +73,14 @@ _BADGE = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="na
 def my_open_count() -> int:
     """The signed-in user's open tasks ("mine"), counted once per request."""
     if "inbox_open_count" not in g:
-        scope = inbox_service.scope_for(current_user)
-        g.inbox_open_count = count_rows(db.session, inbox_query(scope, "mine", TaskFilter(), clock.now()))
+        g.inbox_open_count = count_rows(db.session, inbox_query(inbox_scope(), "mine", TaskFilter(), clock.now()))
     return int(g.inbox_open_count)
 
 
 def unclaimed_count() -> int:
     """Unclaimed open tasks in the signed-in user's departments, counted once per request."""
     if "inbox_unclaimed_count" not in g:
-        g.inbox_unclaimed_count = count_rows(db.session, unclaimed_query(inbox_service.scope_for(current_user)))
+        g.inbox_unclaimed_count = count_rows(db.session, unclaimed_query(inbox_scope()))
     return int(g.inbox_unclaimed_count)
 
 
@@ -84,7 +106,7 @@ def _badge_count(endpoint: str) -> int | None:
         if endpoint == "inbox.index":
             return my_open_count()
         if endpoint == "approvals.index":
-            return approvals.count_pending(db.session, current_user)
+            return approvals.count_pending(db.session, current_user._get_current_object(), standing())
         if endpoint == "alerts.index":
             return count_rows(db.session, clusters_query(AlertStatus.OPEN))
     except Exception:  # noqa: BLE001 - a badge must never break a page
