@@ -22,7 +22,7 @@ class CaseSearch(Base):
     created by migration 0015_search. ``short_terms`` holds the document's pairs of adjacent
     Chinese characters (``app.data.queries.search.short_terms``), for two-character words no
     trigram index serves: a GIN index over its words on PostgreSQL, the FTS5 table
-    ``case_search_short`` on SQLite (migration 0017_search_speed).
+    ``case_search_short`` on SQLite (migration 0018_search_speed).
     """
 
     __tablename__ = "case_search"

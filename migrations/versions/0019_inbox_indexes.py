@@ -4,15 +4,15 @@ The navigation asks on every page which departments have (or had) approval items
 index that is a scan of every human task ever created. The partial index holds only the approval
 tasks' departments, so the question is one index probe per department.
 
-Revision ID: 0017_inbox_indexes
-Revises: 0016_documents
+Revision ID: 0019_inbox_indexes
+Revises: 0018_search_speed
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_inbox_indexes"
-down_revision = "0016_documents"
+revision = "0019_inbox_indexes"
+down_revision = "0018_search_speed"
 branch_labels = None
 depends_on = None
 

@@ -6,14 +6,14 @@ SQLite (the ``ascii`` tokenizer: every non-ASCII character is part of a word, so
 one token, exactly). The existing documents get their pairs here. SQLite's triggers now index
 a document only when it changed.
 
-Revision ID: 0017_search_speed
+Revision ID: 0018_search_speed
 Revises: 0016_documents
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_search_speed"
+revision = "0018_search_speed"
 down_revision = "0016_documents"
 branch_labels = None
 depends_on = None
