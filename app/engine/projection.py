@@ -63,6 +63,24 @@ def task_data_change(workflow: BpmnWorkflow, task_id: str) -> tuple[dict[str, An
     return dict(task.parent.data), dict(task.data)
 
 
+#: task states of a step the workflow has been through (not merely predicted or waiting to run)
+_REACHED = SpiffState.READY | SpiffState.STARTED | SpiffState.COMPLETED | SpiffState.ERROR | SpiffState.CANCELLED
+
+
+def elements_reached(workflow: BpmnWorkflow, elements: set[str], excluding: set[str]) -> set[str]:
+    """Those of ``elements`` (BPMN ids) that a task of ``workflow`` other than the tasks
+    ``excluding`` (ids) has reached, in the process or any subprocess: completed tasks stay in
+    a workflow's tree, so an element not found was never done before in this instance."""
+    reached: set[str] = set()
+    for flow in (workflow, *workflow.subprocesses.values()):
+        for task in flow.tasks.values():
+            spec = task.task_spec
+            element = getattr(spec, "bpmn_id", None) or spec.name
+            if element in elements and task.state & _REACHED and str(task.id) not in excluding:
+                reached.add(element)
+    return reached
+
+
 class _Lookups:
     """Departments and users resolved once per save."""
 
