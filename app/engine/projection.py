@@ -17,13 +17,14 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.clock import clock
 from app.data.models import Case, HumanTask, ProcessInstance, TaskState, User
 from app.data.queries.people import departments_by_id
-from app.engine.context import RunContext
+from app.engine.context import CaseFacts, RunContext
 from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
@@ -79,6 +80,23 @@ def elements_reached(workflow: BpmnWorkflow, elements: set[str], excluding: set[
             if element in elements and task.state & _REACHED and str(task.id) not in excluding:
                 reached.add(element)
     return reached
+
+
+def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | None, CaseFacts | None]:
+    """The case row with its :class:`CaseFacts` seen from instance ``instance_id``, in one
+    statement (the case's hooks ask both; a case already in the session is not read again, and
+    its facts are then unknown)."""
+    held = session.identity_map.get(identity_key(Case, case_id))
+    if held is not None:
+        return held, None  # type: ignore[return-value]
+    first = select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id).scalar_subquery()
+    others = (select(func.count(HumanTask.id))
+              .where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN,
+                     HumanTask.instance_id != instance_id).scalar_subquery())
+    row = session.execute(select(Case, first, others).where(Case.id == case_id)).first()
+    if row is None:
+        return None, None
+    return row[0], CaseFacts(row[1], int(row[2] or 0))
 
 
 class _Lookups:
@@ -171,10 +189,13 @@ class TaskProjector:
                 row.completed_at = now
                 ctx.closed.append(row)
         still_open = [row for task_id, row in open_rows.items() if task_id in ready]
+        ctx.open_rows = still_open
         new_ids = [task_id for task_id in ready if task_id not in open_rows]
         if not new_ids:
             return still_open
-        case = session.get(Case, instance.case_id) if instance.case_id else None
+        case = None
+        if instance.case_id:
+            case, ctx.case_facts = read_case(session, instance.case_id, instance.id)
         ctx.loaded.append(case)
         lookups = _Lookups(session)
         for task_id in new_ids:
