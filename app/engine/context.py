@@ -47,6 +47,11 @@ class RunContext:
     had_timer: bool | None = None
     #: the instance's open human tasks after the projection (None until it ran)
     open_rows: list[HumanTask] | None = None
+    #: the instance's human-task rows read (fresh, under the instance lock) before the engine ran:
+    #: every open one and the task completed, by id; None when the operation read none
+    prefetched: dict[str, HumanTask] | None = None
+    #: the state of every task of the workflow (by UUID) before the engine ran, with ``prefetched``
+    states_before: dict[Any, int] | None = None
     #: what the projection read with the instance's case (None when it did not read the case)
     case_facts: CaseFacts | None = None
 

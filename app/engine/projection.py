@@ -88,7 +88,7 @@ def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | 
     its facts are then unknown)."""
     held = session.identity_map.get(identity_key(Case, case_id))
     if held is not None:
-        return held, None  # type: ignore[return-value]
+        return held, None
     first = select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id).scalar_subquery()
     others = (select(func.count(HumanTask.id))
               .where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN,
@@ -97,6 +97,14 @@ def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | 
     if row is None:
         return None, None
     return row[0], CaseFacts(row[1], int(row[2] or 0))
+
+
+def task_states(workflow: BpmnWorkflow) -> dict[Any, int]:
+    """The state of every task of ``workflow`` and its subprocesses, by UUID."""
+    states = {task_id: task.state for task_id, task in workflow.tasks.items()}
+    for sub in workflow.subprocesses.values():
+        states.update((task_id, task.state) for task_id, task in sub.tasks.items())
+    return states
 
 
 class _Lookups:
@@ -176,10 +184,7 @@ class TaskProjector:
             str(task.id): task
             for task in workflow.get_tasks(state=SpiffState.READY, manual=True)
         }
-        wanted = HumanTask.state == TaskState.OPEN
-        if ready:
-            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
-        rows = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
+        rows = self._rows(session, instance, ready, ctx)
         open_rows = {row.id: row for row in rows if row.state == TaskState.OPEN}
         known = {row.id: row for row in rows}
         now = clock.now()
@@ -207,6 +212,25 @@ class TaskProjector:
             ctx.opened.append(row)
             still_open.append(row)
         return still_open
+
+    @staticmethod
+    def _rows(session: Session, instance: ProcessInstance, ready: dict[str, Any], ctx: RunContext) -> list[HumanTask]:
+        """The instance's open rows and any row a READY task already has. After the operation
+        read them under the lock (``ctx.prefetched``), only a READY task that had been reached
+        before the engine ran (a row is made only for a READY task) and has no row among them
+        can have one elsewhere: read only those (e.g. a task re-READY after an incident)."""
+        if ctx.prefetched is not None and ctx.states_before is not None:
+            rows = list(ctx.prefetched.values())
+            maybe = [task_id for task_id, task in ready.items() if task_id not in ctx.prefetched
+                     and ctx.states_before.get(task.id, 0) & _REACHED]
+            if maybe:
+                rows += session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                HumanTask.id.in_(sorted(maybe))))
+            return rows
+        wanted = HumanTask.state == TaskState.OPEN
+        if ready:
+            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
+        return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
 
     def _fill(self, row: HumanTask, instance: ProcessInstance, workflow: BpmnWorkflow,
               task: Any, case: Case | None, lookups: _Lookups, now: datetime) -> None:

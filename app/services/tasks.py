@@ -97,16 +97,16 @@ def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
     ).first()
     if row is None:
         return None
-    task, delegation, content_hash, has_drafts = row
-    session.info.setdefault(COMPLETION_READ_KEY, {})[task_id] = (task, delegation, bool(has_drafts))
-    forms.remember_hash(session, task.form_id, content_hash)
+    task: HumanTask = row[0]
+    session.info.setdefault(COMPLETION_READ_KEY, {})[task_id] = (task, row[1], bool(row[3]))
+    forms.remember_hash(session, task.form_id, row[2])
     return task
 
 
 def _read(session: Session, task_id: str) -> tuple[HumanTask, TaskDelegation | None, bool] | None:
     """What :func:`read_for_completion` read of ``task_id`` in this transaction, reading it now
     if it has not."""
-    known = session.info.get(COMPLETION_READ_KEY, {}).get(task_id)
+    known: tuple[HumanTask, TaskDelegation | None, bool] | None = session.info.get(COMPLETION_READ_KEY, {}).get(task_id)
     if known is None and read_for_completion(session, task_id) is not None:
         known = session.info[COMPLETION_READ_KEY][task_id]
     return known
