@@ -30,7 +30,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
-from sqlalchemy import Select, and_, func, insert, select, update
+from sqlalchemy import Integer, Select, String, and_, column, func, insert, literal, select, update, values
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import clock, local_zone
@@ -48,6 +48,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
 from app.data.queries.people import departments_by_id
+from app.data.types import UTCDateTime
 from app.engine.context import Hook, RunContext
 from app.engine.projection import elements_reached
 from app.services import attachments as stored_files
@@ -269,9 +270,12 @@ class Batch:
         if not self.mail_to:
             session.execute(insert(Notification), self.rows)
             return len(self.rows)
+        now = self.rows[0]["created_at"]
+        if session.get_bind().dialect.name == "postgresql":
+            self._insert_together(session, now)
+            return len(self.rows)
         created = session.execute(insert(Notification).returning(
             Notification.id, Notification.user_id, Notification.kind, Notification.task_id), self.rows).all()
-        now = self.rows[0]["created_at"]
         session.execute(insert(EmailOutbox), [
             {"notification_id": note_id, "case_id": None, "kind": None, "to_address": recipient.email,
              "subject": "", "body": "", "locale": user_locale(recipient), "status": OutboxStatus.PENDING,
@@ -280,6 +284,27 @@ class Batch:
             if (recipient := self.mail_to.get((user_id, kind, task_id))) is not None
         ])
         return len(self.rows)
+
+
+    def _insert_together(self, session: Session, now: datetime) -> None:
+        """PostgreSQL: the notifications and their outbox rows in one statement — the outbox rows
+        selected from the notifications' INSERT … RETURNING (a data-modifying CTE), joined to
+        the addresses by (user, kind, task)."""
+        notes = (insert(Notification).values(self.rows)
+                 .returning(Notification.id, Notification.user_id, Notification.kind, Notification.task_id)
+                 .cte("notes"))
+        mail = values(column("user_id", Integer), column("kind", String), column("task_id", String),
+                      column("to_address", String), column("locale", String), name="mail").data(
+            [(user_id, kind, task_id, user.email, user_locale(user))
+             for (user_id, kind, task_id), user in self.mail_to.items()])
+        rows = select(notes.c.id, mail.c.to_address, literal(""), literal(""), mail.c.locale,
+                      literal(OutboxStatus.PENDING), literal(0), literal(now, UTCDateTime()),
+                      literal(now, UTCDateTime())).select_from(
+            notes.join(mail, and_(mail.c.user_id == notes.c.user_id, mail.c.kind == notes.c.kind,
+                                  mail.c.task_id.is_not_distinct_from(notes.c.task_id))))
+        session.execute(insert(EmailOutbox).from_select(
+            ["notification_id", "to_address", "subject", "body", "locale", "status", "attempts", "next_attempt_at",
+             "created_at"], rows).add_cte(notes))
 
 
 def plan(session: Session, notices: Sequence[Notice], known: OptOuts | None = None) -> Batch:
