@@ -214,6 +214,85 @@ def in_process(url: str, workdir: Path, cases: int, profile: str | None, trace: 
             "statements": sample}
 
 
+def per_task(url: str, workdir: Path, cases: int, show_sql: bool = False) -> dict[str, Any]:
+    """The bench's workloads in-process, statements and CPU ms (p50) per submit by task: the
+    complaint's 7 tasks (bench/workload.py) and the reference diagram's 8 (bench/reference.py)."""
+    from sqlalchemy import event
+
+    from app import create_app
+    from bench import reference
+    from bench.workload import STEPS
+    from config import ProductionConfig
+    from tests.process_http.payloads import intake
+
+    os.environ.update(production_env(url, workdir))
+
+    class Cfg(ProductionConfig):
+        DATABASE_URL = url
+        SECRET_KEY = os.environ["SECRET_KEY"]
+        UPLOAD_DIR = str(workdir / "uploads")
+        PUBLIC_REQUEST_LIMIT = 100000
+
+    app = create_app(Cfg)
+    with app.extensions["database"].transaction() as session:
+        reference.deploy_reference(session)
+    counter = [0]
+    last: dict[str, list[str]] = {}
+    current: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        counter[0] += 1
+        if show_sql:
+            where = [f"{Path(f.filename).stem}:{f.lineno}" for f in traceback.extract_stack()
+                     if "/app/" in f.filename and "/data/db.py" not in f.filename][-3:]
+            current.append(" ".join(statement.split())[:90] + "  <- " + " < ".join(reversed(where)))
+
+    event.listen(app.extensions["database"].engine, "before_cursor_execute", count)
+    client = app.test_client()
+    apis = {user: Api(test_client=client).sign_in(user) for user in ("marketing", "technical", "quality", "production",
+                                                                       "admin")}
+    found: dict[str, list[tuple[int, float]]] = {}
+
+    def submit(label: str, user: str, task_id: str, data: dict[str, Any]) -> None:
+        counter[0] = 0
+        current.clear()
+        start_cpu = time.process_time()
+        status, body = apis[user].call("POST", f"/api/v1/tasks/{task_id}/complete", {"data": data})
+        assert status == 200, body
+        last[label] = list(current)
+        found.setdefault(label, []).append((counter[0], (time.process_time() - start_cpu) * 1000))
+
+    for _ in range(cases):
+        status, case = apis["marketing"].call("POST", "/api/v1/cases", intake())
+        assert status == 201, case
+        while True:
+            _status, detail = apis["quality"].call("GET", f"/api/v1/cases/{case['id']}")
+            todo = [t for t in detail["open_tasks"] if t["element_id"] in STEPS]
+            if not todo:
+                break
+            user, data = STEPS[todo[0]["element_id"]]
+            submit(todo[0]["element_id"], user, todo[0]["id"], data)
+        status, started = apis["admin"].call("POST", f"/api/v1/process-definitions/{reference.KEY}/start", {})
+        assert status == 201, started
+        while True:
+            _status, instance = apis["admin"].call("GET", f"/api/v1/instances/{started['instance_id']}")
+            if not instance["open_tasks"]:
+                break
+            task = instance["open_tasks"][0]
+            submit(f"reference:{task['element_id']}", "quality", task["id"], reference.DATA)
+    app.extensions["database"].dispose()
+    table = {label: {"statements": statistics.median(n for n, _ in runs),
+                     "cpu_ms_p50": round(statistics.median(c for _, c in runs), 1)} for label, runs in found.items()}
+    real = [v["statements"] for k, v in table.items() if not k.startswith("reference:")]
+    ref = [v["statements"] for k, v in table.items() if k.startswith("reference:")]
+    if show_sql:
+        for label, statements in last.items():
+            print(f"--- {label}")
+            print("\n".join(f"{n:3} {text}" for n, text in enumerate(statements, 1)))
+    return {"per_task": table, "complaint_mean_statements": round(statistics.mean(real), 1),
+            "reference_mean_statements": round(statistics.mean(ref), 1)}
+
+
 def engine_floor(app: Any, task_id: str, repeat: int = 50) -> tuple[float, float]:
     """The same completion by SpiffWorkflow alone, p50 wall and CPU ms: load the stored state
     (spec from the cache), set the form data, run the task and the engine steps, dump the state."""
@@ -320,11 +399,17 @@ def main() -> None:
     parser.add_argument("--profile", help="write a profile of the in-process completions here: *.pstats "
                         "(cProfile, CPU time), else pyinstrument's text (wall time)")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of the last completion")
+    parser.add_argument("--per-task", action="store_true", help="statements and CPU per task of the bench's "
+                        "workloads (the complaint's 7 tasks, the reference's 8) instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url, drop = make_database(args.db, workdir)
         try:
+            if args.per_task:
+                figures = per_task(url, workdir, min(args.cases, 20), args.show_sql)
+                print(json.dumps({**figures, "db": args.db, "load_average": os.getloadavg()[0]}, indent=1))
+                return
             result = in_process(url, workdir, min(args.cases, 100), args.profile, args.show_sql)
             if not args.no_http:
                 result.update(over_http(url, workdir, args.cases, args.clients, args.workers))

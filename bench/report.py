@@ -38,6 +38,36 @@ def _latency_rows(label: str, run: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    """The reference workload (bench/reference.py) beside the real one: the issue's 8 trivial tasks."""
+    ref = d.get("reference")
+    if not ref:
+        return []
+    lines = ["", "## Reference workload: 8 sequential trivial tasks (the issue's), PostgreSQL", "",
+             "Not the complaint process: one lane, a one-field form per task, no case. Compare the issue's "
+             "57 completions/s with this, and the complaint workload's figures above with each other.", "",
+             "| figure | reference (8 trivial tasks) | real complaint workload (7 tasks) |", "|---|---|---|",
+             f"| engine floor, ms per task | {result.get('reference_engine_floor_ms')} | "
+             f"{result.get('engine_floor_ms_per_task')} |",
+             f"| completions/s, 8 clients | {result.get('reference_completions_per_s_postgres')} | "
+             f"{result.get('app_completions_per_s_postgres')} |",
+             f"| completions/s, 1 client | {result.get('reference_completions_per_s_postgres_1_client')} | "
+             f"{result.get('app_completions_per_s_postgres_1_client')} |",
+             f"| submit p50, 1 client, ms | {result.get('reference_ms_per_completion_postgres')} | "
+             f"{result.get('app_ms_per_completion_postgres')} |",
+             f"| completion ÷ floor | {result.get('reference_ratio_completion_to_floor_postgres')} | "
+             f"{result.get('ratio_completion_to_floor_postgres')} |",
+             f"| SQL statements per completion | {result.get('reference_sql_statements_per_completion')} | "
+             f"{result.get('sql_statements_per_completion')} |",
+             "", "| clients | request | n | p50 | p95 | p99 |", "|---|---|---|---|---|---|"]
+    for clients in (1, 8):
+        run = ref[f"clients_{clients}"]
+        lines += [f"| {clients} | {kind} | {p['n']} | {p['p50']} | {p['p95']} | {p['p99']} |"
+                  for kind, p in run["latency_ms"].items() if p.get("n")]
+        lines.append(f"| {clients} | errors | {run['errors']} | | | |")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     d = result["details"]
     m = d["machine"]
@@ -77,6 +107,7 @@ def markdown(result: dict[str, Any]) -> str:
             run = d[backend][f"clients_{clients}"]
             lines.append(f"| {backend} | {clients} | {run['cases_started_per_s']} | {run['completions_per_s']} | "
                          f"{run['errors']} |")
+    lines += _reference_lines(result, d)
     lines += ["", "## Pages at volume (PostgreSQL, ms)", "", "| cases | page | p50 | p95 | p99 | note |",
               "|---|---|---|---|---|---|"]
     for size in [key[len("pages_"):] for key in d if key.startswith("pages_")]:

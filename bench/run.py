@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import machine, servers  # noqa: E402
 from bench.load import run_clients  # noqa: E402
+from bench.reference import summary as reference_summary  # noqa: E402
 
 SCALES: dict[str, dict[str, Any]] = {
     "small": {"floor_repeat": 5, "cases_1": 2, "cases_8": 1, "sql_cases": 1, "bulk": (1_000, 10_000),
@@ -39,6 +40,9 @@ SCALES: dict[str, dict[str, Any]] = {
 TARGETS: dict[str, tuple[str, str, str, float]] = {
     "completions_8_clients_pg": ("≥ 150 completions/s on PostgreSQL, 8 clients",
                                  "app_completions_per_s_postgres", ">=", 150),
+    "completions_8_clients_pg_reference": ("≥ 150 completions/s on PostgreSQL, 8 clients — reference workload "
+                                           "(8 trivial sequential tasks, the issue's)",
+                                           "reference_completions_per_s_postgres", ">=", 150),
     "floor_ratio_pg": ("one completion ≤ 15× the engine floor on PostgreSQL (1 client, p50)",
                        "ratio_completion_to_floor_postgres", "<=", 15),
     "floor_ratio_sqlite": ("one completion ≤ 8× the engine floor on SQLite (1 client, p50)",
@@ -129,6 +133,13 @@ def sql_phase(db: servers.Db, p: dict[str, Any]) -> dict[str, Any]:
         if kind:
             per_kind.setdefault(kind, []).append(int(n))
     return {kind: round(sum(v) / len(v), 1) for kind, v in per_kind.items()}
+
+
+def reference_phase(p: dict[str, Any], smtp: SmtpSink, out: dict[str, Any]) -> None:
+    """The issue's reference workload (8 sequential trivial tasks) on PostgreSQL: bench/reference.py."""
+    from bench import reference
+
+    out["reference"] = reference.phase(p, smtp.port, log)
 
 
 def bulk_phase(p: dict[str, Any], out: dict[str, Any]) -> None:
@@ -236,6 +247,7 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
         "timer_double_fires": d["timers"]["double_fires"],
         "worker_rss_growth_pct": d["worker_memory"]["growth_pct"],
         "db_bytes_per_closed_case": d["postgres"]["db_bytes_per_case"],
+        **(reference_summary(d["reference"]) if "reference" in d else {}),
     }
 
 
@@ -284,6 +296,8 @@ def main() -> int:
             log(f"worker memory: {details['worker_memory']}")
         finally:
             pg.drop()
+        log("reference workload: 8 sequential tasks")
+        reference_phase(p, smtp, details)
         log("bulk cases and pages")
         bulk_phase(p, details)
         log(f"timers: {p['timers']} within {p['timer_window_s']} s, two schedulers")

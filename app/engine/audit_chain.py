@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, event, func, select, update
+from sqlalchemy import BigInteger, Connection, String, Table, bindparam, column, event, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
@@ -126,14 +126,24 @@ def seal(session: Session) -> int:
         digest = event_hash({name: getattr(kept[event_id], name) for name in HASHED_FIELDS}, prev)
         seals.append({"_id": event_id, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(
-        update(_events).where(_events.c.id == bindparam("_id"))
-        .values(seq=bindparam("seq"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash")),
-        seals,
-        execution_options={"synchronize_session": False},
-    )
-    session.execute(update(_head).where(_head.c.id == HEAD_ID)
-                    .values(seq=seq, hash=prev, updated_at=clock.now()))
+    move_head = update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=clock.now())
+    if session.get_bind().dialect.name == "postgresql":
+        # one round trip: the events' seals as a data-modifying CTE of the head's move (it runs
+        # whether or not the head's UPDATE reads it, in the same statement, under the same lock)
+        rows = values(column("id", BigInteger), column("seq", BigInteger), column("prev_hash", String),
+                      column("hash", String), name="sealed_values").data(
+            [(item["_id"], item["seq"], item["prev_hash"], item["hash"]) for item in seals])
+        sealed = (update(_events).where(_events.c.id == rows.c.id)
+                  .values(seq=rows.c.seq, prev_hash=rows.c.prev_hash, hash=rows.c.hash).cte("sealed"))
+        session.execute(move_head.add_cte(sealed), execution_options={"synchronize_session": False})
+    else:
+        session.execute(
+            update(_events).where(_events.c.id == bindparam("_id"))
+            .values(seq=bindparam("seq"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash")),
+            seals,
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(move_head)
     for event_row in pending:
         if object_session(event_row) is session:
             session.expire(event_row, ["seq", "prev_hash", "hash"])

@@ -45,6 +45,24 @@ class RunContext:
     #: whether the instance had a pending timer (a running instance with a next due time) before
     #: the operation; None when unknown
     had_timer: bool | None = None
+    #: the instance's open human tasks after the projection (None until it ran)
+    open_rows: list[HumanTask] | None = None
+    #: the instance's human-task rows read (fresh, under the instance lock) before the engine ran:
+    #: every open one and the task completed, by id; None when the operation read none
+    prefetched: dict[str, HumanTask] | None = None
+    #: the state of every task of the workflow (by UUID) before the engine ran, with ``prefetched``
+    states_before: dict[Any, int] | None = None
+    #: what the projection read with the instance's case (None when it did not read the case)
+    case_facts: CaseFacts | None = None
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """Read with a case row in the same statement: the case's first process instance (its own
+    process) and how many open human tasks its other instances have."""
+
+    first_instance_id: int | None
+    others_open: int
 
 
 Hook = Callable[["Session", "ProcessInstance", "BpmnWorkflow", RunContext], None]

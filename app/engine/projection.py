@@ -17,13 +17,14 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.clock import clock
 from app.data.models import Case, HumanTask, ProcessInstance, TaskState, User
 from app.data.queries.people import departments_by_id
-from app.engine.context import RunContext
+from app.engine.context import CaseFacts, RunContext
 from app.engine.definitions.confirm import form_key_of
 from app.engine.definitions.lookup import task_properties
 from app.engine.helpers import to_datetime
@@ -61,6 +62,49 @@ def task_data_change(workflow: BpmnWorkflow, task_id: str) -> tuple[dict[str, An
     if task is None or task.parent is None:
         return None
     return dict(task.parent.data), dict(task.data)
+
+
+#: task states of a step the workflow has been through (not merely predicted or waiting to run)
+_REACHED = SpiffState.READY | SpiffState.STARTED | SpiffState.COMPLETED | SpiffState.ERROR | SpiffState.CANCELLED
+
+
+def elements_reached(workflow: BpmnWorkflow, elements: set[str], excluding: set[str]) -> set[str]:
+    """Those of ``elements`` (BPMN ids) that a task of ``workflow`` other than the tasks
+    ``excluding`` (ids) has reached, in the process or any subprocess: completed tasks stay in
+    a workflow's tree, so an element not found was never done before in this instance."""
+    reached: set[str] = set()
+    for flow in (workflow, *workflow.subprocesses.values()):
+        for task in flow.tasks.values():
+            spec = task.task_spec
+            element = getattr(spec, "bpmn_id", None) or spec.name
+            if element in elements and task.state & _REACHED and str(task.id) not in excluding:
+                reached.add(element)
+    return reached
+
+
+def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | None, CaseFacts | None]:
+    """The case row with its :class:`CaseFacts` seen from instance ``instance_id``, in one
+    statement (the case's hooks ask both; a case already in the session is not read again, and
+    its facts are then unknown)."""
+    held = session.identity_map.get(identity_key(Case, case_id))
+    if held is not None:
+        return held, None
+    first = select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id).scalar_subquery()
+    others = (select(func.count(HumanTask.id))
+              .where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN,
+                     HumanTask.instance_id != instance_id).scalar_subquery())
+    row = session.execute(select(Case, first, others).where(Case.id == case_id)).first()
+    if row is None:
+        return None, None
+    return row[0], CaseFacts(row[1], int(row[2] or 0))
+
+
+def task_states(workflow: BpmnWorkflow) -> dict[Any, int]:
+    """The state of every task of ``workflow`` and its subprocesses, by UUID."""
+    states = {task_id: task.state for task_id, task in workflow.tasks.items()}
+    for sub in workflow.subprocesses.values():
+        states.update((task_id, task.state) for task_id, task in sub.tasks.items())
+    return states
 
 
 class _Lookups:
@@ -140,10 +184,7 @@ class TaskProjector:
             str(task.id): task
             for task in workflow.get_tasks(state=SpiffState.READY, manual=True)
         }
-        wanted = HumanTask.state == TaskState.OPEN
-        if ready:
-            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
-        rows = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
+        rows = self._rows(session, instance, ready, ctx)
         open_rows = {row.id: row for row in rows if row.state == TaskState.OPEN}
         known = {row.id: row for row in rows}
         now = clock.now()
@@ -153,10 +194,13 @@ class TaskProjector:
                 row.completed_at = now
                 ctx.closed.append(row)
         still_open = [row for task_id, row in open_rows.items() if task_id in ready]
+        ctx.open_rows = still_open
         new_ids = [task_id for task_id in ready if task_id not in open_rows]
         if not new_ids:
             return still_open
-        case = session.get(Case, instance.case_id) if instance.case_id else None
+        case = None
+        if instance.case_id:
+            case, ctx.case_facts = read_case(session, instance.case_id, instance.id)
         ctx.loaded.append(case)
         lookups = _Lookups(session)
         for task_id in new_ids:
@@ -168,6 +212,25 @@ class TaskProjector:
             ctx.opened.append(row)
             still_open.append(row)
         return still_open
+
+    @staticmethod
+    def _rows(session: Session, instance: ProcessInstance, ready: dict[str, Any], ctx: RunContext) -> list[HumanTask]:
+        """The instance's open rows and any row a READY task already has. After the operation
+        read them under the lock (``ctx.prefetched``), only a READY task that had been reached
+        before the engine ran (a row is made only for a READY task) and has no row among them
+        can have one elsewhere: read only those (e.g. a task re-READY after an incident)."""
+        if ctx.prefetched is not None and ctx.states_before is not None:
+            rows = list(ctx.prefetched.values())
+            maybe = [task_id for task_id, task in ready.items() if task_id not in ctx.prefetched
+                     and ctx.states_before.get(task.id, 0) & _REACHED]
+            if maybe:
+                rows += session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                HumanTask.id.in_(sorted(maybe))))
+            return rows
+        wanted = HumanTask.state == TaskState.OPEN
+        if ready:
+            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
+        return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
 
     def _fill(self, row: HumanTask, instance: ProcessInstance, workflow: BpmnWorkflow,
               task: Any, case: Case | None, lookups: _Lookups, now: datetime) -> None:

@@ -44,7 +44,7 @@ from app.engine.definitions.lookup import latest_definition, load_spec, message_
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.progress import refresh_conditions, stall_reason
-from app.engine.projection import TaskProjector, next_timer_due
+from app.engine.projection import TaskProjector, next_timer_due, task_states
 from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
 
@@ -102,18 +102,20 @@ class WorkflowRuntime:
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row for this transaction and return it fresh from the database."""
-        instance, _task = self._lock(session, instance_id)
+        instance, _rows = self._lock(session, instance_id)
         return instance
 
     def _lock(self, session: Session, instance_id: int,
-              task_id: str | None = None) -> tuple[ProcessInstance, HumanTask | None]:
-        """Lock the instance row and read it fresh — and the human task ``task_id`` of it, read
-        after the lock is held (None when the task is not the instance's)."""
+              task_id: str | None = None) -> tuple[ProcessInstance, list[HumanTask]]:
+        """Lock the instance row and read it fresh — with ``task_id``: and, read after the lock is
+        held, that human task (if it is the instance's) and the instance's open human tasks, which
+        the projection then starts from instead of reading them again."""
         fresh = {"populate_existing": True}
+        wanted = (HumanTask.id == task_id) | (HumanTask.state == TaskState.OPEN)
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a no-op write takes the database write lock now,
             # so a competing writer waits (busy timeout) instead of failing later; every
-            # read after it sees the last commit, so the task comes with the instance.
+            # read after it sees the last commit, so the tasks come with the instance.
             stmt = (
                 update(ProcessInstance)
                 .where(ProcessInstance.id == instance_id)
@@ -123,16 +125,16 @@ class WorkflowRuntime:
                 found = session.scalars(stmt.returning(ProcessInstance).execution_options(**fresh)).first()
                 if found is None:
                     raise NotFound(f"process instance {instance_id} not found")
-                return found, None
+                return found, []
             session.execute(stmt.execution_options(synchronize_session=False))
-            row = session.execute(
+            rows = session.execute(
                 select(ProcessInstance, HumanTask)
-                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & (HumanTask.id == task_id))
+                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & wanted)
                 .where(ProcessInstance.id == instance_id).execution_options(**fresh)
-            ).first()
-            if row is None:
+            ).all()
+            if not rows:
                 raise NotFound(f"process instance {instance_id} not found")
-            return row[0], row[1]
+            return rows[0][0], [row[1] for row in rows if row[1] is not None]
         instance = session.scalars(
             select(ProcessInstance).where(ProcessInstance.id == instance_id)
             .with_for_update(of=ProcessInstance).execution_options(**fresh)
@@ -140,14 +142,13 @@ class WorkflowRuntime:
         if instance is None:
             raise NotFound(f"process instance {instance_id} not found")
         if task_id is None:
-            return instance, None
+            return instance, []
         # A separate statement, not joined to the locking one: after waiting for the lock,
-        # READ COMMITTED re-reads only the locked row; a joined task would be the stale one.
-        task = session.scalars(
-            select(HumanTask).where(HumanTask.id == task_id, HumanTask.instance_id == instance_id)
-            .execution_options(**fresh)
-        ).first()
-        return instance, task
+        # READ COMMITTED re-reads only the locked row; joined tasks would be the stale ones.
+        tasks = list(session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance_id, wanted).execution_options(**fresh)
+        ))
+        return instance, tasks
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
@@ -357,7 +358,8 @@ class WorkflowRuntime:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
-        instance, fresh = self._lock(session, row.instance_id, task_id)  # and the task re-read, in one
+        instance, rows = self._lock(session, row.instance_id, task_id)  # and the tasks re-read, in one
+        fresh = next((found for found in rows if found.id == task_id), None)
         if fresh is None:
             raise NotFound("task not found")
         row = fresh
@@ -374,6 +376,9 @@ class WorkflowRuntime:
             raise TaskNotOpen("This task is no longer open.")
         before = {key: task.data.get(key) for key in data}
         ctx = RunContext(actor, "task_completed")
+        # what the projection needs to know without reading the instance's tasks again
+        ctx.prefetched = {found.id: found for found in rows}
+        ctx.states_before = task_states(workflow)
         try:
             task.set_data(**data)
             task.run()

@@ -10,13 +10,14 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.clock import clock, local_now
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
 from app.engine import audit
-from app.engine.context import Actor, RunContext
+from app.engine.context import Actor, CaseFacts, RunContext
 from app.engine.errors import NotFound
-from app.engine.projection import task_data_change
+from app.engine.projection import read_case, task_data_change
 from app.engine.runtime import WorkflowRuntime
 from app.i18n import N_
 from app.services import alerts, customer_clock, policy
@@ -103,17 +104,19 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     """
     if instance.case_id is None:
         return
-    case = session.get(Case, instance.case_id)
+    facts = ctx.case_facts
+    if facts is None and session.identity_map.get(identity_key(Case, instance.case_id)) is None:
+        case, facts = read_case(session, instance.case_id, instance.id)  # with its facts, in one
+    else:
+        case = session.get(Case, instance.case_id)
     if case is None:
         return
+    ctx.loaded.append(case)
     session.flush()
+    if facts is not None and facts.first_instance_id is not None:
+        session.info.setdefault(MAIN_INSTANCE_KEY, {})[case.id] = facts.first_instance_id
     main = main_instance_id(session, case.id)  # asked first: its autoflush would split the case's UPDATE
-    titles = session.scalars(
-        select(HumanTask.title)
-        .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
-        .order_by(HumanTask.created_at)
-    ).all()
-    case.stage = "、".join(dict.fromkeys(titles))[:300] or None
+    case.stage = "、".join(dict.fromkeys(_open_titles(session, case, ctx, facts)))[:300] or None
     case.updated_at = clock.now()
     if instance.id != main:
         return
@@ -133,6 +136,18 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     elif data.get("case_status") and data.get("case_status") != case.status:
         case.status = str(data["case_status"])
     customer_clock.settle(case, now)
+
+
+def _open_titles(session: Session, case: Case, ctx: RunContext, facts: CaseFacts | None) -> list[str]:
+    """The titles of the case's open tasks, oldest first: from the projection's open rows when
+    the case has no other instance with open tasks (read with the case), else queried."""
+    if facts is not None and facts.others_open == 0 and ctx.open_rows is not None:
+        return [row.title for row in sorted(ctx.open_rows, key=lambda row: row.created_at)]
+    return list(session.scalars(
+        select(HumanTask.title)
+        .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
+        .order_by(HumanTask.created_at)
+    ).all())
 
 
 def _apply_reclassification(session: Session, case: Case, instance: ProcessInstance, workflow: Any,

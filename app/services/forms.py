@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, HumanTask
@@ -20,14 +23,75 @@ from app.services.choices import DatabaseChoices
 NO_FORM: dict[str, Any] = {"key": "no_form", "fields": []}
 
 
+#: ``Session.info`` keys: form contents by id read in the current transaction, and the content
+#: hashes of form ids a query already brought along (see :func:`remember_hash`)
+CONTENT_KEY = "forms.content"
+HASH_KEY = "forms.hash"
+#: immutable form versions by (id, content hash), shared by the requests of this process; the
+#: hash is part of the key because an id alone is not (an emptied table hands ids out again)
+_VERSIONS: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
+_VERSIONS_MAX = 512
+_versions_lock = threading.Lock()
+
+
+def remember_hash(session: Session, form_id: int | None, content_hash: str | None) -> None:
+    """Note the content hash of form ``form_id`` that a query of this transaction read with
+    something else (e.g. the task being completed), so :func:`definition_for_task` can take
+    the form from the process's cache of immutable versions without a statement."""
+    if form_id is not None and content_hash:
+        session.info.setdefault(HASH_KEY, {})[form_id] = content_hash
+
+
+def _cached(key: tuple[int, str]) -> dict[str, Any] | None:
+    with _versions_lock:
+        found = _VERSIONS.get(key)
+        if found is not None:
+            _VERSIONS.move_to_end(key)
+        return found
+
+
+def _cache(key: tuple[int, str], content: dict[str, Any]) -> None:
+    with _versions_lock:
+        _VERSIONS[key] = content
+        while len(_VERSIONS) > _VERSIONS_MAX:
+            _VERSIONS.popitem(last=False)
+
+
+def form_version(session: Session, form_id: int) -> dict[str, Any] | None:
+    """The content of form version ``form_id``: read once per transaction, and not at all when
+    its content hash is known and this process has seen that version (versions never change)."""
+    known: dict[int, dict[str, Any]] = session.info.setdefault(CONTENT_KEY, {})
+    if form_id in known:
+        return known[form_id]
+    content_hash = session.info.get(HASH_KEY, {}).get(form_id)
+    content = _cached((form_id, content_hash)) if content_hash else None
+    if content is None:
+        row = session.execute(select(FormDefinition.content, FormDefinition.content_hash)
+                              .where(FormDefinition.id == form_id)).first()
+        if row is None:
+            return None
+        content = row.content
+        _cache((form_id, row.content_hash), content)
+    known[form_id] = content
+    return content
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_forms(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(CONTENT_KEY, None)
+        session.info.pop(HASH_KEY, None)
+
+
 def definition_for_task(session: Session, task: HumanTask) -> dict[str, Any]:
     """The form version the task's process was deployed with (else the latest of its key);
     :data:`NO_FORM` for a task that names no form."""
     if task.form_key is None and task.form_id is None:
         return NO_FORM
-    row = session.get(FormDefinition, task.form_id) if task.form_id else None
-    if row is None and task.form_key:
-        row = latest_form(session, task.form_key)
+    content = form_version(session, task.form_id) if task.form_id else None
+    if content is not None:
+        return content
+    row = latest_form(session, task.form_key) if task.form_key else None
     if row is None:
         raise NotFound(N_("The form of this task does not exist."))
     return row.content

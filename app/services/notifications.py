@@ -30,7 +30,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Integer, Select, String, and_, column, func, insert, literal, select, update, values
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import clock, local_zone
@@ -48,7 +48,9 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind, OutboxStatus
 from app.data.queries.people import departments_by_id
+from app.data.types import UTCDateTime
 from app.engine.context import Hook, RunContext
+from app.engine.projection import elements_reached
 from app.services import attachments as stored_files
 from app.services.rounds import earlier_rounds, earlier_rounds_of, sent_back_by
 
@@ -93,19 +95,30 @@ def task_recipients(session: Session, task: HumanTask) -> list[User]:
     return tasks_recipients(session, [task])[task.id]
 
 
-def tasks_recipients(session: Session, tasks: Sequence[HumanTask]) -> dict[str, list[User]]:
+def tasks_recipients(session: Session, tasks: Sequence[HumanTask],
+                     opt_outs: OptOuts | None = None) -> dict[str, list[User]]:
     """:func:`task_recipients` of several tasks, by task id: one query for all the departments
-    (the users' memberships and roles are not loaded: a notification needs neither)."""
+    (the users' memberships and roles are not loaded: a notification needs neither). With
+    ``opt_outs``, the same query fills it with the members' opt-outs of its kinds."""
     departments = {t.department_id for t in tasks if t.assignee_id is None and t.department_id is not None}
     members: dict[int, list[User]] = {d: [] for d in departments}
     if departments:
-        rows = session.execute(_active(
-            select(User, Membership.department_id).join(Membership, Membership.user_id == User.id)
-            .where(Membership.department_id.in_(sorted(departments)))
-            .options(lazyload(User.memberships), lazyload(User.roles))
-        ))
-        for user, department_id in rows:
-            members[department_id].append(user)
+        stmt = (select(User, Membership.department_id).join(Membership, Membership.user_id == User.id)
+                .where(Membership.department_id.in_(sorted(departments)))
+                .options(lazyload(User.memberships), lazyload(User.roles)))
+        if opt_outs is not None:
+            stmt = stmt.add_columns(NotificationOptOut.kind, NotificationOptOut.channel).outerjoin(
+                NotificationOptOut, and_(NotificationOptOut.user_id == User.id,
+                                         NotificationOptOut.kind.in_(sorted(opt_outs.kinds))))
+        seen: set[tuple[int, int]] = set()
+        for user, department_id, *opt_out in session.execute(_active(stmt)):
+            if opt_outs is not None:
+                opt_outs.users.add(user.id)
+                if opt_out[0] is not None:
+                    opt_outs.found.add((user.id, opt_out[0], opt_out[1]))
+            if (user.id, department_id) not in seen:
+                seen.add((user.id, department_id))
+                members[department_id].append(user)
     found: dict[str, list[User]] = {}
     for task in tasks:
         if task.assignee_id is not None:
@@ -196,15 +209,37 @@ def case_link(case_id: int, config: Mapping[str, Any] | None = None) -> str:
 # ------------------------------------------------------------------------------ creating
 
 
-def opted_out(session: Session, user_ids: Iterable[int], kinds: Iterable[str]) -> set[tuple[int, str, str]]:
-    """``(user id, kind, channel)`` of the given users' opt-outs of the given kinds."""
+def opted_out(session: Session, user_ids: Iterable[int], kinds: Iterable[str],
+              known: OptOuts | None = None) -> set[tuple[int, str, str]]:
+    """``(user id, kind, channel)`` of the given users' opt-outs of the given kinds; those of
+    the users ``known`` already holds (for all these kinds) are taken from it."""
     ids, wanted = sorted(set(user_ids)), sorted(set(kinds))
     if not ids or not wanted:
         return set()
-    return set(session.execute(  # type: ignore[arg-type]  # rows are tuples
+    found: set[tuple[int, str, str]] = set()
+    if known is not None and known.kinds.issuperset(wanted):
+        found = {entry for entry in known.found if entry[0] in ids and entry[1] in wanted}
+        ids = [user_id for user_id in ids if user_id not in known.users]
+        if not ids:
+            return found
+    return found | set(session.execute(  # type: ignore[arg-type]  # rows are tuples
         select(NotificationOptOut.user_id, NotificationOptOut.kind, NotificationOptOut.channel)
         .where(NotificationOptOut.user_id.in_(ids), NotificationOptOut.kind.in_(wanted))
     ).all())
+
+
+@dataclass
+class OptOuts:
+    """Opt-outs of ``kinds`` read along with the recipients: ``found`` as ``(user id, kind,
+    channel)``, complete for the ``users`` listed."""
+
+    kinds: frozenset[str]
+    users: set[int] = field(default_factory=set)
+    found: set[tuple[int, str, str]] = field(default_factory=set)
+
+
+#: the kinds a notification about an opened task has
+TASK_KINDS = frozenset((NotificationKind.NEW_TASK, NotificationKind.ASSIGNED, NotificationKind.REWORK))
 
 
 #: one notice to send: to whom, what kind, about which task, extra text parameters
@@ -235,9 +270,12 @@ class Batch:
         if not self.mail_to:
             session.execute(insert(Notification), self.rows)
             return len(self.rows)
+        now = self.rows[0]["created_at"]
+        if session.get_bind().dialect.name == "postgresql":
+            self._insert_together(session, now)
+            return len(self.rows)
         created = session.execute(insert(Notification).returning(
             Notification.id, Notification.user_id, Notification.kind, Notification.task_id), self.rows).all()
-        now = self.rows[0]["created_at"]
         session.execute(insert(EmailOutbox), [
             {"notification_id": note_id, "case_id": None, "kind": None, "to_address": recipient.email,
              "subject": "", "body": "", "locale": user_locale(recipient), "status": OutboxStatus.PENDING,
@@ -248,15 +286,37 @@ class Batch:
         return len(self.rows)
 
 
-def plan(session: Session, notices: Sequence[Notice]) -> Batch:
-    """The notifications of ``notices`` (one query for the opt-outs), not inserted yet."""
+    def _insert_together(self, session: Session, now: datetime) -> None:
+        """PostgreSQL: the notifications and their outbox rows in one statement — the outbox rows
+        selected from the notifications' INSERT … RETURNING (a data-modifying CTE), joined to
+        the addresses by (user, kind, task)."""
+        notes = (insert(Notification).values(self.rows)
+                 .returning(Notification.id, Notification.user_id, Notification.kind, Notification.task_id)
+                 .cte("notes"))
+        mail = values(column("user_id", Integer), column("kind", String), column("task_id", String),
+                      column("to_address", String), column("locale", String), name="mail").data(
+            [(user_id, kind, task_id, user.email, user_locale(user))
+             for (user_id, kind, task_id), user in self.mail_to.items()])
+        rows = select(notes.c.id, mail.c.to_address, literal(""), literal(""), mail.c.locale,
+                      literal(OutboxStatus.PENDING), literal(0), literal(now, UTCDateTime()),
+                      literal(now, UTCDateTime())).select_from(
+            notes.join(mail, and_(mail.c.user_id == notes.c.user_id, mail.c.kind == notes.c.kind,
+                                  mail.c.task_id.is_not_distinct_from(notes.c.task_id))))
+        session.execute(insert(EmailOutbox).from_select(
+            ["notification_id", "to_address", "subject", "body", "locale", "status", "attempts", "next_attempt_at",
+             "created_at"], rows).add_cte(notes))
+
+
+def plan(session: Session, notices: Sequence[Notice], known: OptOuts | None = None) -> Batch:
+    """The notifications of ``notices`` (one query for the opt-outs, none for those ``known``
+    holds), not inserted yet."""
     batch = Batch()
     wanted = [(list({u.id: u for u in users if u is not None}.values()), kind, task, extra)
               for users, kind, task, extra in notices]
     wanted = [notice for notice in wanted if notice[0]]
     if not wanted:
         return batch
-    skip = opted_out(session, (u.id for users, *_ in wanted for u in users), (kind for _, kind, *_ in wanted))
+    skip = opted_out(session, (u.id for users, *_ in wanted for u in users), (kind for _, kind, *_ in wanted), known)
     departments_by_id(session)  # task_params reads departments: once for all
     now = clock.now()
     for users, kind, task, extra in wanted:
@@ -340,14 +400,18 @@ def rework_params(session: Session, task: HumanTask,
 
 
 def notify_opened(session: Session, opened: Sequence[HumanTask],
-                  just_completed: Mapping[str, Mapping[str, Any]] | None = None) -> Batch:
+                  just_completed: Mapping[str, Mapping[str, Any]] | None = None,
+                  workflow: Any = None) -> Batch:
     """The notifications about the tasks an operation opened, ready to insert; ``just_completed``:
-    the data of the tasks it completed, by id (their completion is recorded after this runs)."""
+    the data of the tasks it completed, by id (their completion is recorded after this runs);
+    ``workflow``: the instance's workflow, which tells which tasks cannot be reworks."""
     tasks = [task for task in opened if task.state == TaskState.OPEN]
     if not tasks:
         return Batch()
-    reworked = reworked_tasks(session, tasks)
-    recipients = tasks_recipients(session, tasks)
+    maybe = tasks if workflow is None else _reached_before(workflow, tasks)
+    reworked = reworked_tasks(session, maybe) if maybe else set()
+    known = OptOuts(TASK_KINDS)
+    recipients = tasks_recipients(session, tasks, known)
     notices: list[Notice] = []
     for task in tasks:
         extra: dict[str, Any] = {}
@@ -359,7 +423,14 @@ def notify_opened(session: Session, opened: Sequence[HumanTask],
         else:
             kind = NotificationKind.NEW_TASK
         notices.append((recipients[task.id], kind, task, extra))
-    return plan(session, notices)
+    return plan(session, notices, known)
+
+
+def _reached_before(workflow: Any, tasks: Sequence[HumanTask]) -> list[HumanTask]:
+    """Those of ``tasks`` whose step the workflow has already been through: only they can have
+    an earlier round, so only they are looked up."""
+    reached = elements_reached(workflow, {task.element_id for task in tasks}, {task.id for task in tasks})
+    return [task for task in tasks if task.element_id in reached]
 
 
 def _completed_data(workflow: Any, closed: Sequence[HumanTask]) -> dict[str, Mapping[str, Any]]:
@@ -385,7 +456,7 @@ def notification_hook(app: Any) -> Hook:
         if not ctx.opened:
             return
         try:
-            batch = notify_opened(session, ctx.opened, _completed_data(workflow, ctx.closed))
+            batch = notify_opened(session, ctx.opened, _completed_data(workflow, ctx.closed), workflow)
         except Exception:  # noqa: BLE001 - notifications never break the workflow
             log.exception("notifications for instance %s failed", instance.id)
             return

@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any
+
+from sqlalchemy import event, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.data.db import rowcount
-from app.data.models import HumanTask, TaskState, User
-from app.data.queries.tasks import open_delegation
+from app.data.models import DelegationState, FormDefinition, HumanTask, TaskDelegation, TaskDraft, TaskState, User
 from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.i18n import N_
-from app.services import accounts, policy
+from app.services import accounts, forms, policy
 from app.services.four_eyes import check_four_eyes
 from app.services.policy import stand_in
 
@@ -74,10 +75,69 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
     return task
 
 
+#: ``Session.info`` key: per task id read by :func:`read_for_completion` in this transaction,
+#: its open delegation and whether it has drafts
+COMPLETION_READ_KEY = "tasks.completion_read"
+
+
+def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
+    """The task with what completing it asks next, in one statement: its open delegation (the
+    newest), whether anyone keeps a draft of it, and its form's content hash (so the form comes
+    from the cache of immutable versions). Remembered for the transaction."""
+    newest = (select(TaskDelegation.id).where(TaskDelegation.task_id == task_id,
+                                              TaskDelegation.state.in_(DelegationState.OPEN))
+              .order_by(TaskDelegation.id.desc()).limit(1).scalar_subquery())
+    row = session.execute(
+        select(HumanTask, TaskDelegation, FormDefinition.content_hash,
+               exists().where(TaskDraft.task_id == HumanTask.id).label("has_drafts"))
+        .select_from(HumanTask)
+        .outerjoin(TaskDelegation, TaskDelegation.id == newest)
+        .outerjoin(FormDefinition, FormDefinition.id == HumanTask.form_id)
+        .where(HumanTask.id == task_id)
+    ).first()
+    if row is None:
+        return None
+    task: HumanTask = row[0]
+    session.info.setdefault(COMPLETION_READ_KEY, {})[task_id] = (task, row[1], bool(row[3]))
+    forms.remember_hash(session, task.form_id, row[2])
+    return task
+
+
+def _read(session: Session, task_id: str) -> tuple[HumanTask, TaskDelegation | None, bool] | None:
+    """What :func:`read_for_completion` read of ``task_id`` in this transaction, reading it now
+    if it has not."""
+    known: tuple[HumanTask, TaskDelegation | None, bool] | None = session.info.get(COMPLETION_READ_KEY, {}).get(task_id)
+    if known is None and read_for_completion(session, task_id) is not None:
+        known = session.info[COMPLETION_READ_KEY][task_id]
+    return known
+
+
+def has_drafts(session: Session, task_id: str) -> bool:
+    """Whether the task had drafts when this transaction read it for its completion (True when
+    it has not read it: then the caller must look)."""
+    known = session.info.get(COMPLETION_READ_KEY, {}).get(task_id)
+    return True if known is None else known[2]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_reads(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(COMPLETION_READ_KEY, None)
+
+
+def _visible_for_completion(session: Session, user: User, task_id: str) -> tuple[HumanTask, TaskDelegation | None]:
+    known = _read(session, task_id)
+    if known is None:
+        raise NotFound(N_("Task not found."))
+    task, delegation, _drafts = known
+    policy.require(policy.may_view_task(user, task), N_("You may not see this task."))
+    return task, delegation
+
+
 def authorize_completion(session: Session, user: User, task_id: str) -> HumanTask:
     """Refuse early (before a submission is read) a user who may not complete the task; a task
     that is no longer open is left to the completion itself (a repeated submit is answered there)."""
-    task = get_visible(session, user, task_id)
+    task, _delegation = _visible_for_completion(session, user, task_id)
     if task.state == TaskState.OPEN:
         policy.require_complete(user, task)
     return task
@@ -85,13 +145,13 @@ def authorize_completion(session: Session, user: User, task_id: str) -> HumanTas
 
 def check_can_complete(session: Session, user: User, task_id: str, submit_token: str | None = None) -> HumanTask:
     """The task, if ``user`` may complete it now; raises Forbidden/TaskNotOpen/NotFound."""
-    task = get_visible(session, user, task_id)
+    task, delegation = _visible_for_completion(session, user, task_id)
     if task.state != TaskState.OPEN:
         if submit_token and task.completion_token == submit_token:
             return task
         raise TaskNotOpen(N_("This task has already been completed or is no longer open."))
     policy.require_complete(user, task)
-    policy.require(not policy.drafts_for(user, open_delegation(session, task.id)),
+    policy.require(not policy.drafts_for(user, delegation),
                    N_("This task was delegated to you: save your work from the inbox; "
                       "it goes back to the delegator for a final check."))
     check_four_eyes(session, user, task)

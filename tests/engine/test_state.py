@@ -117,7 +117,7 @@ class _UnlockedRuntime(WorkflowRuntime):
 
         instance = session.get(ProcessInstance, instance_id, populate_existing=True)
         task = session.get(HumanTask, task_id, populate_existing=True) if task_id is not None else None
-        return instance, task
+        return instance, [task] if task is not None else []
 
     def load(self, session, instance):
         workflow = super().load(session, instance)

@@ -3,9 +3,11 @@ is deterministic): marketing's verification of a complaint on the production dia
 closes one task, opens two (technical review and the preliminary analysis), notifies both
 departments (in-app and e-mail), moves the case's stage and customer clock, and is audited.
 
-The limit is what issue 16 brought it to (51 before, on both databases); a change that makes
-a completion issue more statements fails here — measure it with bench/completion_profile.py
-and raise the limit only knowingly.
+The limit is what issue 16 brought it to (51 before, on both databases; 29 with the hooks
+merged later, then cut again: docs/benchmarks.md, "Second round"); a change that makes a
+completion issue more statements fails here — measure it with bench/completion_profile.py and
+raise the limit only knowingly. The completion counted is the process's second of this form
+version: the first also reads the form (later ones take it from the cache of immutable versions).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from sqlalchemy import event, func, select
 from app.data.models import AuditEvent, EmailOutbox, HumanTask, Notification, TaskState
 from app.services import calendar_admin
 from tests.api.helpers import INTAKE
-from tests.conftest import api_token
+from tests.conftest import BACKEND, api_token
 from tests.payloads import verify_ok
 
-#: SQL statements of one API completion of ``verify``: 24 after the cost work; the hooks merged
-#: with it add 5 (analytics repeat keys 1, search document 3, the task's drafts 1) — see
-#: docs/benchmarks.md, "Completion cost"
-COMPLETION_STATEMENT_LIMIT = 29
+#: SQL statements of one API completion of ``verify``: 24 after the first round of the cost work,
+#: 29 with the hooks merged later (analytics repeat keys 1, search document 3, the task's drafts
+#: 1); the second round (docs/benchmarks.md, "Completion cost") brought it to these. PostgreSQL
+#: seals the audit events and inserts notifications with their outbox rows in one statement each.
+COMPLETION_STATEMENT_LIMIT = {"sqlite": 20, "postgres": 18}[BACKEND]
 
 
 def _statements_of(app, call):
@@ -45,10 +48,18 @@ def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypa
     monkeypatch.setattr(calendar_admin, "CHECK_EVERY_SECONDS", 3600)
     client = prod_app.test_client()
     marketing = api_token(client, "marketing")
-    case = client.post("/api/v1/cases", json={**INTAKE, "channel": "hotline", "customer_email": "c@example.com"},
-                       headers=marketing).get_json()
-    detail = client.get(f"/api/v1/cases/{case['id']}", headers=marketing).get_json()
-    [verify] = [t for t in detail["open_tasks"] if t["element_id"] == "verify"]
+
+    def verify_task() -> tuple[dict, dict]:
+        case = client.post("/api/v1/cases", json={**INTAKE, "channel": "hotline", "customer_email": "c@example.com"},
+                           headers=marketing).get_json()
+        detail = client.get(f"/api/v1/cases/{case['id']}", headers=marketing).get_json()
+        [verify] = [t for t in detail["open_tasks"] if t["element_id"] == "verify"]
+        return case, verify
+
+    _first_case, first = verify_task()  # the process's first completion of this form version reads it
+    assert client.post(f"/api/v1/tasks/{first['id']}/complete", json={"data": verify_ok()},
+                       headers=marketing).status_code == 200
+    case, verify = verify_task()
 
     response, statements = _statements_of(prod_app, lambda: client.post(
         f"/api/v1/tasks/{verify['id']}/complete", json={"data": verify_ok()}, headers=marketing))

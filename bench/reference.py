@@ -1,0 +1,294 @@
+"""The reference workload: 8 sequential user tasks, one lane, a one-field form each — the
+workload issue 16's "57 completions/s" (and its 0.54 ms engine floor) were measured on, so
+the throughput target can be compared on the same thing. The real complaint workload
+(bench/workload.py) is measured beside it and reported separately.
+
+The diagram and its form are deployed through the app's own deploy path
+(``app.engine.definitions.deploy``: schema, our rules, the sandbox compile, versioned forms).
+Over HTTP on gunicorn with ``APP_ENV=production`` and every runtime hook (case projection,
+notifications and their outbox rows, lateness, timers, the audit chain — the case hooks find no
+case here), each client starts instances by hand as ``admin`` (``POST
+/api/v1/process-definitions/bench_reference/start``) and completes their 8 tasks as Quality
+staff: per task the instance (``GET /api/v1/instances/<id>``, for the open task's id) and the
+submit (``POST /api/v1/tasks/<id>/complete``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.load import percentiles
+from bench.workload import Timings
+
+KEY = "bench_reference"
+TASKS = 8
+NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+      'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"')
+FORM = {
+    "key": "bench_reference_note",
+    "title": {"zh": "基准备注", "en": "Bench note"},
+    "fields": [{"name": "note", "type": "text", "label": {"zh": "备注", "en": "Note"}, "max_length": 200}],
+}
+DATA = {"note": "ok"}
+
+
+def diagram(tasks: int = TASKS) -> str:
+    """start → task_1 → … → task_<tasks> → end, all in Quality's lane, each with the note form."""
+    nodes = ["start", *[f"task_{i}" for i in range(1, tasks + 1)], "end"]
+    user_tasks = "\n".join(
+        f'    <bpmn:userTask id="task_{i}" name="步骤 {i}"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="formKey" value="{FORM["key"]}" />'
+        f'<spiffworkflow:property name="nameEn" value="Step {i}" />'
+        f'</spiffworkflow:properties></bpmn:extensionElements></bpmn:userTask>'
+        for i in range(1, tasks + 1))
+    flows = "\n".join(f'    <bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}" />'
+                      for i, (a, b) in enumerate(zip(nodes, nodes[1:], strict=False)))
+    refs = "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS} id="Defs_{KEY}" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="{KEY}" name="Bench reference" isExecutable="true">
+    <bpmn:laneSet id="lanes"><bpmn:lane id="Lane_quality" name="quality">{refs}</bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="manualStart" value="admin" />
+    </spiffworkflow:properties></bpmn:extensionElements></bpmn:startEvent>
+{user_tasks}
+    <bpmn:endEvent id="end" />
+{flows}
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def deploy_reference(session: Any) -> None:
+    """Deploy the diagram and its form with the app's deploy path (idempotent)."""
+    from app.engine.definitions.deploy import deploy
+    from app.services.setup import known_department_names
+
+    deploy(session, {f"{KEY}.bpmn": diagram()}, {FORM["key"]: FORM},
+           known_departments=known_department_names(session))
+
+
+def deploy_into(url: str) -> None:
+    from app.data.db import Database
+
+    database = Database(url)
+    try:
+        with database.transaction() as session:
+            deploy_reference(session)
+    finally:
+        database.dispose()
+
+
+# ---------------------------------------------------------------- clients over HTTP
+
+class Client:
+    """One simulated client: admin starts instances, Quality staff complete the tasks."""
+
+    def __init__(self, base: str) -> None:
+        import requests
+
+        self.base = base
+        self.timings = Timings()
+        self.http = requests.Session()
+        self.tokens = {}
+        for user in ("admin", "quality"):
+            response = self.http.post(f"{base}/api/v1/auth/token", json={"username": user, "password": "demo"},
+                                      timeout=60)
+            response.raise_for_status()
+            self.tokens[user] = response.json()["token"]
+
+    def call(self, kind: str, method: str, path: str, user: str, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        response = self.http.request(method, f"{self.base}{path}", timeout=120,
+                                     headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kwargs)
+        self.timings.add(kind, (time.perf_counter() - start) * 1000)
+        if response.status_code >= 400:
+            self.timings.errors.append(f"{kind} {path}: {response.status_code} {response.text[:300]}")
+        return response
+
+    def run_instance(self) -> int:
+        """Start one instance and complete its tasks; how many were completed."""
+        response = self.call("start", "POST", f"/api/v1/process-definitions/{KEY}/start", "admin", json={})
+        if response.status_code != 201:
+            return 0
+        instance_id = response.json()["instance_id"]
+        done = 0
+        while True:
+            found = self.call("instance", "GET", f"/api/v1/instances/{instance_id}", "admin").json()
+            todo = found.get("open_tasks") or []
+            if not todo:
+                return done
+            response = self.call("submit", "POST", f"/api/v1/tasks/{todo[0]['id']}/complete", "quality",
+                                 json={"data": DATA})
+            if response.status_code != 200:
+                return done
+            done += 1
+
+
+def run_clients(base: str, clients: int, instances_per_client: int) -> dict[str, Any]:
+    """``clients`` threads each run ``instances_per_client`` instances; figures of the run."""
+    sessions = [Client(base) for _ in range(clients)]  # sign-in before the clock starts
+    for _ in range(2):  # warm-up: both workers' imports, parsed spec, connections
+        sessions[0].run_instance()
+    for client in sessions:
+        client.timings = Timings()
+    completed = [0] * clients
+    started = [0] * clients
+    barrier = threading.Barrier(clients + 1)
+
+    def work(index: int) -> None:
+        barrier.wait()
+        for _ in range(instances_per_client):
+            done = sessions[index].run_instance()
+            started[index] += 1
+            completed[index] += done
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - t0
+    timings = Timings()
+    for client in sessions:
+        timings.merge(client.timings)
+    return {"clients": clients, "seconds": round(elapsed, 2), "instances": sum(started),
+            "completions": sum(completed), "completions_per_s": round(sum(completed) / elapsed, 2),
+            "latency_ms": {kind: percentiles(values) for kind, values in sorted(timings.samples.items())},
+            "errors": len(timings.errors), "first_errors": timings.errors[:3]}
+
+
+# ---------------------------------------------------------------- the engine floor
+
+def capture_states() -> tuple[Any, list[tuple[str, int, str, dict[str, Any]]]]:
+    """(state, definition id, task id, data) before each completion of one reference instance,
+    from the app in-process on a scratch SQLite database."""
+    import tempfile
+
+    from app import create_app
+    from app.data.migrate import upgrade
+    from app.data.models import HumanTask, TaskState
+    from app.engine.context import Actor
+    from app.services.setup import ensure_departments
+    from config import TestConfig
+
+    url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-reference-')}/floor.db"
+    upgrade(url)
+
+    class Cfg(TestConfig):
+        DATABASE_URL = url
+        UPLOAD_DIR = tempfile.mkdtemp(prefix="bench-reference-uploads-")
+
+    app = create_app(Cfg)
+    database, runtime = app.extensions["database"], app.extensions["runtime"]
+    with database.transaction() as session:
+        ensure_departments(session)
+        deploy_reference(session)
+    with database.transaction() as session:
+        instance_id = runtime.start(session, KEY, {}).id
+    captured = []
+    while True:
+        with database.transaction() as session:
+            from app.data.models import ProcessInstance
+
+            row = session.query(HumanTask).filter_by(instance_id=instance_id, state=TaskState.OPEN).first()
+            if row is None:
+                break
+            instance = session.get(ProcessInstance, instance_id)
+            captured.append((instance.state, instance.definition_id, row.id, dict(DATA)))
+            runtime.complete_task(session, row.id, dict(DATA), Actor.system("bench"))
+    return app, captured
+
+
+def engine_floor(repeat: int) -> dict[str, Any]:
+    """SpiffWorkflow alone on the reference diagram (bench/floor.py's method)."""
+    from bench.floor import floor_of
+
+    app, captured = capture_states()
+    return floor_of(app, captured, repeat)
+
+
+# ---------------------------------------------------------------- the phase
+
+def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
+    """The reference workload on PostgreSQL: engine floor, 1 and 8 clients, SQL statements per
+    completion (one client, the bench's counting wrapper). Returns the details."""
+    from bench import servers
+
+    out: dict[str, Any] = {"engine_floor": engine_floor(p.get("floor_repeat", 5) * 4)}
+    log(f"reference: engine floor {out['engine_floor']['ms_per_task']} ms per task")
+    db = servers.Db("postgres")
+    try:
+        deploy_into(db.url)
+        mail = {"MAIL_PORT": str(smtp_port), "OUTBOX_INTERVAL_SECONDS": "2"}
+        sched = servers.scheduler(db, **mail)
+        proc, base = servers.gunicorn(db, **mail)
+        try:
+            n1, n8 = p.get("reference_instances", (4, 2) if p.get("cases_1", 2) < 10 else (10, 6))
+            out["clients_1"] = run_clients(base, 1, n1)
+            log(f"reference: 1 client {out['clients_1']['completions_per_s']} completions/s")
+            out["clients_8"] = run_clients(base, 8, n8)
+            log(f"reference: 8 clients {out['clients_8']['completions_per_s']} completions/s, "
+                f"{out['clients_8']['errors']} errors")
+        finally:
+            proc.stop()
+            sched.stop()
+        counts = servers.WORKDIR / "reference-sql-count.txt"
+        counts.write_text("")
+        proc, base = servers.gunicorn(db, app="bench.sqlcount_wsgi:app", workers=1, threads=1,
+                                      BENCH_COUNT_SQL=str(counts))
+        try:
+            run_clients(base, 1, 1)
+        finally:
+            proc.stop()
+        submits = [int(n) for method, path, n in (line.split() for line in counts.read_text().splitlines())
+                   if method == "POST" and path.endswith("/complete")]
+        out["sql_statements_per_completion"] = round(sum(submits) / len(submits), 1) if submits else None
+    finally:
+        db.drop()
+    return out
+
+
+def summary(ref: dict[str, Any]) -> dict[str, Any]:
+    """The reference keys of results.json."""
+    floor = ref["engine_floor"]["ms_per_task"]
+    one = ref["clients_1"]["latency_ms"].get("submit", {})
+    eight = ref["clients_8"]["latency_ms"].get("submit", {})
+    return {
+        "reference_engine_floor_ms": floor,
+        "reference_completions_per_s_postgres": ref["clients_8"]["completions_per_s"],
+        "reference_completions_per_s_postgres_1_client": ref["clients_1"]["completions_per_s"],
+        "reference_ms_per_completion_postgres": one.get("p50"),
+        "reference_submit_p95_ms_postgres_1_client": one.get("p95"),
+        "reference_submit_p50_ms_postgres_8_clients": eight.get("p50"),
+        "reference_submit_p95_ms_postgres_8_clients": eight.get("p95"),
+        "reference_ratio_completion_to_floor_postgres": round(one["p50"] / floor, 2) if one.get("p50") else None,
+        "reference_sql_statements_per_completion": ref["sql_statements_per_completion"],
+    }
+
+
+def main() -> int:
+    """Run the reference phase alone (``python -m bench.reference``); prints its figures."""
+    import json
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.run import SCALES, SmtpSink
+
+    p = SCALES[os.environ.get("BENCH_SCALE", "small")]
+    smtp = SmtpSink()
+    try:
+        ref = phase(p, smtp.port, lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True))
+    finally:
+        smtp.stop()
+    print(json.dumps({**summary(ref), "load_average": os.getloadavg(), "details": ref}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
