@@ -3,8 +3,10 @@
 Every query is bounded by a :class:`Window` — an instant range (a period in UTC) plus equality
 filters on the case and the departments the cases must concern — and reads only indexed
 projection tables (``feedback_case``, ``human_task``, ``survey_response``, ``case_root_cause``,
-``case_match_key``, ``assessment_line``), so its cost follows the chosen period, not the history.
-The queries return plain rows; the service aggregates them.
+``case_serial``, ``assessment_line``), so its cost follows the chosen period, not the history.
+Counting, summing and (on PostgreSQL) percentiles and time buckets are done by the database, so
+a year of cases costs a few grouped rows, not a row per case in Python; on SQLite, which has no
+ordered-set aggregates, the service computes percentiles and buckets from plain rows.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, exists, func, or_, select
+from sqlalchemy import Row, Select, and_, case, exists, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from app.data.models import (
     AssessmentLine,
     Case,
-    CaseMatchKey,
     CaseRootCause,
+    CaseSerial,
     Department,
     FormDefinition,
     HumanTask,
@@ -99,6 +101,49 @@ def root_cause_counts(session: Session, window: Window) -> list[tuple[str, int]]
     return [(category, count) for category, count in session.execute(filter_cases(stmt, window))]
 
 
+def is_postgres(session: Session) -> bool:
+    """PostgreSQL computes percentiles and local-time buckets itself; SQLite gets plain rows."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def received_count(session: Session, window: Window) -> int:
+    return int(session.scalar(filter_cases(select(func.count()).select_from(Case)
+                                           .where(_in(Case.received_at, window)), window)) or 0)
+
+
+def received_by_bucket(session: Session, window: Window, size: str, zone: str,
+                       dimensions: Sequence[str]) -> list[tuple[str, Any, date, int]]:
+    """PostgreSQL only: (dimension, value, bucket's first local date, cases) for each of ``dimensions``
+    (columns of ``feedback_case``), the bucket (``day``, ``week`` — Monday —, ``month``) taken in the
+    time zone ``zone``; one grouped pass over the period's cases (GROUPING SETS)."""
+    local = func.timezone(literal_column(_quoted(zone)), func.timezone(literal_column("'UTC'"), Case.received_at))
+    bucket = func.date_trunc(literal_column(_quoted(size)), local)
+    inner = filter_cases(select(bucket.label("bucket"), *(getattr(Case, d).label(d) for d in dimensions))
+                         .where(_in(Case.received_at, window)), window).subquery()
+    columns = [inner.c[d] for d in dimensions]
+    grouping = func.grouping(*columns).label("grouping")
+    stmt = (select(grouping, inner.c.bucket, *columns, func.count().label("cases"))
+            .group_by(func.grouping_sets(*(tuple_(inner.c.bucket, column) for column in columns))))
+    out = []
+    for row in session.execute(stmt):
+        # grouping(): bit i (from the left) set when dimension i is not grouped in this row's set
+        index = next(i for i in range(len(dimensions)) if not row.grouping >> (len(dimensions) - 1 - i) & 1)
+        out.append((dimensions[index], row[2 + index], row.bucket.date(), row.cases))
+    return out
+
+
+def _quoted(value: str) -> str:
+    """``value`` as an SQL string literal (names from our own configuration, never from a request)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def model_counts(session: Session, window: Window) -> list[tuple[str | None, int]]:
+    """(product model, cases received in the window)."""
+    stmt = (select(Case.product_model, func.count()).where(_in(Case.received_at, window))
+            .group_by(Case.product_model))
+    return [(model, count) for model, count in session.execute(filter_cases(stmt, window))]
+
+
 # ---------------------------------------------------------------------------- tasks
 
 
@@ -122,6 +167,79 @@ def closed_case_durations(session: Session, window: Window) -> list[float]:
     """Hours from receipt to closure of each case closed in the window."""
     stmt = select(_hours(session, Case.received_at, Case.closed_at)).where(_in(Case.closed_at, window))
     return [float(h) for h in session.scalars(filter_cases(stmt, window))]
+
+
+def completed_task_percentiles(session: Session, window: Window) -> list[tuple[str, Any, int, Any, Any]]:
+    """PostgreSQL only: (by, key, count, median, p90) of the hours of :func:`completed_tasks`, ``by``
+    "stage" (key: the stage) or "department" (key: its id); nearest-rank (``percentile_disc``)."""
+    inner = filter_task_cases(
+        select(HumanTask.stage.label("stage"), HumanTask.department_id.label("department_id"),
+               _hours(session, HumanTask.created_at, HumanTask.completed_at).label("hours"))
+        .where(_in(HumanTask.completed_at, window), HumanTask.state == TaskState.COMPLETED,
+               _departments(HumanTask.department_id, window)), window).subquery()
+    stmt = (select(func.grouping(inner.c.stage).label("by_department"), inner.c.stage, inner.c.department_id,
+                   func.count().label("n"), func.percentile_disc(0.5).within_group(inner.c.hours).label("median"),
+                   func.percentile_disc(0.9).within_group(inner.c.hours).label("p90"))
+            .group_by(func.grouping_sets(tuple_(inner.c.stage), tuple_(inner.c.department_id))))
+    return [("department" if row.by_department else "stage", row.department_id if row.by_department else row.stage,
+             row.n, row.median, row.p90) for row in session.execute(stmt)]
+
+
+def closed_case_percentiles(session: Session, window: Window) -> tuple[int, Any, Any]:
+    """PostgreSQL only: (count, median, p90) of :func:`closed_case_durations` (nearest-rank)."""
+    hours = _hours(session, Case.received_at, Case.closed_at)
+    stmt = select(func.count(), func.percentile_disc(0.5).within_group(hours),
+                  func.percentile_disc(0.9).within_group(hours)).where(_in(Case.closed_at, window))
+    count, median, p90 = session.execute(filter_cases(stmt, window)).one()
+    return int(count), median, p90
+
+
+def _sum(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def charged_task_tallies(session: Session, window: Window, now: datetime) -> Sequence[Row[Any]]:
+    """(department_id, lateness_charge, on time, late) of :func:`charged_tasks_due`: done by the due
+    time is on time, done after it or still open after it is late, open and not yet due is neither."""
+    done = and_(HumanTask.completed_at.is_not(None), HumanTask.state == TaskState.COMPLETED)
+    stmt = (select(HumanTask.department_id, HumanTask.lateness_charge,
+                   _sum(and_(done, HumanTask.completed_at <= HumanTask.due_at)).label("on_time"),
+                   _sum(or_(and_(done, HumanTask.completed_at > HumanTask.due_at),
+                            and_(~done, HumanTask.due_at < now))).label("late"))
+            .where(HumanTask.lateness_charge.in_(("measures", "execution")), _in(HumanTask.due_at, window),
+                   _departments(HumanTask.department_id, window))
+            .group_by(HumanTask.department_id, HumanTask.lateness_charge))
+    return session.execute(filter_task_cases(stmt, window)).all()
+
+
+def _clock_sums(now: datetime, columns: Any) -> list[Any]:
+    """on time / late of the first answer and the resolution: a recorded outcome counts as it is, a
+    clock without one that is past its due time as missed."""
+    out = []
+    for met, due in ((columns.first_answer_met, columns.first_answer_due_at),
+                     (columns.resolution_met, columns.resolution_due_at)):
+        out += [_sum(met.is_(True)), _sum(or_(met.is_(False), and_(met.is_(None), due < now)))]
+    return out
+
+
+def customer_clock_tallies(session: Session, window: Window, now: datetime) -> tuple[int, int, int, int]:
+    """(first answer on time, late, resolution on time, late) over the tracked cases received in the window."""
+    stmt = select(*_clock_sums(now, Case)).where(_in(Case.received_at, window), Case.clock_state.is_not(None))
+    row = session.execute(filter_cases(stmt, window)).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def customer_clock_department_tallies(session: Session, window: Window, now: datetime) -> Sequence[Row[Any]]:
+    """(department id, first answer on time, late, resolution on time, late) per department with a task
+    on a tracked case received in the window (within the window's departments)."""
+    pairs = filter_cases(
+        select(HumanTask.case_id.label("case_id"), HumanTask.department_id.label("department_id")).distinct()
+        .join(Case, Case.id == HumanTask.case_id)
+        .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None),
+               _departments(HumanTask.department_id, window)), window).subquery()
+    stmt = (select(pairs.c.department_id, *_clock_sums(now, Case)).join(Case, Case.id == pairs.c.case_id)
+            .group_by(pairs.c.department_id))
+    return session.execute(stmt).all()
 
 
 def charged_tasks_due(session: Session, window: Window) -> Sequence[Row[Any]]:
@@ -156,6 +274,19 @@ def open_case_received(session: Session, window: Window) -> list[datetime]:
     return list(session.scalars(filter_cases(stmt, window)))
 
 
+def open_case_ages(session: Session, window: Window,
+                   bounds: Sequence[tuple[datetime | None, datetime | None]]) -> list[int]:
+    """Open cases (the window's filters applied) per age bucket, a bucket being (received at or after,
+    received before) — None: no bound."""
+    sums = []
+    for oldest, newest in bounds:
+        conditions = [Case.received_at >= oldest] if oldest is not None else []
+        conditions += [Case.received_at < newest] if newest is not None else []
+        sums.append(_sum(and_(*conditions) if conditions else True))
+    row = session.execute(filter_cases(select(*sums).where(Case.closed_at.is_(None)), window)).one()
+    return [int(n) for n in row]
+
+
 def overdue_open_tasks(session: Session, window: Window, now: datetime) -> list[tuple[int | None, int]]:
     """(department id, open case tasks overdue at ``now``)."""
     stmt = (select(HumanTask.department_id, func.count())
@@ -176,6 +307,14 @@ def closed_case_scores(session: Session, window: Window) -> list[int | None]:
     return list(session.scalars(filter_cases(stmt, window)))
 
 
+def closed_score_counts(session: Session, window: Window) -> list[tuple[int | None, int]]:
+    """(survey score — None: no answer —, cases) of the cases closed in the window."""
+    stmt = (select(SurveyResponse.score, func.count()).select_from(Case)
+            .outerjoin(SurveyResponse, SurveyResponse.case_id == Case.id)
+            .where(_in(Case.closed_at, window)).group_by(SurveyResponse.score))
+    return [(score, count) for score, count in session.execute(filter_cases(stmt, window))]
+
+
 def assessment_sums(session: Session, window: Window, first: date, last: date) -> Sequence[Row[Any]]:
     """(department_id, measure penalty, execution penalty, logistics cost) summed over the weekly
     assessments whose week begins between ``first`` and ``last``."""
@@ -190,14 +329,68 @@ def assessment_sums(session: Session, window: Window, first: date, last: date) -
     return session.execute(stmt).all()
 
 
-def repeat_case_ids(session: Session, window: Window, kinds: Sequence[str]) -> set[int]:
-    """Cases received in the window with a match key (of ``kinds``) an earlier case also has."""
-    earlier = aliased(CaseMatchKey)
-    stmt = (select(CaseMatchKey.case_id).distinct().join(Case, Case.id == CaseMatchKey.case_id)
-            .where(CaseMatchKey.kind.in_(kinds), _in(CaseMatchKey.received_at, window),
-                   exists().where(earlier.kind == CaseMatchKey.kind, earlier.value == CaseMatchKey.value,
-                                  earlier.received_at < CaseMatchKey.received_at,
-                                  earlier.case_id != CaseMatchKey.case_id)))
+@dataclass(frozen=True)
+class RepeatRule:
+    """One early-warning dimension as the repeat query needs it (see ``app.services.alert_rules``)."""
+
+    dimension: str  # "model", "batch", "serial" or "serial_prefix"
+    earlier: int  # earlier matching cases needed (at least 1)
+    window_days: int
+    prefix_length: int = 0  # serial_prefix only
+
+
+def _since(session: Session, moment: Any, days: int) -> Any:
+    """``moment`` minus ``days`` days, exactly, in the database (SQLite keeps the stored microseconds)."""
+    if is_postgres(session):
+        return moment - func.make_interval(0, 0, 0, days)
+    return func.datetime(moment, f"-{int(days)} days") + func.substr(moment, 20)
+
+
+def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> Any:
+    """How many (up to ``rule.earlier``) earlier cases of ``types`` match the outer ``feedback_case`` on
+    the rule's dimension within its window — received within the window before it, or at the same
+    instant and opened before it. The definition the early warning uses (``queries.alerts.earlier_matches``)."""
+    earlier = aliased(Case)
+    timing = and_(earlier.received_at >= _since(session, Case.received_at, rule.window_days),
+                  or_(earlier.received_at < Case.received_at,
+                      and_(earlier.received_at == Case.received_at, earlier.id < Case.id)),
+                  earlier.feedback_type.in_(list(types)))
+    if rule.dimension in ("model", "batch"):
+        column = "product_model" if rule.dimension == "model" else "batch_no"
+        matches = select(earlier.id).where(getattr(earlier, column) == getattr(Case, column), timing)
+    else:
+        mine, theirs = aliased(CaseSerial), aliased(CaseSerial)
+        if rule.dimension == "serial":
+            same = theirs.serial == mine.serial
+        else:
+            length = rule.prefix_length
+            same = and_(func.length(mine.serial) > length,
+                        func.substr(theirs.serial, 1, length) == func.substr(mine.serial, 1, length))
+        matches = (select(earlier.id).distinct().select_from(mine)
+                   .join(theirs, same).join(earlier, earlier.id == theirs.case_id)
+                   .where(mine.case_id == Case.id, theirs.case_id != Case.id, timing))
+    limited = matches.limit(rule.earlier).subquery()
+    return select(func.count()).select_from(limited).scalar_subquery()
+
+
+def repeat_condition(session: Session, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """``feedback_case`` (the outer row) is a repeat: of a counted type, with at least ``earlier``
+    earlier matching cases on one of the ``rules``' dimensions."""
+    if not rules:
+        return Case.id.is_(None)  # nothing is switched on: no case is a repeat
+    return and_(Case.feedback_type.in_(list(types)),
+                or_(*(_earlier_count(session, rule, types) >= rule.earlier for rule in rules)))
+
+
+def repeat_count(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> int:
+    """Cases received in the window that are repeats (:func:`repeat_condition`)."""
+    stmt = (select(func.count()).select_from(Case)
+            .where(_in(Case.received_at, window), repeat_condition(session, rules, types)))
+    return int(session.scalar(filter_cases(stmt, window)) or 0)
+
+
+def repeat_case_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> set[int]:
+    stmt = select(Case.id).where(_in(Case.received_at, window), repeat_condition(session, rules, types))
     return set(session.scalars(filter_cases(stmt, window)))
 
 
