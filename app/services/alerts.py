@@ -303,6 +303,22 @@ def link_case(session: Session, user: User, cluster_id: int, case_number: str) -
 
 # ---------------------------------------------------------------------------- reading
 
+
+def matches_earlier(session: Session, case: Case) -> list[tuple[str, str]]:
+    """The (dimension, key) pairs on which ``case`` matches earlier cases under the rules in force
+    (the definition in :mod:`app.services.alert_rules`; the repeat rate counts the same cases)."""
+    rules = alert_rules.rules(session)
+    if case.feedback_type not in rules.types:
+        return []
+    found = []
+    for dimension, key in case_keys(session, case, rules):
+        rule = rules.rule(dimension)
+        since = case.received_at - timedelta(days=rule.window_days)
+        needed = alert_rules.earlier_needed(rule)
+        if len(queries.earlier_matches(session, dimension, key, case, since, rules.types, needed)) >= needed:
+            found.append((dimension, key))
+    return found
+
 RELATED_LIMIT = 20
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, case, exists, func, literal_column, or_, select, tuple_
+from sqlalchemy import Row, Select, and_, case, exists, func, literal_column, or_, select, text, tuple_, union
 from sqlalchemy.orm import Session, aliased
 
 from app.data.models import (
@@ -343,7 +343,7 @@ def _since(session: Session, moment: Any, days: int) -> Any:
     """``moment`` minus ``days`` days, exactly, in the database (SQLite keeps the stored microseconds)."""
     if is_postgres(session):
         return moment - func.make_interval(0, 0, 0, days)
-    return func.datetime(moment, f"-{int(days)} days") + func.substr(moment, 20)
+    return func.datetime(moment, f"-{int(days)} days").op("||")(func.substr(moment, 20))
 
 
 def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> Any:
@@ -369,7 +369,7 @@ def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> 
         matches = (select(earlier.id).distinct().select_from(mine)
                    .join(theirs, same).join(earlier, earlier.id == theirs.case_id)
                    .where(mine.case_id == Case.id, theirs.case_id != Case.id, timing))
-    limited = matches.limit(rule.earlier).subquery()
+    limited = matches.correlate(Case).limit(rule.earlier).subquery()
     return select(func.count()).select_from(limited).scalar_subquery()
 
 
@@ -382,16 +382,73 @@ def repeat_condition(session: Session, rules: Sequence[RepeatRule], types: Seque
                 or_(*(_earlier_count(session, rule, types) >= rule.earlier for rule in rules)))
 
 
+def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -> Select:
+    """PostgreSQL: the ids of the cases received in the window that have at least ``rule.earlier``
+    earlier matching cases (the same definition as :func:`_earlier_count`), by one window-function
+    pass over the counted cases of the period and the rule's window before it — instead of a
+    look-up per case. Earlier cases at the same instant count only when opened before (smaller id)."""
+    since = window.start - timedelta(days=rule.window_days)
+    counted = and_(Case.feedback_type.in_(list(types)), Case.received_at >= since, Case.received_at < window.end)
+    rows: Select[Any]
+    if rule.dimension in ("model", "batch"):
+        key = Case.product_model if rule.dimension == "model" else Case.batch_no
+        rows = select(Case.id.label("case_id"), Case.received_at.label("received_at"), key.label("key"),
+                      literal_column("true").label("own")).where(counted, key.is_not(None))
+    else:
+        length = rule.prefix_length
+        value = CaseSerial.serial if rule.dimension == "serial" else func.substr(CaseSerial.serial, 1, length)
+        own = (literal_column("true") if rule.dimension == "serial"
+               else func.bool_or(func.length(CaseSerial.serial) > length))
+        rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
+                       own.label("own"))
+                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted)
+                .group_by(Case.id, Case.received_at, value))  # a case counts once per key
+        if rule.dimension == "serial_prefix":
+            rows = rows.where(func.length(CaseSerial.serial) >= length)
+    inner = rows.subquery("matched")
+    days = int(rule.window_days)
+    within: Any = literal_column(f"count(*) OVER (PARTITION BY matched.key ORDER BY matched.received_at "
+                            f"RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW)")
+    later_peers = func.count().over(partition_by=(inner.c.key, inner.c.received_at), order_by=inner.c.case_id,
+                                    rows=(1, None))
+    counts = select(inner.c.case_id, inner.c.received_at, inner.c.own,
+                    (within - 1 - later_peers).label("earlier")).subquery()
+    return (select(counts.c.case_id).where(counts.c.own, counts.c.earlier >= rule.earlier,
+                                           counts.c.received_at >= window.start))
+
+
+def _repeat_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """A condition on the outer ``feedback_case``: it is a repeat (PostgreSQL: by window functions)."""
+    if not is_postgres(session):
+        return repeat_condition(session, rules, types)
+    if not rules:
+        return Case.id.is_(None)
+    found = union(*(_earlier_by_window(rule, types, window) for rule in rules))
+    return Case.id.in_(found)
+
+
 def repeat_count(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> int:
     """Cases received in the window that are repeats (:func:`repeat_condition`)."""
     stmt = (select(func.count()).select_from(Case)
-            .where(_in(Case.received_at, window), repeat_condition(session, rules, types)))
+            .where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types)))
     return int(session.scalar(filter_cases(stmt, window)) or 0)
 
 
 def repeat_case_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> set[int]:
-    stmt = select(Case.id).where(_in(Case.received_at, window), repeat_condition(session, rules, types))
+    stmt = select(Case.id).where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types))
     return set(session.scalars(filter_cases(stmt, window)))
+
+
+def repeats_in(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """The drill-down's condition: the case is a repeat (the period is the drill's own)."""
+    return _repeat_ids(session, window, rules, types)
+
+
+def no_jit(session: Session) -> None:
+    """PostgreSQL's JIT compiles the big period queries for seconds to save milliseconds: off for the
+    reports' transaction."""
+    if is_postgres(session):
+        session.execute(text("SET LOCAL jit = off"))
 
 
 # ---------------------------------------------------------------------------- drill-down and labels

@@ -107,5 +107,5 @@ def drill(session: Session, f: ReportFilter, args: Mapping[str, str]) -> Select[
         return q.drill_cases(w, q.with_score(int(key)), period_column=Case.closed_at)
     if chart == "repeat_rate":
         rules = alert_rules.rules(session)
-        return q.drill_cases(w, q.repeat_condition(session, alert_rules.repeat_rules(rules), rules.types))
+        return q.drill_cases(w, q.repeats_in(session, w, alert_rules.repeat_rules(rules), rules.types))
     raise InvalidInput(N_("Unknown chart."))

@@ -59,7 +59,7 @@ def analytics_hook(session: Session, instance: ProcessInstance, workflow: Any, c
         if row.state == TaskState.COMPLETED and row.form_key == EIGHT_D_FORM:
             _eight_d_cause(session, case, workflow, row)
     counted = any(row.form_key == STOCK_COUNT_FORM and row.state == TaskState.COMPLETED for row in ctx.closed)
-    _stock_count_cause(session, case, _latest_data(workflow), counted)
+    record_stock_count_cause(session, case, _latest_data(workflow), counted)
     refresh_match_keys(session, case, ctx.actor)
 
 
@@ -85,7 +85,7 @@ def _eight_d_cause(session: Session, case: Case, workflow: Any, row: HumanTask) 
         _record_cause(session, case, category, "8d", row.department_id, row.id)
 
 
-def _stock_count_cause(session: Session, case: Case, data: dict[str, Any], counted: bool) -> None:
+def record_stock_count_cause(session: Session, case: Case, data: dict[str, Any], counted: bool) -> None:
     """Record the cause a stock count names; ``counted``: a count was entered in this operation, so a
     new outcome naming no cause (a real quality problem) removes one an earlier count recorded."""
     outcome = str(data.get("stock_count_outcome") or "")
