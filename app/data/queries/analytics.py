@@ -232,46 +232,15 @@ def customer_clock_tallies(session: Session, window: Window, now: datetime) -> t
 def customer_clock_department_tallies(session: Session, window: Window, now: datetime) -> Sequence[Row[Any]]:
     """(department id, first answer on time, late, resolution on time, late) per department with a task
     on a tracked case received in the window (within the window's departments)."""
+    # the case's clock columns ride along in the DISTINCT, so the cases are read once
     pairs = filter_cases(
-        select(HumanTask.case_id.label("case_id"), HumanTask.department_id.label("department_id")).distinct()
+        select(HumanTask.case_id, HumanTask.department_id, Case.first_answer_met, Case.first_answer_due_at,
+               Case.resolution_met, Case.resolution_due_at).distinct()
         .join(Case, Case.id == HumanTask.case_id)
         .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None),
                _departments(HumanTask.department_id, window)), window).subquery()
-    stmt = (select(pairs.c.department_id, *_clock_sums(now, Case)).join(Case, Case.id == pairs.c.case_id)
-            .group_by(pairs.c.department_id))
+    stmt = select(pairs.c.department_id, *_clock_sums(now, pairs.c)).group_by(pairs.c.department_id)
     return session.execute(stmt).all()
-
-
-def charged_tasks_due(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(department_id, lateness_charge, due_at, completed_at, state) of the tasks with a lateness
-    charge (8D measures, execution of corrective actions) due in the window."""
-    stmt = (select(HumanTask.department_id, HumanTask.lateness_charge, HumanTask.due_at,
-                   HumanTask.completed_at, HumanTask.state)
-            .where(HumanTask.lateness_charge.in_(("measures", "execution")), _in(HumanTask.due_at, window),
-                   _departments(HumanTask.department_id, window)))
-    return session.execute(filter_task_cases(stmt, window)).all()
-
-
-def customer_clocks(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(id, first_answer_due_at, first_answer_met, resolution_due_at, resolution_met, closed_at)
-    of the tracked cases received in the window."""
-    stmt = (select(Case.id, Case.first_answer_due_at, Case.first_answer_met, Case.resolution_due_at,
-                   Case.resolution_met, Case.closed_at)
-            .where(_in(Case.received_at, window), Case.clock_state.is_not(None)))
-    return session.execute(filter_cases(stmt, window)).all()
-
-
-def clock_case_departments(session: Session, window: Window) -> list[tuple[int, int]]:
-    """(case id, department id) for every department with a task on a tracked case received in the window."""
-    stmt = (select(HumanTask.case_id, HumanTask.department_id).distinct().join(Case, Case.id == HumanTask.case_id)
-            .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None)))
-    return [(case_id, department_id) for case_id, department_id in session.execute(filter_cases(stmt, window))]
-
-
-def open_case_received(session: Session, window: Window) -> list[datetime]:
-    """When each case still open (not closed) was received; all open cases, the window's filters applied."""
-    stmt = select(Case.received_at).where(Case.closed_at.is_(None))
-    return list(session.scalars(filter_cases(stmt, window)))
 
 
 def open_case_ages(session: Session, window: Window,
@@ -401,10 +370,9 @@ def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -
                else func.bool_or(func.length(CaseSerial.serial) > length))
         rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
                        own.label("own"))
-                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted)
-                .group_by(Case.id, Case.received_at, value))  # a case counts once per key
-        if rule.dimension == "serial_prefix":
-            rows = rows.where(func.length(CaseSerial.serial) >= length)
+                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted))
+        if rule.dimension == "serial_prefix":  # a case counts once per prefix (a serial once per case: the key)
+            rows = rows.where(func.length(CaseSerial.serial) >= length).group_by(Case.id, Case.received_at, value)
     inner = rows.subquery("matched")
     days = int(rule.window_days)
     within: Any = literal_column(f"count(*) OVER (PARTITION BY matched.key ORDER BY matched.received_at "
