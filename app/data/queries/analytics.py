@@ -359,18 +359,22 @@ def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -
     since = window.start - timedelta(days=rule.window_days)
     counted = and_(Case.feedback_type.in_(list(types)), Case.received_at >= since, Case.received_at < window.end)
     rows: Select[Any]
+    in_period = and_(Case.feedback_type.in_(list(types)), _in(Case.received_at, window))
     if rule.dimension in ("model", "batch"):
         key = Case.product_model if rule.dimension == "model" else Case.batch_no
+        # only the keys the period's cases have: the window before the period is read for those alone
+        period_keys = select(key).where(in_period, key.is_not(None))
         rows = select(Case.id.label("case_id"), Case.received_at.label("received_at"), key.label("key"),
-                      literal_column("true").label("own")).where(counted, key.is_not(None))
+                      literal_column("true").label("own")).where(counted, key.in_(period_keys))
     else:
         length = rule.prefix_length
         value = CaseSerial.serial if rule.dimension == "serial" else func.substr(CaseSerial.serial, 1, length)
         own = (literal_column("true") if rule.dimension == "serial"
                else func.bool_or(func.length(CaseSerial.serial) > length))
+        period_keys = select(value).join(Case, Case.id == CaseSerial.case_id).where(in_period)
         rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
                        own.label("own"))
-                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted))
+                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted, value.in_(period_keys)))
         if rule.dimension == "serial_prefix":  # a case counts once per prefix (a serial once per case: the key)
             rows = rows.where(func.length(CaseSerial.serial) >= length).group_by(Case.id, Case.received_at, value)
     inner = rows.subquery("matched")
