@@ -170,6 +170,11 @@ def test_figures_by_hand_through_the_api(world):
     assert production["execution"] == {"on_time": 0, "late": 1, "rate": 0.0}
     assert on_time["customer"]["first_answer"] == {"on_time": 3, "late": 1, "rate": 75.0}
     assert on_time["customer"]["resolution"] == {"on_time": 1, "late": 1, "rate": 50.0}
+    # the customer's clock of the cases a department worked on: marketing C1 (met, missed), C2 (met, met),
+    # C3 (first answer overdue, resolution not yet due)
+    marketing = next(d for d in on_time["departments"] if d["key"] == "marketing")
+    assert marketing["first_answer"] == {"on_time": 2, "late": 1, "rate": 66.7}
+    assert marketing["resolution"] == {"on_time": 1, "late": 1, "rate": 50.0}
 
     ageing = report(client, headers, "ageing")
     assert {b["key"]: b["count"] for b in ageing["buckets"]} == {"0-3": 0, "4-7": 0, "8-14": 1, "15-30": 1, "31+": 0}
@@ -210,7 +215,13 @@ def test_a_department_head_sees_only_their_department(world):
     headers = api_token(client, "production_head")
     # cases where production has (or had) a task: C1, C2, C4
     assert report(client, headers, "volumes")["total"] == 3
-    assert [d["key"] for d in report(client, headers, "on_time")["departments"]] == ["production"]
+    on_time = report(client, headers, "on_time")
+    assert [d["key"] for d in on_time["departments"]] == ["production"]
+    # C1 (met, missed), C2 (met, met), C4 (met, resolution not yet due)
+    assert on_time["departments"][0]["first_answer"] == {"on_time": 3, "late": 0, "rate": 100.0}
+    assert on_time["departments"][0]["resolution"] == {"on_time": 1, "late": 1, "rate": 50.0}
+    repeat = report(client, headers, "repeat_rate")  # C1, C2 and C4 are all repeats
+    assert (repeat["cases"], repeat["repeats"], repeat["rate"]) == (3, 3, 100.0)
     refused = client.get("/api/v1/reports/volumes", query_string={**MARCH, "department": "marketing"},
                          headers=headers)
     assert refused.status_code == 403
