@@ -387,6 +387,12 @@ def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -
         own = (literal_column("true") if rule.dimension == "serial"
                else func.bool_or(func.length(CaseSerial.serial) > length))
         period_keys = filter_cases(select(value).join(Case, Case.id == CaseSerial.case_id).where(in_period), window)
+        if rule.dimension == "serial":
+            # most serial numbers occur once: only those another case also names can have earlier matches,
+            # so the pass reads the few shared ones instead of every serial of the rule's window
+            other = aliased(CaseSerial)
+            period_keys = period_keys.where(exists().where(other.serial == CaseSerial.serial,
+                                                           other.case_id != CaseSerial.case_id))
         rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
                        own.label("own"))
                 .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted, value.in_(period_keys)))
