@@ -4,6 +4,15 @@ Per dimension a threshold — how many cases, the new one included, within the w
 cluster — and a window in days; a threshold of 0 switches the dimension off. The serial
 prefix dimension also needs a prefix length (0: off). Only cases of the counted feedback
 types take part (praise about a model is no repeated problem).
+
+**Matching an earlier case** — one definition for the early warning and the dashboard's repeat
+rate: a case of a counted type *matches earlier cases* on a dimension when, counting the cases of
+a counted type with the same key (product model; batch number; a serial number; the first
+``prefix_length`` characters of a serial number longer than that) received within the rule's
+window before it (at the same instant: opened before it), it reaches the rule's threshold — at
+least ``threshold − 1`` earlier cases, and at least one. The early warning forms a cluster then
+(:func:`app.services.alerts.evaluate`); the repeat rate counts such cases
+(:func:`repeat_rules`, ``app.data.queries.analytics.repeat_condition``).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension
+from app.data.queries.analytics import RepeatRule
 from app.engine.context import Actor
 from app.i18n import N_
 from app.services import settings
@@ -97,6 +107,22 @@ def parse(data: Mapping[str, Any]) -> Rules:
                  types=chosen)
 
 
+def earlier_needed(rule: Rule) -> int:
+    """Earlier matching cases that make a case a repeat under ``rule`` (see the module's docstring)."""
+    return max(rule.threshold - 1, 1)
+
+
+def repeat_rules(r: Rules) -> list[RepeatRule]:
+    """The switched-on dimensions of ``r`` as the repeat query takes them."""
+    out = []
+    for dimension in AlertDimension.ALL:
+        rule = r.rule(dimension)
+        prefix = r.prefix_length if dimension == AlertDimension.SERIAL_PREFIX else 0
+        if rule.threshold and (dimension != AlertDimension.SERIAL_PREFIX or prefix):
+            out.append(RepeatRule(dimension, earlier_needed(rule), rule.window_days, prefix))
+    return out
+
+
 def rules(session: Session) -> Rules:
     """The rules in force (the defaults while none are stored, or if the stored ones are unreadable)."""
     row = settings.setting_row(session, KEY)
@@ -115,4 +141,5 @@ def set_rules(session: Session, data: Mapping[str, Any], actor: Actor) -> Rules:
     return new
 
 
-__all__ = ["DEFAULT", "FEEDBACK_TYPES", "KEY", "Rule", "Rules", "parse", "rules", "set_rules"]
+__all__ = ["DEFAULT", "FEEDBACK_TYPES", "KEY", "Rule", "Rules", "earlier_needed", "parse", "repeat_rules", "rules",
+           "set_rules"]

@@ -1,7 +1,8 @@
 """Early warning on repeated problems.
 
-When a case is opened (or reclassified into a counted feedback type while Marketing verifies
-it), :func:`evaluate` matches it against earlier cases on the product model, the batch, each
+When a case is opened (or reclassified while Marketing verifies it, or its model, batch or serial
+numbers are corrected: :func:`reproject`), :func:`evaluate` first takes it out of the clusters it
+no longer matches, then matches it against earlier cases on the product model, the batch, each
 serial number and, when configured, each serial prefix — indexed queries, in the caller's
 transaction. A cluster (dimension, key) forms when the rule's threshold is reached within its
 window: Quality is alerted once (in-app and by e-mail through the outbox), and later matching
@@ -44,6 +45,7 @@ from app.services.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 RAISED, JOINED, ACKNOWLEDGED, LINKED = "alert_raised", "alert_case_joined", "alert_acknowledged", "alert_linked"
+LEFT = "alert_case_left"
 QUALITY = "quality"
 _SEPARATORS = re.compile(r"[\s,;，；、]+")
 SERIAL_LENGTH = 120
@@ -109,10 +111,64 @@ def _lock(session: Session, dimension: str, key: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"alert:{dimension}:{key}"})
 
 
+def still_matches(case: Case, serials: list[str], cluster: RepeatCluster, types: tuple[str, ...]) -> bool:
+    """Whether ``case`` (with its current ``serials``) still belongs to ``cluster``: of a counted type
+    and still having the cluster's key on its dimension (whatever the rules switched on since)."""
+    if case.feedback_type not in types:
+        return False
+    if cluster.dimension == AlertDimension.MODEL:
+        return case.product_model == cluster.key
+    if cluster.dimension == AlertDimension.BATCH:
+        return case.batch_no == cluster.key
+    if cluster.dimension == AlertDimension.SERIAL:
+        return cluster.key in serials
+    return any(len(s) > len(cluster.key) and s.startswith(cluster.key) for s in serials)
+
+
+def _leave_stale(session: Session, case: Case, rules: Rules, actor: Actor) -> None:
+    """Take ``case`` out of the clusters it no longer matches (reclassified to a type that does not
+    count, or its model, batch or serial numbers corrected)."""
+    clusters = queries.clusters_of_case(session, case.id)
+    if not clusters:
+        return
+    serials = queries.case_serials(session, case.id)
+    for cluster in clusters:
+        if not still_matches(case, serials, cluster, rules.types):
+            _leave(session, cluster, case, actor)
+
+
+def _leave(session: Session, cluster: RepeatCluster, case: Case, actor: Actor) -> None:
+    """The case leaves the cluster: its count, first and latest case follow the cases that remain
+    (a cluster left with fewer cases than its threshold stays listed, so Quality sees it shrink)."""
+    before = cluster.case_count
+    session.execute(delete(RepeatClusterCase).where(RepeatClusterCase.cluster_id == cluster.id,
+                                                    RepeatClusterCase.case_id == case.id))
+    remaining = [c for c, _joined in queries.cluster_cases(session, cluster.id)]
+    cluster.case_count = len(remaining)
+    if remaining:
+        cluster.first_case_id, cluster.first_at = remaining[0].id, remaining[0].received_at
+        cluster.last_case_id, cluster.last_at = remaining[-1].id, remaining[-1].received_at
+    else:
+        cluster.first_case_id = cluster.last_case_id = None
+    session.flush()
+    audit.record(session, actor=actor, action=LEFT, case_id=case.id, element=f"alert:{cluster.id}",
+                 message=f"{cluster.dimension} {cluster.key}",
+                 before={"case_count": before}, after={"case_count": cluster.case_count, "case": case.number})
+
+
+def reproject(session: Session, case: Case, actor: Actor) -> list[RepeatCluster]:
+    """After the case's product model, batch or serial numbers changed: project them again, leave
+    the clusters it no longer matches and join or form the ones it now does."""
+    project_intake(session, case)
+    return evaluate(session, case, actor)
+
+
 def evaluate(session: Session, case: Case, actor: Actor) -> list[RepeatCluster]:
-    """Match ``case`` against earlier cases; join or form clusters. Returns the clusters formed
-    now (each alerted). Calling it again for the same case changes nothing."""
+    """Leave the clusters ``case`` no longer matches, then match it against earlier cases: join or
+    form clusters. Returns the clusters formed now (each alerted). Calling it again for the same
+    case changes nothing."""
     rules = alert_rules.rules(session)
+    _leave_stale(session, case, rules, actor)
     if case.feedback_type not in rules.types:
         return []
     formed = []
@@ -246,6 +302,22 @@ def link_case(session: Session, user: User, cluster_id: int, case_number: str) -
 
 
 # ---------------------------------------------------------------------------- reading
+
+
+def matches_earlier(session: Session, case: Case) -> list[tuple[str, str]]:
+    """The (dimension, key) pairs on which ``case`` matches earlier cases under the rules in force
+    (the definition in :mod:`app.services.alert_rules`; the repeat rate counts the same cases)."""
+    rules = alert_rules.rules(session)
+    if case.feedback_type not in rules.types:
+        return []
+    found = []
+    for dimension, key in case_keys(session, case, rules):
+        rule = rules.rule(dimension)
+        since = case.received_at - timedelta(days=rule.window_days)
+        needed = alert_rules.earlier_needed(rule)
+        if len(queries.earlier_matches(session, dimension, key, case, since, rules.types, needed)) >= needed:
+            found.append((dimension, key))
+    return found
 
 RELATED_LIMIT = 20
 

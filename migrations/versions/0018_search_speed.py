@@ -7,14 +7,14 @@ one token, exactly). The existing documents get their pairs here. SQLite's trigg
 a document only when it changed.
 
 Revision ID: 0018_search_speed
-Revises: 0016_documents
+Revises: 0017_analytics_speed
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_search_speed"
-down_revision = "0016_documents"
+down_revision = "0017_analytics_speed"
 branch_labels = None
 depends_on = None
 

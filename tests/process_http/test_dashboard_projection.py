@@ -17,5 +17,6 @@ def test_an_8d_report_projects_its_root_cause(flow, prod_app):
         causes = session.execute(select(CaseRootCause.category, Department.code).join(
             Department, Department.id == CaseRootCause.department_id).where(CaseRootCause.case_id == case_id)).all()
         assert causes == [("material", "production")]
-        keys = set(session.scalars(select(CaseMatchKey.value).where(CaseMatchKey.case_id == case_id)))
-        assert keys == {"XK-200|SN9", "XK-200|SN10"}
+        keys = set(session.execute(select(CaseMatchKey.kind, CaseMatchKey.value)
+                                   .where(CaseMatchKey.case_id == case_id)).tuples())
+        assert keys == {("model", "XK-200"), ("serial", "SN9"), ("serial", "SN10")}  # as the early warning reads them

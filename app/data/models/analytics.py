@@ -2,8 +2,8 @@
 
 - :class:`CaseRootCause`: the root-cause category of a case, one row per 8D report (the
   responsible department's D4 category) or per stock count whose outcome names a cause.
-- :class:`CaseMatchKey`: the keys a case can repeat an earlier one on (``serial``: product
-  model + one serial number; the early warning adds ``batch``), for the repeat rate.
+- :class:`CaseMatchKey`: the keys a case was last matched on by the early warning (``model``,
+  ``batch``, ``serial``), so a later correction of them is noticed without parsing the case.
 - :class:`AssessmentLine`: one line (case × department) of a weekly assessment: penalties and
   logistics cost, so costs per department and period are summed without loading workflows.
 
@@ -54,7 +54,7 @@ class CaseMatchKey(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"))
-    #: "serial" (value: "<model>|<serial>", both normalised); other kinds may be added
+    #: "model" (the product model), "batch" (the batch number) or "serial" (one serial number), as stored
     kind: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -81,12 +81,21 @@ class AssessmentLine(Base):
 # Indexes on the tables the dashboard filters by period (declared here, like ``inbox.py`` does, so the
 # model metadata and migration ``0012_dashboard`` agree without touching the other models' modules).
 
-#: cases closed in a period (satisfaction, response rate) and open cases by age
-Index("ix_feedback_case_closed_at", Case.closed_at)
+#: cases closed in a period (satisfaction, response rate, whole-case durations), read from the index
+#: alone on PostgreSQL; open cases by age
+Index("ix_feedback_case_closed_at", Case.closed_at, postgresql_include=["id", "received_at"])
 Index("ix_feedback_case_status_received", Case.status, Case.received_at)
+#: cases received in a period with what volumes and the customer's clock count (index-only on PostgreSQL)
+Index("ix_feedback_case_received_cover", Case.received_at,
+      postgresql_include=["id", "channel", "feedback_type", "category", "product_model", "clock_state",
+                          "first_answer_met", "first_answer_due_at", "resolution_met", "resolution_due_at"])
 #: the department filter (cases where the department has or had a task)
 Index("ix_human_task_department_case", HumanTask.department_id, HumanTask.case_id)
-#: cycle times of tasks completed in a period
-Index("ix_human_task_completed_at", HumanTask.completed_at, HumanTask.department_id)
-#: on-time rates of charged tasks due in a period
-Index("ix_human_task_charge_due", HumanTask.lateness_charge, HumanTask.due_at)
+#: the departments of a period's cases (the customer's clock per department), from the index alone
+Index("ix_human_task_case_department", HumanTask.case_id, HumanTask.department_id)
+#: cycle times of tasks completed in a period (index-only on PostgreSQL)
+Index("ix_human_task_completed_at", HumanTask.completed_at, HumanTask.department_id,
+      postgresql_include=["state", "case_id", "stage", "created_at"])
+#: on-time rates of charged tasks due in a period (index-only on PostgreSQL)
+Index("ix_human_task_charge_due", HumanTask.lateness_charge, HumanTask.due_at,
+      postgresql_include=["department_id", "completed_at", "state", "case_id"])

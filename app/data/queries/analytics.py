@@ -3,25 +3,27 @@
 Every query is bounded by a :class:`Window` — an instant range (a period in UTC) plus equality
 filters on the case and the departments the cases must concern — and reads only indexed
 projection tables (``feedback_case``, ``human_task``, ``survey_response``, ``case_root_cause``,
-``case_match_key``, ``assessment_line``), so its cost follows the chosen period, not the history.
-The queries return plain rows; the service aggregates them.
+``case_serial``, ``assessment_line``), so its cost follows the chosen period, not the history.
+Counting, summing and (on PostgreSQL) percentiles and time buckets are done by the database, so
+a year of cases costs a few grouped rows, not a row per case in Python; on SQLite, which has no
+ordered-set aggregates, the service computes percentiles and buckets from plain rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, exists, func, or_, select
+from sqlalchemy import Row, Select, and_, case, exists, func, literal_column, or_, select, text, tuple_, union
 from sqlalchemy.orm import Session, aliased
 
 from app.data.models import (
     AssessmentLine,
     Case,
-    CaseMatchKey,
     CaseRootCause,
+    CaseSerial,
     Department,
     FormDefinition,
     HumanTask,
@@ -99,6 +101,49 @@ def root_cause_counts(session: Session, window: Window) -> list[tuple[str, int]]
     return [(category, count) for category, count in session.execute(filter_cases(stmt, window))]
 
 
+def is_postgres(session: Session) -> bool:
+    """PostgreSQL computes percentiles and local-time buckets itself; SQLite gets plain rows."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def received_count(session: Session, window: Window) -> int:
+    return int(session.scalar(filter_cases(select(func.count()).select_from(Case)
+                                           .where(_in(Case.received_at, window)), window)) or 0)
+
+
+def received_by_bucket(session: Session, window: Window, size: str, zone: str,
+                       dimensions: Sequence[str]) -> list[tuple[str, Any, date, int]]:
+    """PostgreSQL only: (dimension, value, bucket's first local date, cases) for each of ``dimensions``
+    (columns of ``feedback_case``), the bucket (``day``, ``week`` — Monday —, ``month``) taken in the
+    time zone ``zone``; one grouped pass over the period's cases (GROUPING SETS)."""
+    local = func.timezone(literal_column(_quoted(zone)), func.timezone(literal_column("'UTC'"), Case.received_at))
+    bucket = func.date_trunc(literal_column(_quoted(size)), local)
+    inner = filter_cases(select(bucket.label("bucket"), *(getattr(Case, d).label(d) for d in dimensions))
+                         .where(_in(Case.received_at, window)), window).subquery()
+    columns = [inner.c[d] for d in dimensions]
+    grouping = func.grouping(*columns).label("grouping")
+    stmt = (select(grouping, inner.c.bucket, *columns, func.count().label("cases"))
+            .group_by(func.grouping_sets(*(tuple_(inner.c.bucket, column) for column in columns))))
+    out = []
+    for row in session.execute(stmt):
+        # grouping(): bit i (from the left) set when dimension i is not grouped in this row's set
+        index = next(i for i in range(len(dimensions)) if not row.grouping >> (len(dimensions) - 1 - i) & 1)
+        out.append((dimensions[index], row[2 + index], row.bucket.date(), row.cases))
+    return out
+
+
+def _quoted(value: str) -> str:
+    """``value`` as an SQL string literal (names from our own configuration, never from a request)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def model_counts(session: Session, window: Window) -> list[tuple[str | None, int]]:
+    """(product model, cases received in the window)."""
+    stmt = (select(Case.product_model, func.count()).where(_in(Case.received_at, window))
+            .group_by(Case.product_model))
+    return [(model, count) for model, count in session.execute(filter_cases(stmt, window))]
+
+
 # ---------------------------------------------------------------------------- tasks
 
 
@@ -124,36 +169,105 @@ def closed_case_durations(session: Session, window: Window) -> list[float]:
     return [float(h) for h in session.scalars(filter_cases(stmt, window))]
 
 
-def charged_tasks_due(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(department_id, lateness_charge, due_at, completed_at, state) of the tasks with a lateness
-    charge (8D measures, execution of corrective actions) due in the window."""
-    stmt = (select(HumanTask.department_id, HumanTask.lateness_charge, HumanTask.due_at,
-                   HumanTask.completed_at, HumanTask.state)
+def completed_task_percentiles(session: Session, window: Window) -> list[tuple[str, Any, int, Any, Any]]:
+    """PostgreSQL only: (by, key, count, median, p90) of the hours of :func:`completed_tasks`, ``by``
+    "stage" (key: the stage) or "department" (key: its id); nearest-rank (``percentile_disc``)."""
+    # ranked by the interval itself (the same order as its hours, without converting every row to a
+    # numeric epoch); only the chosen values are converted, by the same expression as before
+    inner = filter_task_cases(
+        select(HumanTask.stage.label("stage"), HumanTask.department_id.label("department_id"),
+               (HumanTask.completed_at - HumanTask.created_at).label("took"))
+        .where(_in(HumanTask.completed_at, window), HumanTask.state == TaskState.COMPLETED,
+               _departments(HumanTask.department_id, window)), window).subquery()
+    ranked = (select(func.grouping(inner.c.stage).label("by_department"), inner.c.stage, inner.c.department_id,
+                     func.count().label("n"), func.percentile_disc(0.5).within_group(inner.c.took).label("median"),
+                     func.percentile_disc(0.9).within_group(inner.c.took).label("p90"))
+              .group_by(func.grouping_sets(tuple_(inner.c.stage), tuple_(inner.c.department_id)))).subquery()
+    stmt = select(ranked.c.by_department, ranked.c.stage, ranked.c.department_id, ranked.c.n,
+                  func.extract("epoch", ranked.c.median) / 3600.0, func.extract("epoch", ranked.c.p90) / 3600.0)
+    return [("department" if by_department else "stage", department_id if by_department else stage, n, median, p90)
+            for by_department, stage, department_id, n, median, p90 in session.execute(stmt)]
+
+
+def closed_case_percentiles(session: Session, window: Window) -> tuple[int, Any, Any]:
+    """PostgreSQL only: (count, median, p90) of :func:`closed_case_durations` (nearest-rank)."""
+    hours = _hours(session, Case.received_at, Case.closed_at)
+    stmt = select(func.count(), func.percentile_disc(0.5).within_group(hours),
+                  func.percentile_disc(0.9).within_group(hours)).where(_in(Case.closed_at, window))
+    count, median, p90 = session.execute(filter_cases(stmt, window)).one()
+    return int(count), median, p90
+
+
+def _sum(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def charged_task_tallies(session: Session, window: Window, now: datetime) -> Sequence[Row[Any]]:
+    """(department_id, lateness_charge, on time, late) of :func:`charged_tasks_due`: done by the due
+    time is on time, done after it or still open after it is late, open and not yet due is neither."""
+    done = and_(HumanTask.completed_at.is_not(None), HumanTask.state == TaskState.COMPLETED)
+    stmt = (select(HumanTask.department_id, HumanTask.lateness_charge,
+                   _sum(and_(done, HumanTask.completed_at <= HumanTask.due_at)).label("on_time"),
+                   _sum(or_(and_(done, HumanTask.completed_at > HumanTask.due_at),
+                            and_(~done, HumanTask.due_at < now))).label("late"))
             .where(HumanTask.lateness_charge.in_(("measures", "execution")), _in(HumanTask.due_at, window),
-                   _departments(HumanTask.department_id, window)))
+                   _departments(HumanTask.department_id, window))
+            .group_by(HumanTask.department_id, HumanTask.lateness_charge))
     return session.execute(filter_task_cases(stmt, window)).all()
 
 
-def customer_clocks(session: Session, window: Window) -> Sequence[Row[Any]]:
-    """(id, first_answer_due_at, first_answer_met, resolution_due_at, resolution_met, closed_at)
-    of the tracked cases received in the window."""
-    stmt = (select(Case.id, Case.first_answer_due_at, Case.first_answer_met, Case.resolution_due_at,
-                   Case.resolution_met, Case.closed_at)
-            .where(_in(Case.received_at, window), Case.clock_state.is_not(None)))
-    return session.execute(filter_cases(stmt, window)).all()
+def _clock_sums(now: datetime, columns: Any) -> list[Any]:
+    """on time / late of the first answer and the resolution: a recorded outcome counts as it is, a
+    clock without one that is past its due time as missed."""
+    out = []
+    for met, due in ((columns.first_answer_met, columns.first_answer_due_at),
+                     (columns.resolution_met, columns.resolution_due_at)):
+        out += [_sum(met.is_(True)), _sum(or_(met.is_(False), and_(met.is_(None), due < now)))]
+    return out
 
 
-def clock_case_departments(session: Session, window: Window) -> list[tuple[int, int]]:
-    """(case id, department id) for every department with a task on a tracked case received in the window."""
-    stmt = (select(HumanTask.case_id, HumanTask.department_id).distinct().join(Case, Case.id == HumanTask.case_id)
-            .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None)))
-    return [(case_id, department_id) for case_id, department_id in session.execute(filter_cases(stmt, window))]
+def customer_clock_tallies(session: Session, window: Window, now: datetime) -> tuple[int, int, int, int]:
+    """(first answer on time, late, resolution on time, late) over the tracked cases received in the window."""
+    stmt = select(*_clock_sums(now, Case)).where(_in(Case.received_at, window), Case.clock_state.is_not(None))
+    row = session.execute(filter_cases(stmt, window)).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-def open_case_received(session: Session, window: Window) -> list[datetime]:
-    """When each case still open (not closed) was received; all open cases, the window's filters applied."""
-    stmt = select(Case.received_at).where(Case.closed_at.is_(None))
-    return list(session.scalars(filter_cases(stmt, window)))
+def customer_clock_department_tallies(session: Session, window: Window, now: datetime) -> Sequence[Row[Any]]:
+    """(department id, first answer on time, late, resolution on time, late) per department with a task
+    on a tracked case received in the window (within the window's departments)."""
+    if is_postgres(session):
+        # driven by the period's cases: each looks up its departments in the (case_id, department_id)
+        # index (a DISTINCT per case), instead of joining every task ever created and de-duplicating
+        departments = (select(HumanTask.department_id).distinct()
+                       .where(HumanTask.case_id == Case.id, HumanTask.department_id.is_not(None),
+                              _departments(HumanTask.department_id, window)).lateral("departments"))
+        cases = filter_cases(select(departments.c.department_id, *_clock_sums(now, Case))
+                             .select_from(Case).join(departments, literal_column("true"))
+                             .where(_in(Case.received_at, window), Case.clock_state.is_not(None)), window)
+        return session.execute(cases.group_by(departments.c.department_id)).all()
+    # the case's clock columns ride along in the DISTINCT, so the cases are read once
+    pairs = filter_cases(
+        select(HumanTask.case_id, HumanTask.department_id, Case.first_answer_met, Case.first_answer_due_at,
+               Case.resolution_met, Case.resolution_due_at).distinct()
+        .join(Case, Case.id == HumanTask.case_id)
+        .where(_in(Case.received_at, window), Case.clock_state.is_not(None), HumanTask.department_id.is_not(None),
+               _departments(HumanTask.department_id, window)), window).subquery()
+    stmt = select(pairs.c.department_id, *_clock_sums(now, pairs.c)).group_by(pairs.c.department_id)
+    return session.execute(stmt).all()
+
+
+def open_case_ages(session: Session, window: Window,
+                   bounds: Sequence[tuple[datetime | None, datetime | None]]) -> list[int]:
+    """Open cases (the window's filters applied) per age bucket, a bucket being (received at or after,
+    received before) — None: no bound."""
+    sums = []
+    for oldest, newest in bounds:
+        conditions = [Case.received_at >= oldest] if oldest is not None else []
+        conditions += [Case.received_at < newest] if newest is not None else []
+        sums.append(_sum(and_(*conditions) if conditions else True))
+    row = session.execute(filter_cases(select(*sums).where(Case.closed_at.is_(None)), window)).one()
+    return [int(n) for n in row]
 
 
 def overdue_open_tasks(session: Session, window: Window, now: datetime) -> list[tuple[int | None, int]]:
@@ -176,6 +290,14 @@ def closed_case_scores(session: Session, window: Window) -> list[int | None]:
     return list(session.scalars(filter_cases(stmt, window)))
 
 
+def closed_score_counts(session: Session, window: Window) -> list[tuple[int | None, int]]:
+    """(survey score — None: no answer —, cases) of the cases closed in the window."""
+    stmt = (select(SurveyResponse.score, func.count()).select_from(Case)
+            .outerjoin(SurveyResponse, SurveyResponse.case_id == Case.id)
+            .where(_in(Case.closed_at, window)).group_by(SurveyResponse.score))
+    return [(score, count) for score, count in session.execute(filter_cases(stmt, window))]
+
+
 def assessment_sums(session: Session, window: Window, first: date, last: date) -> Sequence[Row[Any]]:
     """(department_id, measure penalty, execution penalty, logistics cost) summed over the weekly
     assessments whose week begins between ``first`` and ``last``."""
@@ -190,15 +312,138 @@ def assessment_sums(session: Session, window: Window, first: date, last: date) -
     return session.execute(stmt).all()
 
 
-def repeat_case_ids(session: Session, window: Window, kinds: Sequence[str]) -> set[int]:
-    """Cases received in the window with a match key (of ``kinds``) an earlier case also has."""
-    earlier = aliased(CaseMatchKey)
-    stmt = (select(CaseMatchKey.case_id).distinct().join(Case, Case.id == CaseMatchKey.case_id)
-            .where(CaseMatchKey.kind.in_(kinds), _in(CaseMatchKey.received_at, window),
-                   exists().where(earlier.kind == CaseMatchKey.kind, earlier.value == CaseMatchKey.value,
-                                  earlier.received_at < CaseMatchKey.received_at,
-                                  earlier.case_id != CaseMatchKey.case_id)))
+@dataclass(frozen=True)
+class RepeatRule:
+    """One early-warning dimension as the repeat query needs it (see ``app.services.alert_rules``)."""
+
+    dimension: str  # "model", "batch", "serial" or "serial_prefix"
+    earlier: int  # earlier matching cases needed (at least 1)
+    window_days: int
+    prefix_length: int = 0  # serial_prefix only
+
+
+def _since(session: Session, moment: Any, days: int) -> Any:
+    """``moment`` minus ``days`` days, exactly, in the database (SQLite keeps the stored microseconds)."""
+    if is_postgres(session):
+        return moment - func.make_interval(0, 0, 0, days)
+    return func.datetime(moment, f"-{int(days)} days").op("||")(func.substr(moment, 20))
+
+
+def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> Any:
+    """How many (up to ``rule.earlier``) earlier cases of ``types`` match the outer ``feedback_case`` on
+    the rule's dimension within its window — received within the window before it, or at the same
+    instant and opened before it. The definition the early warning uses (``queries.alerts.earlier_matches``)."""
+    earlier = aliased(Case)
+    timing = and_(earlier.received_at >= _since(session, Case.received_at, rule.window_days),
+                  or_(earlier.received_at < Case.received_at,
+                      and_(earlier.received_at == Case.received_at, earlier.id < Case.id)),
+                  earlier.feedback_type.in_(list(types)))
+    if rule.dimension in ("model", "batch"):
+        column = "product_model" if rule.dimension == "model" else "batch_no"
+        matches = select(earlier.id).where(getattr(earlier, column) == getattr(Case, column), timing)
+    else:
+        mine, theirs = aliased(CaseSerial), aliased(CaseSerial)
+        if rule.dimension == "serial":
+            same = theirs.serial == mine.serial
+        else:
+            length = rule.prefix_length
+            same = and_(func.length(mine.serial) > length,
+                        func.substr(theirs.serial, 1, length) == func.substr(mine.serial, 1, length))
+        matches = (select(earlier.id).distinct().select_from(mine)
+                   .join(theirs, same).join(earlier, earlier.id == theirs.case_id)
+                   .where(mine.case_id == Case.id, theirs.case_id != Case.id, timing))
+    limited = matches.correlate(Case).limit(rule.earlier).subquery()
+    return select(func.count()).select_from(limited).scalar_subquery()
+
+
+def repeat_condition(session: Session, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """``feedback_case`` (the outer row) is a repeat: of a counted type, with at least ``earlier``
+    earlier matching cases on one of the ``rules``' dimensions."""
+    if not rules:
+        return Case.id.is_(None)  # nothing is switched on: no case is a repeat
+    return and_(Case.feedback_type.in_(list(types)),
+                or_(*(_earlier_count(session, rule, types) >= rule.earlier for rule in rules)))
+
+
+def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -> Select:
+    """PostgreSQL: the ids of the cases received in the window that have at least ``rule.earlier``
+    earlier matching cases (the same definition as :func:`_earlier_count`), by one window-function
+    pass over the counted cases of the period and the rule's window before it — instead of a
+    look-up per case. Earlier cases at the same instant count only when opened before (smaller id)."""
+    since = window.start - timedelta(days=rule.window_days)
+    counted = and_(Case.feedback_type.in_(list(types)), Case.received_at >= since, Case.received_at < window.end)
+    rows: Select[Any]
+    in_period = and_(Case.feedback_type.in_(list(types)), _in(Case.received_at, window))
+    if rule.dimension in ("model", "batch"):
+        key = Case.product_model if rule.dimension == "model" else Case.batch_no
+        # only the keys the period's cases have: the window before the period is read for those alone
+        # (and only of the cases the report counts — a department head's own)
+        period_keys = filter_cases(select(key).where(in_period, key.is_not(None)), window)
+        rows = select(Case.id.label("case_id"), Case.received_at.label("received_at"), key.label("key"),
+                      literal_column("true").label("own")).where(counted, key.in_(period_keys))
+    else:
+        length = rule.prefix_length
+        value = CaseSerial.serial if rule.dimension == "serial" else func.substr(CaseSerial.serial, 1, length)
+        own = (literal_column("true") if rule.dimension == "serial"
+               else func.bool_or(func.length(CaseSerial.serial) > length))
+        period_keys = filter_cases(select(value).join(Case, Case.id == CaseSerial.case_id).where(in_period), window)
+        if rule.dimension == "serial":
+            # most serial numbers occur once: only those another case also names can have earlier matches,
+            # so the pass reads the few shared ones instead of every serial of the rule's window
+            other = aliased(CaseSerial)
+            period_keys = period_keys.where(exists().where(other.serial == CaseSerial.serial,
+                                                           other.case_id != CaseSerial.case_id))
+        rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
+                       own.label("own"))
+                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted, value.in_(period_keys)))
+        if rule.dimension == "serial_prefix":  # a case counts once per prefix (a serial once per case: the key)
+            rows = rows.where(func.length(CaseSerial.serial) >= length).group_by(Case.id, Case.received_at, value)
+    inner = rows.subquery("matched")
+    days = int(rule.window_days)
+    within: Any = literal_column(f"count(*) OVER (PARTITION BY matched.key ORDER BY matched.received_at "
+                            f"RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW)")
+    later_peers = func.count().over(partition_by=(inner.c.key, inner.c.received_at), order_by=inner.c.case_id,
+                                    rows=(1, None))
+    counts = select(inner.c.case_id, inner.c.received_at, inner.c.own,
+                    (within - 1 - later_peers).label("earlier")).subquery()
+    return (select(counts.c.case_id).where(counts.c.own, counts.c.earlier >= rule.earlier,
+                                           counts.c.received_at >= window.start))
+
+
+def _repeat_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """A condition on the outer ``feedback_case``: it is a repeat (PostgreSQL: by window functions)."""
+    if not is_postgres(session):
+        return repeat_condition(session, rules, types)
+    if not rules:
+        return Case.id.is_(None)
+    found = union(*(_earlier_by_window(rule, types, window) for rule in rules))
+    return Case.id.in_(found)
+
+
+def repeat_count(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> int:
+    """Cases received in the window that are repeats (:func:`repeat_condition`)."""
+    stmt = (select(func.count()).select_from(Case)
+            .where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types)))
+    return int(session.scalar(filter_cases(stmt, window)) or 0)
+
+
+def repeat_case_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> set[int]:
+    stmt = select(Case.id).where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types))
     return set(session.scalars(filter_cases(stmt, window)))
+
+
+def repeats_in(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+    """The drill-down's condition: the case is a repeat (the period is the drill's own)."""
+    return _repeat_ids(session, window, rules, types)
+
+
+def no_jit(session: Session) -> None:
+    """PostgreSQL's JIT compiles the big period queries for seconds to save milliseconds: off for the
+    reports' transaction; and a year's percentiles sort some 200k rows, which spill to disk within
+    the default 4 MB of sort memory: 32 MB for this transaction alone."""
+    if is_postgres(session):
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '32MB'"))
 
 
 # ---------------------------------------------------------------------------- drill-down and labels

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import User
+from app.data.queries.analytics import no_jit
 from app.engine.errors import NotFound
 from app.i18n import N_
 from app.services import policy
@@ -39,6 +40,7 @@ def compute(session: Session, metric: str, f: ReportFilter, labels: Labels) -> d
     function = METRICS.get(metric)
     if function is None:
         raise NotFound(N_("Unknown report."))
+    no_jit(session)
     return function(session, f, labels)
 
 

@@ -11,7 +11,7 @@ of the clicked time bucket:
 - ``ageing`` (key: an age bucket): cases open now of that age; ``overdue`` (key: a department
   code): cases with a task of the department overdue now;
 - ``satisfaction`` (key: a score 1–5): cases closed in the period answered with that score;
-- ``repeat_rate``: cases received in the period that repeat an earlier one.
+- ``repeat_rate``: cases received in the period that match earlier cases (the early warning's rules).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from app.clock import clock, local_zone
 from app.data.models import Case
 from app.data.queries import analytics as q
 from app.i18n import N_
+from app.services import alert_rules
 from app.services.analytics import labels as L
 from app.services.analytics.filters import ReportFilter
-from app.services.analytics.metrics import REPEAT_KINDS, VOLUME_DIMENSIONS, bucket_of, bucket_size
+from app.services.analytics.metrics import VOLUME_DIMENSIONS, bucket_of, bucket_size
 from app.services.analytics.scope import window
 from app.services.errors import InvalidInput
 
@@ -105,5 +106,6 @@ def drill(session: Session, f: ReportFilter, args: Mapping[str, str]) -> Select[
             raise InvalidInput(N_("Unknown chart key."))
         return q.drill_cases(w, q.with_score(int(key)), period_column=Case.closed_at)
     if chart == "repeat_rate":
-        return q.drill_cases(w, q.with_ids(q.repeat_case_ids(session, w, REPEAT_KINDS)))
+        rules = alert_rules.rules(session)
+        return q.drill_cases(w, q.repeats_in(session, w, alert_rules.repeat_rules(rules), rules.types))
     raise InvalidInput(N_("Unknown chart."))

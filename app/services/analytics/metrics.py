@@ -24,8 +24,9 @@ Definitions (also on the dashboard and in the README):
   against the previous period, and the response rate (answers ÷ cases closed).
 - **costs**: penalties (late measures, late execution) and logistics costs per department, from the
   weekly assessments whose week begins in the period.
-- **repeat_rate**: the share of cases received in the period that match an earlier case (received
-  before it, any time) on the same product model and serial number.
+- **repeat_rate**: the share of cases received in the period that match earlier cases as the early
+  warning defines it (``app.services.alert_rules``): on the product model, the batch number, a serial
+  number or a serial prefix, each rule's threshold reached within its window.
 """
 
 from __future__ import annotations
@@ -42,14 +43,13 @@ from sqlalchemy.orm import Session
 from app.clock import clock, local_zone
 from app.data.queries import analytics as q
 from app.i18n import N_
+from app.services import alert_rules
 from app.services.analytics import labels as L
 from app.services.analytics.filters import ReportFilter
 from app.services.analytics.naming import Labels
 from app.services.analytics.scope import window
 
 VOLUME_DIMENSIONS = ("channel", "feedback_type", "category", "product_model")
-#: match-key kinds a repeat is found on (the early warning may add "batch")
-REPEAT_KINDS: tuple[str, ...] = ("serial",)
 MAX_MODELS = 15  # product models shown by name in the volume chart; the rest are summed as "other"
 OTHER = "_other"  # the summed rest of the product models (not a model name)
 
@@ -108,19 +108,35 @@ def _key(value: str | None) -> str:
 # ---------------------------------------------------------------------------- volumes and Pareto
 
 
-def volumes(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
-    """Cases received per bucket, by each of :data:`VOLUME_DIMENSIONS`; total and the previous period's."""
-    rows = q.received_cases(session, window(session, f))
+def _volume_counts(session: Session, w: q.Window, f: ReportFilter, days: list[date]) -> dict[str, dict[str, list[int]]]:
+    """dimension → value → cases per bucket: grouped by PostgreSQL, or bucketed here from the rows (SQLite)."""
     size = bucket_size(f)
-    days = buckets(f)
     index = {day: i for i, day in enumerate(days)}
+    counts: dict[str, dict[str, list[int]]] = {dim: defaultdict(lambda: [0] * len(days)) for dim in VOLUME_DIMENSIONS}
+    if q.is_postgres(session):
+        for dim, value, first, n in q.received_by_bucket(session, w, size, local_zone().key, VOLUME_DIMENSIONS):
+            slot = index.get(first)
+            if slot is not None:
+                counts[dim][_key(value)][slot] += n
+        return counts
+    rows = q.received_cases(session, w)
     slots = [index.get(bucket_of(row.received_at, size)) for row in rows]  # once per case, not per dimension
-    dimensions: dict[str, Any] = {}
     for dim in VOLUME_DIMENSIONS:
-        counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
         for row, slot in zip(rows, slots, strict=True):
             if slot is not None:
-                counts[_key(getattr(row, dim))][slot] += 1
+                counts[dim][_key(getattr(row, dim))][slot] += 1
+    return counts
+
+
+def volumes(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
+    """Cases received per bucket, by each of :data:`VOLUME_DIMENSIONS`; total and the previous period's."""
+    w = window(session, f)
+    size = bucket_size(f)
+    days = buckets(f)
+    all_counts = _volume_counts(session, w, f, days)
+    dimensions: dict[str, Any] = {}
+    for dim in VOLUME_DIMENSIONS:
+        counts = all_counts[dim]
         keys = sorted(counts, key=lambda k: (-sum(counts[k]), k))
         if dim == "product_model" and len(keys) > MAX_MODELS:
             rest = [sum(c) for c in zip(*(counts[k] for k in keys[MAX_MODELS:]), strict=True)]
@@ -130,11 +146,12 @@ def volumes(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]
         dimensions[dim] = {"series": [
             {"key": k, "label": labels.text(N_("Other models")) if (dim == "product_model" and k == OTHER)
              else labels.key(dim, k), "counts": counts[k], "total": sum(counts[k])} for k in keys]}
-    previous = len(q.received_cases(session, window(session, f.previous())))
+    total = q.received_count(session, w)
+    previous = q.received_count(session, window(session, f.previous()))
     table_rows = [[dim, s["label"], day.isoformat(), n] for dim in VOLUME_DIMENSIONS
                   for s in dimensions[dim]["series"] for day, n in zip(days, s["counts"], strict=True) if n]
     return {"metric": "volumes", "bucket": size, "buckets": [d.isoformat() for d in days],
-            "total": len(rows), "previous_total": previous, "dimensions": dimensions,
+            "total": total, "previous_total": previous, "dimensions": dimensions,
             "table": {"columns": [N_("Dimension"), N_("Value"), N_("From"), N_("Cases")], "rows": table_rows}}
 
 
@@ -163,7 +180,9 @@ def pareto_causes(session: Session, f: ReportFilter, labels: Labels) -> dict[str
 
 def pareto_models(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
     """Cases received in the period per product model, most frequent first."""
-    counts = Counter(_key(row.product_model) for row in q.received_cases(session, window(session, f)))
+    counts: Counter[str] = Counter()
+    for model, n in q.model_counts(session, window(session, f)):
+        counts[_key(model)] += n
     items, total = _pareto(counts.items(), lambda k: labels.key("product_model", k))
     return {"metric": "pareto_models", "items": items, "total": total,
             "table": _pareto_table(items, N_("Product model"))}
@@ -177,9 +196,23 @@ def _cycle(key: str, label: str, hours: list[float]) -> dict[str, Any]:
             "p90_hours": percentile(hours, 0.9)}
 
 
-def cycle_times(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
-    """Median and 90th percentile hours per stage and per department (tasks completed in the period)."""
-    w = window(session, f)
+def _cycle_groups(session: Session, w: q.Window, labels: Labels) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(stages, departments): percentiles by PostgreSQL, or from the rows here (SQLite). The hours are
+    rounded to one decimal after the rank is taken — the same value, as rounding keeps the order."""
+    if q.is_postgres(session):
+        stage_rows: dict[str, tuple[int, Any, Any]] = {}
+        department_rows: dict[str, tuple[int, Any, Any]] = {}
+        for by, key, count, median, p90 in q.completed_task_percentiles(session, w):
+            if by == "stage":
+                stage_rows[key or L.NONE_KEY] = (count, median, p90)
+            else:
+                department_rows[labels.department_code(key)] = (count, median, p90)
+        stages = [_ranked(k, labels.key("stage", k), *v) for k, v in sorted(stage_rows.items())]
+        count, median, p90 = q.closed_case_percentiles(session, w)
+        if count:
+            stages.append(_ranked(L.WHOLE_CASE, labels.key("stage", L.WHOLE_CASE), count, median, p90))
+        departments = [_ranked(k, labels.key("department", k), *v) for k, v in sorted(department_rows.items())]
+        return stages, departments
     by_stage: dict[str, list[float]] = defaultdict(list)
     by_department: dict[str, list[float]] = defaultdict(list)
     for row in q.completed_tasks(session, w):
@@ -190,7 +223,18 @@ def cycle_times(session: Session, f: ReportFilter, labels: Labels) -> dict[str, 
     whole = [round(h, 1) for h in q.closed_case_durations(session, w)]
     if whole:
         stages.append(_cycle(L.WHOLE_CASE, labels.key("stage", L.WHOLE_CASE), whole))
-    departments = [_cycle(k, labels.key("department", k), v) for k, v in sorted(by_department.items())]
+    return stages, [_cycle(k, labels.key("department", k), v) for k, v in sorted(by_department.items())]
+
+
+def _ranked(key: str, label: str, count: int, median: Any, p90: Any) -> dict[str, Any]:
+    return {"key": key, "label": label, "count": int(count),
+            "median_hours": None if median is None else round(float(median), 1),
+            "p90_hours": None if p90 is None else round(float(p90), 1)}
+
+
+def cycle_times(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
+    """Median and 90th percentile hours per stage and per department (tasks completed in the period)."""
+    stages, departments = _cycle_groups(session, window(session, f), labels)
     rows = ([[labels.text(N_("Stage")), s["label"], s["count"], s["median_hours"], s["p90_hours"]] for s in stages]
             + [[labels.text(N_("Department")), d["label"], d["count"], d["median_hours"], d["p90_hours"]]
                for d in departments])
@@ -203,44 +247,25 @@ def _tally() -> dict[str, int]:
     return {"on_time": 0, "late": 0}
 
 
-def _judge(tally: dict[str, int], met: bool | None) -> None:
-    if met is not None:
-        tally["on_time" if met else "late"] += 1
-
-
-def _task_met(row: Any, now: datetime) -> bool | None:
-    """On time (True), late (False), or not yet judged (None: open and not yet due, or cancelled in time)."""
-    if row.completed_at is not None and row.state == "completed":
-        return bool(row.completed_at <= row.due_at)
-    return False if row.due_at < now else None
-
-
-def _clock_met(met: bool | None, due: datetime | None, now: datetime) -> bool | None:
-    if met is not None:
-        return met
-    return False if due is not None and due < now else None
+def _add(tally: dict[str, int], on_time: int, late: int) -> None:
+    tally["on_time"] += int(on_time)
+    tally["late"] += int(late)
 
 
 def on_time(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
-    """On-time rates per department: 8D measures, execution, and the customer's clock."""
+    """On-time rates per department: 8D measures, execution, and the customer's clock (counted by the database)."""
     w = window(session, f)
     now = clock.now()
     tallies: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(_tally))
-    for row in q.charged_tasks_due(session, w):
-        _judge(tallies[labels.department_code(row.department_id)][row.lateness_charge], _task_met(row, now))
-    clocks = q.customer_clocks(session, w)
-    departments_of: dict[int, set[int]] = defaultdict(set)
-    for case_id, department_id in q.clock_case_departments(session, w):
-        if w.department_ids is None or department_id in w.department_ids:
-            departments_of[case_id].add(department_id)
-    overall = {"first_answer": _tally(), "resolution": _tally()}
-    for row in clocks:
-        results = {"first_answer": _clock_met(row.first_answer_met, row.first_answer_due_at, now),
-                   "resolution": _clock_met(row.resolution_met, row.resolution_due_at, now)}
-        for name, met in results.items():
-            _judge(overall[name], met)
-            for department_id in departments_of[row.id]:
-                _judge(tallies[labels.department_code(department_id)][name], met)
+    for department_id, charge, on, late in q.charged_task_tallies(session, w, now):
+        _add(tallies[labels.department_code(department_id)][charge], on, late)
+    first_on, first_late, resolution_on, resolution_late = q.customer_clock_tallies(session, w, now)
+    overall = {"first_answer": {"on_time": first_on, "late": first_late},
+               "resolution": {"on_time": resolution_on, "late": resolution_late}}
+    for department_id, *sums in q.customer_clock_department_tallies(session, w, now):
+        code = labels.department_code(department_id)
+        _add(tallies[code]["first_answer"], sums[0], sums[1])
+        _add(tallies[code]["resolution"], sums[2], sums[3])
     kinds = (*L.CHARGES, *L.CLOCKS)
 
     def cell(t: dict[str, int]) -> dict[str, Any]:
@@ -264,13 +289,11 @@ def ageing(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
     """Open cases by age now (the period does not apply), and open case tasks overdue now per department."""
     w = window(session, f)
     now = clock.now()
-    counts = dict.fromkeys((k for k, _l, _lo, _hi in L.AGE_BUCKETS), 0)
-    for received in q.open_case_received(session, w):
-        age = (now - received).total_seconds() / 86400.0
-        for key, _label, low, high in L.AGE_BUCKETS:
-            if (low is None or age > low) and (high is None or age <= high):
-                counts[key] += 1
-                break
+    # age in days: a bucket holds ages above ``low`` up to ``high``, i.e. received from now − high
+    # (inclusive) to now − low (exclusive)
+    bounds = [(now - timedelta(days=high) if high is not None else None,
+               now - timedelta(days=low) if low is not None else None) for _k, _l, low, high in L.AGE_BUCKETS]
+    counts = dict(zip((k for k, *_ in L.AGE_BUCKETS), q.open_case_ages(session, w, bounds), strict=True))
     bucket_items = [{"key": k, "label": labels.key("age", k), "count": counts[k]} for k, *_ in L.AGE_BUCKETS]
     overdue: list[dict[str, Any]] = sorted(
         ({"key": labels.department_code(d), "label": labels.department(d), "count": n}
@@ -290,8 +313,14 @@ def satisfaction_index(scores: Sequence[int]) -> float | None:
 
 
 def _satisfaction_of(session: Session, f: ReportFilter) -> tuple[list[int], int]:
-    scores = q.closed_case_scores(session, window(session, f))
-    return [s for s in scores if s is not None], len(scores)
+    """(the answers' scores, cases closed) of the period, from counts per score."""
+    scores: list[int] = []
+    closed = 0
+    for score, n in q.closed_score_counts(session, window(session, f)):
+        closed += n
+        if score is not None:
+            scores += [int(score)] * n
+    return scores, closed
 
 
 def satisfaction(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
@@ -334,12 +363,16 @@ def costs(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
 
 
 def repeat_rate(session: Session, f: ReportFilter, labels: Labels) -> dict[str, Any]:
-    """Share of the cases received in the period that match an earlier case (same product model and serial)."""
+    """Share of the cases received in the period that match earlier cases as the early warning's rules
+    define it (``app.services.alert_rules``: product model, batch, serial number or prefix, each within
+    its window and threshold)."""
     w = window(session, f)
-    total = len(q.received_cases(session, w))
-    repeats = len(q.repeat_case_ids(session, w, REPEAT_KINDS))
+    rules = alert_rules.rules(session)
+    total = q.received_count(session, w)
+    repeats = q.repeat_count(session, w, alert_rules.repeat_rules(rules), rules.types)
+    kinds = [r.dimension for r in alert_rules.repeat_rules(rules)]
     return {"metric": "repeat_rate", "cases": total, "repeats": repeats, "rate": rate(repeats, total),
-            "kinds": list(REPEAT_KINDS),
+            "kinds": kinds,
             "table": {"columns": [N_("Cases"), N_("Repeats"), N_("Repeat rate (%)")],
                       "rows": [[total, repeats, rate(repeats, total)]]}}
 

@@ -5,9 +5,10 @@ After every save, in the same transaction:
 - an 8D report just completed records its D4 root-cause category for its department (a rework
   round replaces the earlier one) in ``case_root_cause``;
 - a stock count whose outcome names a cause (:data:`~app.services.analytics.labels.STOCK_COUNT_CAUSES`)
-  records it once per case;
-- the case's repeat keys (product model + each serial number) are brought up to date in
-  ``case_match_key``;
+  records it once per case; a later count naming none (a real quality problem) removes it;
+- the case's match keys (product model, batch number, each serial number) are brought up to date
+  in ``case_match_key``; when they changed after intake, the early warning re-matches the case
+  (:func:`app.services.alerts.reproject`);
 - a weekly assessment's computed lines (penalties, logistics costs per case and department) replace
   its earlier lines in ``assessment_line``.
 
@@ -16,7 +17,6 @@ The dashboard reads only these tables, never the workflows.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,14 +35,15 @@ from app.data.models import (
     ProcessInstance,
     TaskState,
 )
-from app.engine.context import RunContext
+from app.engine.context import Actor, RunContext
 from app.engine.projection import task_data_change
+from app.services import alerts
 from app.services.analytics.labels import ROOT_CAUSES, STOCK_COUNT_CAUSES
 
 EIGHT_D_FORM = "eight_d_report"
+STOCK_COUNT_FORM = "stock_count_entry"
 CAUSE_FIELD = "d4_root_cause_category"
 ASSESSMENT_PROCESS = "weekly_assessment"
-SERIAL_SPLIT = re.compile(r"[\s,;，；、/|]+")
 MAX_KEYS = 200  # serial numbers of one case taken as repeat keys
 
 
@@ -57,8 +58,9 @@ def analytics_hook(session: Session, instance: ProcessInstance, workflow: Any, c
     for row in ctx.closed:
         if row.state == TaskState.COMPLETED and row.form_key == EIGHT_D_FORM:
             _eight_d_cause(session, case, workflow, row)
-    _stock_count_cause(session, case, _latest_data(workflow))
-    refresh_match_keys(session, case)
+    counted = any(row.form_key == STOCK_COUNT_FORM and row.state == TaskState.COMPLETED for row in ctx.closed)
+    record_stock_count_cause(session, case, _latest_data(workflow), counted)
+    refresh_match_keys(session, case, ctx.actor)
 
 
 def _latest_data(workflow: Any) -> dict[str, Any]:
@@ -83,9 +85,17 @@ def _eight_d_cause(session: Session, case: Case, workflow: Any, row: HumanTask) 
         _record_cause(session, case, category, "8d", row.department_id, row.id)
 
 
-def _stock_count_cause(session: Session, case: Case, data: dict[str, Any]) -> None:
-    category = STOCK_COUNT_CAUSES.get(str(data.get("stock_count_outcome") or ""))
+def record_stock_count_cause(session: Session, case: Case, data: dict[str, Any], counted: bool) -> None:
+    """Record the cause a stock count names; ``counted``: a count was entered in this operation, so a
+    new outcome naming no cause (a real quality problem) removes one an earlier count recorded."""
+    outcome = str(data.get("stock_count_outcome") or "")
+    if outcome not in STOCK_COUNT_CAUSES:
+        return
+    category = STOCK_COUNT_CAUSES[outcome]
     if category is None:
+        if counted:
+            session.execute(delete(CaseRootCause).where(CaseRootCause.case_id == case.id,
+                                                        CaseRootCause.source == "stock_count"))
         return
     recorded = session.scalar(select(CaseRootCause.category).where(
         CaseRootCause.case_id == case.id, CaseRootCause.source == "stock_count"))
@@ -94,25 +104,34 @@ def _stock_count_cause(session: Session, case: Case, data: dict[str, Any]) -> No
 
 
 def match_keys(case: Case) -> set[tuple[str, str]]:
-    """The (kind, value) keys ``case`` can repeat an earlier case on: ``serial`` = "MODEL|SERIAL"
-    (upper case, blanks removed) for each serial number of the intake."""
-    model = re.sub(r"\s+", "", (case.product_model or "")).upper()
-    if not model:
-        return set()
-    serials = [s.upper() for s in SERIAL_SPLIT.split(case.serial_numbers or "") if s][:MAX_KEYS]
-    return {("serial", f"{model}|{serial}"[:300]) for serial in serials}
+    """The keys ``case`` was last matched on, as the early warning reads them: ``model`` (the product
+    model), ``batch`` (the batch number) and ``serial`` (each serial number,
+    :func:`app.services.alerts.split_serials`)."""
+    keys = {("serial", serial) for serial in alerts.split_serials(case.serial_numbers)[:MAX_KEYS]}
+    if case.product_model:
+        keys.add(("model", case.product_model[:300]))
+    if case.batch_no:
+        keys.add(("batch", case.batch_no[:300]))
+    return keys
 
 
-def refresh_match_keys(session: Session, case: Case) -> None:
+def refresh_match_keys(session: Session, case: Case, actor: Actor | None = None) -> None:
+    """Bring ``case_match_key`` in step with the case (one read when nothing changed). When keys
+    recorded before changed — the model, batch or serial numbers were corrected after intake — the
+    early warning is told (``actor`` given): the case leaves the clusters it no longer matches and
+    joins or forms the ones it now does."""
     wanted = match_keys(case)
     rows = session.scalars(select(CaseMatchKey).where(CaseMatchKey.case_id == case.id)).all()
     if {(r.kind, r.value) for r in rows} == wanted and all(r.received_at == case.received_at for r in rows):
         return
+    changed = bool(rows) and {(r.kind, r.value) for r in rows} != wanted
     for row in rows:
         session.delete(row)
     session.flush()
     session.add_all(CaseMatchKey(case_id=case.id, kind=kind, value=value, received_at=case.received_at)
                     for kind, value in sorted(wanted))
+    if changed and actor is not None:
+        alerts.reproject(session, case, actor)
 
 
 def _money(value: Any) -> Decimal:

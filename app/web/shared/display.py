@@ -110,6 +110,7 @@ AUDIT_ACTIONS = {
     "retention_applied": N_("Retention applied"),
     "alert_raised": N_("Alert on repeated problems raised"),
     "alert_case_joined": N_("Case joined an alert on repeated problems"),
+    "alert_case_left": N_("Case left an alert on repeated problems (no longer matches)"),
     "alert_acknowledged": N_("Alert acknowledged"),
     "alert_linked": N_("Alert linked to a case"),
     "cases_exported": N_("Cases exported"),

@@ -1,0 +1,173 @@
+"""One definition of "matches an earlier case" for the early warning and the dashboard's repeat rate,
+and cases corrected after intake leaving what they no longer match (clusters, repeat rate, root
+causes). A small world built straight into the tables (period: March 2026, Shanghai time).
+
+Rules: the defaults (model 3 in 30 days, batch 2 in 90, serial 2 in 365) and a serial prefix of
+four characters, 3 in 90 days. Complaints unless said otherwise:
+
+  B1 2 Mar  batch B-1;  B2 5 Mar batch B-1 → B2 repeats on the batch (the consultation Q1 on 4 Mar
+            with batch B-1 does not count, neither as a repeat nor as an earlier case)
+  S1 3 Mar  serial ABCD-1; S2 8 Mar serial ABCD-1 → S2 repeats on the serial (and, with S1, is
+            2 of the 3 the prefix ABCD needs: no prefix repeat)
+  P1 4 Mar, P2 6 Mar, P3 9 Mar serials PQRS-1/-2/-3 → P3 repeats on the prefix PQRS (P2: 1 earlier)
+  M0 1 Feb, M1 10 Mar, M2 11 Mar, M3 12 Mar model M-5 → M3 repeats on the model (M1: M0 is outside
+            30 days; M2: 1 earlier)
+  L1 1 Jan batch B-2, L2 20 Mar batch B-2 (78 days later) → L2 repeats; O1 1 Dec 2025 batch B-3,
+            O2 21 Mar batch B-3 (110 days later) → O2 does not
+March: 13 cases received, 5 repeats (EXPECTED).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from app.clock import clock
+from app.data.models import AuditEvent, Case, CaseRootCause, RepeatCluster
+from app.data.queries import analytics as q
+from app.engine.context import Actor
+from app.services import alert_rules, alerts
+from app.services.analytics import metrics
+from app.services.analytics.filters import parse_filter
+from app.services.analytics.naming import Labels
+from app.services.analytics.projection import record_stock_count_cause, refresh_match_keys
+from app.services.analytics.scope import window
+
+SH = ZoneInfo("Asia/Shanghai")
+ACTOR = Actor.system("test")
+MARCH = parse_filter({"period": "month", "start": "2026-03-01"})
+EXPECTED = {"B2", "S2", "P3", "M3", "L2"}
+RULES = {**alert_rules.DEFAULT.as_json(), "prefix_length": 4, "serial_prefix": {"threshold": 3, "window_days": 90}}
+
+
+def at(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, 12, tzinfo=SH).astimezone(UTC)
+
+
+def add(session, number, received, model=None, serials=None, batch=None, type_="complaint") -> Case:
+    case = Case(number=number, feedback_type=type_, customer_name="客户", product_model=model,
+                serial_numbers=serials, batch_no=batch, received_at=received, status="open",
+                public_token=number, data={})
+    session.add(case)
+    session.flush()
+    alerts.project_intake(session, case)
+    refresh_match_keys(session, case)
+    return case
+
+
+@pytest.fixture
+def world(app, database):
+    clock.set(at(2026, 3, 25))
+    with database.transaction() as s:
+        alert_rules.set_rules(s, RULES, ACTOR)
+        for number, received, kwargs in [
+            ("O1", at(2025, 12, 1), {"batch": "B-3"}), ("L1", at(2026, 1, 1), {"batch": "B-2"}),
+            ("M0", at(2026, 2, 1), {"model": "M-5"}),
+            ("B1", at(2026, 3, 2), {"batch": "B-1"}), ("S1", at(2026, 3, 3), {"serials": "ABCD-1"}),
+            ("Q1", at(2026, 3, 4), {"batch": "B-1", "type_": "consultation"}),
+            ("P1", at(2026, 3, 4), {"serials": "PQRS-1"}), ("B2", at(2026, 3, 5), {"batch": "B-1"}),
+            ("P2", at(2026, 3, 6), {"serials": "PQRS-2"}), ("S2", at(2026, 3, 8), {"serials": "ABCD-1"}),
+            ("P3", at(2026, 3, 9), {"serials": "PQRS-3"}), ("M1", at(2026, 3, 10), {"model": "M-5"}),
+            ("M2", at(2026, 3, 11), {"model": "M-5"}), ("M3", at(2026, 3, 12), {"model": "M-5"}),
+            ("L2", at(2026, 3, 20), {"batch": "B-2"}), ("O2", at(2026, 3, 21), {"batch": "B-3"}),
+        ]:
+            add(s, number, received, **kwargs)
+    return database
+
+
+def _numbers(session, ids) -> set[str]:
+    return set(session.scalars(select(Case.number).where(Case.id.in_(ids or {-1}))))
+
+
+def _repeats(session) -> set[str]:
+    rules = alert_rules.rules(session)
+    return _numbers(session, q.repeat_case_ids(session, window(session, MARCH), alert_rules.repeat_rules(rules),
+                                               rules.types))
+
+
+def _by_the_early_warning(session) -> set[str]:
+    cases = session.scalars(select(Case).where(Case.received_at >= MARCH.start_utc,
+                                               Case.received_at < MARCH.end_utc)).all()
+    return {c.number for c in cases if alerts.matches_earlier(session, c)}
+
+
+def test_the_repeat_rate_counts_what_the_early_warning_matches(world):
+    with world.transaction() as s:
+        assert _repeats(s) == EXPECTED
+        assert _by_the_early_warning(s) == EXPECTED
+        figures = metrics.repeat_rate(s, MARCH, Labels(s))
+        assert (figures["cases"], figures["repeats"], figures["rate"]) == (13, 5, 38.5)
+        assert figures["kinds"] == ["model", "batch", "serial", "serial_prefix"]
+
+
+def test_switching_a_dimension_off_changes_both_alike(world):
+    with world.transaction() as s:
+        alert_rules.set_rules(s, {**RULES, "batch": {"threshold": 0, "window_days": 90}}, ACTOR)
+        assert _repeats(s) == _by_the_early_warning(s) == EXPECTED - {"B2", "L2"}
+        alert_rules.set_rules(s, {**RULES, "types": ["complaint", "consultation"]}, ACTOR)
+        # the consultation Q1 now counts: it repeats B1's batch, and B2 still repeats (B1, Q1 earlier)
+        assert _repeats(s) == _by_the_early_warning(s) == EXPECTED | {"Q1"}
+
+
+def _cluster(s, dimension, key) -> RepeatCluster:
+    return s.scalars(select(RepeatCluster).where(RepeatCluster.dimension == dimension,
+                                                 RepeatCluster.key == key)).one()
+
+
+def test_a_case_corrected_away_leaves_the_clusters_it_no_longer_matches(world):
+    with world.transaction() as s:
+        by_number = {c.number: c for c in s.scalars(select(Case))}
+        for number in ("S1", "S2", "B1", "B2"):
+            alerts.evaluate(s, by_number[number], ACTOR)
+        third = add(s, "S3", at(2026, 3, 22), serials="ABCD-1", batch="B-1")
+        alerts.evaluate(s, third, ACTOR)
+        serial, batch = _cluster(s, "serial", "ABCD-1"), _cluster(s, "batch", "B-1")
+        prefix = _cluster(s, "serial_prefix", "ABCD")  # S1, S2 and S3: three within 90 days
+        assert (serial.case_count, batch.case_count, prefix.case_count) == (3, 3, 3)
+
+        # S3's serial and batch corrected after intake (the analytics hook notices the changed keys)
+        third.serial_numbers, third.batch_no = "ZZZZ-9", "B-7"
+        refresh_match_keys(s, third, ACTOR)
+        s.flush()
+        assert (serial.case_count, serial.last_case_id) == (2, by_number["S2"].id)
+        assert (batch.case_count, batch.last_case_id) == (2, by_number["B2"].id)
+        assert {c.number for c, _ in alerts.queries.cluster_cases(s, serial.id)} == {"S1", "S2"}
+        assert alerts.queries.case_serials(s, third.id) == ["ZZZZ-9"]
+        left = s.scalars(select(AuditEvent).where(AuditEvent.action == alerts.LEFT)).all()
+        assert {(e.case_id, e.element) for e in left} == {(third.id, f"alert:{c.id}") for c in (serial, batch, prefix)}
+        assert alerts.related(s, third) == []  # the case page shows no earlier cases any more
+
+        # S1 reclassified as a consultation: it leaves, the cluster keeps S2 (below the threshold, listed)
+        by_number["S1"].feedback_type = "consultation"
+        alerts.evaluate(s, by_number["S1"], ACTOR)
+        s.flush()
+        assert (serial.case_count, serial.first_case_id, serial.last_case_id) == (1, by_number["S2"].id,
+                                                                                  by_number["S2"].id)
+        # and the repeat rate follows: S2 has no earlier complaint with its serial any more
+        assert _repeats(s) == _by_the_early_warning(s) == EXPECTED - {"S2"}
+
+        # evaluating again changes nothing
+        before = s.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+        alerts.evaluate(s, third, ACTOR)
+        alerts.evaluate(s, by_number["S1"], ACTOR)
+        assert s.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) == before
+
+
+def test_a_later_stock_count_naming_no_cause_removes_the_earlier_one(world):
+    with world.transaction() as s:
+        case = s.scalars(select(Case).where(Case.number == "B1")).one()
+
+        def causes():
+            return list(s.scalars(select(CaseRootCause.category).where(CaseRootCause.case_id == case.id)))
+
+        record_stock_count_cause(s, case, {"stock_count_outcome": "warehouse_problem"}, True)
+        assert causes() == ["logistics"]
+        record_stock_count_cause(s, case, {"stock_count_outcome": "quality_problem"}, False)
+        assert causes() == ["logistics"]  # no count entered in this operation: nothing to correct
+        record_stock_count_cause(s, case, {"stock_count_outcome": "quality_problem"}, True)
+        assert causes() == []
+        record_stock_count_cause(s, case, {"stock_count_outcome": "customer_info_inaccurate"}, False)
+        assert causes() == ["no_trouble_found"]
