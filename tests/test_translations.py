@@ -91,3 +91,15 @@ def test_every_message_of_the_app_has_a_chinese_translation():
     )
     assert untranslated == []
     assert [m.id for m in catalogue if m.id and (not m.string or m.fuzzy)] == []
+
+
+def test_each_message_is_translated_once():
+    """A message listed twice gets one of its translations silently dropped by the compiler."""
+    import re
+    from collections import Counter
+
+    for path in (ROOT / "app/translations/zh/LC_MESSAGES/messages.po", ROOT / "app/translations/messages.pot"):
+        keys = [(ctx, msgid) for ctx, msgid in re.findall(
+            r'^(?:msgctxt (".*")\n)?msgid (".+")$', path.read_text(encoding="utf-8"), re.M)]
+        twice = [key for key, n in Counter(keys).items() if n > 1]
+        assert not twice, f"{path.name}: listed more than once: {twice}"
