@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 
 from bench.workload import ApiClient, Timings
 
@@ -18,6 +19,19 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
         return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 2)
 
     return {"n": len(ordered), "p50": round(statistics.median(ordered), 2), "p95": pick(0.95), "p99": pick(0.99)}
+
+
+def run_threads(clients: int, work: Callable[[int], None], barrier: threading.Barrier) -> float:
+    """Run ``work(i)`` in ``clients`` threads that wait at ``barrier`` (sized ``clients + 1``) to
+    start together; the seconds from that start until the last one ends."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - t0
 
 
 def run_clients(base: str, clients: int, cases_per_client: int) -> dict[str, object]:
@@ -43,14 +57,7 @@ def run_clients(base: str, clients: int, cases_per_client: int) -> dict[str, obj
             completed[index] += client.drive(case_id)
             client.search("基准客户")
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(clients, work, barrier)
     timings = Timings()
     for client in sessions:
         timings.merge(client.timings)

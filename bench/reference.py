@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.load import percentiles
-from bench.workload import Timings
+from bench.load import percentiles, run_threads
+from bench.workload import ApiClient, Timings
 
 KEY = "bench_reference"
 TASKS = 8
@@ -83,30 +83,11 @@ def deploy_into(url: str) -> None:
 
 # ---------------------------------------------------------------- clients over HTTP
 
-class Client:
+class Client(ApiClient):
     """One simulated client: admin starts instances, Quality staff complete the tasks."""
 
     def __init__(self, base: str) -> None:
-        import requests
-
-        self.base = base
-        self.timings = Timings()
-        self.http = requests.Session()
-        self.tokens = {}
-        for user in ("admin", "quality"):
-            response = self.http.post(f"{base}/api/v1/auth/token", json={"username": user, "password": "demo"},
-                                      timeout=60)
-            response.raise_for_status()
-            self.tokens[user] = response.json()["token"]
-
-    def call(self, kind: str, method: str, path: str, user: str, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        response = self.http.request(method, f"{self.base}{path}", timeout=120,
-                                     headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kwargs)
-        self.timings.add(kind, (time.perf_counter() - start) * 1000)
-        if response.status_code >= 400:
-            self.timings.errors.append(f"{kind} {path}: {response.status_code} {response.text[:300]}")
-        return response
+        super().__init__(base, Timings(), users=("admin", "quality"))
 
     def run_instance(self) -> int:
         """Start one instance and complete its tasks; how many were completed."""
@@ -145,14 +126,7 @@ def run_clients(base: str, clients: int, instances_per_client: int) -> dict[str,
             started[index] += 1
             completed[index] += done
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(clients, work, barrier)
     timings = Timings()
     for client in sessions:
         timings.merge(client.timings)

@@ -46,14 +46,14 @@ class Timings:
 class ApiClient:
     """One simulated client: a requests session per user, bearer tokens, timings."""
 
-    def __init__(self, base: str, timings: Timings) -> None:
+    def __init__(self, base: str, timings: Timings, users: tuple[str, ...] = USERS) -> None:
         import requests
 
         self.base = base
         self.timings = timings
         self.http = requests.Session()
         self.tokens: dict[str, str] = {}
-        for user in USERS:
+        for user in users:
             response = self.http.post(f"{base}/api/v1/auth/token", json={"username": user, "password": "demo"},
                                       timeout=60)
             response.raise_for_status()
