@@ -143,10 +143,8 @@ def p(samples: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------- in-process
 
-def in_process(url: str, workdir: Path, cases: int, profile: str | None, trace: bool = False) -> dict[str, Any]:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
+def production_app(url: str, workdir: Path) -> Any:
+    """The app in-process with the production configuration and every hook, on ``url``."""
     from app import create_app
     from config import ProductionConfig
 
@@ -158,7 +156,14 @@ def in_process(url: str, workdir: Path, cases: int, profile: str | None, trace: 
         UPLOAD_DIR = str(workdir / "uploads")
         PUBLIC_REQUEST_LIMIT = 100000
 
-    app = create_app(Cfg)
+    return create_app(Cfg)
+
+
+def in_process(url: str, workdir: Path, cases: int, profile: str | None, trace: bool = False) -> dict[str, Any]:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    app = production_app(url, workdir)
     engine = app.extensions["database"].engine
     statements: list[str] = []
 
@@ -219,21 +224,11 @@ def per_task(url: str, workdir: Path, cases: int, show_sql: bool = False) -> dic
     complaint's 7 tasks (bench/workload.py) and the reference diagram's 8 (bench/reference.py)."""
     from sqlalchemy import event
 
-    from app import create_app
     from bench import reference
     from bench.workload import STEPS
-    from config import ProductionConfig
     from tests.process_http.payloads import intake
 
-    os.environ.update(production_env(url, workdir))
-
-    class Cfg(ProductionConfig):
-        DATABASE_URL = url
-        SECRET_KEY = os.environ["SECRET_KEY"]
-        UPLOAD_DIR = str(workdir / "uploads")
-        PUBLIC_REQUEST_LIMIT = 100000
-
-    app = create_app(Cfg)
+    app = production_app(url, workdir)
     with app.extensions["database"].transaction() as session:
         reference.deploy_reference(session)
     counter = [0]
@@ -294,31 +289,16 @@ def per_task(url: str, workdir: Path, cases: int, show_sql: bool = False) -> dic
 
 
 def engine_floor(app: Any, task_id: str, repeat: int = 50) -> tuple[float, float]:
-    """The same completion by SpiffWorkflow alone, p50 wall and CPU ms: load the stored state
-    (spec from the cache), set the form data, run the task and the engine steps, dump the state."""
-    from uuid import UUID
-
+    """The same completion by SpiffWorkflow alone, p50 wall and CPU ms, measured as the bench's
+    engine floor is (:func:`bench.floor.floor_of`) on the task's stored state."""
     from app.data.models import HumanTask, ProcessInstance
-    from app.engine import codec
-    from app.engine.definitions.lookup import load_spec
+    from bench.floor import floor_of
 
-    runtime = app.extensions["runtime"]
     with app.extensions["database"].session() as session:
         instance = session.get(ProcessInstance, session.get(HumanTask, task_id).instance_id)
-        parsed = load_spec(session, instance.definition)
-        state = instance.state
-    wall, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        workflow = codec.loads(state, parsed.spec, parsed.subprocess_specs, runtime.script_engine())
-        task = workflow.get_task_from_id(UUID(task_id))
-        task.set_data(**VERIFY)
-        task.run()
-        workflow.do_engine_steps()
-        codec.dumps(workflow)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-        wall.append((time.perf_counter() - start) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+        captured = [(instance.state, instance.definition_id, task_id, VERIFY)]
+    floor = floor_of(app, captured, repeat)
+    return floor["ms_per_task"], floor["cpu_ms_per_task"]
 
 
 # ---------------------------------------------------------------- over HTTP (gunicorn)

@@ -15,25 +15,32 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def capture_states():
-    """(state, definition row, task id, data) before each completion of one workload case."""
-
+def scratch_app(prefix: str):
+    """The app in-process (test configuration) on a new, migrated SQLite file under a temporary
+    folder named ``prefix``…, its uploads beside it."""
     from app import create_app
     from app.data.migrate import upgrade
-    from app.data.models import HumanTask, ProcessInstance
-    from app.services.setup import deploy_folder, seed_demo
-    from bench.workload import STEPS
     from config import TestConfig
-    from tests.process_http.payloads import intake
 
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-floor-')}/floor.db"
+    url = f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/floor.db"
     upgrade(url)
 
     class Cfg(TestConfig):
         DATABASE_URL = url
-        UPLOAD_DIR = tempfile.mkdtemp(prefix="bench-floor-uploads-")
+        UPLOAD_DIR = tempfile.mkdtemp(prefix=f"{prefix}uploads-")
 
-    app = create_app(Cfg)
+    return create_app(Cfg)
+
+
+def capture_states():
+    """(state, definition row, task id, data) before each completion of one workload case."""
+
+    from app.data.models import HumanTask, ProcessInstance
+    from app.services.setup import deploy_folder, seed_demo
+    from bench.workload import STEPS
+    from tests.process_http.payloads import intake
+
+    app = scratch_app("bench-floor-")
     database = app.extensions["database"]
     with database.transaction() as session:
         seed_demo(session)

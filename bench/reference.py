@@ -141,23 +141,12 @@ def run_clients(base: str, clients: int, instances_per_client: int) -> dict[str,
 def capture_states() -> tuple[Any, list[tuple[str, int, str, dict[str, Any]]]]:
     """(state, definition id, task id, data) before each completion of one reference instance,
     from the app in-process on a scratch SQLite database."""
-    import tempfile
-
-    from app import create_app
-    from app.data.migrate import upgrade
     from app.data.models import HumanTask, TaskState
     from app.engine.context import Actor
     from app.services.setup import ensure_departments
-    from config import TestConfig
+    from bench.floor import scratch_app
 
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-reference-')}/floor.db"
-    upgrade(url)
-
-    class Cfg(TestConfig):
-        DATABASE_URL = url
-        UPLOAD_DIR = tempfile.mkdtemp(prefix="bench-reference-uploads-")
-
-    app = create_app(Cfg)
+    app = scratch_app("bench-reference-")
     database, runtime = app.extensions["database"], app.extensions["runtime"]
     with database.transaction() as session:
         ensure_departments(session)
