@@ -6,7 +6,7 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app.clock import clock, local_now
 from app.data.models import Case, Counter, HumanTask, InstanceStatus, ProcessInstance, TaskState, User
+from app.data.transaction_memo import transaction_key
 from app.engine import audit
 from app.engine.context import Actor, CaseFacts, RunContext
 from app.engine.errors import NotFound
@@ -198,7 +199,7 @@ def case_by_token(session: Session, token: str) -> Case | None:
 
 
 #: ``Session.info`` key: the main instance of the cases the current transaction looked at
-MAIN_INSTANCE_KEY = "cases.main_instance"
+MAIN_INSTANCE_KEY = transaction_key("cases.main_instance")
 
 
 def main_instance_id(session: Session, case_id: int) -> int | None:
@@ -212,12 +213,6 @@ def main_instance_id(session: Session, case_id: int) -> int | None:
     if found is not None:
         known[case_id] = found
     return found
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_main_instances(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        session.info.pop(MAIN_INSTANCE_KEY, None)
 
 
 def main_instance(session: Session, case: Case) -> ProcessInstance | None:

@@ -8,10 +8,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, HumanTask
+from app.data.transaction_memo import transaction_key
 from app.engine.definitions.lookup import latest_form
 from app.engine.errors import NotFound
 from app.formkit.build import Validation, bind_data, data_keys, schema, validate
@@ -25,8 +26,8 @@ NO_FORM: dict[str, Any] = {"key": "no_form", "fields": []}
 
 #: ``Session.info`` keys: form contents by id read in the current transaction, and the content
 #: hashes of form ids a query already brought along (see :func:`remember_hash`)
-CONTENT_KEY = "forms.content"
-HASH_KEY = "forms.hash"
+CONTENT_KEY = transaction_key("forms.content")
+HASH_KEY = transaction_key("forms.hash")
 #: immutable form versions by (id, content hash), shared by the requests of this process; the
 #: hash is part of the key because an id alone is not (an emptied table hands ids out again)
 _VERSIONS: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
@@ -74,13 +75,6 @@ def form_version(session: Session, form_id: int) -> dict[str, Any] | None:
         _cache((form_id, row.content_hash), content)
     known[form_id] = content
     return content
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_forms(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(CONTENT_KEY, None)
-        session.info.pop(HASH_KEY, None)
 
 
 def definition_for_task(session: Session, task: HumanTask) -> dict[str, Any]:

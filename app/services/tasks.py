@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.data.db import rowcount
 from app.data.models import DelegationState, FormDefinition, HumanTask, TaskDelegation, TaskDraft, TaskState, User
+from app.data.transaction_memo import transaction_key
 from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
@@ -77,7 +76,7 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
 
 #: ``Session.info`` key: per task id read by :func:`read_for_completion` in this transaction,
 #: its open delegation and whether it has drafts
-COMPLETION_READ_KEY = "tasks.completion_read"
+COMPLETION_READ_KEY = transaction_key("tasks.completion_read")
 
 
 def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
@@ -117,12 +116,6 @@ def has_drafts(session: Session, task_id: str) -> bool:
     it has not read it: then the caller must look)."""
     known = session.info.get(COMPLETION_READ_KEY, {}).get(task_id)
     return True if known is None else known[2]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_reads(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(COMPLETION_READ_KEY, None)
 
 
 def _visible_for_completion(session: Session, user: User, task_id: str) -> tuple[HumanTask, TaskDelegation | None]:

@@ -10,6 +10,7 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from app.data.models import Department, Membership, Substitution, User
+from app.data.transaction_memo import transaction_key
 
 
 def user_names(session: Session, ids: set[int]) -> dict[int, str]:
@@ -26,7 +27,7 @@ def usernames(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 #: ``Session.info`` key of the departments read in the current transaction
-DEPARTMENTS_KEY = "people.departments"
+DEPARTMENTS_KEY = transaction_key("people.departments")
 
 
 def departments_by_id(session: Session) -> dict[int, Department]:
@@ -43,12 +44,6 @@ def departments_by_id(session: Session) -> dict[int, Department]:
 @event.listens_for(Session, "after_flush")
 def _forget_changed_departments(session: Session, _context: Any) -> None:
     if any(isinstance(o, Department) for o in (*session.new, *session.dirty, *session.deleted)):
-        session.info.pop(DEPARTMENTS_KEY, None)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_departments(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(DEPARTMENTS_KEY, None)
 
 
