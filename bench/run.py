@@ -251,19 +251,29 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def pages_only(scale: str, p: dict[str, Any]) -> int:
-    """``BENCH_ONLY=pages``: the pages at volume alone (10k and 100k at full scale, a few minutes
-    of filling), written to bench/results-pages.json; the full run is long on a shared machine."""
+def phase_only(phase: str, scale: str, p: dict[str, Any]) -> int:
+    """``BENCH_ONLY=pages`` or ``BENCH_ONLY=timers``: that phase alone (pages at 10k and 100k, or
+    the timers with two schedulers, at the scale's size), written to bench/results-<phase>.json;
+    the full run is long on a shared machine."""
     details: dict[str, Any] = {"scale": scale, "parameters": p, "machine": machine.describe(servers.PG_ADMIN),
                                "gunicorn": {"workers": servers.WORKERS, "threads": servers.THREADS}}
     started = time.perf_counter()
     log(f"machine: {details['machine']}")
-    bulk_phase(p, details)
+    if phase == "pages":
+        bulk_phase(p, details)
+        shown = {k: v for k, v in details.items() if k.startswith("pages_")}
+    else:
+        smtp = SmtpSink()
+        try:
+            details["timers"] = timer_phase(p, smtp)
+        finally:
+            smtp.stop()
+        shown = {"timers": details["timers"]}
     details["seconds"] = round(time.perf_counter() - started, 1)
     details["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    (ROOT / "bench" / "results-pages.json").write_text(json.dumps(details, indent=2, ensure_ascii=False,
-                                                                  default=str) + "\n")
-    print(json.dumps({k: v for k, v in details.items() if k.startswith("pages_")}, indent=2, ensure_ascii=False))
+    (ROOT / "bench" / f"results-{phase}.json").write_text(json.dumps(details, indent=2, ensure_ascii=False,
+                                                                       default=str) + "\n")
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -272,8 +282,11 @@ def main() -> int:
     p = SCALES[scale]
     if os.environ.get("BENCH_SIZES"):  # e.g. BENCH_SIZES=10000,100000
         p = {**p, "bulk": tuple(int(n) for n in os.environ["BENCH_SIZES"].split(","))}
-    if os.environ.get("BENCH_ONLY") == "pages":
-        return pages_only(scale, p)
+    only = os.environ.get("BENCH_ONLY")
+    if only in ("pages", "timers"):
+        return phase_only(only, scale, p)
+    if only:
+        raise SystemExit(f"BENCH_ONLY={only}: expected pages or timers")
     started = time.perf_counter()
     details: dict[str, Any] = {"scale": scale, "parameters": p, "machine": machine.describe(servers.PG_ADMIN),
                                "gunicorn": {"workers": servers.WORKERS, "threads": servers.THREADS}}
