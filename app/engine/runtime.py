@@ -24,7 +24,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
@@ -135,16 +135,34 @@ class WorkflowRuntime:
             if not rows:
                 raise NotFound(f"process instance {instance_id} not found")
             return rows[0][0], [row[1] for row in rows if row[1] is not None]
-        instance = session.scalars(
-            select(ProcessInstance).where(ProcessInstance.id == instance_id)
-            .with_for_update(of=ProcessInstance).execution_options(**fresh)
-        ).first()
-        if instance is None:
-            raise NotFound(f"process instance {instance_id} not found")
         if task_id is None:
+            instance = session.scalars(
+                select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                .with_for_update(of=ProcessInstance).execution_options(**fresh)
+            ).first()
+            if instance is None:
+                raise NotFound(f"process instance {instance_id} not found")
             return instance, []
-        # A separate statement, not joined to the locking one: after waiting for the lock,
-        # READ COMMITTED re-reads only the locked row; joined tasks would be the stale ones.
+        # The tasks joined to the locking statement, with the instance's version as that
+        # statement's snapshot saw it: after waiting for the lock, READ COMMITTED re-reads only
+        # the locked row, so the joined tasks are current only if no save of the instance (each
+        # bumps lock_version, and the tasks change only in saves) committed in between.
+        seen = aliased(ProcessInstance)
+        seen_version = select(seen.lock_version).where(seen.id == instance_id).scalar_subquery()
+        joined = session.execute(
+            select(ProcessInstance, HumanTask, seen_version.label("seen_version"))
+            .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & wanted)
+            .where(ProcessInstance.id == instance_id)
+            .with_for_update(of=ProcessInstance).execution_options(**fresh)
+        ).all()
+        if not joined:
+            raise NotFound(f"process instance {instance_id} not found")
+        instance = joined[0][0]
+        tasks = [row[1] for row in joined if row[1] is not None]
+        if joined[0].seen_version == instance.lock_version:
+            return instance, tasks
+        for stale in tasks:  # read before the save we waited for: not to be trusted later
+            session.expire(stale)
         tasks = list(session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance_id, wanted).execution_options(**fresh)
         ))
