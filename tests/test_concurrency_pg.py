@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.data.models import AuditEvent, HumanTask, InstanceStatus, ProcessInstance, TaskState
 from app.engine.context import Actor
 from app.engine.definitions.deploy import deploy
 from app.engine.runtime import WorkflowRuntime
 from app.services.setup import ensure_departments, known_department_names
-from tests.engine import forms, one_task_process
+from tests.engine import chain, definitions, forms, one_task_process, process, user_task
 
 pytestmark = [
     pytest.mark.postgres,
@@ -127,6 +128,56 @@ def test_fifty_parallel_completions_lose_nothing(database, one_task):
             select(func.count()).select_from(HumanTask).where(HumanTask.state == TaskState.OPEN)
         )
         assert open_count == 0
+
+
+#: two branches: completing ``a`` opens ``c``; ``b`` is completed meanwhile by another transaction
+TWO_BRANCHES = definitions(process(
+    "two_branches",
+    '<bpmn:startEvent id="start" /><bpmn:parallelGateway id="fork" />'
+    + user_task("a", "甲", formKey="note", department="quality")
+    + user_task("b", "乙", formKey="note", department="quality")
+    + user_task("c", "丙", formKey="note", department="quality")
+    + '<bpmn:endEvent id="end_a" /><bpmn:endEvent id="end_b" />'
+    + chain("start", "fork") + chain("fork", "a", "c", "end_a", prefix="a") + chain("fork", "b", "end_b", prefix="b"),
+))
+
+
+def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_other_one_opened(database):
+    """The instance's open tasks come with the locking statement; when it had to wait for
+    another completion of the same instance, they are read again: the task that completion
+    opened has its row, and this one neither misses nor duplicates it."""
+    with database.transaction() as session:
+        ensure_departments(session)
+        deploy(session, {"two_branches.bpmn": TWO_BRANCHES}, forms(), known_departments=known_department_names(session))
+    runtime = WorkflowRuntime()
+    with database.transaction() as session:
+        instance_id = runtime.start(session, "two_branches", {}, Actor.system()).id
+        by_element = {row.element_id: row.id for row in
+                      session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
+
+    def complete_b() -> str:
+        with database.transaction() as session:
+            runtime.complete_task(session, by_element["b"], {"note": "b"}, Actor(None, "second"))
+        return "ok"
+
+    with ThreadPoolExecutor(1) as pool, database.transaction() as first:
+        runtime.complete_task(first, by_element["a"], {"note": "a"}, Actor(None, "first"))
+        first.flush()
+        second = pool.submit(complete_b)
+        with database.session() as watcher:  # the second completion waits for the instance lock
+            for _ in range(300):
+                waiting = watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                              " AND datname = current_database()"))
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting
+        first.commit()
+        assert second.result(timeout=60) == "ok"
+    with database.session() as session:
+        rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+        assert sorted((row.element_id, row.state) for row in rows) == [
+            ("a", TaskState.COMPLETED), ("b", TaskState.COMPLETED), ("c", TaskState.OPEN)]
 
 
 # ------------------------------------------------------------------ HTTP torture (issue 15, item 8)

@@ -12,7 +12,9 @@ read back), gives them the next ``seq`` numbers, each the previous hash, and mov
 the last statements before COMMIT. A second transaction sealing at the same time waits for the
 head row and, once the first commits, reads the head it left (READ COMMITTED re-reads a locked
 row after the wait), so the chain is in commit order and every event has exactly one
-predecessor; a rolled-back transaction takes its events and its head move with it. The unique
+predecessor; a rolled-back transaction takes its events and its head move with it. On
+PostgreSQL the lock, the hashing (``sha256`` in the database, the same bytes) and both moves are
+one statement (:data:`_SEAL_IN_ONE`); SQLite has no data-modifying CTEs. The unique
 indexes on ``seq``, ``prev_hash`` and ``hash`` refuse a fork even if that reasoning failed. The
 head lock is taken only at commit and nothing else is locked after it, so it cannot deadlock
 with the instance locks the engine takes earlier in the transaction.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Connection, String, Table, bindparam, column, event, func, select, update, values
+from sqlalchemy import Connection, Table, bindparam, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
@@ -116,38 +118,75 @@ def seal(session: Session) -> int:
     kept = {e.id: e for e in pending if object_session(e) is session and e.id is not None}
     if not kept:
         return 0
+    ordered = [kept[event_id] for event_id in sorted(kept)]
+    if session.get_bind().dialect.name == "postgresql" and _seal_in_one(session, ordered):
+        _expire_seals(session, pending)
+        return len(ordered)
     seq, prev = lock_head(session)
     seals = []
     # hashed from the rows as this session inserted them (the values are plain JSON, text and
     # numbers, and the instant normalised by canonical(), so reading them back would give the
     # same content: verify() recomputes every hash from the stored rows)
-    for event_id in sorted(kept):
+    for event_row in ordered:
         seq += 1
-        digest = event_hash({name: getattr(kept[event_id], name) for name in HASHED_FIELDS}, prev)
-        seals.append({"_id": event_id, "seq": seq, "prev_hash": prev, "hash": digest})
+        digest = event_hash({name: getattr(event_row, name) for name in HASHED_FIELDS}, prev)
+        seals.append({"_id": event_row.id, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    move_head = update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=clock.now())
-    if session.get_bind().dialect.name == "postgresql":
-        # one round trip: the events' seals as a data-modifying CTE of the head's move (it runs
-        # whether or not the head's UPDATE reads it, in the same statement, under the same lock)
-        rows = values(column("id", BigInteger), column("seq", BigInteger), column("prev_hash", String),
-                      column("hash", String), name="sealed_values").data(
-            [(item["_id"], item["seq"], item["prev_hash"], item["hash"]) for item in seals])
-        sealed = (update(_events).where(_events.c.id == rows.c.id)
-                  .values(seq=rows.c.seq, prev_hash=rows.c.prev_hash, hash=rows.c.hash).cte("sealed"))
-        session.execute(move_head.add_cte(sealed), execution_options={"synchronize_session": False})
-    else:
-        session.execute(
-            update(_events).where(_events.c.id == bindparam("_id"))
-            .values(seq=bindparam("seq"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash")),
-            seals,
-            execution_options={"synchronize_session": False},
-        )
-        session.execute(move_head)
+    session.execute(
+        update(_events).where(_events.c.id == bindparam("_id"))
+        .values(seq=bindparam("seq"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash")),
+        seals,
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=clock.now()))
+    _expire_seals(session, pending)
+    return len(seals)
+
+
+#: PostgreSQL: the head locked and read, the events chained and the head moved in one statement.
+#: ``head`` locks the row and (READ COMMITTED) gives its latest version after a wait, as
+#: lock_head does; ``chain`` hashes event after event from it exactly as event_hash does
+#: (sha256 over the version tag, the previous hash, a newline and the canonical content, the
+#: last two passed as one parameter per event); the head's UPDATE takes the last link.
+_SEAL_IN_ONE = """
+WITH RECURSIVE head AS (
+    SELECT seq, hash FROM audit_chain_head WHERE id = :head_id FOR UPDATE
+), pending (k, id, body) AS (
+    VALUES {rows}
+), chain (k, id, seq, prev_hash, hash) AS (
+    SELECT 0, NULL::bigint, head.seq, NULL::varchar, head.hash::varchar FROM head
+    UNION ALL
+    SELECT chain.k + 1, pending.id, chain.seq + 1, chain.hash,
+           encode(sha256(CAST(:version AS bytea) || convert_to(chain.hash, 'UTF8') || pending.body), 'hex')::varchar
+    FROM chain JOIN pending ON pending.k = chain.k + 1
+), sealed AS (
+    UPDATE audit_event SET seq = chain.seq, prev_hash = chain.prev_hash, hash = chain.hash
+    FROM chain WHERE chain.k > 0 AND audit_event.id = chain.id
+)
+UPDATE audit_chain_head SET seq = last.seq, hash = last.hash, updated_at = :now
+FROM (SELECT seq, hash FROM chain ORDER BY k DESC LIMIT 1) AS last
+WHERE audit_chain_head.id = :head_id
+RETURNING audit_chain_head.seq
+"""
+
+
+def _seal_in_one(session: Session, ordered: list[AuditEvent]) -> bool:
+    """Seal ``ordered`` in one statement (PostgreSQL); False, having changed nothing, when the
+    head row is missing (a new or emptied table: lock_head creates it)."""
+    rows = ", ".join(f"({k}, CAST(:id_{k} AS bigint), CAST(:body_{k} AS bytea))" for k in range(1, len(ordered) + 1))
+    params: dict[str, Any] = {"head_id": HEAD_ID, "version": VERSION, "now": clock.now()}
+    for k, event_row in enumerate(ordered, start=1):
+        params[f"id_{k}"] = event_row.id
+        params[f"body_{k}"] = b"\n" + canonical({name: getattr(event_row, name) for name in HASHED_FIELDS})
+    stmt = text(_SEAL_IN_ONE.format(rows=rows)).bindparams(bindparam("now", type_=_head.c.updated_at.type))
+    moved = session.execute(stmt, params).first()
+    return moved is not None
+
+
+def _expire_seals(session: Session, pending: list[AuditEvent]) -> None:
     for event_row in pending:
         if object_session(event_row) is session:
             session.expire(event_row, ["seq", "prev_hash", "hash"])
-    return len(seals)
 
 
 @event.listens_for(Session, "before_commit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,10 +60,13 @@ class RunContext:
 @dataclass(frozen=True)
 class CaseFacts:
     """Read with a case row in the same statement: the case's first process instance (its own
-    process) and how many open human tasks its other instances have."""
+    process) and the open human tasks of its other instances."""
 
     first_instance_id: int | None
-    others_open: int
+    #: the open human tasks of the case's other instances, as (created_at, title)
+    others_open: tuple[tuple[datetime, str], ...]
+    #: the case's rows of the models read with it (held: the session holds rows only weakly)
+    companions: tuple[Any, ...] = ()
 
 
 Hook = Callable[["Session", "ProcessInstance", "BpmnWorkflow", RunContext], None]

@@ -24,7 +24,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
@@ -37,6 +37,7 @@ from app.data.models import (
     ProcessInstance,
     TaskState,
 )
+from app.data.transaction_memo import transaction_key
 from app.engine import audit, codec, limits
 from app.engine.context import Actor, Hook, RunContext
 from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recompute
@@ -56,6 +57,9 @@ ACTIVE_STATES = SpiffState.READY | SpiffState.WAITING | SpiffState.STARTED
 MAX_MESSAGE_CHAIN = 5
 #: ``Session.info`` key of the workflow :meth:`WorkflowRuntime.task_data` read last
 LOADED_KEY = "engine.loaded_workflow"
+#: ``Session.info`` key: by task id, the instance :meth:`WorkflowRuntime.task_data` locked for the
+#: task's completion that follows in the transaction, with its tasks read under the lock
+LOCKED_KEY = transaction_key("engine.locked_for_completion")
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
@@ -135,16 +139,34 @@ class WorkflowRuntime:
             if not rows:
                 raise NotFound(f"process instance {instance_id} not found")
             return rows[0][0], [row[1] for row in rows if row[1] is not None]
-        instance = session.scalars(
-            select(ProcessInstance).where(ProcessInstance.id == instance_id)
-            .with_for_update(of=ProcessInstance).execution_options(**fresh)
-        ).first()
-        if instance is None:
-            raise NotFound(f"process instance {instance_id} not found")
         if task_id is None:
+            instance = session.scalars(
+                select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                .with_for_update(of=ProcessInstance).execution_options(**fresh)
+            ).first()
+            if instance is None:
+                raise NotFound(f"process instance {instance_id} not found")
             return instance, []
-        # A separate statement, not joined to the locking one: after waiting for the lock,
-        # READ COMMITTED re-reads only the locked row; joined tasks would be the stale ones.
+        # The tasks joined to the locking statement, with the instance's version as that
+        # statement's snapshot saw it: after waiting for the lock, READ COMMITTED re-reads only
+        # the locked row, so the joined tasks are current only if no save of the instance (each
+        # bumps lock_version, and the tasks change only in saves) committed in between.
+        seen = aliased(ProcessInstance)
+        seen_version = select(seen.lock_version).where(seen.id == instance_id).scalar_subquery()
+        joined = session.execute(
+            select(ProcessInstance, HumanTask, seen_version.label("seen_version"))
+            .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & wanted)
+            .where(ProcessInstance.id == instance_id)
+            .with_for_update(of=ProcessInstance).execution_options(**fresh)
+        ).all()
+        if not joined:
+            raise NotFound(f"process instance {instance_id} not found")
+        instance = joined[0][0]
+        tasks = [row[1] for row in joined if row[1] is not None]
+        if joined[0].seen_version == instance.lock_version:
+            return instance, tasks
+        for stale in tasks:  # read before the save we waited for: not to be trusted later
+            session.expire(stale)
         tasks = list(session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance_id, wanted).execution_options(**fresh)
         ))
@@ -205,6 +227,8 @@ class WorkflowRuntime:
         ctx.had_timer = instance.status == InstanceStatus.RUNNING and instance.next_due_at is not None
         # Route thrown events first: the saved state keeps the workflow's pending event list,
         # so routing after the dump would route the same message again on every later save.
+        if instance.id is None and workflow.bpmn_events:
+            self._flush(session)  # a new instance: its events' audit names it
         self._route_events(session, instance, workflow, ctx)
         instance.state = codec.dumps(workflow)
         instance.serializer_version = codec.SERIALIZER_VERSION
@@ -317,9 +341,9 @@ class WorkflowRuntime:
             started_at=clock.now(),
         )
         instance.definition = definition
-        session.add(instance)
-        session.flush()
+        session.add(instance)  # inserted by the save's flush, with its state (no UPDATE right after)
         ctx = RunContext(actor, "process_started", chain=chain)
+        ctx.prefetched, ctx.states_before = {}, {}  # a new instance has no task rows: none to read
         if message is not None:
             ctx.incident = self._catch_start_message(workflow, message)
         ctx.incident = ctx.incident or self._advance(workflow)
@@ -358,7 +382,12 @@ class WorkflowRuntime:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
-        instance, rows = self._lock(session, row.instance_id, task_id)  # and the tasks re-read, in one
+        # what task_data locked for this completion (taken: the completion changes the rows)
+        locked: tuple[ProcessInstance, list[HumanTask]] | None = session.info.pop(LOCKED_KEY, {}).get(task_id)
+        if locked is not None:
+            instance, rows = locked
+        else:
+            instance, rows = self._lock(session, row.instance_id, task_id)  # and the tasks re-read, in one
         fresh = next((found for found in rows if found.id == task_id), None)
         if fresh is None:
             raise NotFound("task not found")
@@ -486,16 +515,25 @@ class WorkflowRuntime:
         self._audit(session, instance, ctx, message=reason)
         session.flush()
 
-    def task_data(self, session: Session, task_id: str) -> dict[str, Any]:
+    def task_data(self, session: Session, task_id: str, completing: bool = False) -> dict[str, Any]:
         """A copy of the data a human task sees (for prefilling or checking its form).
 
         The loaded workflow stays with the session, so completing the task in the same
         transaction does not load it again (unless the instance changed in between).
+        ``completing``: the caller completes the task next in this transaction; on PostgreSQL
+        the instance is locked now (a row lock: only this instance's operations wait) with its
+        tasks, and :meth:`complete_task` reads neither again. SQLite's lock is the whole
+        database's: taken only by the completion, as before.
         """
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound("task not found")
-        instance = session.get(ProcessInstance, row.instance_id)
+        if completing and session.get_bind().dialect.name == "postgresql":
+            locked = self._lock(session, row.instance_id, task_id)
+            session.info[LOCKED_KEY] = {task_id: locked}
+            instance: ProcessInstance | None = locked[0]
+        else:
+            instance = session.get(ProcessInstance, row.instance_id)
         if instance is None:
             raise NotFound("task not found")
         workflow = self._remembered(session, instance)

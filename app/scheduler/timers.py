@@ -25,7 +25,9 @@ from typing import Any
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import delete, insert, or_
+from sqlalchemy import delete, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.clock import clock
@@ -77,18 +79,22 @@ def timer_job_state(instance_id: int, due: datetime) -> bytes:
 
 
 def schedule_instance_timer(session: Session, instance: ProcessInstance) -> None:
-    """(Re)write or remove the date job of ``instance`` in the current transaction."""
+    """(Re)write or remove the date job of ``instance`` in the current transaction: one
+    statement, an upsert of the job's row or its ``DELETE``."""
     job_id = timer_job_id(instance.id)
-    session.execute(delete(scheduler_jobs).where(scheduler_jobs.c.id == job_id))
     due = instance.next_due_at if instance.status == InstanceStatus.RUNNING else None
-    if due is not None:
-        session.execute(
-            insert(scheduler_jobs).values(
-                id=job_id,
-                next_run_time=datetime_to_utc_timestamp(due + TIMER_EPSILON),
-                job_state=timer_job_state(instance.id, due),
-            )
-        )
+    if due is None:
+        session.execute(delete(scheduler_jobs).where(scheduler_jobs.c.id == job_id))
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(scheduler_jobs).values(
+        id=job_id, next_run_time=datetime_to_utc_timestamp(due + TIMER_EPSILON),
+        job_state=timer_job_state(instance.id, due),
+    )
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[scheduler_jobs.c.id],
+        set_={"next_run_time": stmt.excluded.next_run_time, "job_state": stmt.excluded.job_state},
+    ))
 
 
 def timer_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:

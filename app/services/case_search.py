@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.data.models import AppSetting, AuditEvent, Case, CaseSearch, HumanTask, ProcessInstance, TaskState
 from app.data.queries.search import short_terms
 from app.engine.context import RunContext
-from app.engine.projection import task_data_change
+from app.engine.projection import read_with_case, task_data_change
 from app.errors import AppError
 from app.services.forms import definition_for_task
 
@@ -35,6 +35,8 @@ TEXT_TYPES = ("text", "textarea")
 #: the setting that remembers which columns the stored documents were built with
 FIELDS_SETTING = "case_search.columns"
 BATCH = 500
+
+read_with_case(CaseSearch)  # the hook's session.get(CaseSearch) then finds the row read with the case
 
 
 def search_document(case: Case, texts: dict[str, str]) -> str:

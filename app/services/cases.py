@@ -108,6 +108,7 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
     facts = ctx.case_facts
     if facts is None and session.identity_map.get(identity_key(Case, instance.case_id)) is None:
         case, facts = read_case(session, instance.case_id, instance.id)  # with its facts, in one
+        ctx.case_facts = facts  # held: the other hooks find the rows read with the case
     else:
         case = session.get(Case, instance.case_id)
     if case is None:
@@ -140,10 +141,11 @@ def case_projection_hook(session: Session, instance: ProcessInstance, workflow: 
 
 
 def _open_titles(session: Session, case: Case, ctx: RunContext, facts: CaseFacts | None) -> list[str]:
-    """The titles of the case's open tasks, oldest first: from the projection's open rows when
-    the case has no other instance with open tasks (read with the case), else queried."""
-    if facts is not None and facts.others_open == 0 and ctx.open_rows is not None:
-        return [row.title for row in sorted(ctx.open_rows, key=lambda row: row.created_at)]
+    """The titles of the case's open tasks, oldest first: from the projection's open rows and
+    the other instances' open tasks read with the case, else queried."""
+    if facts is not None and ctx.open_rows is not None:
+        mine = [(row.created_at, row.title) for row in ctx.open_rows]
+        return [title for _at, title in sorted([*mine, *facts.others_open], key=lambda item: item[0])]
     return list(session.scalars(
         select(HumanTask.title)
         .where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)

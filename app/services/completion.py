@@ -79,14 +79,16 @@ def read_submission(
     *,
     store_file: FileStore | None = None,
     based_on: dict[str, Any] | None = None,
+    completing: bool = False,
 ) -> Completion:
     """Validate ``submission`` with ``task``'s form and, when it is valid, store its uploads;
     ``data`` is then what the task is to be completed with. Call it once the user is known
     to be allowed. ``based_on`` (e.g. a delegate's draft) overrides the task's data when
-    looking for the files it already has."""
+    looking for the files it already has; ``completing``: the task is completed next in this
+    transaction (see ``WorkflowRuntime.task_data``)."""
     definition = definition_for_task(session, task)
     needs_data = data_keys(definition) or any(spec["type"] in ("file", "files") for spec in definition["fields"])
-    current = runtime.task_data(session, task.id) if needs_data else {}
+    current = runtime.task_data(session, task.id, completing=completing) if needs_data else {}
     definition = with_task_data(definition, lambda: current)
     files = existing_files(definition, {**current, **(based_on or {})})
     validation = validate(
@@ -125,7 +127,8 @@ def complete_task(
         raise TaskNotOpen(ALREADY_DONE) from exc
     if task.state != TaskState.OPEN:
         return Completion(task, repeated=True)
-    result = read_submission(session, runtime, task, submission, store_file=store_file, based_on=based_on)
+    result = read_submission(session, runtime, task, submission, store_file=store_file, based_on=based_on,
+                             completing=True)
     if not result.ok:
         return result
     try:

@@ -13,12 +13,14 @@ chose at intake):
   link and the satisfaction survey link.
 
 Like every e-mail they only become ``email_outbox`` rows in the workflow's transaction (the
-hook runs in a SAVEPOINT, so a failure here is logged and never touches the case); the
+texts are rendered before any row is added, so a failure here is logged and never touches the
+case); the
 outbox job sends them over SMTP with its retries. Texts: ``templates/email/customer.<zh|en>.txt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -67,6 +69,15 @@ def render(kind: str, params: Mapping[str, Any], locale: str) -> tuple[str, str]
 def queue(session: Session, case: Case, kind: str, text: str | None = None) -> EmailOutbox | None:
     """Put an e-mail to the case's customer into the outbox (None without an address). Needs an
     application context (templates, ``BASE_URL``)."""
+    row = outbox_row(case, kind, text)
+    if row is not None:
+        session.add(row)
+    return row
+
+
+def outbox_row(case: Case, kind: str, text: str | None = None) -> EmailOutbox | None:
+    """The outbox row of an e-mail to the case's customer, rendered, not yet added (None
+    without an address). Needs an application context (templates, ``BASE_URL``)."""
     address = (case.customer_email or "").strip()
     if not address:
         return None
@@ -77,12 +88,10 @@ def queue(session: Session, case: Case, kind: str, text: str | None = None) -> E
     }
     subject, body = render(kind, params, locale)
     now = clock.now()
-    row = EmailOutbox(
+    return EmailOutbox(
         case_id=case.id, kind=kind, to_address=address[:200], subject=subject[:300], body=body, locale=locale,
         status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
     )
-    session.add(row)
-    return row
 
 
 def _field(workflow: Any, row: HumanTask, field: str) -> str:
@@ -110,8 +119,8 @@ def mails_for(workflow: Any, ctx: RunContext) -> list[tuple[str, str | None]]:
 def customer_mail_hook(app: Any) -> Hook:
     """Runtime hook: queue the customer e-mails an operation of a case's own process calls for.
 
-    Runs in a SAVEPOINT: whatever goes wrong here is logged and rolled back alone, never the
-    workflow transaction.
+    What can fail (rendering the texts) happens before anything is added: a failure is logged
+    and the workflow goes on without the e-mails (no savepoint needed).
     """
     from flask import has_app_context
 
@@ -126,18 +135,13 @@ def customer_mail_hook(app: Any) -> Hook:
         mails = mails_for(workflow, ctx)
         if not mails:
             return
-        session.flush()
         try:
-            if has_app_context():
-                with session.begin_nested():
-                    for kind, text in mails:
-                        queue(session, case, kind, text)
-            else:
-                with app.app_context(), session.begin_nested():
-                    for kind, text in mails:
-                        queue(session, case, kind, text)
+            with contextlib.nullcontext() if has_app_context() else app.app_context():
+                rows = [outbox_row(case, kind, text) for kind, text in mails]
         except Exception:  # noqa: BLE001 - e-mails never break the workflow
             log.exception("customer e-mails for case %s failed", case.id)
+            return
+        session.add_all(row for row in rows if row is not None)
 
     return hook
 
