@@ -17,6 +17,7 @@ E-mails and the in-app texts come from ``templates/email/texts.<zh|en>.txt`` (ma
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +31,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
-from sqlalchemy import Integer, Select, String, and_, column, func, insert, literal, select, update, values
+from sqlalchemy import Select, TextClause, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import clock, local_zone
@@ -289,22 +290,53 @@ class Batch:
     def _insert_together(self, session: Session, now: datetime) -> None:
         """PostgreSQL: the notifications and their outbox rows in one statement — the outbox rows
         selected from the notifications' INSERT … RETURNING (a data-modifying CTE), joined to
-        the addresses by (user, kind, task)."""
-        notes = (insert(Notification).values(self.rows)
-                 .returning(Notification.id, Notification.user_id, Notification.kind, Notification.task_id)
-                 .cte("notes"))
-        mail = values(column("user_id", Integer), column("kind", String), column("task_id", String),
-                      column("to_address", String), column("locale", String), name="mail").data(
-            [(user_id, kind, task_id, user.email, user_locale(user))
-             for (user_id, kind, task_id), user in self.mail_to.items()])
-        rows = select(notes.c.id, mail.c.to_address, literal(""), literal(""), mail.c.locale,
-                      literal(OutboxStatus.PENDING), literal(0), literal(now, UTCDateTime()),
-                      literal(now, UTCDateTime())).select_from(
-            notes.join(mail, and_(mail.c.user_id == notes.c.user_id, mail.c.kind == notes.c.kind,
-                                  mail.c.task_id.is_not_distinct_from(notes.c.task_id))))
-        session.execute(insert(EmailOutbox).from_select(
-            ["notification_id", "to_address", "subject", "body", "locale", "status", "attempts", "next_attempt_at",
-             "created_at"], rows).add_cte(notes))
+        the addresses by (user, kind, task). Text cached per number of rows: SQLAlchemy has no
+        cache key for multi-row VALUES, so the construct was compiled anew on every completion."""
+        params: dict[str, Any] = {"pending": OutboxStatus.PENDING, "now": now}
+        for i, row in enumerate(self.rows):
+            params.update({f"{name}_{i}": row[name] for name in _NOTE_COLUMNS})
+        for j, ((user_id, kind, task_id), user) in enumerate(self.mail_to.items()):
+            params.update({f"m_user_{j}": user_id, f"m_kind_{j}": kind, f"m_task_{j}": task_id,
+                           f"m_to_{j}": user.email, f"m_locale_{j}": user_locale(user)})
+        session.execute(_together(len(self.rows), len(self.mail_to)), params)
+
+
+_NOTE_COLUMNS = ("user_id", "kind", "task_id", "case_id", "case_number", "params", "in_app", "created_at")
+
+
+_TOGETHER = """
+WITH notes AS (
+    INSERT INTO notification (user_id, kind, task_id, case_id, case_number, params, in_app, created_at)
+    VALUES {notes}
+    RETURNING notification.id, notification.user_id, notification.kind, notification.task_id
+)
+INSERT INTO email_outbox (notification_id, to_address, subject, body, locale, status, attempts, next_attempt_at,
+                          created_at)
+SELECT notes.id, mail.to_address, '', '', mail.locale, CAST(:pending AS VARCHAR), 0,
+       CAST(:now AS TIMESTAMP WITHOUT TIME ZONE), CAST(:now AS TIMESTAMP WITHOUT TIME ZONE)
+FROM notes JOIN (VALUES {mails}) AS mail (user_id, kind, task_id, to_address, locale)
+    ON notes.user_id = mail.user_id AND notes.kind = mail.kind AND mail.task_id IS NOT DISTINCT FROM notes.task_id
+"""
+
+
+@functools.lru_cache(maxsize=256)
+def _together(notes: int, mails: int) -> TextClause:
+    """The statement of :meth:`Batch._insert_together` for ``notes`` notifications and ``mails``
+    addresses."""
+    note_rows = ", ".join(
+        f"(CAST(:user_id_{i} AS INTEGER), CAST(:kind_{i} AS VARCHAR), CAST(:task_id_{i} AS VARCHAR), "
+        f"CAST(:case_id_{i} AS INTEGER), CAST(:case_number_{i} AS VARCHAR), CAST(:params_{i} AS JSONB), "
+        f":in_app_{i}, CAST(:created_at_{i} AS TIMESTAMP WITHOUT TIME ZONE))" for i in range(notes))
+    mail_rows = ", ".join(
+        f"(CAST(:m_user_{j} AS INTEGER), CAST(:m_kind_{j} AS VARCHAR), CAST(:m_task_{j} AS VARCHAR), "
+        f"CAST(:m_to_{j} AS VARCHAR), CAST(:m_locale_{j} AS VARCHAR))" for j in range(mails))
+    sql = _TOGETHER.format(notes=note_rows, mails=mail_rows)
+    params_type, instant = Notification.__table__.c.params.type, UTCDateTime()
+    return text(sql).bindparams(
+        *(bindparam(f"params_{i}", type_=params_type) for i in range(notes)),
+        *(bindparam(f"created_at_{i}", type_=instant) for i in range(notes)),
+        bindparam("now", type_=instant),
+    )
 
 
 def plan(session: Session, notices: Sequence[Notice], known: OptOuts | None = None) -> Batch:
