@@ -38,7 +38,7 @@ from app.services.completion import Submission
 from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
 from app.web.shared import navigation
-from app.web.shared.display import URGENCY, Formatter, locale, task_title
+from app.web.shared.display import URGENCY, Formatter, locale, remember_user_names, task_title
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit
 
@@ -140,11 +140,19 @@ def index():
         navigation.remember_counts(mine=counts["mine"], unclaimed=unclaimed)
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
-    rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
+    if filtered or view not in counts:
+        rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
+    else:  # the tab's count is the view's total: not counted a second time
+        total = counts[view]
+        rows = db.session.scalars(inbox_query(scope, view, flt, now).limit(size).offset((page - 1) * size)).all()
     pages = max((total + size - 1) // size, 1)
     delegations = open_delegations(db.session, {t.id for t in rows})
+    # one look-up for every name the page shows (the rows' assignees too: user_name() asked for
+    # each one on its own)
     names = user_names(db.session, {d.delegator_id for d in delegations.values()}
-                       | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id}))
+                       | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id})
+                       | {t.assignee_id for t in rows if t.assignee_id is not None})
+    remember_user_names(names, {t.assignee_id for t in rows if t.assignee_id is not None})
     head_of = set(current_user.head_of_ids)
     standing = scope.user_ids - {current_user.id}
     # each row's buttons asked once (the template and the colleagues below both need them); the

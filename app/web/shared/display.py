@@ -192,7 +192,7 @@ class Formatter:
             text = self.translations.ugettext(string)
             if context.eval_ctx.autoescape:
                 text = Markup(text)  # noqa: S704 - our own catalogues, as Jinja marks them
-            return text % variables
+            return text % variables if variables or "%" in text else text
 
         return gettext
 
@@ -359,6 +359,15 @@ def readable_lanes(xml: str) -> str:
         return match.group(1) + str(escape(text)) + match.group(3)
 
     return _LANE_RE.sub(label, xml)
+
+
+def remember_user_names(names: dict[int, str], asked: set[int]) -> None:
+    """Names a page has looked up for ``asked`` (those not found: "?"), so that :func:`user_name`
+    does not ask again one by one."""
+    cache = g.setdefault("web_user_names", {})
+    cache.update(names)
+    for user_id in asked - cache.keys():
+        cache[user_id] = "?"
 
 
 def user_name(user_id: int | None) -> str:
