@@ -214,9 +214,10 @@ class Formatter:
             except ValueError:
                 return value
         if isinstance(value, datetime):
-            if value.year >= 1000:  # DATETIME_PATTERN as Babel writes it (a naive value is UTC), without its parser
-                return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone).strftime(
-                    DATETIME_FORMAT)
+            if value.year >= 1000 and self.timezone is not None:
+                # DATETIME_PATTERN as Babel writes it (a naive value is UTC), without its pattern machinery
+                local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
+                return local.strftime(DATETIME_FORMAT)
             return dates.format_datetime(value, DATETIME_PATTERN, tzinfo=self.timezone, locale=self.babel_locale)
         if isinstance(value, date):
             return dates.format_date(value, "yyyy-MM-dd", locale=self.babel_locale)
