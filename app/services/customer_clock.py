@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from app.data.models import Case, HumanTask
 from app.engine.calendar import WorkingCalendar, default_calendar
 from app.engine.definitions.rules import CUSTOMER_CLOCK_KINDS as KINDS
 from app.engine.projection import task_property
+from app.services.working_ruler import Ruler
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ def evaluate(case: Case, now: datetime, cal: WorkingCalendar | None = None) -> N
     case.clock_state, case.clock_state_until = _running(case, now, cal, limits)
 
 
-def _running(case: Case, now: datetime, cal: WorkingCalendar, limits: Limits) -> tuple[str, datetime | None]:
+def _running(case: ClockFacts, now: datetime, cal: WorkingCalendar | Ruler,
+             limits: Limits) -> tuple[str, datetime | None]:
     """(state, when it changes by time alone) of the clock that runs now."""
     if case.first_answer_at is None:
         due, limit, offset = case.first_answer_due_at, limits.first_answer, 0.0
@@ -266,7 +268,30 @@ class ClockView:
     hours_left: float | None = None
 
 
-def view(case: Case, now: datetime, cal: WorkingCalendar | None = None) -> ClockView:
+class ClockFacts(Protocol):
+    """What :func:`view` reads of a case: a :class:`Case`, or a row of these columns."""
+
+    @property
+    def clock_state(self) -> str | None: ...
+    @property
+    def feedback_type(self) -> str: ...
+    @property
+    def urgency(self) -> str | None: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def first_answer_at(self) -> datetime | None: ...
+    @property
+    def first_answer_due_at(self) -> datetime | None: ...
+    @property
+    def resolution_due_at(self) -> datetime | None: ...
+    @property
+    def clock_paused_at(self) -> datetime | None: ...
+    @property
+    def clock_paused_minutes(self) -> int: ...
+
+
+def view(case: ClockFacts, now: datetime, cal: WorkingCalendar | Ruler | None = None) -> ClockView:
     """The clock as of ``now`` (exact between two scheduler refreshes; nothing is written)."""
     if case.clock_state is None:
         return ClockView(None)
@@ -285,10 +310,18 @@ def view(case: Case, now: datetime, cal: WorkingCalendar | None = None) -> Clock
     return ClockView(state, clock, due, round(cal.working_hours_between(since, due), 2))
 
 
+#: the columns :func:`view` reads (a page of clocks loads these, not whole cases with their data)
+_CLOCK_COLUMNS = (Case.id, Case.clock_state, Case.feedback_type, Case.urgency, Case.received_at,
+                  Case.first_answer_at, Case.first_answer_due_at, Case.resolution_due_at, Case.clock_paused_at,
+                  Case.clock_paused_minutes)
+
+
 def views(session: Session, case_ids: set[int], now: datetime) -> dict[int, ClockView]:
-    """The clocks of several cases (one query), e.g. for the rows of an inbox page."""
+    """The clocks of several cases (one query of the clock's columns), e.g. for the rows of an
+    inbox page."""
     ids = {case_id for case_id in case_ids if case_id is not None}
     if not ids:
         return {}
-    cal = default_calendar()
-    return {case.id: view(case, now, cal) for case in session.scalars(select(Case).where(Case.id.in_(ids)))}
+    ruler = Ruler(default_calendar(), now)  # the page's clocks walk the calendar's days once
+    rows = session.execute(select(*_CLOCK_COLUMNS).where(Case.id.in_(ids)))
+    return {row.id: view(row, now, ruler) for row in rows}

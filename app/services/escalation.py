@@ -42,6 +42,7 @@ from app.data.models.notifications import EscalationLevel, NotificationKind
 from app.engine.calendar import LATENESS_BASES, WorkingCalendar, default_calendar
 from app.engine.context import Hook, RunContext
 from app.services import notifications
+from app.services.working_ruler import Ruler
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ class TimeLeft:
 
 
 def time_left(task: HumanTask, now: datetime, settings: LadderSettings,
-              cal: WorkingCalendar | None = None) -> TimeLeft | None:
-    """How much working time ``task`` has left at ``now`` (None without a due time)."""
+              cal: WorkingCalendar | Ruler | None = None) -> TimeLeft | None:
+    """How much working time ``task`` has left at ``now`` (None without a due time); a page of
+    tasks passes a :class:`Ruler` anchored at ``now``."""
     if task.due_at is None:
         return None
     cal = cal or default_calendar()

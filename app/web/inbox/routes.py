@@ -8,8 +8,12 @@ only for the delegation page (to prefill its form, and to save or complete the t
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import date
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -34,7 +38,7 @@ from app.services.completion import Submission
 from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
 from app.web.shared import navigation
-from app.web.shared.display import URGENCY, locale, task_title
+from app.web.shared.display import URGENCY, Formatter, locale, remember_user_names, task_title
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit
 
@@ -74,6 +78,42 @@ def _int_arg(name: str, default: int, minimum: int = 1) -> int:
         return default
 
 
+class RowActions(NamedTuple):
+    """What the signed-in user may do with one row (the policy's answers)."""
+
+    claim: bool
+    release: bool
+    assign: bool
+    delegate: bool
+
+
+#: ids a URL holds as they are (anything else goes through ``url_for``, which quotes it)
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _row_url(endpoint: str, argument: str, marker: str | int) -> Callable[[Any], str]:
+    """``url_for(endpoint, argument=value)`` for many rows: the URL is built once with ``marker``
+    and each value put in its place (``url_for`` per link was 180 calls a page); a value that
+    would need quoting goes through ``url_for``."""
+    sample: dict[str, Any] = {argument: marker}
+    head, tail = url_for(endpoint, **sample).split(str(marker), 1)
+
+    def build(value: Any) -> str:
+        text = str(value)
+        return head + text + tail if _URL_SAFE.fullmatch(text) else url_for(endpoint, **{argument: value})
+
+    return build
+
+
+def _row_links() -> SimpleNamespace:
+    return SimpleNamespace(
+        case=_row_url("cases.show", "case_id", 2**31 - 1),
+        **{name: _row_url(endpoint, "task_id", "row-task-id") for name, endpoint in (
+            ("task", "tasks.show"), ("work", "inbox.work"), ("claim", "inbox.claim"), ("release", "inbox.release"),
+            ("recall", "inbox.recall"), ("assign", "inbox.assign"), ("delegate", "inbox.delegate"))},
+    )
+
+
 def _colleagues_by_department(department_ids: set[int]) -> dict[int, list]:
     return {dept_id: list(department_colleagues(db.session, dept_id)) for dept_id in sorted(department_ids)}
 
@@ -100,28 +140,41 @@ def index():
         navigation.remember_counts(mine=counts["mine"], unclaimed=unclaimed)
     size = min(_int_arg("size", PAGE_SIZE), MAX_PAGE_SIZE)
     page = _int_arg("page", 1)
-    rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
+    if filtered or view not in counts:
+        rows, total = page_of(db.session, inbox_query(scope, view, flt, now), page, size)
+    else:  # the tab's count is the view's total: not counted a second time
+        total = counts[view]
+        rows = db.session.scalars(inbox_query(scope, view, flt, now).limit(size).offset((page - 1) * size)).all()
     pages = max((total + size - 1) // size, 1)
     delegations = open_delegations(db.session, {t.id for t in rows})
+    # one look-up for every name the page shows (the rows' assignees too: user_name() asked for
+    # each one on its own)
     names = user_names(db.session, {d.delegator_id for d in delegations.values()}
-                       | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id}))
+                       | {d.delegate_id for d in delegations.values()} | (scope.user_ids - {current_user.id})
+                       | {t.assignee_id for t in rows if t.assignee_id is not None})
+    remember_user_names(names, {t.assignee_id for t in rows if t.assignee_id is not None})
     head_of = set(current_user.head_of_ids)
     standing = scope.user_ids - {current_user.id}
-    # the user object itself, not the request-local proxy: the policy reads it for every row
+    # each row's buttons asked once (the template and the colleagues below both need them); the
+    # user object itself, not the request-local proxy
     rights = policy.InboxRights(current_user._get_current_object(), navigation.standing(), set(delegations))
+    actions = {t.id: RowActions(rights.may_claim(t), rights.may_release(t), rights.may_assign(t),
+                                rights.may_delegate(t)) for t in rows}
     # colleagues fill the assign / delegate choices: only for rows that offer them (and the bulk
     # assignment of a head's departments)
     colleagues = _colleagues_by_department({t.department_id for t in rows if t.department_id and (
-        rights.may_assign(t) or rights.may_delegate(t))} | head_of)
+        actions[t.id].assign or actions[t.id].delegate)} | head_of)
     # the customer's clock of the cases on this page: one look-up by primary key, not a join in
     # the inbox query (which stays on the indexed human_task table)
     clocks = customer_clock.views(db.session, {t.case_id for t in rows if t.case_id}, now)
+    # the rows' helpers bound once to the language, translations, time zone and this instant
+    fmt = Formatter(now)
 
     return render_template(
         "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
         unclaimed=unclaimed or 0, page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
-        may_open=policy.may_open_case(current_user), may_claim=rights.may_claim, may_release=rights.may_release,
-        may_assign=rights.may_assign, may_delegate=rights.may_delegate, delegations=delegations, names=names,
+        may_open=policy.may_open_case(current_user), actions=actions, links=_row_links(),
+        fmt=fmt, _=fmt.template_gettext, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing, clocks=clocks,
         standing_names="、".join(names.get(uid, "?") for uid in sorted(standing)),
         filters=saved_filters(db.session, current_user.id), urgencies=URGENCY, categories=_categories(),
