@@ -461,13 +461,18 @@ def _repeats(window: Window) -> Any:
     return exists().where(CaseRepeat.case_id == Case.id, _in(CaseRepeat.received_at, window))
 
 
-def repeat_count(session: Session, window: Window) -> int:
-    """Cases received in the window that are repeats (their stored flags)."""
-    if not window.equal and window.department_ids is None:  # the index alone
-        return int(session.scalar(select(func.count()).select_from(CaseRepeat)
-                                  .where(_in(CaseRepeat.received_at, window))) or 0)
-    stmt = select(func.count()).select_from(Case).where(_in(Case.received_at, window), _repeats(window))
-    return int(session.scalar(filter_cases(stmt, window)) or 0)
+def repeat_counts(session: Session, window: Window) -> tuple[int, int]:
+    """(cases received in the window, of which repeats — their stored flags), in one statement: a
+    department's filter is applied once."""
+    if not window.equal and window.department_ids is None:  # the two indexes alone
+        repeats = select(func.count()).select_from(CaseRepeat).where(_in(CaseRepeat.received_at, window))
+        stmt = select(func.count(), repeats.scalar_subquery()).select_from(Case).where(_in(Case.received_at, window))
+    else:
+        stmt = filter_cases(select(func.count(), func.count(CaseRepeat.case_id)).select_from(Case)
+                            .outerjoin(CaseRepeat, CaseRepeat.case_id == Case.id)
+                            .where(_in(Case.received_at, window)), window)
+    total, repeats_ = session.execute(stmt).one()
+    return int(total), int(repeats_)
 
 
 def repeat_case_ids(session: Session, window: Window) -> set[int]:
