@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension
-from app.data.queries.analytics import RepeatRule, refresh_repeats
+from app.data.queries.analytics import RULES_LOCK, RepeatRule, lock_keys, refresh_repeats
 from app.engine.context import Actor
 from app.i18n import N_
 from app.services import settings
@@ -139,6 +139,7 @@ def set_rules(session: Session, data: Mapping[str, Any], actor: Actor) -> Rules:
     """Validate and store the rules (audited as ``setting_changed``); cases from now on use them, and
     every case's repeat flag (``case_repeat``, the repeat rate) is worked out again under them."""
     new = parse(data)
+    lock_keys(session, [RULES_LOCK])  # cases flagged meanwhile wait, then use the new rules
     old = rules(session)
     settings.change(session, KEY, new.as_json(), actor, default=DEFAULT.as_json())
     if new != old:

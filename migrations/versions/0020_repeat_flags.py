@@ -1,5 +1,6 @@
 """Repeat flags: a row per case that matches earlier cases (``case_repeat``), so the repeat rate counts
-the period's rows; the feedback type joins the match keys (a change of it re-flags the case)
+the period's rows; the feedback type joins the match keys (a change of it re-flags the case); the case's digest of its
+keys spares a save that changed none of them the read of ``case_match_key``
 
 The flags are derived data: they are worked out here by the application's one definition
 (``app.data.queries.analytics.refresh_repeats``) under the rules stored at the time.
@@ -49,6 +50,8 @@ def upgrade():
         sa.Column("received_at", app.data.db.UTCDateTime(), nullable=False),
     )
     op.create_index("ix_case_repeat_received", "case_repeat", ["received_at", "case_id"])
+    # empty: the next save of each case compares its keys with its rows once and records the digest
+    op.add_column("feedback_case", sa.Column("match_digest", sa.String(40), nullable=True))
     op.execute(sa.text("DELETE FROM case_match_key WHERE kind = 'type'"))
     op.execute(sa.text(TYPE_KEYS))
     from app.data.queries.analytics import refresh_repeats
@@ -64,6 +67,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table("feedback_case") as batch:
+        batch.drop_column("match_digest")
     op.drop_index("ix_case_repeat_received", table_name="case_repeat")
     op.drop_table("case_repeat")
     op.execute(sa.text("DELETE FROM case_match_key WHERE kind = 'type'"))

@@ -448,12 +448,19 @@ def sharing_keys(case_id: int, since: datetime, until: datetime, keys: Collectio
     return select(ids.c.case_id)
 
 
-def lock_keys(session: Session, keys: Sequence[str]) -> None:
+#: the advisory lock a change of the early-warning rules holds exclusively and a flag's refresh shared
+RULES_LOCK = "alert:rules"
+_LOCKS = text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
+              "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)")
+_SHARED_LOCKS = text("SELECT count(pg_advisory_xact_lock_shared(hashtext(k))) FROM "
+                     "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)")
+
+
+def lock_keys(session: Session, keys: Sequence[str], shared: bool = False) -> None:
     """PostgreSQL: take the advisory transaction locks ``keys`` in their order, in one statement (the
     early warning's locks, so a case's flag is worked out after concurrent cases on its keys commit)."""
     if keys and is_postgres(session):
-        session.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
-                             "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"), {"keys": list(keys)})
+        session.execute(_SHARED_LOCKS if shared else _LOCKS, {"keys": list(keys)})
 
 
 def _repeats(window: Window) -> Any:

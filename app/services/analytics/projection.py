@@ -18,6 +18,7 @@ The dashboard reads only these tables, never the workflows.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -119,13 +120,18 @@ def match_keys(case: Case) -> set[tuple[str, str]]:
 
 
 def refresh_match_keys(session: Session, case: Case, actor: Actor | None = None) -> None:
-    """Bring ``case_match_key`` in step with the case (one read when nothing changed). When they
+    """Bring ``case_match_key`` in step with the case: nothing to do, and no read, when the case's
+    ``match_digest`` says its keys are the ones projected last time (an ordinary save). When they
     changed — a new case, or its model, batch, serial numbers or type corrected after intake — the
     repeat flags it may concern are worked out again (:func:`repeats.refresh_case`); when keys recorded
     before changed, the early warning is told too (``actor`` given): the case leaves the clusters it no
     longer matches and joins or forms the ones it now does (a changed type: the reclassification
     already told it)."""
     wanted = match_keys(case)
+    digest = _digest(wanted, case)
+    if case.match_digest == digest:  # the keys projected last time: nothing to read or write
+        return
+    case.match_digest = digest
     rows = session.scalars(select(CaseMatchKey).where(CaseMatchKey.case_id == case.id)).all()
     had = {(r.kind, r.value) for r in rows}
     if had == wanted and all(r.received_at == case.received_at for r in rows):
@@ -142,6 +148,12 @@ def refresh_match_keys(session: Session, case: Case, actor: Actor | None = None)
     repeats.refresh_case(session, case, _matched(had | wanted), since)
     if changed and actor is not None:
         alerts.evaluate(session, case, actor)
+
+
+def _digest(keys: set[tuple[str, str]], case: Case) -> str:
+    """A digest of the keys and the receipt they are projected with (``Case.match_digest``)."""
+    text = "\x1e".join(f"{kind}\x1f{value}" for kind, value in sorted(keys))
+    return hashlib.sha1(f"{text}\x1d{case.received_at.isoformat()}".encode(), usedforsecurity=False).hexdigest()
 
 
 def _matched(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
