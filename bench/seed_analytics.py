@@ -12,7 +12,7 @@ models most often) and serial numbers (some repeated on later cases), closed or 
 stages (verification, analysis, 8D with the 48-hour measures charge, execution, verification,
 closure) in the departments, an open task with a due time for open cases, a root cause per 8D,
 a survey answer for about 60 % of the closed cases, a batch number (some shared by several
-cases), the serial rows and match keys the early warning reads and, per week, assessment lines
+cases), the serial rows and match keys the early warning reads, the repeat flags and, per week, assessment lines
 with penalties and logistics costs. On PostgreSQL the rows are loaded with COPY and the tables
 analysed. Every task hangs on one placeholder process instance (the dashboard never loads
 workflows); inboxes will list the open ones.
@@ -43,6 +43,7 @@ from app.data.models import (  # noqa: E402
     AssessmentLine,
     Case,
     CaseMatchKey,
+    CaseRepeat,
     CaseRootCause,
     CaseSerial,
     Department,
@@ -51,6 +52,8 @@ from app.data.models import (  # noqa: E402
     ProcessInstance,
     SurveyResponse,
 )
+from app.data.queries.analytics import refresh_repeats  # noqa: E402
+from app.services import alert_rules  # noqa: E402
 from app.services.analytics.labels import ROOT_CAUSES  # noqa: E402
 
 TYPES = (("complaint", 6), ("consultation", 3), ("suggestion", 1), ("praise", 1))
@@ -148,8 +151,9 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
                 "created_at": task_time, "due_at": task_time + timedelta(hours=48), "completed_at": None,
                 "lateness_charge": "measures",
                 "context": {}, "case_number": f"B{case_id:08d}"})
+        feedback_type = _pick(rng, TYPES)
         rows["case"].append({
-            "id": case_id, "number": f"B{case_id:08d}", "feedback_type": _pick(rng, TYPES),
+            "id": case_id, "number": f"B{case_id:08d}", "feedback_type": feedback_type,
             "category": _pick(rng, CATEGORIES), "urgency": "general", "channel": _pick(rng, CHANNELS),
             "customer_name": f"客户{rng.randrange(5000)}", "product_model": model, "serial_numbers": serial,
             "batch_no": batch,
@@ -162,7 +166,8 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
             "updated_at": closed_at or received, "data": {}})
         rows["serial"].append({"case_id": case_id, "serial": serial})
         rows["key"] += [{"case_id": case_id, "kind": kind, "value": value, "received_at": received}
-                        for kind, value in (("model", model), ("batch", batch), ("serial", serial)) if value]
+                        for kind, value in (("model", model), ("batch", batch), ("serial", serial),
+                                            ("type", feedback_type)) if value]
         if closed and rng.random() < 0.6:
             rows["survey"].append({"case_id": case_id, "score": rng.choices([5, 4, 3, 2, 1], [5, 4, 2, 1, 1])[0],
                                    "at": closed_at})
@@ -173,10 +178,13 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
               "execution_penalty": v[1], "logistics_cost": v[2]} for (week, dept), v in weekly.items()]
     _insert(session, AssessmentLine, lines)
     counts["assessment_lines"] = len(lines)
+    rules = alert_rules.rules(session)  # the repeat flags, as the analytics hook and the rules keep them
+    refresh_repeats(session, None, alert_rules.repeat_rules(rules), rules.types)
     if session.get_bind().dialect.name == "postgresql":  # ids were given: move the sequence past them
         session.execute(text("SELECT setval(pg_get_serial_sequence('feedback_case', 'id'), "
                              "(SELECT max(id) FROM feedback_case))"))
-        for model in (Case, HumanTask, SurveyResponse, CaseRootCause, CaseMatchKey, CaseSerial, AssessmentLine):
+        for model in (Case, HumanTask, SurveyResponse, CaseRootCause, CaseMatchKey, CaseSerial, AssessmentLine,
+                      CaseRepeat):
             session.execute(text(f"ANALYZE {model.__tablename__}"))  # the planner's statistics, for the bench
     return counts
 

@@ -12,7 +12,8 @@ a counted type with the same key (product model; batch number; a serial number; 
 window before it (at the same instant: opened before it), it reaches the rule's threshold — at
 least ``threshold − 1`` earlier cases, and at least one. The early warning forms a cluster then
 (:func:`app.services.alerts.evaluate`); the repeat rate counts such cases
-(:func:`repeat_rules`, ``app.data.queries.analytics.repeat_condition``).
+(:func:`repeat_rules`, ``app.data.queries.analytics.repeat_condition``; stored per case by
+:mod:`app.services.analytics.repeats`, all again when the rules change).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension
-from app.data.queries.analytics import RepeatRule
+from app.data.queries.analytics import RULES_LOCK, RepeatRule, lock_keys, refresh_repeats
 from app.engine.context import Actor
 from app.i18n import N_
 from app.services import settings
@@ -135,9 +136,14 @@ def rules(session: Session) -> Rules:
 
 
 def set_rules(session: Session, data: Mapping[str, Any], actor: Actor) -> Rules:
-    """Validate and store the rules (audited as ``setting_changed``); cases from now on use them."""
+    """Validate and store the rules (audited as ``setting_changed``); cases from now on use them, and
+    every case's repeat flag (``case_repeat``, the repeat rate) is worked out again under them."""
     new = parse(data)
+    lock_keys(session, [RULES_LOCK])  # cases flagged meanwhile wait, then use the new rules
+    old = rules(session)
     settings.change(session, KEY, new.as_json(), actor, default=DEFAULT.as_json())
+    if new != old:
+        refresh_repeats(session, None, repeat_rules(new), new.types)
     return new
 
 

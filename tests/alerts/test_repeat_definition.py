@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from app.clock import clock
-from app.data.models import AuditEvent, Case, CaseRootCause, RepeatCluster
+from app.data.models import AuditEvent, Case, CaseRepeat, CaseRootCause, RepeatCluster
 from app.data.queries import analytics as q
 from app.engine.context import Actor
 from app.services import alert_rules, alerts
@@ -83,9 +83,20 @@ def _numbers(session, ids) -> set[str]:
 
 
 def _repeats(session) -> set[str]:
+    """The repeat rate's cases of March: their stored flags."""
+    return _numbers(session, q.repeat_case_ids(session, window(session, MARCH)))
+
+
+def _flagged(session) -> set[str]:
+    """Every case whose stored flag says it repeats."""
+    return set(session.scalars(select(Case.number).join(CaseRepeat, CaseRepeat.case_id == Case.id)))
+
+
+def _by_definition(session) -> set[str]:
+    """Every case that repeats, worked out now by the definition (not the stored flags)."""
     rules = alert_rules.rules(session)
-    return _numbers(session, q.repeat_case_ids(session, window(session, MARCH), alert_rules.repeat_rules(rules),
-                                               rules.types))
+    condition = q.repeat_condition(session, alert_rules.repeat_rules(rules), rules.types)
+    return set(session.scalars(select(Case.number).where(condition)))
 
 
 def _by_the_early_warning(session) -> set[str]:
@@ -98,6 +109,7 @@ def test_the_repeat_rate_counts_what_the_early_warning_matches(world):
     with world.transaction() as s:
         assert _repeats(s) == EXPECTED
         assert _by_the_early_warning(s) == EXPECTED
+        assert _flagged(s) == _by_definition(s) == EXPECTED
         figures = metrics.repeat_rate(s, MARCH, Labels(s))
         assert (figures["cases"], figures["repeats"], figures["rate"]) == (13, 5, 38.5)
         assert figures["kinds"] == ["model", "batch", "serial", "serial_prefix"]
@@ -106,10 +118,10 @@ def test_the_repeat_rate_counts_what_the_early_warning_matches(world):
 def test_switching_a_dimension_off_changes_both_alike(world):
     with world.transaction() as s:
         alert_rules.set_rules(s, {**RULES, "batch": {"threshold": 0, "window_days": 90}}, ACTOR)
-        assert _repeats(s) == _by_the_early_warning(s) == EXPECTED - {"B2", "L2"}
+        assert _repeats(s) == _by_the_early_warning(s) == _flagged(s) == EXPECTED - {"B2", "L2"}
         alert_rules.set_rules(s, {**RULES, "types": ["complaint", "consultation"]}, ACTOR)
         # the consultation Q1 now counts: it repeats B1's batch, and B2 still repeats (B1, Q1 earlier)
-        assert _repeats(s) == _by_the_early_warning(s) == EXPECTED | {"Q1"}
+        assert _repeats(s) == _by_the_early_warning(s) == _flagged(s) == EXPECTED | {"Q1"}
 
 
 def _cluster(s, dimension, key) -> RepeatCluster:
@@ -140,14 +152,17 @@ def test_a_case_corrected_away_leaves_the_clusters_it_no_longer_matches(world):
         assert {(e.case_id, e.element) for e in left} == {(third.id, f"alert:{c.id}") for c in (serial, batch, prefix)}
         assert alerts.related(s, third) == []  # the case page shows no earlier cases any more
 
-        # S1 reclassified as a consultation: it leaves, the cluster keeps S2 (below the threshold, listed)
+        # S1 reclassified as a consultation: it leaves, the cluster keeps S2 (below the threshold, listed);
+        # the early warning is told by the reclassification, the flags by the analytics hook after the save
         by_number["S1"].feedback_type = "consultation"
         alerts.evaluate(s, by_number["S1"], ACTOR)
+        refresh_match_keys(s, by_number["S1"], ACTOR)
         s.flush()
         assert (serial.case_count, serial.first_case_id, serial.last_case_id) == (1, by_number["S2"].id,
                                                                                   by_number["S2"].id)
         # and the repeat rate follows: S2 has no earlier complaint with its serial any more
         assert _repeats(s) == _by_the_early_warning(s) == EXPECTED - {"S2"}
+        assert _flagged(s) == _by_definition(s)
 
         # evaluating again changes nothing
         before = s.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
@@ -171,3 +186,25 @@ def test_a_later_stock_count_naming_no_cause_removes_the_earlier_one(world):
         assert causes() == []
         record_stock_count_cause(s, case, {"stock_count_outcome": "customer_info_inaccurate"}, False)
         assert causes() == ["no_trouble_found"]
+
+
+def test_the_stored_flags_follow_earlier_cases_added_or_corrected_later(world):
+    with world.transaction() as s:
+        by_number = {c.number: c for c in s.scalars(select(Case))}
+        # a complaint about M-5 received on 9 Mar, recorded after the later ones: M1 (10 Mar) has 1 earlier
+        # case within 30 days (M0 is 37 days before), M2 has 2 (M9, M1): M2 repeats now
+        add(s, "M9", at(2026, 3, 9), model="M-5")
+        assert _flagged(s) == _by_definition(s) == EXPECTED | {"M2"}
+        # B1 corrected to another batch: B2 has no earlier case with B-1 any more
+        by_number["B1"].batch_no = "B-9"
+        refresh_match_keys(s, by_number["B1"], ACTOR)
+        assert _flagged(s) == _by_definition(s) == (EXPECTED | {"M2"}) - {"B2"}
+        # and back: B2 repeats again; a serial corrected into ABCD-1 makes S2's prefix group three
+        by_number["B1"].batch_no = "B-1"
+        refresh_match_keys(s, by_number["B1"], ACTOR)
+        by_number["P1"].serial_numbers = "ABCD-2"
+        refresh_match_keys(s, by_number["P1"], ACTOR)
+        # P1 (4 Mar) now has S1's prefix before it; S2 (8 Mar) has S1 and P1: a prefix repeat still;
+        # P3 keeps P2 only before it on PQRS: no longer a repeat
+        assert _flagged(s) == _by_definition(s) == (EXPECTED | {"M2"}) - {"P3"}
+        assert metrics.repeat_rate(s, MARCH, Labels(s))["repeats"] == len(_repeats(s)) == 5

@@ -19,4 +19,5 @@ def test_an_8d_report_projects_its_root_cause(flow, prod_app):
         assert causes == [("material", "production")]
         keys = set(session.execute(select(CaseMatchKey.kind, CaseMatchKey.value)
                                    .where(CaseMatchKey.case_id == case_id)).tuples())
-        assert keys == {("model", "XK-200"), ("serial", "SN9"), ("serial", "SN10")}  # as the early warning reads them
+        # as the early warning reads them, and the type that makes the case count
+        assert keys == {("model", "XK-200"), ("serial", "SN9"), ("serial", "SN10"), ("type", "complaint")}

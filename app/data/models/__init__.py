@@ -2,7 +2,7 @@
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
 from app.data.models.alerts import AlertDimension, AlertStatus, CaseSerial, RepeatCluster, RepeatClusterCase
-from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRootCause
+from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRepeat, CaseRootCause
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
@@ -47,6 +47,7 @@ __all__ = [
     "Case",
     "CaseComment",
     "CaseMatchKey",
+    "CaseRepeat",
     "CaseRootCause",
     "CaseSearch",
     "Counter",

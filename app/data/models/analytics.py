@@ -3,7 +3,10 @@
 - :class:`CaseRootCause`: the root-cause category of a case, one row per 8D report (the
   responsible department's D4 category) or per stock count whose outcome names a cause.
 - :class:`CaseMatchKey`: the keys a case was last matched on by the early warning (``model``,
-  ``batch``, ``serial``), so a later correction of them is noticed without parsing the case.
+  ``batch``, ``serial``) and its feedback ``type``, so a later correction of them is noticed
+  without parsing the case.
+- :class:`CaseRepeat`: one row per case that matches earlier cases (the repeat rate's cases),
+  kept exact by ``app.services.analytics.repeats``.
 - :class:`AssessmentLine`: one line (case × department) of a weekly assessment: penalties and
   logistics cost, so costs per department and period are summed without loading workflows.
 
@@ -54,9 +57,20 @@ class CaseMatchKey(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"))
-    #: "model" (the product model), "batch" (the batch number) or "serial" (one serial number), as stored
+    #: "model" (the product model), "batch" (the batch number), "serial" (one serial number), as stored,
+    #: or "type" (the feedback type: it decides whether the case counts)
     kind: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseRepeat(Base):
+    """A case that matches earlier cases under the early-warning rules in force (a row only for those)."""
+
+    __tablename__ = "case_repeat"
+    __table_args__ = (Index("ix_case_repeat_received", "received_at", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -81,6 +81,9 @@ class Case(Base):
     )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: digest of the match keys last projected into ``case_match_key`` (``app.services.analytics.projection``):
+    #: a save that changed none of them needs no read of those rows
+    match_digest: Mapped[str | None] = mapped_column(String(40))
 
 
 class Counter(Base):

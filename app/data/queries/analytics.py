@@ -11,17 +11,36 @@ ordered-set aggregates, the service computes percentiles and buckets from plain 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, case, exists, func, literal_column, or_, select, text, tuple_, union
+from sqlalchemy import (
+    Row,
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union,
+)
 from sqlalchemy.orm import Session, aliased
 
 from app.data.models import (
     AssessmentLine,
     Case,
+    CaseMatchKey,
+    CaseRepeat,
     CaseRootCause,
     CaseSerial,
     Department,
@@ -365,37 +384,25 @@ def repeat_condition(session: Session, rules: Sequence[RepeatRule], types: Seque
                 or_(*(_earlier_count(session, rule, types) >= rule.earlier for rule in rules)))
 
 
-def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -> Select:
-    """PostgreSQL: the ids of the cases received in the window that have at least ``rule.earlier``
-    earlier matching cases (the same definition as :func:`_earlier_count`), by one window-function
-    pass over the counted cases of the period and the rule's window before it — instead of a
-    look-up per case. Earlier cases at the same instant count only when opened before (smaller id)."""
-    since = window.start - timedelta(days=rule.window_days)
-    counted = and_(Case.feedback_type.in_(list(types)), Case.received_at >= since, Case.received_at < window.end)
+def _earlier_by_window(rule: RepeatRule, types: Sequence[str]) -> Select:
+    """PostgreSQL: the ids of every case that has at least ``rule.earlier`` earlier matching cases (the
+    same definition as :func:`_earlier_count`), by one window-function pass over the counted cases
+    instead of a look-up per case (for working out every flag again). Earlier cases at the same
+    instant count only when opened before (smaller id)."""
+    counted = Case.feedback_type.in_(list(types))
     rows: Select[Any]
-    in_period = and_(Case.feedback_type.in_(list(types)), _in(Case.received_at, window))
     if rule.dimension in ("model", "batch"):
         key = Case.product_model if rule.dimension == "model" else Case.batch_no
-        # only the keys the period's cases have: the window before the period is read for those alone
-        # (and only of the cases the report counts — a department head's own)
-        period_keys = filter_cases(select(key).where(in_period, key.is_not(None)), window)
         rows = select(Case.id.label("case_id"), Case.received_at.label("received_at"), key.label("key"),
-                      literal_column("true").label("own")).where(counted, key.in_(period_keys))
+                      literal_column("true").label("own")).where(counted, key.is_not(None))
     else:
         length = rule.prefix_length
         value = CaseSerial.serial if rule.dimension == "serial" else func.substr(CaseSerial.serial, 1, length)
         own = (literal_column("true") if rule.dimension == "serial"
                else func.bool_or(func.length(CaseSerial.serial) > length))
-        period_keys = filter_cases(select(value).join(Case, Case.id == CaseSerial.case_id).where(in_period), window)
-        if rule.dimension == "serial":
-            # most serial numbers occur once: only those another case also names can have earlier matches,
-            # so the pass reads the few shared ones instead of every serial of the rule's window
-            other = aliased(CaseSerial)
-            period_keys = period_keys.where(exists().where(other.serial == CaseSerial.serial,
-                                                           other.case_id != CaseSerial.case_id))
         rows = (select(Case.id.label("case_id"), Case.received_at.label("received_at"), value.label("key"),
                        own.label("own"))
-                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted, value.in_(period_keys)))
+                .join(CaseSerial, CaseSerial.case_id == Case.id).where(counted))
         if rule.dimension == "serial_prefix":  # a case counts once per prefix (a serial once per case: the key)
             rows = rows.where(func.length(CaseSerial.serial) >= length).group_by(Case.id, Case.received_at, value)
     inner = rows.subquery("matched")
@@ -404,37 +411,85 @@ def _earlier_by_window(rule: RepeatRule, types: Sequence[str], window: Window) -
                             f"RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW)")
     later_peers = func.count().over(partition_by=(inner.c.key, inner.c.received_at), order_by=inner.c.case_id,
                                     rows=(1, None))
-    counts = select(inner.c.case_id, inner.c.received_at, inner.c.own,
-                    (within - 1 - later_peers).label("earlier")).subquery()
-    return (select(counts.c.case_id).where(counts.c.own, counts.c.earlier >= rule.earlier,
-                                           counts.c.received_at >= window.start))
+    counts = select(inner.c.case_id, inner.c.own, (within - 1 - later_peers).label("earlier")).subquery()
+    return select(counts.c.case_id).where(counts.c.own, counts.c.earlier >= rule.earlier)
 
 
-def _repeat_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
-    """A condition on the outer ``feedback_case``: it is a repeat (PostgreSQL: by window functions)."""
-    if not is_postgres(session):
-        return repeat_condition(session, rules, types)
+def refresh_repeats(session: Session, case_ids: Any, rules: Sequence[RepeatRule], types: Sequence[str]) -> None:
+    """Work out again whether the cases ``case_ids`` (a select of ids; None: every case) are repeats,
+    and store the answer in ``case_repeat`` (a row per repeat). Per case by the correlated definition
+    (:func:`repeat_condition`); every case on PostgreSQL by one window pass per rule."""
+    chosen: Any = true() if case_ids is None else Case.id.in_(case_ids)
+    session.execute(delete(CaseRepeat).where(true() if case_ids is None else CaseRepeat.case_id.in_(case_ids)))
     if not rules:
-        return Case.id.is_(None)
-    found = union(*(_earlier_by_window(rule, types, window) for rule in rules))
-    return Case.id.in_(found)
+        return
+    if case_ids is None and is_postgres(session):
+        found: Any = Case.id.in_(union(*(_earlier_by_window(rule, types) for rule in rules)))
+    else:
+        found = repeat_condition(session, rules, types)
+    session.execute(insert(CaseRepeat).from_select(
+        ["case_id", "received_at"], select(Case.id, Case.received_at).where(chosen, found)))
 
 
-def repeat_count(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> int:
-    """Cases received in the window that are repeats (:func:`repeat_condition`)."""
-    stmt = (select(func.count()).select_from(Case)
-            .where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types)))
-    return int(session.scalar(filter_cases(stmt, window)) or 0)
+def sharing_keys(case_id: int, since: datetime, until: datetime, keys: Collection[tuple[str, str]],
+                 prefixes: Collection[str]) -> Select[Any]:
+    """Ids of the case ``case_id`` and of the cases received from ``since`` to ``until`` that have one of
+    ``keys`` (``case_match_key`` kind and value) or a serial number starting with one of ``prefixes``:
+    those whose repeat flag a change of ``case_id``'s keys may change."""
+    matches = [and_(CaseMatchKey.kind == kind, CaseMatchKey.value.in_(sorted({v for k, v in keys if k == kind})))
+               for kind in sorted({k for k, _v in keys})]
+    for prefix in sorted(prefixes):  # a range on the index, then the exact test (collations may order differently)
+        matches.append(and_(CaseMatchKey.kind == "serial", CaseMatchKey.value >= prefix,
+                            CaseMatchKey.value < prefix[:-1] + chr(ord(prefix[-1]) + 1),
+                            func.substr(CaseMatchKey.value, 1, len(prefix)) == prefix))
+    later = select(CaseMatchKey.case_id).where(CaseMatchKey.received_at >= since, CaseMatchKey.received_at <= until,
+                                               or_(*matches) if matches else false())
+    ids = union(select(literal_column(str(int(case_id))).label("case_id")), later).subquery()
+    return select(ids.c.case_id)
 
 
-def repeat_case_ids(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> set[int]:
-    stmt = select(Case.id).where(_in(Case.received_at, window), _repeat_ids(session, window, rules, types))
+#: the advisory lock a change of the early-warning rules holds exclusively and a flag's refresh shared
+RULES_LOCK = "alert:rules"
+_LOCKS = text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
+              "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)")
+_SHARED_LOCKS = text("SELECT count(pg_advisory_xact_lock_shared(hashtext(k))) FROM "
+                     "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)")
+
+
+def lock_keys(session: Session, keys: Sequence[str], shared: bool = False) -> None:
+    """PostgreSQL: take the advisory transaction locks ``keys`` in their order, in one statement (the
+    early warning's locks, so a case's flag is worked out after concurrent cases on its keys commit)."""
+    if keys and is_postgres(session):
+        session.execute(_SHARED_LOCKS if shared else _LOCKS, {"keys": list(keys)})
+
+
+def _repeats(window: Window) -> Any:
+    """A condition on the outer ``feedback_case``: it is a repeat (its row in ``case_repeat``)."""
+    return exists().where(CaseRepeat.case_id == Case.id, _in(CaseRepeat.received_at, window))
+
+
+def repeat_counts(session: Session, window: Window) -> tuple[int, int]:
+    """(cases received in the window, of which repeats — their stored flags), in one statement: a
+    department's filter is applied once."""
+    if not window.equal and window.department_ids is None:  # the two indexes alone
+        repeats = select(func.count()).select_from(CaseRepeat).where(_in(CaseRepeat.received_at, window))
+        stmt = select(func.count(), repeats.scalar_subquery()).select_from(Case).where(_in(Case.received_at, window))
+    else:
+        stmt = filter_cases(select(func.count(), func.count(CaseRepeat.case_id)).select_from(Case)
+                            .outerjoin(CaseRepeat, CaseRepeat.case_id == Case.id)
+                            .where(_in(Case.received_at, window)), window)
+    total, repeats_ = session.execute(stmt).one()
+    return int(total), int(repeats_)
+
+
+def repeat_case_ids(session: Session, window: Window) -> set[int]:
+    stmt = select(Case.id).where(_in(Case.received_at, window), _repeats(window))
     return set(session.scalars(filter_cases(stmt, window)))
 
 
-def repeats_in(session: Session, window: Window, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
+def repeats_in(window: Window) -> Any:
     """The drill-down's condition: the case is a repeat (the period is the drill's own)."""
-    return _repeat_ids(session, window, rules, types)
+    return _repeats(window)
 
 
 def no_jit(session: Session) -> None:

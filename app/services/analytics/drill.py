@@ -27,7 +27,6 @@ from app.clock import clock, local_zone
 from app.data.models import Case
 from app.data.queries import analytics as q
 from app.i18n import N_
-from app.services import alert_rules
 from app.services.analytics import labels as L
 from app.services.analytics.filters import ReportFilter
 from app.services.analytics.metrics import VOLUME_DIMENSIONS, bucket_of, bucket_size
@@ -106,6 +105,5 @@ def drill(session: Session, f: ReportFilter, args: Mapping[str, str]) -> Select[
             raise InvalidInput(N_("Unknown chart key."))
         return q.drill_cases(w, q.with_score(int(key)), period_column=Case.closed_at)
     if chart == "repeat_rate":
-        rules = alert_rules.rules(session)
-        return q.drill_cases(w, q.repeats_in(session, w, alert_rules.repeat_rules(rules), rules.types))
+        return q.drill_cases(w, q.repeats_in(w))
     raise InvalidInput(N_("Unknown chart."))

@@ -368,8 +368,7 @@ def repeat_rate(session: Session, f: ReportFilter, labels: Labels) -> dict[str, 
     its window and threshold)."""
     w = window(session, f)
     rules = alert_rules.rules(session)
-    total = q.received_count(session, w)
-    repeats = q.repeat_count(session, w, alert_rules.repeat_rules(rules), rules.types)
+    total, repeats = q.repeat_counts(session, w)  # the stored flags (app.services.analytics.repeats)
     kinds = [r.dimension for r in alert_rules.repeat_rules(rules)]
     return {"metric": "repeat_rate", "cases": total, "repeats": repeats, "rate": rate(repeats, total),
             "kinds": kinds,

@@ -6,9 +6,10 @@ After every save, in the same transaction:
   round replaces the earlier one) in ``case_root_cause``;
 - a stock count whose outcome names a cause (:data:`~app.services.analytics.labels.STOCK_COUNT_CAUSES`)
   records it once per case; a later count naming none (a real quality problem) removes it;
-- the case's match keys (product model, batch number, each serial number) are brought up to date
-  in ``case_match_key``; when they changed after intake, the early warning re-matches the case
-  (:func:`app.services.alerts.reproject`);
+- the case's match keys (product model, batch number, each serial number, feedback type) are brought
+  up to date in ``case_match_key``; when they changed, the repeat flags they concern are worked out
+  again (:mod:`~app.services.analytics.repeats`), and when they changed after intake the early warning
+  re-matches the case;
 - a weekly assessment's computed lines (penalties, logistics costs per case and department) replace
   its earlier lines in ``assessment_line``.
 
@@ -17,6 +18,7 @@ The dashboard reads only these tables, never the workflows.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,6 +40,7 @@ from app.data.models import (
 from app.engine.context import Actor, RunContext
 from app.engine.projection import task_data_change
 from app.services import alerts
+from app.services.analytics import repeats
 from app.services.analytics.labels import ROOT_CAUSES, STOCK_COUNT_CAUSES
 
 EIGHT_D_FORM = "eight_d_report"
@@ -106,32 +109,55 @@ def record_stock_count_cause(session: Session, case: Case, data: dict[str, Any],
 def match_keys(case: Case) -> set[tuple[str, str]]:
     """The keys ``case`` was last matched on, as the early warning reads them: ``model`` (the product
     model), ``batch`` (the batch number) and ``serial`` (each serial number,
-    :func:`app.services.alerts.split_serials`)."""
+    :func:`app.services.alerts.split_serials`); and ``type``, its feedback type (whether it counts)."""
     keys = {("serial", serial) for serial in alerts.split_serials(case.serial_numbers)[:MAX_KEYS]}
     if case.product_model:
         keys.add(("model", case.product_model[:300]))
     if case.batch_no:
         keys.add(("batch", case.batch_no[:300]))
+    keys.add(("type", (case.feedback_type or "")[:300]))
     return keys
 
 
 def refresh_match_keys(session: Session, case: Case, actor: Actor | None = None) -> None:
-    """Bring ``case_match_key`` in step with the case (one read when nothing changed). When keys
-    recorded before changed — the model, batch or serial numbers were corrected after intake — the
-    early warning is told (``actor`` given): the case leaves the clusters it no longer matches and
-    joins or forms the ones it now does."""
+    """Bring ``case_match_key`` in step with the case: nothing to do, and no read, when the case's
+    ``match_digest`` says its keys are the ones projected last time (an ordinary save). When they
+    changed — a new case, or its model, batch, serial numbers or type corrected after intake — the
+    repeat flags it may concern are worked out again (:func:`repeats.refresh_case`); when keys recorded
+    before changed, the early warning is told too (``actor`` given): the case leaves the clusters it no
+    longer matches and joins or forms the ones it now does (a changed type: the reclassification
+    already told it)."""
     wanted = match_keys(case)
-    rows = session.scalars(select(CaseMatchKey).where(CaseMatchKey.case_id == case.id)).all()
-    if {(r.kind, r.value) for r in rows} == wanted and all(r.received_at == case.received_at for r in rows):
+    digest = _digest(wanted, case)
+    if case.match_digest == digest:  # the keys projected last time: nothing to read or write
         return
-    changed = bool(rows) and {(r.kind, r.value) for r in rows} != wanted
+    case.match_digest = digest
+    rows = session.scalars(select(CaseMatchKey).where(CaseMatchKey.case_id == case.id)).all()
+    had = {(r.kind, r.value) for r in rows}
+    if had == wanted and all(r.received_at == case.received_at for r in rows):
+        return
+    changed = bool(rows) and _matched(had) != _matched(wanted)
+    since = min([case.received_at, *(r.received_at for r in rows)])
     for row in rows:
         session.delete(row)
     session.flush()
     session.add_all(CaseMatchKey(case_id=case.id, kind=kind, value=value, received_at=case.received_at)
                     for kind, value in sorted(wanted))
+    if changed:
+        alerts.project_intake(session, case)  # the serial rows the flags and the early warning read
+    repeats.refresh_case(session, case, _matched(had | wanted), since)
     if changed and actor is not None:
-        alerts.reproject(session, case, actor)
+        alerts.evaluate(session, case, actor)
+
+
+def _digest(keys: set[tuple[str, str]], case: Case) -> str:
+    """A digest of the keys and the receipt they are projected with (``Case.match_digest``)."""
+    text = "\x1e".join(f"{kind}\x1f{value}" for kind, value in sorted(keys))
+    return hashlib.sha1(f"{text}\x1d{case.received_at.isoformat()}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _matched(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(kind, value) for kind, value in keys if kind != "type"}
 
 
 def _money(value: Any) -> Decimal:
