@@ -20,10 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
-
 from app.data.db import Database  # noqa: E402
-from app.data.queries.cases import CaseFilter, cases_query, search_page  # noqa: E402
+from app.data.queries import cases as current  # noqa: E402
+from app.data.queries.cases import CaseFilter  # noqa: E402
 from bench.case_search import FILTERS, QUERIES, _department_ids  # noqa: E402
 
 CAP = 1000
@@ -56,16 +55,19 @@ def main() -> int:
     departments = _department_ids(database)
     results: dict[str, object] = {"database": database.dialect, "base": args.base, "load_average": os.getloadavg()}
     with database.session() as session:
+        def searched(module: types.ModuleType, status, query, flt) -> tuple[int, list[int]]:
+            def stmt_in(shape):
+                return module.cases_query(None, status, query, flt=flt, dialect=database.dialect, shape=shape)
+            cases, total, _exact = module.search_page(session, stmt_in, 0, 50, CAP)
+            found = total, [case.id for case in cases]
+            session.rollback()  # one transaction per search, as per request: settings made in it end with it
+            return found
+
         def old(status, query, flt):
-            stmt = base.cases_query(None, status, query, flt=flt)  # as main's page_of_search did
-            total = session.scalar(select(func.count()).select_from(stmt.order_by(None).limit(CAP + 1).subquery()))
-            session.scalars(stmt.limit(50)).all()
-            return min(total or 0, CAP)
+            return searched(base, status, query, flt)
 
         def new(status, query, flt):
-            def stmt_in(shape):
-                return cases_query(None, status, query, flt=flt, dialect=database.dialect, shape=shape)
-            return search_page(session, stmt_in, 0, 50, CAP)[1]
+            return searched(current, status, query, flt)
 
         for fname, params in FILTERS.items():
             flt = CaseFilter(department_id=departments[params["department"]]) if "department" in params else None
@@ -78,12 +80,13 @@ def main() -> int:
                         hits[label] = fn(params.get("status"), query, flt)
                         if run:  # the first is a warm-up
                             samples[label].append((time.perf_counter() - start) * 1000)
+                assert hits["base"] == hits["new"], (name, fname)  # the same count and page
                 row = {"q": query}
                 for label, values in samples.items():
                     values.sort()
                     row[label] = {"p50": round(statistics.median(values), 1),
                                   "p95": round(values[max(int(len(values) * 0.95 + 0.5) - 1, 0)], 1),
-                                  "hits": hits[label]}
+                                  "hits": hits[label][0]}
                 results[f"{name}+{fname}" if fname else name] = row
                 print(f"{name}+{fname:10} base {row['base']} new {row['new']}", file=sys.stderr)
     results["load_average_after"] = os.getloadavg()

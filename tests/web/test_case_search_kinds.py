@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy import text as sql
 
 from app.clock import clock
 from app.data.models import Case, CaseSearch
@@ -137,3 +138,27 @@ def test_the_case_list_and_the_api_count_a_common_word_up_to_the_cap(app, databa
     assert (body["total"], body["total_exact"], [case["id"] for case in body["cases"]]) == (1, True, [50])
     with database.session() as session:
         assert case_statuses(session) == ["closed", "open"]
+
+
+def test_a_search_plans_for_data_in_memory_without_parallel_workers_for_its_transaction_only(database):
+    """PostgreSQL: with the default cost settings a filtered search's count read every case (a
+    hash join, parallel scans); search_page sets cheaper random reads and no parallel workers —
+    for its own transaction, so nothing else the connection runs later is planned that way."""
+    if database.dialect != "postgresql":
+        pytest.skip("a PostgreSQL setting (TEST_DB=postgres)")
+    _fill(database, 3)
+    with database.session() as session:
+        before = session.scalars(sql("SELECT current_setting('random_page_cost') UNION ALL "
+                                     "SELECT current_setting('max_parallel_workers_per_gather')")).all()
+        session.rollback()
+
+        def stmt_in(shape):
+            return cases_query(None, "closed", "FB-T", dialect=database.dialect, shape=shape)
+
+        assert [case.id for case in search_page(session, stmt_in, 0, 5, 1000)[0]] == [2]
+        assert session.scalar(sql("SHOW random_page_cost")) == "1.1"
+        assert session.scalar(sql("SHOW max_parallel_workers_per_gather")) == "0"
+        session.rollback()
+        assert session.scalars(sql("SELECT current_setting('random_page_cost') UNION ALL "
+                                   "SELECT current_setting('max_parallel_workers_per_gather')")).all() == before
+        assert before != ["1.1", "0"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import Select
+from sqlalchemy.orm import load_only
 
 from app.clock import clock, local_now, local_zone
 from app.data.models import Case, HumanTask, TaskState
@@ -46,8 +47,10 @@ from app.web.shared.display import (
     process_title,
     readable,
     readable_lanes,
+    status_badge,
     status_label,
     task_title,
+    urgency_badge,
 )
 from app.web.shared.forms import build_form
 from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
@@ -70,6 +73,12 @@ ESSENTIALS_SHOWN = frozenset({"customer_name", "customer_contact", "feedback_typ
 LIST_FILTERS = ("status", "clock", "stage", "department", "type", "category", "channel", "urgency", "from", "to",
                 "overdue")
 INTAKE_CHOICES = ("feedback_type", "category", "channel", "urgency")
+#: what a row of the list reads: the columns it shows and those the customer's clock is computed
+#: from — not the intake's ``data``, the description or the serial numbers (50 rows of those
+#: were most of the bytes read and decoded for a page)
+LIST_COLUMNS = load_only(Case.number, Case.customer_name, Case.feedback_type, Case.urgency, Case.status,
+                         Case.received_at, Case.clock_state, Case.first_answer_at, Case.first_answer_due_at,
+                         Case.resolution_due_at, Case.clock_paused_at, Case.clock_paused_minutes)
 
 
 def _local_day(name: str) -> datetime | None:
@@ -139,12 +148,13 @@ def index():
         page = 1
     stmt_in, asked, choices = _list_query()
     if asked["q"]:  # a search counts its matches up to SEARCH_COUNT_CAP ("1000+")
-        rows, total, exact = search_page(db.session, stmt_in, (page - 1) * PAGE_SIZE, PAGE_SIZE, SEARCH_COUNT_CAP)
+        rows, total, exact = search_page(db.session, stmt_in, (page - 1) * PAGE_SIZE, PAGE_SIZE, SEARCH_COUNT_CAP,
+                                         (LIST_COLUMNS,))
     else:
-        (rows, total), exact = page_of(db.session, stmt_in("index"), page, PAGE_SIZE), True
+        (rows, total), exact = page_of(db.session, stmt_in("index").options(LIST_COLUMNS), page, PAGE_SIZE), True
     now = clock.now()
     return render_template(
-        "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page,
+        "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page, labels=_labels(rows),
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
         clock_states=customer_clock.STATES, choices=choices, departments=_departments(),
@@ -152,6 +162,14 @@ def index():
         stages=stages(open_tasks_of_cases(db.session, {case.id for case in rows})),
         filtered=any(asked.values()), export_args={k: v for k, v in asked.items() if v},
     )
+
+
+def _labels(rows: Sequence[Case]) -> dict[str, dict]:
+    """The rows' type, urgency and status as shown, made once per distinct value (each is a
+    translation look-up): what each row of the list picks from."""
+    return {"type": {value: feedback_type_label(value) for value in {case.feedback_type for case in rows}},
+            "urgency": {value: urgency_badge(value) for value in {case.urgency for case in rows}},
+            "status": {value: status_badge(value) for value in {case.status for case in rows}}}
 
 
 def _departments() -> list[tuple[int, str]]:
