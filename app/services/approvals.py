@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import AuditEvent, HumanTask, TaskState, User
-from app.data.queries.tasks import approval_department_ids, open_approval_tasks
+from app.data.queries.tasks import APPROVAL_RULE_COLUMNS, approval_department_ids, open_approval_tasks
 from app.engine import audit
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
@@ -127,9 +127,30 @@ def _requests_of(session: Session, tasks: Collection[HumanTask]) -> dict[int, di
     return found
 
 
-def _asks_nothing_in(request: dict[str, Any] | None) -> bool:
+def _request_types_of(session: Session, instance_ids: Collection[int]) -> dict[int, str | None]:
+    """The request type of the latest verify submission per instance (as :func:`_requests_of`,
+    without reading the submissions whole)."""
+    found: dict[int, str | None] = {}
+    if not instance_ids:
+        return found
+    rows = session.execute(
+        select(AuditEvent.instance_id, AuditEvent.data_after["request_type"].as_string())
+        .where(AuditEvent.instance_id.in_(instance_ids), AuditEvent.element == "verify",
+               AuditEvent.action == "task_completed")
+        .order_by(AuditEvent.id.desc()))
+    for instance_id, request_type in rows:
+        if instance_id is not None and instance_id not in found:
+            found[instance_id] = request_type
+    return found
+
+
+def _asks_nothing(request_type: str | None) -> bool:
     """A shipment approval is an item only when the case asked for something."""
-    return request is None or (request.get("request_type") or "none") == "none"
+    return (request_type or "none") == "none"
+
+
+def _asks_nothing_in(request: dict[str, Any] | None) -> bool:
+    return _asks_nothing(request.get("request_type") if request is not None else None)
 
 
 def visible_kinds(session: Session, user: User) -> list[ApprovalKind]:
@@ -170,14 +191,18 @@ def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | 
 
 
 def count_pending(session: Session, user: User, standing: policy.StandIn | None = None) -> int:
-    """Approval items ``user`` can decide (for the navigation badge; no workflow loads)."""
+    """Approval items ``user`` can decide (for the navigation's badge, on every page: no workflow
+    loads, only the columns the rule reads, the user's people built once, the requests' types
+    read in SQL)."""
     standing = standing if standing is not None else policy.stand_in(user)
     departments, assignees = policy.completion_reach(user, standing)
-    decidable = [(task, task_kind) for task in open_approval_tasks(session, departments, assignees)
-                 if (task_kind := kind_of(session, task)) is not None and policy.may_complete(user, task, standing)]
-    requests = _requests_of(session, [task for task, task_kind in decidable if task_kind.needs_request])
+    decides = policy.completer(user, standing)
+    decidable = [(task, task_kind) for task in open_approval_tasks(session, departments, assignees,
+                                                                    only=APPROVAL_RULE_COLUMNS)
+                 if (task_kind := kind_of(session, task)) is not None and decides(task)]
+    asked = _request_types_of(session, {task.instance_id for task, task_kind in decidable if task_kind.needs_request})
     return sum(1 for task, task_kind in decidable
-               if not (task_kind.needs_request and _asks_nothing_in(requests.get(task.instance_id))))
+               if not (task_kind.needs_request and _asks_nothing(asked.get(task.instance_id))))
 
 
 # ---------------------------------------------------------------------------- deciding

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from app.data.models import DelegationState, Department, HumanTask, TaskDelegation, TaskState
 
@@ -34,11 +35,19 @@ def open_delegations(session: Session, task_ids: set[str]) -> dict[str, TaskDele
     return {row.task_id: row for row in rows}
 
 
+#: what deciding whether an approval item counts needs of its task (the navigation's badge)
+APPROVAL_RULE_COLUMNS = (HumanTask.instance_id, HumanTask.approval, HumanTask.state, HumanTask.department_id,
+                         HumanTask.assignee_id, HumanTask.performer)
+
+
 def open_approval_tasks(session: Session, department_ids: Collection[int] | None = None,
-                        assignee_ids: Collection[int] = ()) -> Sequence[HumanTask]:
+                        assignee_ids: Collection[int] = (), only: Sequence[Any] = ()) -> Sequence[HumanTask]:
     """Open tasks with an approval kind, by due time; with ``department_ids``, only those of
-    these departments or assigned to one of ``assignee_ids`` (an index narrows it, not Python)."""
+    these departments or assigned to one of ``assignee_ids`` (an index narrows it, not Python);
+    ``only``: load just these columns (the rest is loaded when first read)."""
     query = select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
+    if only:
+        query = query.options(load_only(*only))
     if department_ids is not None:
         query = query.where(or_(HumanTask.department_id.in_(list(department_ids)),
                                 HumanTask.assignee_id.in_(list(assignee_ids))))
