@@ -415,11 +415,12 @@ def intake_choices(field: str) -> dict[str, str]:
     user's language, so lists and filters say what the form says; {} without that field."""
     cache = g.setdefault("intake_choices", {})
     if field not in cache:
-        try:
-            fields = definition_by_key(db.session, INTAKE_FORM)["fields"]
-            spec: dict[str, Any] = next((f for f in fields if f["name"] == field), {})
-        except AppError:
-            spec = {}
+        if "intake_fields" not in g:  # the form read once per request, not once per field
+            try:
+                g.intake_fields = definition_by_key(db.session, INTAKE_FORM)["fields"]
+            except AppError:
+                g.intake_fields = []
+        spec: dict[str, Any] = next((f for f in g.intake_fields if f["name"] == field), {})
         cache[field] = {str(c["value"]): localized(c.get("label"), locale()) or str(c["value"])
                         for c in spec.get("choices") or [] if isinstance(c, dict) and "value" in c}
     return cache[field]
