@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
@@ -94,6 +94,27 @@ def read_with_case(model: Any) -> None:
         _CASE_COMPANIONS.append(model)
 
 
+def _read_case_statement() -> Any:
+    """The statement of :func:`read_case`, built once per set of companions (building it is
+    most of the read's Python cost: the case entity, a correlated subquery, an alias, the joins)."""
+    key = tuple(_CASE_COMPANIONS)
+    stmt = _READ_CASE_STATEMENTS.get(key)
+    if stmt is None:
+        case_id, instance_id = bindparam("case_id", type_=Integer), bindparam("instance_id", type_=Integer)
+        first = select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id).scalar_subquery()
+        other = aliased(HumanTask)  # the other instances' open tasks: one row each (usually none)
+        stmt = (select(Case, first, other.created_at, other.title, *key).where(Case.id == case_id)
+                .outerjoin(other, (other.case_id == Case.id) & (other.state == TaskState.OPEN)
+                           & (other.instance_id != instance_id)))
+        for model in key:
+            stmt = stmt.outerjoin(model, model.case_id == Case.id)
+        _READ_CASE_STATEMENTS[key] = stmt
+    return stmt
+
+
+_READ_CASE_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
 def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | None, CaseFacts | None]:
     """The case row with its :class:`CaseFacts` seen from instance ``instance_id``, in one
     statement (the case's hooks ask both; a case already in the session is not read again, and
@@ -101,14 +122,7 @@ def read_case(session: Session, case_id: int, instance_id: int) -> tuple[Case | 
     held = session.identity_map.get(identity_key(Case, case_id))
     if held is not None:
         return held, None
-    first = select(func.min(ProcessInstance.id)).where(ProcessInstance.case_id == case_id).scalar_subquery()
-    other = aliased(HumanTask)  # the other instances' open tasks: one row each (usually none)
-    stmt = (select(Case, first, other.created_at, other.title, *_CASE_COMPANIONS).where(Case.id == case_id)
-            .outerjoin(other, (other.case_id == Case.id) & (other.state == TaskState.OPEN)
-                       & (other.instance_id != instance_id)))
-    for model in _CASE_COMPANIONS:
-        stmt = stmt.outerjoin(model, model.case_id == Case.id)
-    rows = session.execute(stmt).all()
+    rows = session.execute(_read_case_statement(), {"case_id": case_id, "instance_id": instance_id}).all()
     if not rows:
         return None, None
     others = tuple((row[2], row[3]) for row in rows if row[3] is not None)
