@@ -26,45 +26,19 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load import percentiles  # noqa: E402
 from bench.pages import web_session  # noqa: E402
-from bench.servers import WORKDIR, free_port  # noqa: E402
+from bench.servers import WORKDIR, Proc, free_port, wait_serving  # noqa: E402
 
 
-class Server:
-    """gunicorn serving the app from ``source`` (a checkout) on ``url``."""
-
-    def __init__(self, source: Path, url: str, workers: int, threads: int) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(source), "APP_ENV": "production", "DATABASE_URL": url,
-               "SECRET_KEY": "bench-secret-key", "SESSION_COOKIE_SECURE": "false", "SCHEDULER_ENABLED": "false",
-               "UPLOAD_DIR": str(WORKDIR / "uploads"), "AUDIT_HEAD_LOG": str(WORKDIR / "audit-heads.log")}
-        WORKDIR.mkdir(parents=True, exist_ok=True)
-        self.log = (WORKDIR / f"page-ab-{port}.log").open("w")
-        args = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
-                "--log-level", "warning", "-k", "gthread", "--threads", str(threads), "wsgi:app"]
-        self.popen = subprocess.Popen(args, cwd=source, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self) -> None:
-        import requests
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.base}/auth/login", timeout=10).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {self.log.name}")
-            time.sleep(0.3)
-        raise RuntimeError("gunicorn did not start")
-
-    def stop(self) -> None:
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
+def serve(source: Path, url: str, workers: int, threads: int) -> tuple[Proc, str]:
+    """Start gunicorn serving the app from ``source`` (a checkout) on ``url``; returns the process
+    and its base URL (wait for it with :func:`bench.servers.wait_serving`)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(source), "APP_ENV": "production", "DATABASE_URL": url,
+           "SECRET_KEY": "bench-secret-key", "SESSION_COOKIE_SECURE": "false", "SCHEDULER_ENABLED": "false",
+           "UPLOAD_DIR": str(WORKDIR / "uploads"), "AUDIT_HEAD_LOG": str(WORKDIR / "audit-heads.log")}
+    args = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
+            "--log-level", "warning", "-k", "gthread", "--threads", str(threads), "wsgi:app"]
+    return Proc(args, env, f"page-ab-{port}", cwd=source), f"http://127.0.0.1:{port}"
 
 
 def export(revision: str, into: Path) -> Path:
@@ -91,11 +65,11 @@ def main() -> int:
     url = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
         sources = {"base": export(args.base, Path(tmp)), "new": ROOT}
-        servers = {side: Server(source, url, args.workers, args.threads) for side, source in sources.items()}
+        servers = {side: serve(source, url, args.workers, args.threads) for side, source in sources.items()}
         try:
-            for server in servers.values():
-                server.wait()
-            sessions = {side: web_session(server.base, args.user) for side, server in servers.items()}
+            for proc, base in servers.values():
+                wait_serving(proc, base)
+            sessions = {side: web_session(base, args.user) for side, (_proc, base) in servers.items()}
             results: dict[str, object] = {"base": args.base, "user": args.user, "load_average": os.getloadavg()}
             for path in args.paths:
                 samples: dict[str, list[float]] = {"base": [], "new": []}
@@ -103,7 +77,7 @@ def main() -> int:
                 for run in range(args.repeat + 2):
                     for side in ("base", "new") if run % 2 else ("new", "base"):
                         start = time.perf_counter()
-                        response = sessions[side].get(servers[side].base + path, timeout=120)
+                        response = sessions[side].get(servers[side][1] + path, timeout=120)
                         took = (time.perf_counter() - start) * 1000
                         assert response.status_code == 200, (side, path, response.status_code)
                         sizes[side] = len(response.content)
@@ -114,8 +88,8 @@ def main() -> int:
                 print(f"{path}: base {row['base']} new {row['new']}", file=sys.stderr)
             results["load_average_after"] = os.getloadavg()
         finally:
-            for server in servers.values():
-                server.stop()
+            for proc, _base in servers.values():
+                proc.stop()
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
 

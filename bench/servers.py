@@ -96,9 +96,10 @@ class Db:
 class Proc:
     """A subprocess with its log file; stopped with SIGTERM (SIGKILL after 20 s)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], name: str) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], name: str, cwd: Path = ROOT) -> None:
+        WORKDIR.mkdir(parents=True, exist_ok=True)
         self.log = WORKDIR / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(args, cwd=cwd, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -124,11 +125,17 @@ def gunicorn(db: Db, app: str = "wsgi:app", workers: int = WORKERS, threads: int
         args += ["-k", "gthread", "--threads", str(threads)]
     proc = Proc([*args, app], db.env(**env), "gunicorn")
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    wait_serving(proc, base)
+    return proc, base
+
+
+def wait_serving(proc: Proc, base: str, timeout_s: float = 180) -> None:
+    """Wait until the app server ``proc`` answers its sign-in page at ``base``."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/auth/login", timeout=10).status_code == 200:
-                return proc, base
+                return
         except requests.RequestException:
             pass
         if proc.popen.poll() is not None:
