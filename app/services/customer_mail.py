@@ -14,8 +14,7 @@ chose at intake):
 
 Like every e-mail they only become ``email_outbox`` rows in the workflow's transaction (the
 texts are rendered before any row is added, so a failure here is logged and never touches the
-case); the
-outbox job sends them over SMTP with its retries. Texts: ``templates/email/customer.<zh|en>.txt``.
+case); the outbox job sends them over SMTP with its retries. Texts: ``templates/email/customer.<zh|en>.txt``.
 """
 
 from __future__ import annotations
