@@ -166,6 +166,26 @@ def test_rollup_figures_equal_the_tasks_figures_and_stay_equal(seeded, database)
     with_rollup = {user: _figures(client, headers) for user, headers in users.items()}
     assert with_rollup == _from_tasks(database, client, users)
 
+    # an instance deleted with its tasks (retention deletes a case's instances): the foreign key's
+    # cascade drops the months of its completed tasks too
+    assert cycle_rollup_job(seeded) == 6
+    with database.transaction() as session:
+        late = session.get(HumanTask, "late1")
+        other = ProcessInstance(definition_id=session.get(ProcessInstance, late.instance_id).definition_id,
+                                process_key="t", state="{}", serializer_version="-")
+        session.add(other)
+        session.flush()
+        late.instance_id = other.id  # not a change of what is counted
+        other_id = other.id
+    assert len(_months(database)) == 6
+    with database.transaction() as session:
+        session.execute(delete(ProcessInstance).where(ProcessInstance.id == other_id))
+    assert [m.astimezone(SH).month for m in _months(database)] == [1, 2, 4, 5, 6]
+    with database.session() as session:
+        assert session.get(HumanTask, "late1") is None
+    with_rollup = {user: _figures(client, headers) for user, headers in users.items()}
+    assert with_rollup == _from_tasks(database, client, users)
+
 
 def test_a_month_is_counted_only_once_it_is_sealed(seeded, database):
     from app.services.analytics import rollup
