@@ -196,6 +196,14 @@ def test_a_month_is_counted_only_once_it_is_sealed(seeded, database):
     with database.transaction() as session, pytest.raises(ValueError):
         rollup.fill_month(session, datetime(2026, 6, 1, tzinfo=SH).astimezone(UTC),
                           datetime(2026, 7, 1, tzinfo=SH).astimezone(UTC))
+    assert cycle_rollup_job(seeded) == 5
+    # months of another time zone (UTC here) replace the ones they overlap: nothing is counted twice
+    with database.transaction() as session:
+        assert rollup.fill_month(session, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+        assert not rollup.fill_month(session, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert [m.astimezone(UTC).isoformat() for m in _months(database)] == [
+        "2025-12-31T16:00:00+00:00", "2026-01-31T16:00:00+00:00", "2026-03-01T00:00:00+00:00",
+        "2026-04-30T16:00:00+00:00"]
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="the tenths are computed by PostgreSQL only")

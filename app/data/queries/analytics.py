@@ -240,6 +240,19 @@ def rolled_up_months(session: Session, start: datetime | None = None,
     return [(month_start, month_end) for month_start, month_end in session.execute(stmt)]
 
 
+def overlapping_months(session: Session, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The counted months that share an instant with [start, end)."""
+    stmt = (select(CycleMonth.month_start, CycleMonth.month_end)
+            .where(CycleMonth.month_start < end, CycleMonth.month_end > start))
+    return [(month_start, month_end) for month_start, month_end in session.execute(stmt)]
+
+
+def drop_months(session: Session, starts: Collection[datetime]) -> None:
+    """Forget the counts of these months (the reports read their tasks again)."""
+    session.execute(delete(CycleRollup).where(CycleRollup.month_start.in_(list(starts))))
+    session.execute(delete(CycleMonth).where(CycleMonth.month_start.in_(list(starts))))
+
+
 def lock_rollup(session: Session) -> None:
     """Before reading a month to fill: wait for transactions changing completed tasks (PostgreSQL;
     SQLite writers are serialised anyway)."""

@@ -71,8 +71,11 @@ def fill_month(session: Session, start: datetime, end: datetime, now: datetime |
     if end + SEAL_MARGIN > now:
         raise ValueError("the month is not sealed yet")
     q.lock_rollup(session)
-    if q.rolled_up_months(session, start, end):
+    overlapping = q.overlapping_months(session, start, end)
+    if (start, end) in overlapping:
         return False
+    if overlapping:  # months of another time zone (the setting changed): never counted twice
+        q.drop_months(session, [month_start for month_start, _end in overlapping])
     counts: Counter[tuple[str | None, int | None, int]] = Counter()
     for row in q.completed_tasks(session, q.Window(start, end)):
         counts[(row.stage, row.department_id, tenths(row.hours))] += 1
