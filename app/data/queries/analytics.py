@@ -6,7 +6,9 @@ projection tables (``feedback_case``, ``human_task``, ``survey_response``, ``cas
 ``case_serial``, ``assessment_line``), so its cost follows the chosen period, not the history.
 Counting, summing and (on PostgreSQL) percentiles and time buckets are done by the database, so
 a year of cases costs a few grouped rows, not a row per case in Python; on SQLite, which has no
-ordered-set aggregates, the service computes percentiles and buckets from plain rows.
+ordered-set aggregates, the service computes percentiles and buckets from plain rows. A long
+period's cycle times add up the counts of its sealed months (``cycle_rollup``, written only by
+``app.services.analytics.rollup``) and read the rest of the period from ``human_task``.
 """
 
 from __future__ import annotations
