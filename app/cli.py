@@ -29,8 +29,19 @@ def _register_search(app: Flask) -> None:
         _index_cases(everything=True)
 
 
+def _register_rollup(app: Flask) -> None:
+    @app.cli.command("cycle-rollup")
+    def cycle_rollup_command() -> None:
+        """Count the cycle times of the sealed months not counted yet (the scheduler does it hourly)."""
+        from app.services.analytics.rollup import fill_missing
+
+        filled = fill_missing(db.database.transaction)
+        click.echo(f"cycle times: {filled} month(s) counted")
+
+
 def register_cli(app: Flask) -> None:
     _register_search(app)
+    _register_rollup(app)
     @app.cli.command("migrate")
     def migrate_command() -> None:
         """Apply the database migrations (alembic upgrade head)."""

@@ -7,15 +7,15 @@ the demo organisation created if missing). From Python: ``seed_analytics(session
 
 Each case gets what the processes would have left behind, spread over ``years`` up to now: a
 received time (more recent years busier), type, category, channel, product model (skewed: a few
-models most often) and serial numbers (some repeated on later cases), closed or still open
-(recent cases more often open), the customer's clock outcome, 5–9 completed human tasks over the
-stages (verification, analysis, 8D with the 48-hour measures charge, execution, verification,
-closure) in the departments, an open task with a due time for open cases, a root cause per 8D,
-a survey answer for about 60 % of the closed cases, a batch number (some shared by several
-cases), the serial rows and match keys the early warning reads, the repeat flags and, per week, assessment lines
-with penalties and logistics costs. On PostgreSQL the rows are loaded with COPY and the tables
-analysed. Every task hangs on one placeholder process instance (the dashboard never loads
-workflows); inboxes will list the open ones.
+models most often) and serial numbers (some repeated on later cases), closed or still open (recent
+cases more often open), the customer's clock outcome, 5–9 completed human tasks over the stages
+(verification, analysis, 8D with the 48-hour measures charge, execution, verification, closure) in
+the departments, an open task with a due time for open cases, a root cause per 8D, a survey answer
+for about 60 % of the closed cases, a batch number (some shared by several cases), the serial rows
+and match keys the early warning reads, the repeat flags, the cycle-time counts of the sealed months
+and, per week, assessment lines with penalties and logistics costs. On PostgreSQL the rows are
+loaded with COPY and the tables analysed. Every task hangs on one placeholder process instance (the
+dashboard never loads workflows); inboxes will list the open ones.
 """
 
 from __future__ import annotations
@@ -46,14 +46,17 @@ from app.data.models import (  # noqa: E402
     CaseRepeat,
     CaseRootCause,
     CaseSerial,
+    CycleMonth,
+    CycleRollup,
     Department,
     HumanTask,
     ProcessDefinition,
     ProcessInstance,
     SurveyResponse,
 )
-from app.data.queries.analytics import refresh_repeats  # noqa: E402
+from app.data.queries.analytics import refresh_repeats, rolled_up_months  # noqa: E402
 from app.services import alert_rules  # noqa: E402
+from app.services.analytics import rollup  # noqa: E402
 from app.services.analytics.labels import ROOT_CAUSES  # noqa: E402
 
 TYPES = (("complaint", 6), ("consultation", 3), ("suggestion", 1), ("praise", 1))
@@ -180,11 +183,16 @@ def seed_analytics(session: Session, cases: int, years: int = 4, seed: int = 1,
     counts["assessment_lines"] = len(lines)
     rules = alert_rules.rules(session)  # the repeat flags, as the analytics hook and the rules keep them
     refresh_repeats(session, None, alert_rules.repeat_rules(rules), rules.types)
+    # the sealed months' cycle times, as the scheduler's job counts them (the loaded tasks dropped any
+    # month counted before)
+    for start, end in rollup.missing_months(session):
+        rollup.fill_month(session, start, end)
+    counts["months_counted"] = len(rolled_up_months(session))
     if session.get_bind().dialect.name == "postgresql":  # ids were given: move the sequence past them
         session.execute(text("SELECT setval(pg_get_serial_sequence('feedback_case', 'id'), "
                              "(SELECT max(id) FROM feedback_case))"))
         for model in (Case, HumanTask, SurveyResponse, CaseRootCause, CaseMatchKey, CaseSerial, AssessmentLine,
-                      CaseRepeat):
+                      CaseRepeat, CycleMonth, CycleRollup):
             session.execute(text(f"ANALYZE {model.__tablename__}"))  # the planner's statistics, for the bench
     return counts
 

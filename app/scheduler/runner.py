@@ -15,6 +15,8 @@ periodic jobs below live in memory, each scheduler process adds its own:
 * ``monthly_report`` hourly: e-mails last month's management report once (admin setting);
 * ``audit_head`` daily (and at start): publishes the audit chain head to the log and
   ``AUDIT_HEAD_LOG``, so a later ``flask audit verify --published`` detects a cut-off trail;
+* ``cycle_rollup`` hourly (first a minute after start): counts the cycle times of the months sealed
+  or dropped since (:mod:`app.services.analytics.rollup`; a month already counted is skipped);
 * ``start:<process>``: starts the processes whose start event has a ``startSchedule`` property
   (the weekly assessment: every 7 days from Monday 09:00 Asia/Shanghai), re-read every minute
   so a redeployed diagram changes the schedule.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -169,6 +172,13 @@ def monthly_report_job(app: Flask) -> int:
                                    str(app.config.get("BASE_URL") or ""))
 
 
+def cycle_rollup_job(app: Flask) -> int:
+    """Count the cycle times of the months sealed (and of any dropped) since the last run."""
+    from app.services.analytics.rollup import fill_missing
+
+    return fill_missing(app.extensions["database"].transaction)
+
+
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler with the shared timer store and this process's periodic jobs (not started)."""
     database = app.extensions["database"]
@@ -200,6 +210,9 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(_in_app, "interval", hours=every("AUDIT_HEAD_INTERVAL_HOURS", 24),
                       args=[app, "audit_head", audit_head_job, app], id="audit_head", replace_existing=True,
                       next_run_time=clock.now())
+    scheduler.add_job(_in_app, "interval", seconds=every("CYCLE_ROLLUP_INTERVAL_SECONDS", 3600),
+                      args=[app, "cycle_rollup", cycle_rollup_job, app], id="cycle_rollup", replace_existing=True,
+                      next_run_time=clock.now() + timedelta(minutes=1))
     return scheduler
 
 

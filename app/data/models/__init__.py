@@ -2,7 +2,14 @@
 
 from app.data.models.accounts import ROLES, ApiToken, Department, Membership, User, UserRole
 from app.data.models.alerts import AlertDimension, AlertStatus, CaseSerial, RepeatCluster, RepeatClusterCase
-from app.data.models.analytics import AssessmentLine, CaseMatchKey, CaseRepeat, CaseRootCause
+from app.data.models.analytics import (
+    AssessmentLine,
+    CaseMatchKey,
+    CaseRepeat,
+    CaseRootCause,
+    CycleMonth,
+    CycleRollup,
+)
 from app.data.models.audit import AuditChainHead, AuditEvent, AuditExport
 from app.data.models.calendar import CalendarOverride, CalendarYearConfirmation
 from app.data.models.cases import Case, Counter
@@ -50,6 +57,8 @@ __all__ = [
     "CaseRepeat",
     "CaseRootCause",
     "CaseSearch",
+    "CycleMonth",
+    "CycleRollup",
     "Counter",
     "DelegationState",
     "Department",

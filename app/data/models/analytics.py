@@ -7,6 +7,12 @@
   without parsing the case.
 - :class:`CaseRepeat`: one row per case that matches earlier cases (the repeat rate's cases),
   kept exact by ``app.services.analytics.repeats``.
+- :class:`CycleMonth` and :class:`CycleRollup`: the cycle times of the case tasks completed in a sealed
+  month (a local calendar month over a day ago), counted per (stage, department, hours rounded to
+  the 0.1 the reports show); a year's percentiles add up these counts instead of ranking every task.
+  Written only by ``app.services.analytics.rollup`` (a scheduler job, a CLI command); database
+  triggers on ``human_task`` drop a month's rows when a completed task of that month is inserted,
+  changed or deleted, so the reports read that month from the tasks again until it is filled anew.
 - :class:`AssessmentLine`: one line (case × department) of a weekly assessment: penalties and
   logistics cost, so costs per department and period are summed without loading workflows.
 
@@ -72,6 +78,34 @@ class CaseRepeat(Base):
 
     case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CycleMonth(Base):
+    """A sealed month whose completed case tasks are counted in :class:`CycleRollup` (the watermark)."""
+
+    __tablename__ = "cycle_month"
+
+    #: the month's first instant (local midnight of its first day, in UTC)
+    month_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    #: the instant the month ends (exclusive)
+    month_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    filled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CycleRollup(Base):
+    """How many case tasks completed in a :class:`CycleMonth`, of one stage and department, took
+    ``tenths`` tenths of an hour (from creation to completion, rounded as the reports round)."""
+
+    __tablename__ = "cycle_rollup"
+    __table_args__ = (Index("ix_cycle_rollup_month", "month_start", "department_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month_start: Mapped[datetime] = mapped_column(
+        UTCDateTime, ForeignKey("cycle_month.month_start", ondelete="CASCADE"))
+    stage: Mapped[str | None] = mapped_column(String(100))
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    tenths: Mapped[int] = mapped_column(Integer)
+    tasks: Mapped[int] = mapped_column(Integer)
 
 
 class AssessmentLine(Base):

@@ -6,21 +6,27 @@ projection tables (``feedback_case``, ``human_task``, ``survey_response``, ``cas
 ``case_serial``, ``assessment_line``), so its cost follows the chosen period, not the history.
 Counting, summing and (on PostgreSQL) percentiles and time buckets are done by the database, so
 a year of cases costs a few grouped rows, not a row per case in Python; on SQLite, which has no
-ordered-set aggregates, the service computes percentiles and buckets from plain rows.
+ordered-set aggregates, the service computes percentiles and buckets from plain rows. A long
+period's cycle times add up the counts of its sealed months (``cycle_rollup``, written only by
+``app.services.analytics.rollup``) and read the rest of the period from ``human_task``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
     Row,
     Select,
     and_,
     case,
+    cast,
     delete,
     exists,
     false,
@@ -33,6 +39,7 @@ from sqlalchemy import (
     true,
     tuple_,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -43,6 +50,8 @@ from app.data.models import (
     CaseRepeat,
     CaseRootCause,
     CaseSerial,
+    CycleMonth,
+    CycleRollup,
     Department,
     FormDefinition,
     HumanTask,
@@ -206,6 +215,176 @@ def completed_task_percentiles(session: Session, window: Window) -> list[tuple[s
                   func.extract("epoch", ranked.c.median) / 3600.0, func.extract("epoch", ranked.c.p90) / 3600.0)
     return [("department" if by_department else "stage", department_id if by_department else stage, n, median, p90)
             for by_department, stage, department_id, n, median, p90 in session.execute(stmt)]
+
+
+# ---------------------------------------------------------------------------- cycle-time rollup of sealed months
+
+#: the advisory lock (PostgreSQL) a month's fill holds exclusively and the ``human_task`` triggers of
+#: migration 0021_cycle_rollup take shared, so a month changed while it is being filled is dropped after
+ROLLUP_LOCK = 727100021
+_TENTH = 360_000_000  # a tenth of an hour in microseconds
+
+
+def first_completion(session: Session) -> datetime | None:
+    """When the first case task still on record was completed (where the rollup may start)."""
+    return session.scalar(select(func.min(HumanTask.completed_at))
+                          .where(HumanTask.state == TaskState.COMPLETED, HumanTask.case_id.is_not(None)))
+
+
+def rolled_up_months(session: Session, start: datetime | None = None,
+                     end: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """(first instant, end) of the months counted in ``cycle_rollup``, within [start, end) if given."""
+    stmt = select(CycleMonth.month_start, CycleMonth.month_end).order_by(CycleMonth.month_start)
+    if start is not None:
+        stmt = stmt.where(CycleMonth.month_start >= start)
+    if end is not None:
+        stmt = stmt.where(CycleMonth.month_end <= end)
+    return [(month_start, month_end) for month_start, month_end in session.execute(stmt)]
+
+
+def overlapping_months(session: Session, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The counted months that share an instant with [start, end)."""
+    stmt = (select(CycleMonth.month_start, CycleMonth.month_end)
+            .where(CycleMonth.month_start < end, CycleMonth.month_end > start))
+    return [(month_start, month_end) for month_start, month_end in session.execute(stmt)]
+
+
+def drop_months(session: Session, starts: Collection[datetime]) -> None:
+    """Forget the counts of these months (the reports read their tasks again)."""
+    session.execute(delete(CycleRollup).where(CycleRollup.month_start.in_(list(starts))))
+    session.execute(delete(CycleMonth).where(CycleMonth.month_start.in_(list(starts))))
+
+
+def lock_rollup(session: Session) -> None:
+    """Before reading a month to fill: wait for transactions changing completed tasks (PostgreSQL;
+    SQLite writers are serialised anyway)."""
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLLUP_LOCK})
+
+
+def store_rollup(session: Session, start: datetime, end: datetime, now: datetime,
+                 counts: dict[tuple[str | None, int | None, int], int]) -> None:
+    """Record the month [start, end) as counted: ``counts`` maps (stage, department id, tenths) to tasks."""
+    session.add(CycleMonth(month_start=start, month_end=end, filled_at=now))
+    session.flush()
+    if counts:
+        session.execute(insert(CycleRollup), [
+            {"month_start": start, "stage": stage, "department_id": department_id, "tenths": tenths, "tasks": tasks}
+            for (stage, department_id, tenths), tasks in counts.items()])
+
+
+def rollup_counts(session: Session, window: Window,
+                  months: Sequence[tuple[datetime, datetime]]) -> Sequence[Row[Any]]:
+    """(stage, department_id, tenths, tasks) summed over ``months`` (within the window's departments)."""
+    stmt = (select(CycleRollup.stage, CycleRollup.department_id, CycleRollup.tenths,
+                   func.sum(CycleRollup.tasks).label("tasks"))
+            .where(CycleRollup.month_start.in_([start for start, _end in months]),
+                   _departments(CycleRollup.department_id, window))
+            .group_by(CycleRollup.stage, CycleRollup.department_id, CycleRollup.tenths))
+    return session.execute(stmt).all()
+
+
+def _gaps(window: Window, months: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The parts of the window the (sorted, disjoint) months do not cover."""
+    out, at = [], window.start
+    for start, end in months:
+        if start > at:
+            out.append((at, start))
+        at = max(at, end)
+    if at < window.end:
+        out.append((at, window.end))
+    return out
+
+
+def completed_tasks_outside(session: Session, window: Window,
+                            months: Sequence[tuple[datetime, datetime]]) -> Sequence[Row[Any]]:
+    """:func:`completed_tasks` of the window outside ``months`` (the window has no case filter, so
+    a case task of the window's departments counts: its own department makes the case concern them)."""
+    rows: list[Row[Any]] = []
+    for start, end in _gaps(window, months):
+        rows += completed_tasks(session, replace(window, start=start, end=end))
+    return rows
+
+
+def rolled_task_percentiles(session: Session, window: Window, months: Sequence[tuple[datetime, datetime]]
+                            ) -> list[tuple[str, Any, int, int, int]] | None:
+    """PostgreSQL only: (by, key, count, median, p90) as :func:`completed_task_percentiles` gives them,
+    the median and p90 in tenths of an hour: ``months`` (rolled up, inside the window) from
+    ``cycle_rollup``, the rest of the window from the tasks; the nearest rank (as ``percentile_disc``:
+    the first value whose running count reaches ceil(share × count), in double precision) taken over
+    the summed counts per tenth. None when one of ``months`` was dropped meanwhile (read the tasks)."""
+    starts = [start for start, _end in months]
+    took = HumanTask.completed_at - HumanTask.created_at
+    # stages compared bytewise ("C"): only grouped and partitioned, never shown in this order
+    raw = select(HumanTask.stage.collate("C").label("stage"), HumanTask.department_id.label("department_id"),
+                 task_tenths(took).label("tenths"))
+    parts = [raw.where(_in(HumanTask.completed_at, replace(window, start=start, end=end)),
+                     HumanTask.state == TaskState.COMPLETED, HumanTask.case_id.is_not(None),
+                     _departments(HumanTask.department_id, window))
+             for start, end in _gaps(window, months)]
+    counts = [select(CycleRollup.stage.collate("C").label("stage"), CycleRollup.department_id.label("department_id"),
+                     CycleRollup.tenths.label("tenths"), CycleRollup.tasks.label("tasks"))
+              .where(CycleRollup.month_start.in_(starts), _departments(CycleRollup.department_id, window))]
+    if parts:
+        inner = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        counts.append(select(inner.c.stage, inner.c.department_id, inner.c.tenths, func.count().label("tasks"))
+                      .group_by(inner.c.stage, inner.c.department_id, inner.c.tenths))
+    both = union_all(*counts).subquery()
+    by_department = func.grouping(both.c.stage).label("by_department")
+    grouped = (select(by_department, both.c.stage, both.c.department_id, both.c.tenths,
+                      func.sum(both.c.tasks).label("tasks"))
+               .group_by(func.grouping_sets(tuple_(both.c.stage, both.c.tenths),
+                                            tuple_(both.c.department_id, both.c.tenths)))).subquery()
+    group = (grouped.c.by_department, grouped.c.stage, grouped.c.department_id)
+    running = select(*group, grouped.c.tenths,
+                     func.sum(grouped.c.tasks).over(partition_by=group, order_by=grouped.c.tenths).label("seen"),
+                     func.sum(grouped.c.tasks).over(partition_by=group).label("total")).subquery()
+    total = cast(running.c.total, Float)
+
+    def rank(share: float) -> Any:
+        return func.min(running.c.tenths).filter(running.c.seen >= func.greatest(1, func.ceil(share * total)))
+
+    covered = (select(func.count()).select_from(CycleMonth).where(CycleMonth.month_start.in_(starts))
+               .scalar_subquery())
+    stmt = (select(running.c.by_department, running.c.stage, running.c.department_id, func.max(running.c.total),
+                   rank(0.5), rank(0.9), covered)
+            .group_by(running.c.by_department, running.c.stage, running.c.department_id))
+    rows = session.execute(stmt).all()
+    if any(row[6] != len(starts) for row in rows):
+        return None
+    return [("department" if by else "stage", department_id if by else stage, int(n), int(median), int(p90))
+            for by, stage, department_id, n, median, p90, _covered in rows]
+
+
+def task_tenths(took: Any) -> Any:
+    """PostgreSQL: the interval ``took`` in whole tenths of an hour, rounded exactly as the reports
+    round the hours the database gives them (``round(float(hours), 1)`` in Python, hours
+    ``extract(epoch)/3600.0``): to the nearest tenth, a duration exactly halfway by :func:`_halfway_up`.
+    Integer arithmetic on the microseconds (``date_part`` gives double-precision seconds, within far
+    less than half a microsecond for any duration under a century; rounded, they are exact)."""
+    micros = cast(func.round(func.date_part("epoch", took) * 1_000_000.0), BigInteger)
+    shifted = (micros + _TENTH // 2).self_group()
+    quotient = shifted.op("/", precedence=8)(_TENTH).self_group()  # truncating (integers)
+    remainder = func.mod(shifted, _TENTH)  # with the sign of shifted
+    tenths = case((remainder == 0, quotient - 1 + _halfway_up(quotient)), (remainder < 0, quotient - 1),
+                  else_=quotient)
+    return cast(tenths, Integer)
+
+
+def _halfway_up(quotient: Any) -> Any:
+    """1 when Python rounds the hours (2q − 1)/20 (halfway between the tenths q − 1 and q) up, else 0:
+    it rounds the double d nearest that value, up when d lies above it, down when below, and when d
+    is the value itself (x.25, x.75 h) to the even tenth. 16d and 4d are exact, s = 16d + 4d rounded,
+    err = (16d − (s − bb)) + (4d − bb) with bb = s − 16d the exact remainder (Knuth's two-sum), so
+    20d = s + err exactly, compared with 2q − 1."""
+    n = cast(2 * quotient - 1, Float)
+    d = n / 20.0
+    a, b = d * 16.0, d * 4.0
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    return case((or_(s > n, and_(s == n, err > 0)), 1),
+                (and_(s == n, err == 0, func.mod(quotient - 1, 2) != 0), 1), else_=0)  # k odd: to k + 1
 
 
 def closed_case_percentiles(session: Session, window: Window) -> tuple[int, Any, Any]:

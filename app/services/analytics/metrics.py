@@ -45,6 +45,7 @@ from app.data.queries import analytics as q
 from app.i18n import N_
 from app.services import alert_rules
 from app.services.analytics import labels as L
+from app.services.analytics import rollup
 from app.services.analytics.filters import ReportFilter
 from app.services.analytics.naming import Labels
 from app.services.analytics.scope import window
@@ -198,11 +199,21 @@ def _cycle(key: str, label: str, hours: list[float]) -> dict[str, Any]:
 
 def _cycle_groups(session: Session, w: q.Window, labels: Labels) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(stages, departments): percentiles by PostgreSQL, or from the rows here (SQLite). The hours are
-    rounded to one decimal after the rank is taken — the same value, as rounding keeps the order."""
+    rounded to one decimal after the rank is taken — the same value, as rounding keeps the order.
+    Months counted in advance (:mod:`~app.services.analytics.rollup`) come as counts per tenth of an
+    hour, the rest of the period from the tasks."""
+    months = rollup.covered(session, w)
     if q.is_postgres(session):
-        stage_rows: dict[str, tuple[int, Any, Any]] = {}
-        department_rows: dict[str, tuple[int, Any, Any]] = {}
-        for by, key, count, median, p90 in q.completed_task_percentiles(session, w):
+        stage_rows: dict[str, tuple[int, float | None, float | None]] = {}
+        department_rows: dict[str, tuple[int, float | None, float | None]] = {}
+        ranked = q.rolled_task_percentiles(session, w, months) if months else None
+        found: list[tuple[str, Any, int, float | None, float | None]]
+        if ranked is not None:
+            found = [(by, key, count, median / 10, p90 / 10) for by, key, count, median, p90 in ranked]
+        else:
+            found = [(by, key, count, _tenth(median), _tenth(p90))
+                     for by, key, count, median, p90 in q.completed_task_percentiles(session, w)]
+        for by, key, count, median, p90 in found:
             if by == "stage":
                 stage_rows[key or L.NONE_KEY] = (count, median, p90)
             else:
@@ -215,15 +226,22 @@ def _cycle_groups(session: Session, w: q.Window, labels: Labels) -> tuple[list[d
         return stages, departments
     by_stage: dict[str, list[float]] = defaultdict(list)
     by_department: dict[str, list[float]] = defaultdict(list)
-    for row in q.completed_tasks(session, w):
+    for row in q.completed_tasks_outside(session, w, months) if months else q.completed_tasks(session, w):
         hours = round(float(row.hours), 1)
         by_stage[row.stage or L.NONE_KEY].append(hours)
         by_department[labels.department_code(row.department_id)].append(hours)
+    for stage, department_id, tenths, tasks in q.rollup_counts(session, w, months) if months else ():
+        by_stage[stage or L.NONE_KEY].extend([tenths / 10] * int(tasks))
+        by_department[labels.department_code(department_id)].extend([tenths / 10] * int(tasks))
     stages = [_cycle(k, labels.key("stage", k), v) for k, v in sorted(by_stage.items())]
     whole = [round(h, 1) for h in q.closed_case_durations(session, w)]
     if whole:
         stages.append(_cycle(L.WHOLE_CASE, labels.key("stage", L.WHOLE_CASE), whole))
     return stages, [_cycle(k, labels.key("department", k), v) for k, v in sorted(by_department.items())]
+
+
+def _tenth(hours: Any) -> float | None:
+    return None if hours is None else round(float(hours), 1)
 
 
 def _ranked(key: str, label: str, count: int, median: Any, p90: Any) -> dict[str, Any]:
