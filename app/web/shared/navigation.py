@@ -5,7 +5,7 @@ admins' working-calendar warning."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -84,6 +84,9 @@ def unclaimed_count() -> int:
     return int(g.inbox_unclaimed_count)
 
 
+#: notifications the bell's dropdown shows
+BELL_SIZE = 8
+
 _QUEUE_BADGE = Markup(' <span class="badge rounded-pill text-bg-warning" data-testid="nav-queue-count" '
                       'title="{}">+{}</span>')
 
@@ -131,18 +134,27 @@ def nav_items() -> list[tuple[str, Any]]:
     return items
 
 
+def _bell(limit: int) -> tuple[int, Sequence[Any]]:
+    """The bell's unread count and its latest notifications, read once per request in one
+    statement (the count and the dropdown asked one each)."""
+    cache = g.setdefault("nav_bell", {})
+    if limit not in cache:
+        cache[limit] = notifications.bell(db.session, current_user.id, limit)
+    return cache[limit]
+
+
 def unread_notifications() -> int:
     if not getattr(current_user, "is_authenticated", False):
         return 0
-    return notifications.unread_count(db.session, current_user.id)
+    return _bell(BELL_SIZE)[0]
 
 
-def recent_notifications(limit: int = 8) -> list[tuple[Any, str]]:
+def recent_notifications(limit: int = BELL_SIZE) -> list[tuple[Any, str]]:
     """The bell's dropdown: the user's latest notifications with their text."""
     if not getattr(current_user, "is_authenticated", False):
         return []
     try:
-        rows = notifications.user_notifications(db.session, current_user.id, limit)
+        rows = _bell(limit)[1]
         locale = notifications.user_locale(current_user)
         return [(note, notifications.render_subject(note.kind, note.params or {}, locale, current_user.timezone))
                 for note in rows]
