@@ -8,12 +8,10 @@ only for the delegation page (to prefill its form, and to save or complete the t
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable
 from datetime import date
 from types import SimpleNamespace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -38,8 +36,10 @@ from app.services.completion import Submission
 from app.services.forms import definition_by_key, definition_for_task, prefill, with_task_data
 from app.web.errors import local_url
 from app.web.shared import navigation
+from app.web.shared.buttons import TaskButtons
 from app.web.shared.display import URGENCY, Formatter, locale, remember_user_names, task_title
 from app.web.shared.forms import build_form
+from app.web.shared.links import row_url
 from app.web.shared.uploads import file_limit
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -87,28 +87,10 @@ class RowActions(NamedTuple):
     delegate: bool
 
 
-#: ids a URL holds as they are (anything else goes through ``url_for``, which quotes it)
-_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def _row_url(endpoint: str, argument: str, marker: str | int) -> Callable[[Any], str]:
-    """``url_for(endpoint, argument=value)`` for many rows: the URL is built once with ``marker``
-    and each value put in its place (``url_for`` per link was 180 calls a page); a value that
-    would need quoting goes through ``url_for``."""
-    sample: dict[str, Any] = {argument: marker}
-    head, tail = url_for(endpoint, **sample).split(str(marker), 1)
-
-    def build(value: Any) -> str:
-        text = str(value)
-        return head + text + tail if _URL_SAFE.fullmatch(text) else url_for(endpoint, **{argument: value})
-
-    return build
-
-
 def _row_links() -> SimpleNamespace:
     return SimpleNamespace(
-        case=_row_url("cases.show", "case_id", 2**31 - 1),
-        **{name: _row_url(endpoint, "task_id", "row-task-id") for name, endpoint in (
+        case=row_url("cases.show", "case_id", 2**31 - 1),
+        **{name: row_url(endpoint, "task_id", "row-task-id") for name, endpoint in (
             ("task", "tasks.show"), ("work", "inbox.work"), ("claim", "inbox.claim"), ("release", "inbox.release"),
             ("recall", "inbox.recall"), ("assign", "inbox.assign"), ("delegate", "inbox.delegate"))},
     )
@@ -174,6 +156,7 @@ def index():
         "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
         unclaimed=unclaimed or 0, page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,
         may_open=policy.may_open_case(current_user), actions=actions, links=_row_links(),
+        buttons=TaskButtons(request.full_path, fmt.gettext),
         fmt=fmt, _=fmt.template_gettext, delegations=delegations, names=names,
         colleagues=colleagues, head_of=head_of, standing=standing, clocks=clocks,
         standing_names="、".join(names.get(uid, "?") for uid in sorted(standing)),
