@@ -213,12 +213,30 @@ class Formatter:
 
         return gettext
 
+    @cached_property
+    def _python_decimals(self) -> bool:
+        """Whether the locale writes a decimal as Python's ``{:,}`` does (the UI's zh and en: group
+        ``,``, decimal point ``.``, pattern ``#,##0.###``)."""
+        try:
+            symbols = self.babel_locale.number_symbols["latn"]
+            return bool(self.babel_locale.decimal_formats[None].pattern == "#,##0.###"
+                        and symbols["decimal"] == "." and symbols["group"] == ",")
+        except (AttributeError, KeyError, TypeError):
+            return False
+
     def decimal(self, number: float, format: str | None = None) -> str:  # noqa: A002 - Babel's name
-        """flask_babel's ``format_decimal``; a page formats the same few values many times."""
+        """flask_babel's ``format_decimal``; a page formats the same few values many times. A
+        non-negative value of at most one decimal place in the default pattern (or ``#,##0.#``) is
+        written by Python's format, as Babel writes it (checked in a test), 20 µs less each."""
         key = (number, format)
         found = self._decimals.get(key)
         if found is None:
-            found = self._decimals[key] = numbers.format_decimal(number, format=format, locale=self.babel_locale)
+            if (format in (None, "#,##0.#") and isinstance(number, float | int) and 0 <= number < 1e12
+                    and round(number, 1) == number and self._python_decimals):
+                found = f"{number:,.1f}".removesuffix(".0")
+            else:
+                found = numbers.format_decimal(number, format=format, locale=self.babel_locale)
+            self._decimals[key] = found
         return found
 
     def fmt_dt(self, value: Any) -> str:
