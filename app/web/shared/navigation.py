@@ -16,7 +16,7 @@ from markupsafe import Markup
 from app.clock import clock
 from app.data.models import AlertStatus
 from app.data.queries.alerts import clusters_query
-from app.data.queries.inbox import InboxScope, TaskFilter, inbox_query, unclaimed_query
+from app.data.queries.inbox import InboxScope, tab_counts
 from app.data.queries.paging import count_rows
 from app.extensions import db
 from app.services import approvals, calendar_admin, notifications, policy
@@ -70,17 +70,25 @@ NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
 _BADGE = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')
 
 
+def _count_badges() -> None:
+    """The inbox entry's two badges ("mine" and the departments' unclaimed queue) in one statement
+    (they were one each on every page the inbox did not count them for)."""
+    counts = tab_counts(db.session, inbox_scope(), clock.now())
+    g.setdefault("inbox_open_count", counts["mine"])
+    g.setdefault("inbox_unclaimed_count", counts["unclaimed"])
+
+
 def my_open_count() -> int:
     """The signed-in user's open tasks ("mine"), counted once per request."""
     if "inbox_open_count" not in g:
-        g.inbox_open_count = count_rows(db.session, inbox_query(inbox_scope(), "mine", TaskFilter(), clock.now()))
+        _count_badges()
     return int(g.inbox_open_count)
 
 
 def unclaimed_count() -> int:
     """Unclaimed open tasks in the signed-in user's departments, counted once per request."""
     if "inbox_unclaimed_count" not in g:
-        g.inbox_unclaimed_count = count_rows(db.session, unclaimed_query(inbox_scope()))
+        _count_badges()
     return int(g.inbox_unclaimed_count)
 
 
