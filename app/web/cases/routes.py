@@ -155,10 +155,12 @@ def index():
     else:
         (rows, total), exact = page_of(db.session, stmt_in("index").options(LIST_COLUMNS), page, PAGE_SIZE), True
     now = clock.now()
+    fmt = Formatter(now)
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page, labels=_labels(rows),
-        # the rows' helpers bound once to the page (language, time zone), their links built from one url_for
-        fmt=Formatter(now), case_url=row_url("cases.show", "case_id", 2**31 - 1),
+        # the rows' helpers bound once to the page (language, time zone, translations: the page's
+        # fifty-odd texts), their links built from one url_for
+        fmt=fmt, _=fmt.template_gettext, case_url=row_url("cases.show", "case_id", 2**31 - 1),
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
         clock_states=customer_clock.STATES, choices=choices, departments=_departments(),
