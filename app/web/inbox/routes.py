@@ -206,7 +206,7 @@ def index():
     links, categories = _row_links(), _categories()
 
     return render_template(
-        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts, tasks=rows,
+        "inbox/index.html", title=_("Inbox"), tabs=tabs, scope=view, counts=counts,
         rows=_rows(rows, view != "completed", fmt, actions, delegations, clocks, categories, links,
                    TaskButtons(request.full_path, fmt.gettext)),
         unclaimed=unclaimed or 0, page=page, pages=pages, total=total, size=size, flt=flt, args=request.args,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, current_app, g
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -130,11 +130,13 @@ def nav_items() -> list[tuple[str, Any]]:
     if not getattr(current_user, "is_authenticated", False):
         return []
     items: list[tuple[str, Any]] = []
+    # the user and the translations looked up once, not per entry (each through a request proxy)
+    user, translations, views = current_user._get_current_object(), get_translations(), current_app.view_functions
     for endpoint, label, allowed in NAV:
-        if endpoint not in current_app.view_functions or (allowed is not None and not allowed(current_user)):
+        if endpoint not in views or (allowed is not None and not allowed(user)):
             continue
         count = _badge_count(endpoint)
-        text = gettext(label)
+        text = translations.ugettext(label)
         entry = text if count is None else Markup("{}").format(text) + _BADGE.format(endpoint.split(".")[0], count)
         if endpoint == "inbox.index":
             entry = Markup("{}").format(entry) + _queue_badge()
