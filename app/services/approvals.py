@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import AuditEvent, HumanTask, TaskState, User
-from app.data.queries.tasks import APPROVAL_RULE_COLUMNS, approval_department_ids, open_approval_tasks
+from app.data.queries.tasks import approval_department_ids, open_approval_rule_rows, open_approval_tasks
 from app.engine import audit
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
@@ -197,9 +197,8 @@ def count_pending(session: Session, user: User, standing: policy.StandIn | None 
     standing = standing if standing is not None else policy.stand_in(user)
     departments, assignees = policy.completion_reach(user, standing)
     decides = policy.completer(user, standing)
-    decidable = [(task, task_kind) for task in open_approval_tasks(session, departments, assignees,
-                                                                    only=APPROVAL_RULE_COLUMNS)
-                 if (task_kind := kind_of(session, task)) is not None and decides(task)]
+    decidable = [(task, task_kind) for task in open_approval_rule_rows(session, departments, assignees)
+                 if (task_kind := KINDS.get(task.approval or "")) is not None and decides(task)]
     asked = _request_types_of(session, {task.instance_id for task, task_kind in decidable if task_kind.needs_request})
     return sum(1 for task, task_kind in decidable
                if not (task_kind.needs_request and _asks_nothing(asked.get(task.instance_id))))

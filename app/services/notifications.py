@@ -517,6 +517,21 @@ def user_notifications(session: Session, user_id: int, limit: int = 50, offset: 
     ).all()
 
 
+def bell(session: Session, user_id: int, limit: int) -> tuple[int, Sequence[Notification]]:
+    """The header's bell: the user's unread count and latest notifications, in one statement (the
+    count rides on each row; no rows means no notifications, so none unread)."""
+    unread = (select(func.count(Notification.id))
+              .where(Notification.user_id == user_id, Notification.read_at.is_(None), Notification.in_app.is_(True))
+              .scalar_subquery())
+    rows = session.execute(
+        select(Notification, unread)
+        .where(Notification.user_id == user_id, Notification.in_app.is_(True))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    ).all()
+    return (int(rows[0][1] or 0) if rows else 0), [row[0] for row in rows]
+
+
 def mark_read(session: Session, user_id: int, notification_id: int | None = None) -> int:
     """Mark one (or every) unread notification of the user read; returns how many."""
     stmt = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
@@ -704,6 +719,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
 
 
 __all__ = [
+    "bell",
     "department_heads",
     "department_members",
     "drain_outbox",

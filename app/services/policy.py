@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.orm import Session, object_session
 
@@ -74,6 +75,19 @@ def require(allowed: bool, message: str = N_("You may not do this.")) -> None:
 
 
 # ---------------------------------------------------------------------------- people
+
+
+class RuleFacts(Protocol):
+    """The columns of a task the completion rule reads (a task, or a row of just these)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def department_id(self) -> int | None: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def performer(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,7 @@ def may_start_by_hand(user: User | None, who: Collection[str]) -> bool:
 # ---------------------------------------------------------------------------- tasks
 
 
-def performs(person: Person, task: HumanTask) -> bool:
+def performs(person: Person, task: RuleFacts) -> bool:
     """Whether ``person`` meets the task's ``performer`` rule (no rule: everyone does)."""
     rule = listed(task.performer)
     return not rule or any(
@@ -196,7 +210,7 @@ def performs(person: Person, task: HumanTask) -> bool:
     )
 
 
-def _acts(person: Person, task: HumanTask, own: bool) -> bool:
+def _acts(person: Person, task: RuleFacts, own: bool) -> bool:
     """The assignee; the department head while someone holds it (own rights only, not a
     substitute's); while nobody holds it, a member of its department."""
     if task.assignee_id is not None:
@@ -217,7 +231,7 @@ def may_view_task(user: User, task: HumanTask, standing: StandIn | None = None) 
     return task.assignee_id in standing.user_ids or task.department_id in standing.department_ids
 
 
-def _completes(people: Iterable[tuple[Person, bool]], task: HumanTask) -> bool:
+def _completes(people: Iterable[tuple[Person, bool]], task: RuleFacts) -> bool:
     return task.state == TaskState.OPEN and any(_acts(person, task, own) and performs(person, task)
                                                 for person, own in people)
 
@@ -227,7 +241,7 @@ def may_complete(user: User, task: HumanTask, standing: StandIn | None = None) -
     return _completes(_people(user, standing), task)
 
 
-def completer(user: User, standing: StandIn) -> Callable[[HumanTask], bool]:
+def completer(user: User, standing: StandIn) -> Callable[[RuleFacts], bool]:
     """:func:`may_complete` for many tasks: the user's people are built once, not per task (the
     approvals badge asks it of every open approval item in the user's reach)."""
     people = tuple(_people(user, standing))

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from babel import dates
+from babel import dates, numbers
 from flask_babel import force_locale
 
 from app.engine.calendar import WorkingCalendar
@@ -87,3 +87,30 @@ def _at(instant: datetime, helper, *args):  # noqa: ANN001, ANN202
         return helper(*args)
     finally:
         clock.reset()
+
+
+def test_page_decimals_are_babels(app) -> None:
+    """The Formatter writes working hours and days with Python's format where Babel would write the
+    same: every one-decimal value a badge shows, in both languages and both patterns."""
+    rng = random.Random(13)
+    values = [0, 0.0, 0.1, 0.5, 1.0, 2.3, 9.9, 10.0, 99.5, 100, 999.9, 1000.0, 1234.5, 12345.6, 999999.9, 1e6 + 0.1,
+              123456789.1, *(round(rng.uniform(0, 5000), 1) for _ in range(300)),
+              *(round(rng.uniform(0, 2), 2) for _ in range(20)), 1e13, -2.5]  # these last go to Babel
+    with app.test_request_context("/"):
+        for language in ("zh", "en"):
+            with force_locale(language):
+                page = display.Formatter(NOW)
+                for value in values:
+                    for pattern in (None, "#,##0.#"):
+                        assert page.decimal(value, pattern) == numbers.format_decimal(
+                            value, format=pattern, locale=page.babel_locale), (language, value, pattern)
+
+
+def test_badges_escape_what_they_show(app) -> None:
+    view = customer_clock.ClockView('<b>"x"</b>', "first_answer", NOW, None)
+    with app.test_request_context("/"):
+        page = display.Formatter(NOW)
+        badge = page.clock_badge(view)
+        assert "<b>" not in badge and "&lt;b&gt;&#34;x&#34;&lt;/b&gt;" in badge
+        assert page.urgency_badge("<i>") == ('<span class="badge text-bg-light" data-testid="urgency">'
+                                             '&lt;i&gt;</span>')

@@ -38,8 +38,8 @@ from app.services.forms import definition_by_key, definition_for_task
 from app.services.tasks import actor_for
 from app.web.shared.display import (
     AUDIT_ACTIONS,
+    Formatter,
     automatic_text,
-    dept_name,
     feedback_type_label,
     fmt_dt,
     intake_choices,
@@ -53,6 +53,7 @@ from app.web.shared.display import (
     urgency_badge,
 )
 from app.web.shared.forms import build_form
+from app.web.shared.links import row_url
 from app.web.shared.uploads import file_limit, keep_received, received_uploads, received_used, too_large
 from app.web.tasks.routes import offer_next
 
@@ -127,12 +128,13 @@ def stages(tasks_by_case: dict[int, list[HumanTask]]) -> dict[int, str]:
     department a task is about — and the department of each of a task repeated per department
     (the 8D report of production and of purchasing)."""
     result = {}
-    separator = ", " if locale() == "en" else "、"
+    fmt = Formatter()  # the language looked up once, not per task
+    separator = ", " if fmt.locale == "en" else "、"
     for case_id, tasks in tasks_by_case.items():
-        titles = [task_title(task) for task in tasks]
+        titles = [fmt.task_title(task) for task in tasks]
         repeated = {title for title in titles if titles.count(title) > 1}
         result[case_id] = separator.join(dict.fromkeys(
-            f"{title} · {dept_name(task.department_id)}" if title in repeated and task.department_id else title
+            f"{title} · {fmt.dept_name(task.department_id)}" if title in repeated and task.department_id else title
             for title, task in zip(titles, tasks, strict=True)))
     return result
 
@@ -153,8 +155,12 @@ def index():
     else:
         (rows, total), exact = page_of(db.session, stmt_in("index").options(LIST_COLUMNS), page, PAGE_SIZE), True
     now = clock.now()
+    fmt = Formatter(now)
     return render_template(
         "cases/index.html", title=_("Cases"), cases=rows, total=total, exact=exact, page=page, labels=_labels(rows),
+        # the rows' helpers bound once to the page (language, time zone, translations: the page's
+        # fifty-odd texts), their links built from one url_for
+        fmt=fmt, _=fmt.template_gettext, case_url=row_url("cases.show", "case_id", 2**31 - 1),
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), asked=asked, q=asked["q"],
         statuses=case_statuses(db.session), may_open=policy.may_open_case(current_user),
         clock_states=customer_clock.STATES, choices=choices, departments=_departments(),

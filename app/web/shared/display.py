@@ -33,6 +33,7 @@ from app.i18n import N_
 from app.services.choices import DatabaseChoices
 from app.services.forms import definition_by_key
 from app.services.working_ruler import Ruler
+from app.web.shared.buttons import task_buttons
 
 DATETIME_PATTERN = "yyyy-MM-dd HH:mm"
 #: the same for strftime (years from 1000 on, where both write four digits)
@@ -127,11 +128,18 @@ def locale() -> str:
     return "en" if str(get_locale() or "zh") == "en" else "zh"
 
 
-# the badges (``%`` escapes what it puts in: cheaper than ``Markup.format`` for many rows)
-_TIME_LEFT = Markup('<span class="badge text-bg-%s time-left" data-testid="time-left" data-state="%s">%s</span>')
-_URGENCY = Markup('<span class="badge text-bg-%s" data-testid="urgency">%s</span>')
-_CLOCK_STATE = Markup('<span class="badge text-bg-%s" data-testid="clock-state" data-state="%s" title="%s">%s</span>')
-_CLOCK_LEFT = Markup(' <span class="small text-body-secondary text-nowrap" data-testid="clock-left">%s</span>')
+# the badges: plain ``%`` over values escaped one by one (``Markup %`` wraps every value in a
+# helper object first: it was most of a list page's badge cost), each made once per distinct
+# text on a page
+_TIME_LEFT = '<span class="badge text-bg-%s time-left" data-testid="time-left" data-state="%s">%s</span>'
+_URGENCY = '<span class="badge text-bg-%s" data-testid="urgency">%s</span>'
+_CLOCK_STATE = '<span class="badge text-bg-%s" data-testid="clock-state" data-state="%s" title="%s">%s</span>'
+_CLOCK_LEFT = ' <span class="small text-body-secondary text-nowrap" data-testid="clock-left">%s</span>'
+
+
+def _markup(template: str, *values: str) -> Markup:
+    """``Markup(template) % values``, each value escaped."""
+    return Markup(template % tuple(escape(value) for value in values))  # noqa: S704 - escaped above
 
 
 class Formatter:
@@ -144,6 +152,15 @@ class Formatter:
     def __init__(self, now: datetime | None = None) -> None:
         self._now = now
         self._decimals: dict[tuple[float, str | None], str] = {}
+        self._badges: dict[tuple[str, ...], Markup] = {}
+
+    def _badge(self, template: str, *values: str) -> Markup:
+        """A badge made once per page for the same values (a list shows a few dozen distinct ones)."""
+        key = (template, *values)
+        found = self._badges.get(key)
+        if found is None:
+            found = self._badges[key] = _markup(template, *values)
+        return found
 
     @cached_property
     def babel_locale(self) -> Any:
@@ -196,12 +213,30 @@ class Formatter:
 
         return gettext
 
+    @cached_property
+    def _python_decimals(self) -> bool:
+        """Whether the locale writes a decimal as Python's ``{:,}`` does (the UI's zh and en: group
+        ``,``, decimal point ``.``, pattern ``#,##0.###``)."""
+        try:
+            symbols = self.babel_locale.number_symbols["latn"]
+            return bool(self.babel_locale.decimal_formats[None].pattern == "#,##0.###"
+                        and symbols["decimal"] == "." and symbols["group"] == ",")
+        except (AttributeError, KeyError, TypeError):
+            return False
+
     def decimal(self, number: float, format: str | None = None) -> str:  # noqa: A002 - Babel's name
-        """flask_babel's ``format_decimal``; a page formats the same few values many times."""
+        """flask_babel's ``format_decimal``; a page formats the same few values many times. A
+        non-negative value of at most one decimal place in the default pattern (or ``#,##0.#``) is
+        written by Python's format, as Babel writes it (checked in a test), 20 µs less each."""
         key = (number, format)
         found = self._decimals.get(key)
         if found is None:
-            found = self._decimals[key] = numbers.format_decimal(number, format=format, locale=self.babel_locale)
+            if (format in (None, "#,##0.#") and isinstance(number, float | int) and 0 <= number < 1e12
+                    and round(number, 1) == number and self._python_decimals):
+                found = f"{number:,.1f}".removesuffix(".0")
+            else:
+                found = numbers.format_decimal(number, format=format, locale=self.babel_locale)
+            self._decimals[key] = found
         return found
 
     def fmt_dt(self, value: Any) -> str:
@@ -260,7 +295,7 @@ class Formatter:
         else:
             text = self.gettext("%(time)s left", time=self._hours(left.hours, left.hours_per_day))
             style, state = ("warning", "at-risk") if left.at_risk else ("success", "on-track")
-        return _TIME_LEFT % (style, state, text)
+        return self._badge(_TIME_LEFT, style, state, text)
 
     def urgency_label(self, value: str | None) -> str:
         if not value:
@@ -271,7 +306,7 @@ class Formatter:
         if not value:
             return Markup('<span class="text-body-secondary">—</span>')
         color = URGENCY.get(value, ("", "light"))[1]
-        return _URGENCY % (color, self.urgency_label(value))
+        return self._badge(_URGENCY, color, self.urgency_label(value))
 
     def clock_state_label(self, state: str | None) -> str:
         if not state:
@@ -306,10 +341,11 @@ class Formatter:
         if view is None or not view.state:
             return Markup('<span class="text-body-secondary">—</span>')
         color = CLOCK_STATES.get(view.state, ("", "secondary"))[1]
-        badge = _CLOCK_STATE % (color, view.state, self.clock_name(view.clock), self.clock_state_label(view.state))
+        badge = self._badge(_CLOCK_STATE, color, view.state, self.clock_name(view.clock),
+                            self.clock_state_label(view.state))
         left = self.clock_left(view) if with_left else ""
         if left:
-            badge += _CLOCK_LEFT % left
+            badge += self._badge(_CLOCK_LEFT, left)
         return badge
 
 
@@ -566,5 +602,5 @@ def register_template_globals(app: Flask) -> None:
         ui_locale=locale, clock_badge=clock_badge, clock_left=clock_left, clock_name=clock_name,
         clock_state_label=clock_state_label, working_time=working_time,
         readable=readable, form_title=form_title, automatic_text=automatic_text, time_left_badge=time_left_badge,
-        incident_text=incident_text,
+        incident_text=incident_text, task_buttons=task_buttons,
     )

@@ -5,18 +5,18 @@ admins' working-calendar warning."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, current_app, g
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_login import current_user
 from markupsafe import Markup
 
 from app.clock import clock
 from app.data.models import AlertStatus
 from app.data.queries.alerts import clusters_query
-from app.data.queries.inbox import InboxScope, TaskFilter, inbox_query, unclaimed_query
+from app.data.queries.inbox import InboxScope, tab_counts
 from app.data.queries.paging import count_rows
 from app.extensions import db
 from app.services import approvals, calendar_admin, notifications, policy
@@ -70,19 +70,30 @@ NAV: tuple[tuple[str, str, Callable[[Any], bool] | None], ...] = (
 _BADGE = Markup(' <span class="badge rounded-pill text-bg-light" data-testid="nav-count-{}">{}</span>')
 
 
+def _count_badges() -> None:
+    """The inbox entry's two badges ("mine" and the departments' unclaimed queue) in one statement
+    (they were one each on every page the inbox did not count them for)."""
+    counts = tab_counts(db.session, inbox_scope(), clock.now())
+    g.setdefault("inbox_open_count", counts["mine"])
+    g.setdefault("inbox_unclaimed_count", counts["unclaimed"])
+
+
 def my_open_count() -> int:
     """The signed-in user's open tasks ("mine"), counted once per request."""
     if "inbox_open_count" not in g:
-        g.inbox_open_count = count_rows(db.session, inbox_query(inbox_scope(), "mine", TaskFilter(), clock.now()))
+        _count_badges()
     return int(g.inbox_open_count)
 
 
 def unclaimed_count() -> int:
     """Unclaimed open tasks in the signed-in user's departments, counted once per request."""
     if "inbox_unclaimed_count" not in g:
-        g.inbox_unclaimed_count = count_rows(db.session, unclaimed_query(inbox_scope()))
+        _count_badges()
     return int(g.inbox_unclaimed_count)
 
+
+#: notifications the bell's dropdown shows
+BELL_SIZE = 8
 
 _QUEUE_BADGE = Markup(' <span class="badge rounded-pill text-bg-warning" data-testid="nav-queue-count" '
                       'title="{}">+{}</span>')
@@ -119,11 +130,13 @@ def nav_items() -> list[tuple[str, Any]]:
     if not getattr(current_user, "is_authenticated", False):
         return []
     items: list[tuple[str, Any]] = []
+    # the user and the translations looked up once, not per entry (each through a request proxy)
+    user, translations, views = current_user._get_current_object(), get_translations(), current_app.view_functions
     for endpoint, label, allowed in NAV:
-        if endpoint not in current_app.view_functions or (allowed is not None and not allowed(current_user)):
+        if endpoint not in views or (allowed is not None and not allowed(user)):
             continue
         count = _badge_count(endpoint)
-        text = gettext(label)
+        text = translations.ugettext(label)
         entry = text if count is None else Markup("{}").format(text) + _BADGE.format(endpoint.split(".")[0], count)
         if endpoint == "inbox.index":
             entry = Markup("{}").format(entry) + _queue_badge()
@@ -131,18 +144,27 @@ def nav_items() -> list[tuple[str, Any]]:
     return items
 
 
+def _bell(limit: int) -> tuple[int, Sequence[Any]]:
+    """The bell's unread count and its latest notifications, read once per request in one
+    statement (the count and the dropdown asked one each)."""
+    cache = g.setdefault("nav_bell", {})
+    if limit not in cache:
+        cache[limit] = notifications.bell(db.session, current_user.id, limit)
+    return cache[limit]
+
+
 def unread_notifications() -> int:
     if not getattr(current_user, "is_authenticated", False):
         return 0
-    return notifications.unread_count(db.session, current_user.id)
+    return _bell(BELL_SIZE)[0]
 
 
-def recent_notifications(limit: int = 8) -> list[tuple[Any, str]]:
+def recent_notifications(limit: int = BELL_SIZE) -> list[tuple[Any, str]]:
     """The bell's dropdown: the user's latest notifications with their text."""
     if not getattr(current_user, "is_authenticated", False):
         return []
     try:
-        rows = notifications.user_notifications(db.session, current_user.id, limit)
+        rows = _bell(limit)[1]
         locale = notifications.user_locale(current_user)
         return [(note, notifications.render_subject(note.kind, note.params or {}, locale, current_user.timezone))
                 for note in rows]
