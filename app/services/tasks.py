@@ -8,13 +8,14 @@ from sqlalchemy.orm import Session
 
 from app.data.db import rowcount
 from app.data.models import DelegationState, FormDefinition, HumanTask, TaskDelegation, TaskDraft, TaskState, User
+from app.data.queries import history, people
 from app.data.transaction_memo import transaction_key
 from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.i18n import N_
 from app.services import accounts, forms, policy
-from app.services.four_eyes import check_four_eyes
+from app.services.four_eyes import check_four_eyes, remember_submitters
 from app.services.policy import stand_in
 
 
@@ -81,14 +82,19 @@ COMPLETION_READ_KEY = transaction_key("tasks.completion_read")
 
 def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
     """The task with what completing it asks next, in one statement: its open delegation (the
-    newest), whether anyone keeps a draft of it, and its form's content hash (so the form comes
-    from the cache of immutable versions). Remembered for the transaction."""
+    newest), whether anyone keeps a draft of it, its form's content hash (so the form comes
+    from the cache of immutable versions), the departments (the projection, the notifications
+    and the response need them: :func:`app.data.queries.people.adopt_departments`) and who
+    submitted the work it decides on (four-eyes: :func:`app.services.four_eyes.submitter_ids`).
+    Remembered for the transaction."""
     newest = (select(TaskDelegation.id).where(TaskDelegation.task_id == task_id,
                                               TaskDelegation.state.in_(DelegationState.OPEN))
               .order_by(TaskDelegation.id.desc()).limit(1).scalar_subquery())
+    dialect = session.get_bind().dialect.name
     row = session.execute(
         select(HumanTask, TaskDelegation, FormDefinition.content_hash,
-               exists().where(TaskDraft.task_id == HumanTask.id).label("has_drafts"))
+               exists().where(TaskDraft.task_id == HumanTask.id).label("has_drafts"),
+               people.departments_column(dialect), history.submitters_column(dialect))
         .select_from(HumanTask)
         .outerjoin(TaskDelegation, TaskDelegation.id == newest)
         .outerjoin(FormDefinition, FormDefinition.id == HumanTask.form_id)
@@ -99,6 +105,8 @@ def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
     task: HumanTask = row[0]
     session.info.setdefault(COMPLETION_READ_KEY, {})[task_id] = (task, row[1], bool(row[3]))
     forms.remember_hash(session, task.form_id, row[2])
+    people.adopt_departments(session, row[4])
+    remember_submitters(session, task_id, row[5])
     return task
 
 
