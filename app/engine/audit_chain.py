@@ -14,7 +14,12 @@ head row and, once the first commits, reads the head it left (READ COMMITTED re-
 row after the wait), so the chain is in commit order and every event has exactly one
 predecessor; a rolled-back transaction takes its events and its head move with it. On
 PostgreSQL the lock, the hashing (``sha256`` in the database, the same bytes) and both moves are
-one statement (:data:`_SEAL_IN_ONE`); SQLite has no data-modifying CTEs. The unique
+one statement (:data:`_SEAL_IN_ONE`), which also inserts, already sealed, the events the
+transaction has not flushed by its commit (usually the operation's last: it is recorded after
+the operation's other writes). Until then such an event is in the session like any other
+pending row — a query in the transaction flushes it first and then sees it — and it gets its id
+from the table's sequence as the chain reaches it, so the events are still chained in the order
+they were recorded and in id order. SQLite has no data-modifying CTEs. The unique
 indexes on ``seq``, ``prev_hash`` and ``hash`` refuse a fork even if that reasoning failed. The
 head lock is taken only at commit and nothing else is locked after it, so it cannot deadlock
 with the instance locks the engine takes earlier in the transaction.
@@ -26,6 +31,7 @@ only with a new version prefix).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -34,10 +40,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, event, func, select, text, update
+from sqlalchemy import Connection, Table, bindparam, event, func, inspect, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.sql.elements import TextClause
 
 from app.clock import clock
 from app.data.models.audit import AuditChainHead, AuditEvent
@@ -57,6 +65,7 @@ PENDING_KEY = "audit.unsealed"
 _events = cast(Table, AuditEvent.__table__)
 _head = cast(Table, AuditChainHead.__table__)
 _HASHED_COLUMNS = [_events.c[name] for name in HASHED_FIELDS]
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _plain(value: Any) -> Any:
@@ -114,14 +123,30 @@ def seal(session: Session) -> int:
     pending = session.info.pop(PENDING_KEY, None)
     if not pending:
         return 0
-    session.flush()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL: events not flushed yet are inserted by the sealing statement itself, already
+    # sealed (taken out of the unit of work, so the flush below leaves them to it)
+    unflushed = [e for e in pending if postgres and object_session(e) is session and inspect(e).pending]
+    for event_row in unflushed:
+        session.expunge(event_row)
+    try:
+        session.flush()
+    except BaseException:
+        for event_row in unflushed:  # as they were: the caller's rollback takes them
+            session.add(event_row)
+        raise
     kept = {e.id: e for e in pending if object_session(e) is session and e.id is not None}
-    if not kept:
-        return 0
     ordered = [kept[event_id] for event_id in sorted(kept)]
-    if session.get_bind().dialect.name == "postgresql" and _seal_in_one(session, ordered):
-        _expire_seals(session, pending)
-        return len(ordered)
+    if not ordered and not unflushed:
+        return 0
+    if postgres:
+        if _seal_in_one(session, ordered, unflushed):
+            _expire_seals(session, pending)
+            return len(ordered) + len(unflushed)
+        for event_row in unflushed:  # no head row yet: inserted as usual, sealed below
+            session.add(event_row)
+        session.flush()
+        ordered += unflushed
     seq, prev = lock_head(session)
     seals = []
     # hashed from the rows as this session inserted them (the values are plain JSON, text and
@@ -143,44 +168,118 @@ def seal(session: Session) -> int:
     return len(seals)
 
 
+#: the columns an event not yet inserted brings to :data:`_SEAL_IN_ONE` (all but ``id`` and
+#: its place in the chain), with the SQL type each is cast to
+_FRESH_COLUMNS = tuple(name for name in HASHED_FIELDS if name != "id")
+
 #: PostgreSQL: the head locked and read, the events chained and the head moved in one statement.
 #: ``head`` locks the row and (READ COMMITTED) gives its latest version after a wait, as
 #: lock_head does; ``chain`` hashes event after event from it exactly as event_hash does
-#: (sha256 over the version tag, the previous hash, a newline and the canonical content, the
-#: last two passed as one parameter per event); the head's UPDATE takes the last link.
+#: (sha256 over the version tag, the previous hash, a newline and the canonical content: the
+#: content is passed in two parts, before and after the event's id, and the id put between
+#: them). ``pending`` lists the events in chain order: those already inserted with their id
+#: (``sealed`` sets their links), then those not inserted yet, whose id is taken from the
+#: table's sequence as the chain reaches them (``inserted`` writes them whole, already
+#: sealed, from ``fresh``); the head's UPDATE takes the last link.
 _SEAL_IN_ONE = """
 WITH RECURSIVE head AS (
     SELECT seq, hash FROM audit_chain_head WHERE id = :head_id FOR UPDATE
-), pending (k, id, body) AS (
+), pending (k, id, before_id, after_id) AS (
     VALUES {rows}
 ), chain (k, id, seq, prev_hash, hash) AS (
     SELECT 0, NULL::bigint, head.seq, NULL::varchar, head.hash::varchar FROM head
     UNION ALL
-    SELECT chain.k + 1, pending.id, chain.seq + 1, chain.hash,
-           encode(sha256(CAST(:version AS bytea) || convert_to(chain.hash, 'UTF8') || pending.body), 'hex')::varchar
+    SELECT chain.k + 1, n.id, chain.seq + 1, chain.hash,
+           encode(sha256(CAST(:version AS bytea) || convert_to(chain.hash, 'UTF8') || pending.before_id
+                         || convert_to(n.id::text, 'UTF8') || pending.after_id), 'hex')::varchar
     FROM chain JOIN pending ON pending.k = chain.k + 1
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(pending.id, nextval(pg_get_serial_sequence('audit_event', 'id'))) AS id
+    ) AS n
 ), sealed AS (
     UPDATE audit_event SET seq = chain.seq, prev_hash = chain.prev_hash, hash = chain.hash
-    FROM chain WHERE chain.k > 0 AND audit_event.id = chain.id
+    FROM chain JOIN pending ON pending.k = chain.k
+    WHERE chain.k > 0 AND pending.id IS NOT NULL AND audit_event.id = chain.id
+){fresh}, moved AS (
+    UPDATE audit_chain_head SET seq = last.seq, hash = last.hash, updated_at = :now
+    FROM (SELECT seq, hash FROM chain ORDER BY k DESC LIMIT 1) AS last
+    WHERE audit_chain_head.id = :head_id
+    RETURNING audit_chain_head.seq
 )
-UPDATE audit_chain_head SET seq = last.seq, hash = last.hash, updated_at = :now
-FROM (SELECT seq, hash FROM chain ORDER BY k DESC LIMIT 1) AS last
-WHERE audit_chain_head.id = :head_id
-RETURNING audit_chain_head.seq
+SELECT chain.k, chain.id, chain.seq, chain.prev_hash, chain.hash FROM chain
+WHERE chain.k > 0 AND EXISTS (SELECT 1 FROM moved) ORDER BY chain.k
 """
 
+_FRESH = """, fresh (k, {columns}) AS (
+    VALUES {rows}
+), inserted AS (
+    INSERT INTO audit_event (id, {columns}, seq, prev_hash, hash)
+    SELECT chain.id, {fresh_columns}, chain.seq, chain.prev_hash, chain.hash
+    FROM chain JOIN fresh ON fresh.k = chain.k
+)"""
 
-def _seal_in_one(session: Session, ordered: list[AuditEvent]) -> bool:
-    """Seal ``ordered`` in one statement (PostgreSQL); False, having changed nothing, when the
-    head row is missing (a new or emptied table: lock_head creates it)."""
-    rows = ", ".join(f"({k}, CAST(:id_{k} AS bigint), CAST(:body_{k} AS bytea))" for k in range(1, len(ordered) + 1))
+
+def canonical_parts(fields: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """:func:`canonical` of ``fields`` in two parts, before and after the event's id (which
+    goes between them as its decimal digits): the content of an event whose id the database
+    gives it while hashing it."""
+    body = {name: _plain(fields.get(name)) for name in _FRESH_COLUMNS}
+
+    def dump(part: dict[str, Any]) -> bytes:
+        return json.dumps(part, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=str).encode("utf-8")
+
+    before = dump({k: v for k, v in body.items() if k < "id"})
+    after = dump({k: v for k, v in body.items() if k > "id"})
+    return before[:-1] + b',"id":', b"," + after[1:]
+
+
+@functools.lru_cache(maxsize=64)
+def _seal_statement(inserted: int, fresh: int) -> TextClause:
+    """The text of :data:`_SEAL_IN_ONE` for ``inserted`` events already in the table and then
+    ``fresh`` ones to insert (cached: SQLAlchemy then caches its compiled form too)."""
+    rows = ", ".join(
+        f"({k}, CAST(:id_{k} AS bigint), CAST(:before_{k} AS bytea), CAST(:after_{k} AS bytea))"
+        if k <= inserted else f"({k}, NULL::bigint, CAST(:before_{k} AS bytea), CAST(:after_{k} AS bytea))"
+        for k in range(1, inserted + fresh + 1))
+    binds = [bindparam("now", type_=_head.c.updated_at.type)]
+    fresh_sql = ""
+    if fresh:
+        columns = ", ".join(_FRESH_COLUMNS)
+        values = []
+        for k in range(inserted + 1, inserted + fresh + 1):
+            cells = []
+            for name in _FRESH_COLUMNS:
+                column = _events.c[name]
+                sql_type = column.type.dialect_impl(_PG_DIALECT).compile(dialect=_PG_DIALECT)
+                cells.append(f"CAST(:{name}_{k} AS {sql_type})")
+                binds.append(bindparam(f"{name}_{k}", type_=column.type))
+            values.append(f"({k}, {', '.join(cells)})")
+        fresh_sql = _FRESH.format(columns=columns, rows=", ".join(values),
+                                  fresh_columns=", ".join(f"fresh.{name}" for name in _FRESH_COLUMNS))
+    return text(_SEAL_IN_ONE.format(rows=rows, fresh=fresh_sql)).bindparams(*binds)
+
+
+def _seal_in_one(session: Session, ordered: list[AuditEvent], unflushed: list[AuditEvent]) -> bool:
+    """Seal ``ordered`` (inserted) and insert and seal ``unflushed`` after them, in one statement
+    (PostgreSQL); False, having changed nothing, when the head row is missing (a new or emptied
+    table: lock_head creates it)."""
     params: dict[str, Any] = {"head_id": HEAD_ID, "version": VERSION, "now": clock.now()}
-    for k, event_row in enumerate(ordered, start=1):
-        params[f"id_{k}"] = event_row.id
-        params[f"body_{k}"] = b"\n" + canonical({name: getattr(event_row, name) for name in HASHED_FIELDS})
-    stmt = text(_SEAL_IN_ONE.format(rows=rows)).bindparams(bindparam("now", type_=_head.c.updated_at.type))
-    moved = session.execute(stmt, params).first()
-    return moved is not None
+    for k, event_row in enumerate([*ordered, *unflushed], start=1):
+        fields = {name: getattr(event_row, name) for name in HASHED_FIELDS}
+        before, after = canonical_parts(fields)
+        params[f"before_{k}"], params[f"after_{k}"] = b"\n" + before, after
+        if k <= len(ordered):
+            params[f"id_{k}"] = event_row.id
+        else:
+            params.update({f"{name}_{k}": fields[name] for name in _FRESH_COLUMNS})
+    links = session.execute(_seal_statement(len(ordered), len(unflushed)), params).all()
+    if not links:
+        return False
+    for event_row, link in zip(unflushed, links[len(ordered):], strict=True):
+        # the event as inserted (it left the session before the flush: nothing to expire)
+        event_row.id, event_row.seq, event_row.prev_hash, event_row.hash = link.id, link.seq, link.prev_hash, link.hash
+    return True
 
 
 def _expire_seals(session: Session, pending: list[AuditEvent]) -> None:

@@ -30,7 +30,10 @@ from sqlalchemy.orm.exc import StaleDataError
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
 import app.engine.timeshim  # noqa: F401  (timers read the application clock)
 from app.clock import clock
+from app.data import merged_updates
 from app.data.models import (
+    Case,
+    CaseSearch,
     HumanTask,
     InstanceStatus,
     ProcessDefinition,
@@ -60,6 +63,11 @@ LOADED_KEY = "engine.loaded_workflow"
 #: ``Session.info`` key: by task id, the instance :meth:`WorkflowRuntime.task_data` locked for the
 #: task's completion that follows in the transaction, with its tasks read under the lock
 LOCKED_KEY = transaction_key("engine.locked_for_completion")
+
+
+#: the rows an operation updates together: the completed task and its instance, the case and its
+#: search document — one statement each pair on PostgreSQL
+merged_updates.register(ProcessInstance, HumanTask, Case, CaseSearch)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")

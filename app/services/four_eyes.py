@@ -6,21 +6,39 @@ approvals screen need it, and approvals builds on completion.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, User
 from app.data.queries.history import latest_completion
+from app.data.transaction_memo import transaction_key
 from app.i18n import N_
 from app.services import policy
+
+#: ``Session.info`` key: by task id, the submitters read with the task in this transaction
+SUBMITTERS_KEY = transaction_key("four_eyes.submitters")
+
+
+def remember_submitters(session: Session, task_id: str, found: Any) -> None:
+    """Keep for the transaction what :func:`app.data.queries.history.submitters_column` read with
+    the task (a JSON array of user ids, or null for none)."""
+    ids = json.loads(found) if isinstance(found, str) else (found or [])
+    session.info.setdefault(SUBMITTERS_KEY, {})[task_id] = {user_id for user_id in ids if user_id}
 
 
 def submitter_ids(session: Session, task: HumanTask) -> set[int]:
     """Who submitted the work ``task`` decides on: the completer(s) of the latest preceding
     ``submittedBy`` task(s) of the same instance (all of those completed at that same latest
-    moment, so parallel 8D reports completed together all count)."""
+    moment, so parallel 8D reports completed together all count). Read with the task when the
+    completion read it (:func:`remember_submitters`)."""
     elements = tuple((task.context or {}).get("submitted_by") or ())
     if not elements:
         return set()
+    known: set[int] | None = session.info.get(SUBMITTERS_KEY, {}).get(task.id)
+    if known is not None:
+        return set(known)
     done = latest_completion(session, task.instance_id, elements, before=task.created_at)
     if not done:
         return set()

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select, update
+import functools
+from typing import Any
+
+from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.data.db import rowcount
 from app.data.models import DelegationState, FormDefinition, HumanTask, TaskDelegation, TaskDraft, TaskState, User
+from app.data.queries import history, people
 from app.data.transaction_memo import transaction_key
 from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound, TaskNotOpen
 from app.i18n import N_
 from app.services import accounts, forms, policy
-from app.services.four_eyes import check_four_eyes
+from app.services.four_eyes import check_four_eyes, remember_submitters
 from app.services.policy import stand_in
 
 
@@ -79,26 +83,40 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
 COMPLETION_READ_KEY = transaction_key("tasks.completion_read")
 
 
-def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
-    """The task with what completing it asks next, in one statement: its open delegation (the
-    newest), whether anyone keeps a draft of it, and its form's content hash (so the form comes
-    from the cache of immutable versions). Remembered for the transaction."""
+@functools.lru_cache(maxsize=4)
+def _completion_read(dialect: str) -> Select[Any]:
+    """The statement of :func:`read_for_completion` (built once per dialect: its subqueries are
+    costly to build, and a statement built once has its cache key computed once)."""
+    task_id = bindparam("task_id", type_=HumanTask.id.type)
     newest = (select(TaskDelegation.id).where(TaskDelegation.task_id == task_id,
                                               TaskDelegation.state.in_(DelegationState.OPEN))
               .order_by(TaskDelegation.id.desc()).limit(1).scalar_subquery())
-    row = session.execute(
+    return (
         select(HumanTask, TaskDelegation, FormDefinition.content_hash,
-               exists().where(TaskDraft.task_id == HumanTask.id).label("has_drafts"))
+               exists().where(TaskDraft.task_id == HumanTask.id).label("has_drafts"),
+               people.departments_column(dialect), history.submitters_column(dialect))
         .select_from(HumanTask)
         .outerjoin(TaskDelegation, TaskDelegation.id == newest)
         .outerjoin(FormDefinition, FormDefinition.id == HumanTask.form_id)
         .where(HumanTask.id == task_id)
-    ).first()
+    )
+
+
+def read_for_completion(session: Session, task_id: str) -> HumanTask | None:
+    """The task with what completing it asks next, in one statement: its open delegation (the
+    newest), whether anyone keeps a draft of it, its form's content hash (so the form comes
+    from the cache of immutable versions), the departments (the projection, the notifications
+    and the response need them: :func:`app.data.queries.people.adopt_departments`) and who
+    submitted the work it decides on (four-eyes: :func:`app.services.four_eyes.submitter_ids`).
+    Remembered for the transaction."""
+    row = session.execute(_completion_read(session.get_bind().dialect.name), {"task_id": task_id}).first()
     if row is None:
         return None
     task: HumanTask = row[0]
     session.info.setdefault(COMPLETION_READ_KEY, {})[task_id] = (task, row[1], bool(row[3]))
     forms.remember_hash(session, task.form_id, row[2])
+    people.adopt_departments(session, row[4])
+    remember_submitters(session, task_id, row[5])
     return task
 
 

@@ -265,3 +265,25 @@ def test_approval_items_and_who_decides_come_from_the_diagram(flow, tmp_path):
     assert {p.element_id for p in problems} == {"logistics"}
     assert any("unknown approval kind 'sign_ceo'" in p.message for p in problems)
     assert any("needs submittedBy" in p.message for p in problems)  # four-eyes must be declared too
+
+
+def test_the_submitters_read_with_the_task_are_those_the_query_finds(flow):
+    """A completion reads who submitted the work with its task (four-eyes without a query of its
+    own); for each open decision the same people as the instance's completed tasks give."""
+    from app.services import four_eyes
+    from app.services import tasks as task_service
+
+    case_id = case_at_verify_8d(flow, departments=("production", "purchasing"))
+    iid = assessment_at_sign_quality(flow, reviewer="quality_head")
+    with flow.database.session() as s:
+        rows = [t for t in s.scalars(select(HumanTask).where(HumanTask.state == "open"))
+                if (t.context or {}).get("submitted_by")]
+        assert {t.element_id for t in rows} >= {"verify_8d", "sign_quality"}
+        assert {t.case_id for t in rows} >= {case_id} and {t.instance_id for t in rows} >= {iid}
+        expected = {t.id: four_eyes.submitter_ids(s, t) for t in rows}
+        assert all(expected.values())
+    for task_id, submitters in expected.items():
+        with flow.database.session() as s:
+            task = task_service.read_for_completion(s, task_id)
+            assert four_eyes.SUBMITTERS_KEY in s.info and task_id in s.info[four_eyes.SUBMITTERS_KEY]
+            assert four_eyes.submitter_ids(s, task) == submitters

@@ -239,3 +239,41 @@ def test_values_the_database_stores_differently_still_verify(database):
         audit.record(session, actor=Actor(None, "t"), action="probe", before=data, after={"nested": data})
     result = _verify(database)
     assert result.ok and result.checked == 1, result
+
+
+def test_events_inserted_by_the_seal_are_stored_as_the_unit_of_work_stores_them(database):
+    """On PostgreSQL the events a transaction has not flushed by its commit are inserted by the
+    sealing statement, already sealed (with their id from the table's sequence); on SQLite by the
+    flush. Either way each is stored exactly as an identical event the unit of work inserted,
+    the chain follows the order they were recorded in, and it verifies."""
+    from datetime import date
+
+    from app.engine.audit import Origin, origin
+
+    write_events(database, 1)  # the head row exists: the one-statement path on PostgreSQL
+    data = {"big": 1e16, "small": 1e-07, "day": date(2026, 3, 2), "text": "主轴异响 ✓", "id": None, "rows": [2.0]}
+    with origin(Origin("api", "203.0.113.9", "curl/8 ✓")), database.transaction() as session:
+        for action, flush in (("probe_a", True), ("probe_b", False), ("probe_c", False), ("probe_d", False)):
+            audit.record(session, actor=Actor(None, "测试", ("admin",), ("quality",)), action=action,
+                         case_id=7, element="verify", message="信息 ✓",
+                         before=None if action == "probe_c" else data, after={"nested": data, "k": action})
+            if flush:
+                session.flush()
+    columns = [c for c in AuditEvent.__table__.c if c.name not in ("id", "seq", "prev_hash", "hash", "action", "at")]
+    with database.session() as session:
+        rows = session.execute(select(AuditEvent.__table__).order_by(AuditEvent.seq)).all()
+        nulls = session.execute(select(AuditEvent.action, AuditEvent.data_before.is_(None))
+                                .order_by(AuditEvent.seq)).all()
+    probes = [r for r in rows if r.action.startswith("probe_")]
+    assert [r.action for r in probes] == ["probe_a", "probe_b", "probe_c", "probe_d"]
+    assert [r.id for r in probes] == sorted(r.id for r in probes)
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    first = probes[0]
+    for row in (probes[1], probes[3]):
+        assert {c.name: row._mapping[c] for c in columns} == {
+            c.name: (first._mapping[c] if c.name != "data_after" else {**first.data_after, "k": row.action})
+            for c in columns}
+    assert [n for a, n in nulls if a == "probe_a"] == [n for a, n in nulls if a == "probe_b"]
+    assert probes[2].data_before is None
+    result = _verify(database)
+    assert result.ok and result.checked == len(rows), result

@@ -25,8 +25,11 @@ from tests.payloads import verify_ok
 #: 1); the second round (docs/benchmarks.md, "Completion cost") brought it to 20 / 18, the third
 #: to these. PostgreSQL locks and seals the audit chain in one statement (hashing in the
 #: database), reads the instance's tasks with its lock, and inserts notifications with their
-#: outbox rows in one statement.
-COMPLETION_STATEMENT_LIMIT = {"sqlite": 19, "postgres": 15}[BACKEND]
+#: outbox rows in one statement. The fourth round: the departments read with the task (both
+#: databases); on PostgreSQL the audit event inserted by the statement that seals it, the
+#: task's and the instance's UPDATEs in one statement, and the case's and its search document's
+#: in one (app/data/merged_updates.py).
+COMPLETION_STATEMENT_LIMIT = {"sqlite": 17, "postgres": 10}[BACKEND]
 
 
 def _statements_of(app, call):
@@ -83,3 +86,41 @@ def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypa
         completed = session.scalars(select(AuditEvent).where(AuditEvent.task_id == verify["id"],
                                                              AuditEvent.action == "task_completed")).one()
         assert completed.seq is not None and completed.hash
+
+
+def test_the_departments_read_with_the_task_are_the_current_ones(prod_app):
+    """The completion reads the departments with its task (one statement fewer): a department
+    renamed between two completions is named anew in the next one's notifications, and the
+    session's objects are the ones a query would have given."""
+    from app.data.models import Department
+    from app.data.queries.people import departments_by_id
+    from app.services import tasks as task_service
+
+    client = prod_app.test_client()
+    marketing = api_token(client, "marketing")
+    database = prod_app.extensions["database"]
+
+    def complete_verify() -> list[Notification]:
+        case = client.post("/api/v1/cases", json={**INTAKE, "channel": "hotline"}, headers=marketing).get_json()
+        detail = client.get(f"/api/v1/cases/{case['id']}", headers=marketing).get_json()
+        [verify] = [t for t in detail["open_tasks"] if t["element_id"] == "verify"]
+        assert client.post(f"/api/v1/tasks/{verify['id']}/complete", json={"data": verify_ok()},
+                           headers=marketing).status_code == 200
+        with database.session() as session:
+            opened = session.scalars(select(HumanTask.id).where(HumanTask.case_id == case["id"],
+                                                                HumanTask.element_id == "technical_review")).all()
+            return session.scalars(select(Notification).where(Notification.task_id.in_(opened))).all()
+
+    assert {n.params["department_en"] for n in complete_verify()} == {"Technical"}
+    with database.transaction() as session:
+        technical = session.scalars(select(Department).where(Department.code == "technical")).one()
+        technical.name_en = "Engineering"
+    assert {n.params["department_en"] for n in complete_verify()} == {"Engineering"}
+
+    with database.session() as session:
+        task_id = session.scalars(select(HumanTask.id).where(HumanTask.state == TaskState.OPEN)).first()
+        task_service.read_for_completion(session, task_id)
+        adopted = departments_by_id(session)
+        queried = {d.id: (d.code, d.name_zh, d.name_en, d.active) for d in session.scalars(select(Department))}
+        assert {d.id: (d.code, d.name_zh, d.name_en, d.active) for d in adopted.values()} == queried
+        assert all(session.get(Department, dept_id) is dept for dept_id, dept in adopted.items())

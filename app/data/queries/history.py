@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.data.models import AuditEvent, HumanTask, TaskState
 
@@ -46,6 +46,29 @@ def latest_completion(session: Session, instance_id: int, element_ids: tuple[str
     if before is not None:
         stmt = stmt.where(HumanTask.completed_at <= before)
     return session.scalars(newest_completed_first(stmt)).all()
+
+
+def submitters_column(dialect: str) -> Any:
+    """For a select of HumanTask: who completed, at the latest moment, the tasks named in the
+    task's ``submitted_by`` context (of its instance, completed before the task was created) —
+    :func:`latest_completion`'s newest rows as one JSON array of user ids (with nulls), to read
+    with the task; an empty or null array when the task names none."""
+    if dialect == "postgresql":
+        elements = select(func.jsonb_array_elements_text(HumanTask.context["submitted_by"])).correlate(HumanTask)
+        aggregate = func.json_agg
+    else:
+        elements = (select(func.json_each(HumanTask.context, "$.submitted_by").table_valued("value").c.value)
+                    .correlate(HumanTask))
+        aggregate = func.json_group_array
+
+    def completed(done: Any) -> list[Any]:
+        return [done.instance_id == HumanTask.instance_id, done.state == TaskState.COMPLETED,
+                done.completed_at <= HumanTask.created_at, done.element_id.in_(elements)]
+
+    done, peer = aliased(HumanTask), aliased(HumanTask)
+    latest = select(func.max(peer.completed_at)).where(*completed(peer)).correlate(HumanTask).scalar_subquery()
+    return (select(aggregate(done.completed_by_id)).where(*completed(done), done.completed_at == latest)
+            .correlate(HumanTask).scalar_subquery().label("submitters"))
 
 
 def completion_events(session: Session, instance_id: int, element: str) -> Sequence[AuditEvent]:

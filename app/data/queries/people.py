@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import event, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, or_, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from app.data.models import Department, Membership, Substitution, User
 from app.data.transaction_memo import transaction_key
@@ -33,12 +35,44 @@ DEPARTMENTS_KEY = transaction_key("people.departments")
 def departments_by_id(session: Session) -> dict[int, Department]:
     """Every department by id, read once per transaction: an operation's projection, its
     notifications and its response all need them (the session keeps them, so ``session.get``
-    of a department hits its identity map). A change to a department in the session, a commit
-    or a rollback forgets them."""
+    of a department hits its identity map); a completion reads them with its task
+    (:func:`departments_column`). A change to a department in the session, a commit or a
+    rollback forgets them."""
     cached = session.info.get(DEPARTMENTS_KEY)
     if cached is None:
         cached = session.info[DEPARTMENTS_KEY] = {d.id: d for d in session.scalars(select(Department))}
     return dict(cached)
+
+
+def departments_column(dialect: str) -> Any:
+    """Every department as one JSON array of ``[id, code, name_zh, name_en, active]`` rows, a
+    scalar subquery to add to a statement an operation makes anyway (the completion's task read):
+    :func:`adopt_departments` then puts them in the session for :func:`departments_by_id`."""
+    if dialect == "postgresql":
+        rows = func.json_agg(func.json_build_array(Department.id, Department.code, Department.name_zh,
+                                                   Department.name_en, Department.active))
+    else:
+        rows = func.json_group_array(func.json_array(Department.id, Department.code, Department.name_zh,
+                                                     Department.name_en, Department.active))
+    return select(rows).scalar_subquery().label("departments")
+
+
+def adopt_departments(session: Session, found: Any) -> None:
+    """Take the departments :func:`departments_column` read as this transaction's (unless it has
+    read them already): each is the session's object for its row — the one it holds, or one made
+    from the values read, as a query would have loaded it, without a statement."""
+    if session.info.get(DEPARTMENTS_KEY) is not None or found is None:
+        return
+    rows = json.loads(found) if isinstance(found, str) else found
+    departments: dict[int, Department] = {}
+    for dept_id, code, name_zh, name_en, active in rows or ():
+        held = session.identity_map.get(identity_key(Department, dept_id))
+        if held is None:
+            held = Department(id=dept_id, code=code, name_zh=name_zh, name_en=name_en, active=bool(active))
+            make_transient_to_detached(held)
+            session.add(held)
+        departments[dept_id] = held
+    session.info[DEPARTMENTS_KEY] = departments
 
 
 @event.listens_for(Session, "after_flush")
