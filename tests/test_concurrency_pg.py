@@ -171,7 +171,10 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_other_one_open
                 if waiting:
                     break
                 time.sleep(0.05)
-            assert waiting
+            # if it never waited, say why: the second completion ended (and how) or what it waits on
+            assert waiting, (second.done() and repr(second.exception()), watcher.execute(text(
+                "SELECT state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity"
+                " WHERE datname = current_database()")).all())
         first.commit()
         assert second.result(timeout=60) == "ok"
     with database.session() as session:
