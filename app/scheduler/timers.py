@@ -3,13 +3,14 @@
 * Every save of an instance stores its next due time (``process_instance.next_due_at``,
   indexed with ``status``) in the workflow transaction; that column is the only timer
   record — web workers write nothing else for a timer.
-* The active scheduler runs a :class:`TimerLoop`: one statement finds the running instances
-  whose due time has passed (oldest first, up to ``TIMER_BATCH`` of them), a small pool of
-  threads fires them, each in its own transaction (:func:`fire_one`: ``runtime.fire_timers``
-  locks the instance row and fires only what is due by the engine's own state, so a second
-  attempt — another scheduler, a retry — changes nothing), and the loop asks again at once.
-  When nothing is due it reads the earliest due time and sleeps until exactly then, but at
-  most ``TIMER_POLL_SECONDS``, so a timer written by another process is seen within that.
+* The active scheduler runs a :class:`TimerLoop`. One statement reads the running instances
+  due within the next poll interval (earliest first, up to ``TIMER_BATCH``); a small pool of
+  threads fires those whose due time has passed, each in its own transaction
+  (:func:`fire_one`: ``runtime.fire_timers`` locks the instance row and fires only what is
+  due by the engine's own state, so a second attempt — another scheduler, a retry — changes
+  nothing), and the loop reads again at once. When none has passed it sleeps until exactly
+  the earliest due time read, or ``TIMER_POLL_SECONDS`` when none was read: a timer written
+  by another process is seen within that.
 * A timer that fell due while no scheduler ran fires as soon as one starts (it is simply due).
 """
 
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
@@ -61,12 +62,16 @@ def fire_due_timers(database, runtime: WorkflowRuntime, limit: int = 100) -> int
     return sum(1 for instance_id in due if fire_one(database, runtime, instance_id))
 
 
-def next_due(session, after: datetime) -> datetime | None:
-    """The earliest due time of a running instance later than ``after`` (the index's first entry)."""
-    return session.scalar(
-        select(func.min(ProcessInstance.next_due_at))
-        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_due_at > after)
+def upcoming_timers(session, until: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """``(id, next_due_at)`` of the running instances due by ``until``, earliest first (one
+    statement on the ``status, next_due_at`` index)."""
+    rows = session.execute(
+        select(ProcessInstance.id, ProcessInstance.next_due_at)
+        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_due_at <= until)
+        .order_by(ProcessInstance.next_due_at)
+        .limit(limit)
     )
+    return [(row.id, row.next_due_at) for row in rows]
 
 
 class TimerLoop:
@@ -104,15 +109,13 @@ class TimerLoop:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
-    def wake(self) -> None:
-        """Look for due timers now instead of at the next planned wake-up."""
-        self._wake.set()
-
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 pause = self.run_once()
             except Exception:
+                if self._stopping.is_set():
+                    break  # stopped mid-round: the fires not begun were cancelled
                 log.exception("timer loop: round failed")
                 pause = self.poll_seconds
             if pause > 0:
@@ -120,22 +123,27 @@ class TimerLoop:
                 self._wake.clear()
 
     def run_once(self) -> float:
-        """Fire what is due now; how long to sleep before the next round (0: go on at once)."""
+        """Fire what is due now; how long to sleep before the next round (0: go on at once).
+
+        One statement looks ahead a poll interval: it gives the due instances and, when none
+        or only some are, the next due time to wake at."""
         now = clock.now()
         horizon = now - TIMER_EPSILON  # the engine fires only what is strictly past due
         with self.database.session() as session:
-            due = due_instance_ids(session, horizon, self.batch)
-            upcoming = None if due else next_due(session, horizon)
+            rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), self.batch)
+        due = [instance_id for instance_id, at in rows if at <= horizon]
         if due:
             self.fire(due)
             return 0.0
-        if upcoming is None:
+        if not rows:
             return self.poll_seconds
-        until = (upcoming - clock.now() + TIMER_EPSILON).total_seconds()
+        until = (rows[0][1] - clock.now() + TIMER_EPSILON).total_seconds()
         return min(self.poll_seconds, max(until, 0.0))
 
     def fire(self, instance_ids: list[int]) -> int:
         """Fire these instances, each in its own transaction, on the pool; how many moved."""
+        if self._stopping.is_set():
+            return 0
         if self.workers == 1 or len(instance_ids) == 1:
             return sum(1 for instance_id in instance_ids if self._fire(instance_id))
         if self._pool is None:
@@ -155,4 +163,4 @@ class TimerLoop:
         return moved
 
 
-__all__ = ["SCHEDULER", "TIMER_EPSILON", "TimerLoop", "fire_due_timers", "fire_one", "next_due"]
+__all__ = ["SCHEDULER", "TIMER_EPSILON", "TimerLoop", "fire_due_timers", "fire_one", "upcoming_timers"]
