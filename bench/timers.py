@@ -93,6 +93,9 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
             fires[instance_id] = fires.get(instance_id, 0) + 1
             first[instance_id] = min(at, first.get(instance_id, at))
         lags = [(first[i] - due_at[i]).total_seconds() for i in first]
+        # fires per second from the first due time to the last fire: the arrival rate when the
+        # scheduler keeps up, its capacity when a backlog (window 0) is drained
+        span = (max(first.values()) - min(due_at.values())).total_seconds() if first else 0.0
         active = [s for s in schedulers if "lease taken" in s.log.read_text()]
         return {
             "timers": len(due_at), "window_s": window_s, "fired": len(first),
@@ -101,6 +104,7 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
             "lag_s": {k: (round(v / 1000, 3) if k != "n" else v) for k, v in
                       percentiles([lag * 1000 for lag in lags]).items()},
             "lag_max_s": round(max(lags), 3) if lags else None,
+            "fires_per_s": round(len(first) / span, 1) if span > 0 else None,
             "schedulers": 2, "active_schedulers": len(active),
             # CPU of both scheduler processes from the first due time to the end (polling included)
             "scheduler_cpu_s": cpu,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,6 +94,8 @@ class TimerLoop:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        #: instances whose last fire did not move them → when (monotonic) to try again
+        self._retry: dict[int, float] = {}
 
     def start(self) -> None:
         self._stopping.clear()
@@ -126,29 +129,33 @@ class TimerLoop:
         """Fire what is due now; how long to sleep before the next round (0: go on at once).
 
         One statement looks ahead a poll interval: it gives the due instances and, when none
-        or only some are, the next due time to wake at."""
+        is, the next due time to wake at. An instance that did not move (its fire failed) is
+        tried again after a poll interval, not in every round."""
         now = clock.now()
         horizon = now - TIMER_EPSILON  # the engine fires only what is strictly past due
         with self.database.session() as session:
             rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), self.batch)
-        due = [instance_id for instance_id, at in rows if at <= horizon]
+        ticks = time.monotonic()
+        self._retry = {instance_id: at for instance_id, at in self._retry.items() if at > ticks}
+        due = [instance_id for instance_id, at in rows if at <= horizon and instance_id not in self._retry]
         if due:
-            self.fire(due)
+            for instance_id, moved in zip(due, self.fire(due), strict=True):
+                if not moved:
+                    self._retry[instance_id] = ticks + self.poll_seconds
             return 0.0
-        if not rows:
-            return self.poll_seconds
-        until = (rows[0][1] - clock.now() + TIMER_EPSILON).total_seconds()
-        return min(self.poll_seconds, max(until, 0.0))
+        waits = [(at - clock.now() + TIMER_EPSILON).total_seconds() for _id, at in rows if at > horizon][:1]
+        waits += [min(self._retry.values()) - ticks] if self._retry else []
+        return min([self.poll_seconds, *(max(wait, 0.0) for wait in waits)])
 
-    def fire(self, instance_ids: list[int]) -> int:
-        """Fire these instances, each in its own transaction, on the pool; how many moved."""
+    def fire(self, instance_ids: list[int]) -> list[bool]:
+        """Fire these instances, each in its own transaction, on the pool; whether each moved."""
         if self._stopping.is_set():
-            return 0
+            return [False] * len(instance_ids)
         if self.workers == 1 or len(instance_ids) == 1:
-            return sum(1 for instance_id in instance_ids if self._fire(instance_id))
+            return [self._fire(instance_id) for instance_id in instance_ids]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="timer")
-        return sum(1 for moved in self._pool.map(self._fire, instance_ids) if moved)
+        return list(self._pool.map(self._fire, instance_ids))
 
     def _fire(self, instance_id: int) -> bool:
         if self._stopping.is_set():

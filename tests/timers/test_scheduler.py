@@ -4,6 +4,7 @@ with two scheduler processes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def test_the_loop_fires_on_time_with_a_moved_clock_and_once(timer_app):
     assert loop.run_once() == 0.0  # fired; look again at once
     assert instance_status(database, instance_id) == InstanceStatus.COMPLETED
     assert loop.run_once() == 1.0  # nothing running is due any more
-    assert loop.fire([instance_id]) == 0  # a second attempt (another scheduler) changes nothing
+    assert loop.fire([instance_id]) == [False]  # a second attempt (another scheduler) changes nothing
     with database.session() as session:
         assert fired_count(session, instance_id) == 1
 
@@ -75,6 +76,23 @@ def test_a_backlog_larger_than_a_batch_fires_each_once(timer_app):
         channels = session.scalars(select(AuditEvent.channel).where(
             AuditEvent.instance_id.in_(ids), AuditEvent.action == "timer_fired")).all()
     assert channels == ["scheduler"] * len(ids)  # each fire's audit event, from the worker threads
+
+
+def test_a_failing_fire_is_tried_again_after_a_poll_interval_not_in_every_round(timer_app, caplog):
+    database = timer_app.extensions["database"]
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    clock.set(t0)
+    broken = start_timer_instance(timer_app, "PT10S")
+    with database.transaction() as session:
+        session.get(ProcessInstance, broken).state = "{ not a workflow"  # its fire fails
+    clock.set(t0 + timedelta(minutes=1))
+    loop = loop_of(timer_app, poll_seconds=1.0)
+    with caplog.at_level(logging.WARNING, logger="app.scheduler.timers"):
+        assert loop.run_once() == 0.0  # tried, failed
+        assert 0.5 < loop.run_once() <= 1.0  # not again at once: it waits for the retry
+    attempts = [r for r in caplog.records if f"instance {broken}" in r.getMessage() and r.levelno >= logging.WARNING]
+    assert len(attempts) == 1, [r.getMessage() for r in caplog.records]
+    assert instance_status(database, broken) == InstanceStatus.RUNNING
 
 
 def test_real_scheduler_fires_within_one_second_of_due(timer_app):
