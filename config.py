@@ -109,11 +109,12 @@ class Config:
     # every SCHEDULER_LEASE_POLL_SECONDS (app/scheduler/lease.py). SQLite: always granted.
     SCHEDULER_LEASE = _bool("SCHEDULER_LEASE", True)
     SCHEDULER_LEASE_POLL_SECONDS = float(os.environ.get("SCHEDULER_LEASE_POLL_SECONDS", "1"))
-    # BPMN timers (app/scheduler/timers.py): the active scheduler's loop fires the due ones with
-    # TIMER_WORKERS threads (1 on SQLite), up to TIMER_BATCH per round, and sleeps until the next
-    # due time but at most TIMER_POLL_SECONDS (timers written by other processes are seen then).
+    # BPMN timers (app/scheduler/timers.py): the active scheduler's loop hands each due instance
+    # to one of TIMER_WORKERS threads (1 on SQLite) as it falls due, at most TIMER_BATCH in flight,
+    # and sleeps until the next due time but at most TIMER_POLL_SECONDS (timers written by other
+    # processes are seen then).
     TIMER_WORKERS = _int("TIMER_WORKERS", 4)
-    TIMER_BATCH = _int("TIMER_BATCH", 200)
+    TIMER_BATCH = _int("TIMER_BATCH", 16)
     TIMER_POLL_SECONDS = float(os.environ.get("TIMER_POLL_SECONDS", "1"))
     CALENDAR_REFRESH_SECONDS = 1  # other processes' working-calendar changes are picked up then
     # Escalation ladder: reminder N working hours before due, head at due, manager N working

@@ -201,7 +201,7 @@ def timer_loop(app: Flask) -> timers.TimerLoop:
     """The timer loop of ``app`` (not started)."""
     every = app.config.get
     return timers.TimerLoop(app.extensions["database"], app.extensions["runtime"], app,
-                            workers=int(every("TIMER_WORKERS", 4)), batch=int(every("TIMER_BATCH", 200)),
+                            workers=int(every("TIMER_WORKERS", 4)), batch=int(every("TIMER_BATCH", 16)),
                             poll_seconds=float(every("TIMER_POLL_SECONDS", 1.0)))
 
 

@@ -78,12 +78,18 @@ def upcoming_timers(session, until: datetime, limit: int) -> list[tuple[int, dat
 class TimerLoop:
     """The active scheduler's timer loop (see the module docstring); :meth:`start` and :meth:`stop`.
 
-    ``app`` (optional) gives every fire its application context, as the web requests have;
-    ``workers`` threads fire a batch together (their database round trips overlap; 1 on SQLite,
-    whose single writer would only make them queue)."""
+    ``app`` (optional) gives every fire its application context, as the web requests have.
+    With ``workers`` > 1 (PostgreSQL) the loop hands each instance to a pool thread the moment
+    it falls due and goes on without waiting for it (the fires' database round trips overlap;
+    at most ``batch`` in flight); with one (SQLite, whose single writer would only make them
+    queue) it fires them itself, one after the other."""
+
+    #: how many instances not yet handed out one look-up reads, beyond those in flight
+    ROUND = 16
+
 
     def __init__(self, database, runtime: WorkflowRuntime, app: Any = None, *, workers: int = 4,
-                 batch: int = 200, poll_seconds: float = 1.0) -> None:
+                 batch: int = 16, poll_seconds: float = 1.0) -> None:
         self.database = database
         self.runtime = runtime
         self.app = app
@@ -94,8 +100,15 @@ class TimerLoop:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        #: handed to the pool, not finished
+        self._in_flight: set[int] = set()
+        #: finished → when (monotonic): a look-up begun before then may still see it due
+        self._done: dict[int, float] = {}
         #: instances whose last fire did not move them → when (monotonic) to try again
         self._retry: dict[int, float] = {}
+        #: the loop waits for fires to finish (``batch`` in flight and more due)
+        self._want_wake = False
 
     def start(self) -> None:
         self._stopping.clear()
@@ -112,13 +125,17 @@ class TimerLoop:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 pause = self.run_once()
             except Exception:
                 if self._stopping.is_set():
-                    break  # stopped mid-round: the fires not begun were cancelled
+                    break  # stopped mid-round
                 log.exception("timer loop: round failed")
                 pause = self.poll_seconds
             if pause > 0:
@@ -126,36 +143,73 @@ class TimerLoop:
                 self._wake.clear()
 
     def run_once(self) -> float:
-        """Fire what is due now; how long to sleep before the next round (0: go on at once).
+        """Fire (or hand out) what is due now; how long to sleep before the next round (0: go
+        on at once).
 
-        One statement looks ahead a poll interval: it gives the due instances and, when none
-        is, the next due time to wake at. An instance that did not move (its fire failed) is
-        tried again after a poll interval, not in every round."""
+        One statement looks ahead a poll interval, reading the instances in flight and up to
+        :attr:`ROUND` more: it gives the due ones and, when none is, the next due time to wake
+        at. An instance that did not move (its fire failed) is tried again after a poll
+        interval, not in every round."""
         now = clock.now()
         horizon = now - TIMER_EPSILON  # the engine fires only what is strictly past due
+        looked = time.monotonic()
+        with self._lock:
+            busy = len(self._in_flight)
+        limit = busy + self.ROUND
         with self.database.session() as session:
-            rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), self.batch)
-        ticks = time.monotonic()
-        self._retry = {instance_id: at for instance_id, at in self._retry.items() if at > ticks}
-        due = [instance_id for instance_id, at in rows if at <= horizon and instance_id not in self._retry]
-        if due:
-            for instance_id, moved in zip(due, self.fire(due), strict=True):
-                if not moved:
-                    self._retry[instance_id] = ticks + self.poll_seconds
+            rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), limit)
+        with self._lock:
+            self._done = {i: at for i, at in self._done.items() if at > looked}
+            self._retry = {i: at for i, at in self._retry.items() if at > looked}
+            skip = self._in_flight | self._done.keys() | self._retry.keys()
+            fresh = [(i, at) for i, at in rows if i not in skip]
+            room = self.batch - len(self._in_flight)
+            ready = [i for i, at in fresh if at <= horizon]
+            due = ready[:max(room, 0)]
+            if self.workers > 1:
+                self._in_flight.update(due)
+        if due and self.workers == 1:
+            for instance_id in due:
+                self._finished(instance_id, self._fire(instance_id))
             return 0.0
-        waits = [(at - clock.now() + TIMER_EPSILON).total_seconds() for _id, at in rows if at > horizon][:1]
-        waits += [min(self._retry.values()) - ticks] if self._retry else []
+        for instance_id in due:
+            self._submit(instance_id)
+        with self._lock:
+            # more are due than were handed out, or may be beyond a full read that ends with due ones
+            more = len(ready) > len(due) or (len(rows) == limit and rows[-1][1] <= horizon)
+            if more and due and len(self._in_flight) < self.batch:
+                return 0.0  # and there is room: go on at once
+            if more and self._in_flight:
+                self._want_wake = True  # look again when half the fires in flight are done
+                return self.poll_seconds
+            waits = [min(self._retry.values()) - looked] if self._retry else []
+        later = [at for _i, at in fresh if at > horizon]
+        if later:
+            waits.append((later[0] - clock.now() + TIMER_EPSILON).total_seconds())
         return min([self.poll_seconds, *(max(wait, 0.0) for wait in waits)])
 
-    def fire(self, instance_ids: list[int]) -> list[bool]:
-        """Fire these instances, each in its own transaction, on the pool; whether each moved."""
-        if self._stopping.is_set():
-            return [False] * len(instance_ids)
-        if self.workers == 1 or len(instance_ids) == 1:
-            return [self._fire(instance_id) for instance_id in instance_ids]
+    def _submit(self, instance_id: int) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="timer")
-        return list(self._pool.map(self._fire, instance_ids))
+        try:
+            self._pool.submit(lambda: self._finished(instance_id, self._fire(instance_id)))
+        except RuntimeError:  # the pool was shut down: stopping
+            self._finished(instance_id, False)
+
+    def _finished(self, instance_id: int, moved: bool) -> None:
+        ticks = time.monotonic()
+        with self._lock:
+            self._in_flight.discard(instance_id)
+            self._done[instance_id] = ticks
+            if not moved:
+                self._retry[instance_id] = ticks + self.poll_seconds
+            if self._want_wake and len(self._in_flight) <= self.batch // 2:
+                self._want_wake = False
+                self._wake.set()
+
+    def fire(self, instance_ids: list[int]) -> list[bool]:
+        """Fire these instances now, each in its own transaction, one after the other; whether each moved."""
+        return [self._fire(instance_id) for instance_id in instance_ids]
 
     def _fire(self, instance_id: int) -> bool:
         if self._stopping.is_set():

@@ -39,7 +39,7 @@ def test_the_loop_fires_on_time_with_a_moved_clock_and_once(timer_app):
         assert session.get(ProcessInstance, instance_id).next_due_at == due  # the only timer record
     with database.engine.connect() as conn:  # no job row is written for a timer any more
         assert conn.execute(select(scheduler_jobs)).first() is None
-    loop = loop_of(timer_app, poll_seconds=1.0)
+    loop = loop_of(timer_app, workers=1, poll_seconds=1.0)  # fires in run_once itself
 
     clock.set(due - timedelta(seconds=1))
     assert loop.run_once() == 1.0  # nothing due: sleep a poll interval (the timer is further off)
@@ -86,7 +86,7 @@ def test_a_failing_fire_is_tried_again_after_a_poll_interval_not_in_every_round(
     with database.transaction() as session:
         session.get(ProcessInstance, broken).state = "{ not a workflow"  # its fire fails
     clock.set(t0 + timedelta(minutes=1))
-    loop = loop_of(timer_app, poll_seconds=1.0)
+    loop = loop_of(timer_app, workers=1, poll_seconds=1.0)
     with caplog.at_level(logging.WARNING, logger="app.scheduler.timers"):
         assert loop.run_once() == 0.0  # tried, failed
         assert 0.5 < loop.run_once() <= 1.0  # not again at once: it waits for the retry
