@@ -4,13 +4,13 @@
   indexed with ``status``) in the workflow transaction; that column is the only timer
   record — web workers write nothing else for a timer.
 * The active scheduler runs a :class:`TimerLoop`. One statement reads the running instances
-  due within the next poll interval (earliest first, up to ``TIMER_BATCH``); a small pool of
-  threads fires those whose due time has passed, each in its own transaction
-  (:func:`fire_one`: ``runtime.fire_timers`` locks the instance row and fires only what is
-  due by the engine's own state, so a second attempt — another scheduler, a retry — changes
-  nothing), and the loop reads again at once. When none has passed it sleeps until exactly
-  the earliest due time read, or ``TIMER_POLL_SECONDS`` when none was read: a timer written
-  by another process is seen within that.
+  due within the next poll interval (earliest first: those in flight and a few more); the loop
+  hands each to a pool thread the moment it falls due (at most ``TIMER_BATCH`` in flight), and
+  each fires in its own transaction (:func:`fire_one`: ``runtime.fire_timers`` locks the
+  instance row and fires only what is due by the engine's own state, so a second attempt —
+  another scheduler, a retry — changes nothing). Between due times it sleeps until exactly
+  the next one read, but at most ``TIMER_POLL_SECONDS``: a timer written by another process
+  is seen within that.
 * A timer that fell due while no scheduler ran fires as soon as one starts (it is simply due).
 """
 
@@ -107,6 +107,8 @@ class TimerLoop:
         self._done: dict[int, float] = {}
         #: instances whose last fire did not move them → when (monotonic) to try again
         self._retry: dict[int, float] = {}
+        #: instances the last look-up read that were not due yet, with their due time
+        self._known: list[tuple[int, datetime]] = []
         #: the loop waits for fires to finish (``batch`` in flight and more due)
         self._want_wake = False
 
@@ -152,12 +154,15 @@ class TimerLoop:
         interval, not in every round."""
         now = clock.now()
         horizon = now - TIMER_EPSILON  # the engine fires only what is strictly past due
+        if self.workers > 1 and self._known:  # hand out what the last look-up saw fall due by now,
+            self._hand_out(horizon)           # before this round's look-up costs its round trips
         looked = time.monotonic()
         with self._lock:
             busy = len(self._in_flight)
         limit = busy + self.ROUND
         with self.database.session() as session:
             rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), limit)
+        self._known = []
         with self._lock:
             self._done = {i: at for i, at in self._done.items() if at > looked}
             self._retry = {i: at for i, at in self._retry.items() if at > looked}
@@ -183,10 +188,23 @@ class TimerLoop:
                 self._want_wake = True  # look again when half the fires in flight are done
                 return self.poll_seconds
             waits = [min(self._retry.values()) - looked] if self._retry else []
-        later = [at for _i, at in fresh if at > horizon]
+        self._known = [(i, at) for i, at in fresh if at > horizon]
+        later = [at for _i, at in self._known]
         if later:
             waits.append((later[0] - clock.now() + TIMER_EPSILON).total_seconds())
         return min([self.poll_seconds, *(max(wait, 0.0) for wait in waits)])
+
+    def _hand_out(self, horizon: datetime) -> None:
+        """Submit the instances the last look-up read that are due by now (a timer moved since
+        then only costs a fire that finds nothing due: the engine's state decides)."""
+        with self._lock:
+            room = self.batch - len(self._in_flight)
+            skip = self._in_flight | self._done.keys() | self._retry.keys()
+            due = [i for i, at in self._known if at <= horizon and i not in skip][:max(room, 0)]
+            self._in_flight.update(due)
+            self._known = [(i, at) for i, at in self._known if i not in self._in_flight]
+        for instance_id in due:
+            self._submit(instance_id)
 
     def _submit(self, instance_id: int) -> None:
         if self._pool is None:
