@@ -3,8 +3,8 @@
 
 BPMN timers are not APScheduler jobs: the active scheduler runs a
 :class:`app.scheduler.timers.TimerLoop` beside APScheduler, which fires them from the indexed
-``process_instance.next_due_at`` (``TIMER_WORKERS`` threads, ``TIMER_BATCH`` per round, a look
-at least every ``TIMER_POLL_SECONDS``). The periodic jobs below live in memory, each scheduler
+``process_instance.next_due_at`` (``TIMER_WORKERS`` threads, at most ``TIMER_BATCH`` in flight,
+a look at least every ``TIMER_POLL_SECONDS``). The periodic jobs below live in memory, each scheduler
 process adds its own:
 
 * ``calendar_refresh`` every ``CALENDAR_REFRESH_SECONDS`` (1 s): reloads the working calendar
