@@ -109,7 +109,14 @@ class Config:
     # every SCHEDULER_LEASE_POLL_SECONDS (app/scheduler/lease.py). SQLite: always granted.
     SCHEDULER_LEASE = _bool("SCHEDULER_LEASE", True)
     SCHEDULER_LEASE_POLL_SECONDS = float(os.environ.get("SCHEDULER_LEASE_POLL_SECONDS", "1"))
-    TIMER_SAFETY_NET_SECONDS = 1  # wake-up + overdue-timer sweep (see README, Timers)
+    # BPMN timers (app/scheduler/timers.py): the active scheduler's loop hands each due instance
+    # to one of TIMER_WORKERS threads (1 on SQLite) as it falls due, at most TIMER_BATCH in flight,
+    # and sleeps until the next due time but at most TIMER_POLL_SECONDS (timers written by other
+    # processes are seen then).
+    TIMER_WORKERS = _int("TIMER_WORKERS", 4)
+    TIMER_BATCH = _int("TIMER_BATCH", 16)
+    TIMER_POLL_SECONDS = float(os.environ.get("TIMER_POLL_SECONDS", "1"))
+    CALENDAR_REFRESH_SECONDS = 1  # other processes' working-calendar changes are picked up then
     # Escalation ladder: reminder N working hours before due, head at due, manager N working
     # days after due; lateness counted in "working" or "calendar" days (started days).
     ESCALATION_INTERVAL_SECONDS = _int("ESCALATION_INTERVAL_SECONDS", 60)

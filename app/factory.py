@@ -74,7 +74,6 @@ def build_app(config: Any = None) -> Flask:
     login_manager.login_message = None
 
     from app.engine.calendar import days_late_helper
-    from app.scheduler.timers import timer_hook
     from app.services.analytics.projection import analytics_hook
     from app.services.assessment_math import DIAGRAM_HELPERS as ASSESSMENT_HELPERS
     from app.services.case_search import search_hook
@@ -86,7 +85,7 @@ def build_app(config: Any = None) -> Flask:
     limits.configure(app.config["MAX_MULTI_INSTANCE"], app.config["SCRIPT_CPU_BUDGET_SECONDS"])
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, analytics_hook, search_hook, customer_mail_hook(app), lateness_hook(ladder),
-               notification_hook(app), timer_hook],
+               notification_hook(app)],
         script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
         # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names; the
         # weekly assessment computes its money with the Decimal arithmetic of assessment_math

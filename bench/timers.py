@@ -5,8 +5,10 @@ standby), lag = when the timer fired (its audit event) minus its due time."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -26,6 +28,12 @@ TIMER_BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>"""
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, object]:
@@ -63,6 +71,8 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
                 ProcessInstance.process_key == "bench_timer", ProcessInstance.next_due_at < first_due
                 + timedelta(seconds=window_s + 60))).all())
         last_due = max(due_at.values())
+        cpu_before = [_cpu_s(s.pid) for s in schedulers]
+        load_before = os.getloadavg()[0]
         deadline = time.monotonic() + max(0.0, (last_due - datetime.now(UTC)).total_seconds()) + 180
         while time.monotonic() < deadline:
             with database.session() as session:
@@ -72,6 +82,8 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
                 break
             time.sleep(2)
         time.sleep(3)
+        cpu = [round(_cpu_s(s.pid) - c, 2) for s, c in zip(schedulers, cpu_before, strict=True)]
+        load_after = os.getloadavg()[0]
         with database.session() as session:
             fired = session.execute(select(AuditEvent.instance_id, AuditEvent.at).where(
                 AuditEvent.action == "timer_fired", AuditEvent.instance_id.in_(list(due_at)))).all()
@@ -81,6 +93,9 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
             fires[instance_id] = fires.get(instance_id, 0) + 1
             first[instance_id] = min(at, first.get(instance_id, at))
         lags = [(first[i] - due_at[i]).total_seconds() for i in first]
+        # fires per second from the first due time to the last fire: the arrival rate when the
+        # scheduler keeps up, its capacity when a backlog (window 0) is drained
+        span = (max(first.values()) - min(due_at.values())).total_seconds() if first else 0.0
         active = [s for s in schedulers if "lease taken" in s.log.read_text()]
         return {
             "timers": len(due_at), "window_s": window_s, "fired": len(first),
@@ -89,7 +104,12 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
             "lag_s": {k: (round(v / 1000, 3) if k != "n" else v) for k, v in
                       percentiles([lag * 1000 for lag in lags]).items()},
             "lag_max_s": round(max(lags), 3) if lags else None,
+            "fires_per_s": round(len(first) / span, 1) if span > 0 else None,
             "schedulers": 2, "active_schedulers": len(active),
+            # CPU of both scheduler processes from the first due time to the end (polling included)
+            "scheduler_cpu_s": cpu,
+            "scheduler_cpu_ms_per_fire": round(sum(cpu) * 1000 / len(first), 2) if first else None,
+            "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         }
     finally:
         for proc in schedulers:

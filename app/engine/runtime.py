@@ -437,12 +437,16 @@ class WorkflowRuntime:
 
     def fire_timers(self, session: Session, instance_id: int) -> bool:
         """Fire whatever timers of the instance are due; True when anything moved."""
-        instance = self.lock(session, instance_id)
+        # the instance's open task rows come with the lock, as for a completion ("" is no task's id)
+        instance, rows = self._lock(session, instance_id, "")
         if instance.status != InstanceStatus.RUNNING:
             return False
         workflow = self.load(session, instance)
         before = _signature(workflow)
         ctx = RunContext(Actor.system("timer"), "timer_fired")
+        # what the projection needs to know without reading the instance's tasks again
+        ctx.prefetched = {found.id: found for found in rows}
+        ctx.states_before = task_states(workflow)
         ctx.incident = self._advance(workflow)
         changed = _signature(workflow) != before
         previous_due = instance.next_due_at

@@ -6,7 +6,7 @@ runs :func:`run_leased`: it tries ``pg_try_advisory_lock`` on a connection of it
 lock. The lock belongs to the database session, so it is released when the holder's
 connection ends — a clean stop, a crash or ``SIGKILL`` alike (the kernel closes the socket
 and PostgreSQL ends the backend at once) — and a standby takes over within a poll interval;
-timers that fell due meanwhile fire as soon as it starts (no misfire limit).
+timers that fell due meanwhile fire as soon as it starts (they are simply due).
 
 The holder checks its connection every interval and stops its jobs when it is gone (the
 database restarted, the network failed): another process may hold the lock by then. Should

@@ -1,13 +1,14 @@
 """Build, start and run the scheduler (in the web process with ``make run``, or alone with
 ``flask scheduler``).
 
-Job stores: ``timers`` is the application database (APScheduler's ``apscheduler_jobs``
-table, written by every process through :func:`app.scheduler.timers.timer_hook`); the
-periodic jobs below live in memory, each scheduler process adds its own:
+BPMN timers are not APScheduler jobs: the active scheduler runs a
+:class:`app.scheduler.timers.TimerLoop` beside APScheduler, which fires them from the indexed
+``process_instance.next_due_at`` (``TIMER_WORKERS`` threads, at most ``TIMER_BATCH`` in flight,
+a look at least every ``TIMER_POLL_SECONDS``). The periodic jobs below live in memory, each scheduler
+process adds its own:
 
-* ``safety_net`` every ``TIMER_SAFETY_NET_SECONDS`` (1 s): wakes the scheduler so it
-  re-reads the shared job store, fires overdue instances, reloads the calendar if an admin
-  changed it;
+* ``calendar_refresh`` every ``CALENDAR_REFRESH_SECONDS`` (1 s): reloads the working calendar
+  if an admin changed it in another process;
 * ``escalation`` every ``ESCALATION_INTERVAL_SECONDS``: the escalation ladder;
 * ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
 * ``customer_clock`` every ``CUSTOMER_CLOCK_INTERVAL_SECONDS``: moves the stored state of the
@@ -81,17 +82,12 @@ def _in_app(app: Flask, name: str, fn, *args: Any) -> Any:
             return None
 
 
-def safety_net(app: Flask) -> int:
-    """Fire overdue instances and pick up calendar changes made by other processes."""
+def calendar_refresh(app: Flask) -> None:
+    """Pick up calendar changes made by other processes."""
     from app.services import calendar_admin
 
-    database = app.extensions["database"]
-    try:
-        with database.session() as session:
-            calendar_admin.refresh_if_changed(app, session)
-    except Exception:
-        log.exception("calendar refresh failed")
-    return timers.fire_due_timers(database, app.extensions["runtime"])
+    with app.extensions["database"].session() as session:
+        calendar_admin.refresh_if_changed(app, session)
 
 
 def escalation_job(app: Flask) -> int:
@@ -180,20 +176,17 @@ def cycle_rollup_job(app: Flask) -> int:
 
 
 def build_scheduler(app: Flask) -> BackgroundScheduler:
-    """A scheduler with the shared timer store and this process's periodic jobs (not started)."""
-    database = app.extensions["database"]
+    """A scheduler with this process's periodic jobs (not started; the timers: :func:`timer_loop`)."""
     scheduler = BackgroundScheduler(
-        jobstores={
-            "default": MemoryJobStore(),
-            "timers": timers.TimerJobStore(engine=database.engine),
-        },
+        jobstores={"default": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(app.config.get("SCHEDULER_THREADS", 10))},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
     every = app.config.get
-    scheduler.add_job(_in_app, "interval", seconds=every("TIMER_SAFETY_NET_SECONDS", 1.0),
-                      args=[app, "safety_net", safety_net, app], id="safety_net", replace_existing=True)
+    scheduler.add_job(_in_app, "interval", seconds=every("CALENDAR_REFRESH_SECONDS", 1.0),
+                      args=[app, "calendar_refresh", calendar_refresh, app], id="calendar_refresh",
+                      replace_existing=True)
     scheduler.add_job(_in_app, "interval", seconds=every("ESCALATION_INTERVAL_SECONDS", 60),
                       args=[app, "escalation", escalation_job, app], id="escalation", replace_existing=True)
     scheduler.add_job(_in_app, "interval", seconds=every("OUTBOX_INTERVAL_SECONDS", 10),
@@ -217,9 +210,20 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 
+def timer_loop(app: Flask) -> timers.TimerLoop:
+    """The timer loop of ``app`` (not started)."""
+    every = app.config.get
+    return timers.TimerLoop(app.extensions["database"], app.extensions["runtime"], app,
+                            workers=int(every("TIMER_WORKERS", 4)), batch=int(every("TIMER_BATCH", 16)),
+                            poll_seconds=float(every("TIMER_POLL_SECONDS", 1.0)))
+
+
 def start_scheduler(app: Flask) -> BackgroundScheduler:
-    """Start a background scheduler in this process (``make run`` or ``flask scheduler``)."""
-    timers._context["app"] = app
+    """Start the timer loop and a background scheduler in this process (``make run`` or
+    ``flask scheduler``)."""
+    loop = timer_loop(app)
+    loop.start()
+    app.extensions["timer_loop"] = loop
     scheduler = build_scheduler(app)
     scheduler.start()
     app.extensions["scheduler"] = scheduler
@@ -228,11 +232,12 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 def stop_scheduler(app: Flask, wait: bool = True) -> None:
+    loop = app.extensions.pop("timer_loop", None)
+    if loop is not None:
+        loop.stop(wait=wait)
     scheduler = app.extensions.pop("scheduler", None)
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=wait)
-    if timers._context.get("app") is app:
-        timers._context.pop("app", None)
 
 
 def _lease_loop(app: Flask, stopping: threading.Event) -> None:
@@ -270,5 +275,6 @@ __all__ = [
     "start_leased",
     "start_scheduler",
     "stop_scheduler",
+    "timer_loop",
     "weekly_trigger",
 ]

@@ -1,8 +1,8 @@
 """Serve the app in its own OS process for the torture and crash tests (threaded werkzeug,
 the test configuration on ``DATABASE_URL``); ``python -m tests.reliability.serve PORT``.
 
-Also ``python -m tests.reliability.serve --timers SECONDS``: fire due timers in a loop like the
-scheduler does (``app.scheduler.timers.fire_due_timers``) until the time is up.
+Also ``python -m tests.reliability.serve --timers SECONDS``: fire due timers with the scheduler's
+timer loop (``app.scheduler.timers.TimerLoop``, its worker threads) until the time is up.
 """
 
 from __future__ import annotations
@@ -35,17 +35,14 @@ def serve(port: int) -> None:
 
 
 def fire_timers(seconds: float) -> None:
-    from app.engine import audit
-    from app.scheduler.timers import SCHEDULER, fire_due_timers
+    from app.scheduler.timers import TimerLoop
 
     app = make_app()
-    fired = 0
-    deadline = time.monotonic() + seconds
-    with app.app_context(), audit.origin(SCHEDULER):
-        while time.monotonic() < deadline:
-            fired += fire_due_timers(app.extensions["database"], app.extensions["runtime"])
-            time.sleep(0.05)
-    print(f"fired {fired}", flush=True)
+    loop = TimerLoop(app.extensions["database"], app.extensions["runtime"], app, poll_seconds=0.05)
+    loop.start()
+    time.sleep(seconds)
+    loop.stop()
+    print("stopped", flush=True)
 
 
 if __name__ == "__main__":

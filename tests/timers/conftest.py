@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from app.data.models import AuditEvent, ProcessInstance
 from app.engine.calendar import set_default_calendar
 from app.engine.definitions.deploy import deploy
-from app.scheduler import timers
 from app.services.setup import known_department_names
 
 NS = (
@@ -52,7 +51,6 @@ def timer_app(app):
     from app.scheduler import stop_scheduler
 
     stop_scheduler(app, wait=True)
-    timers._context.pop("app", None)
 
 
 @pytest.fixture(autouse=True)

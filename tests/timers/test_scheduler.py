@@ -1,8 +1,10 @@
-"""Exact timers: the job written with the instance, fired on time by the job function and by
-the real scheduler, once after a restart, and once with two scheduler processes."""
+"""Exact timers: the due time stored with the instance, fired on time by the timer loop (a moved
+clock, a backlog larger than a round) and by the real scheduler, once after a restart, and once
+with two scheduler processes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -23,39 +25,79 @@ from tests.timers.conftest import fired_count, instance_status, start_timer_inst
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def job_row(database, instance_id: int):
-    with database.engine.connect() as conn:
-        return conn.execute(
-            select(scheduler_jobs).where(scheduler_jobs.c.id == f"timer:{instance_id}")
-        ).first()
+def loop_of(app, **kwargs) -> timers.TimerLoop:
+    return timers.TimerLoop(app.extensions["database"], app.extensions["runtime"], app, **kwargs)
 
 
-def test_job_written_with_the_instance_and_fired_on_time_with_a_moved_clock(timer_app):
+def test_the_loop_fires_on_time_with_a_moved_clock_and_once(timer_app):
     database = timer_app.extensions["database"]
     t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     clock.set(t0)
     instance_id = start_timer_instance(timer_app, "PT48H")
     due = t0 + timedelta(hours=48)
-    row = job_row(database, instance_id)
-    assert row is not None and row.next_run_time == pytest.approx((due + timers.TIMER_EPSILON).timestamp())
-    timers._context["app"] = timer_app
+    with database.session() as session:
+        assert session.get(ProcessInstance, instance_id).next_due_at == due  # the only timer record
+    with database.engine.connect() as conn:  # no job row is written for a timer any more
+        assert conn.execute(select(scheduler_jobs)).first() is None
+    loop = loop_of(timer_app, workers=1, poll_seconds=1.0)  # fires in run_once itself
 
     clock.set(due - timedelta(seconds=1))
-    assert timers.fire_instance_timer(instance_id) is False
+    assert loop.run_once() == 1.0  # nothing due: sleep a poll interval (the timer is further off)
+    clock.set(due - timedelta(seconds=0.25))
+    assert loop.run_once() == pytest.approx(0.251)  # wake exactly when it falls due
     assert instance_status(database, instance_id) == InstanceStatus.RUNNING
 
-    clock.set(due + timers.TIMER_EPSILON)  # the engine fires once the due time has passed
-    assert timers.fire_instance_timer(instance_id) is True
+    clock.set(due)  # the engine fires once the due time has passed, not at it
+    assert loop.run_once() == pytest.approx(0.001)
+    clock.set(due + timers.TIMER_EPSILON * 2)
+    assert loop.run_once() == 0.0  # fired; look again at once
     assert instance_status(database, instance_id) == InstanceStatus.COMPLETED
-    assert job_row(database, instance_id) is None  # nothing due any more: the job is gone
-    assert timers.fire_instance_timer(instance_id) is False  # a second run changes nothing
+    assert loop.run_once() == 1.0  # nothing running is due any more
+    assert loop.fire([instance_id]) == [False]  # a second attempt (another scheduler) changes nothing
     with database.session() as session:
         assert fired_count(session, instance_id) == 1
 
 
+def test_a_backlog_larger_than_a_batch_fires_each_once(timer_app):
+    """More due timers than one round takes, fired by the worker threads (one on SQLite)."""
+    database = timer_app.extensions["database"]
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    clock.set(t0)
+    ids = [start_timer_instance(timer_app, f"PT{10 + n}S") for n in range(7)]
+    clock.set(t0 + timedelta(minutes=5))
+    loop = loop_of(timer_app, workers=3, batch=3)
+    loop.start()
+    try:
+        assert wait_for(lambda: all(instance_status(database, i) == InstanceStatus.COMPLETED for i in ids))
+    finally:
+        loop.stop()
+    with database.session() as session:
+        assert [fired_count(session, i) for i in ids] == [1] * len(ids)
+        channels = session.scalars(select(AuditEvent.channel).where(
+            AuditEvent.instance_id.in_(ids), AuditEvent.action == "timer_fired")).all()
+    assert channels == ["scheduler"] * len(ids)  # each fire's audit event, from the worker threads
+
+
+def test_a_failing_fire_is_tried_again_after_a_poll_interval_not_in_every_round(timer_app, caplog):
+    database = timer_app.extensions["database"]
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    clock.set(t0)
+    broken = start_timer_instance(timer_app, "PT10S")
+    with database.transaction() as session:
+        session.get(ProcessInstance, broken).state = "{ not a workflow"  # its fire fails
+    clock.set(t0 + timedelta(minutes=1))
+    loop = loop_of(timer_app, workers=1, poll_seconds=1.0)
+    with caplog.at_level(logging.WARNING, logger="app.scheduler.timers"):
+        assert loop.run_once() == 0.0  # tried, failed
+        assert 0.5 < loop.run_once() <= 1.0  # not again at once: it waits for the retry
+    attempts = [r for r in caplog.records if f"instance {broken}" in r.getMessage() and r.levelno >= logging.WARNING]
+    assert len(attempts) == 1, [r.getMessage() for r in caplog.records]
+    assert instance_status(database, broken) == InstanceStatus.RUNNING
+
+
 def test_real_scheduler_fires_within_one_second_of_due(timer_app):
     database = timer_app.extensions["database"]
-    start_scheduler(timer_app)  # running before the job exists: it must notice the new row
+    start_scheduler(timer_app)  # running before the timer exists: it must notice the new instance
     instance_id = start_timer_instance(timer_app, "PT2S")
     with database.session() as session:
         due = session.get(ProcessInstance, instance_id).next_due_at
@@ -130,5 +172,5 @@ def test_two_scheduler_processes_fire_each_timer_once(timer_app):
                 outputs.append(proc.communicate()[1])
     with database.session() as session:
         assert [fired_count(session, i) for i in ids] == [1] * len(ids)
-    attempts = [out.count("timer job of instance") for out in outputs]
-    assert all(a > 0 for a in attempts), f"both schedulers should have run timer jobs: {attempts}\n{outputs}"
+    attempts = [out.count("timer of instance") for out in outputs]
+    assert all(a > 0 for a in attempts), f"both schedulers should have fired timers: {attempts}\n{outputs}"
