@@ -170,6 +170,9 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_other_one_open
                                               " AND datname = current_database()"))
                 if waiting:
                     break
+                # the statistics views are a snapshot taken once per transaction: end it, or a
+                # completion that connected after the first poll would never be seen waiting
+                watcher.rollback()
                 time.sleep(0.05)
             # if it never waited, say why: the second completion ended (and how) or what it waits on
             assert waiting, (second.done() and repr(second.exception()), watcher.execute(text(
