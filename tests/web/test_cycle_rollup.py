@@ -24,14 +24,13 @@ from app.data.models import (
     Case,
     CycleMonth,
     CycleRollup,
-    Department,
     HumanTask,
-    ProcessDefinition,
     ProcessInstance,
     TaskState,
 )
 from app.scheduler.runner import cycle_rollup_job
 from tests.conftest import BACKEND, api_token
+from tests.web.test_dashboard import World
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 7, 20, 12, tzinfo=SH).astimezone(UTC)
@@ -53,13 +52,8 @@ def seeded(app, database):
     clock.set(NOW)
     rng = random.Random(11)
     with database.transaction() as session:
-        dept = {d.code: d.id for d in session.scalars(select(Department))}
-        definition = ProcessDefinition(key="t", version=1, content_hash="-", spec_hash="-", bpmn_xml="")
-        session.add(definition)
-        session.flush()
-        instance = ProcessInstance(definition_id=definition.id, process_key="t", state="{}", serializer_version="-")
-        session.add(instance)
-        session.flush()
+        world = World(session)  # the departments and one instance for the tasks
+        dept = world.dept
         cases = []
         for i, model in enumerate("AABBA"):
             case = Case(number=f"R{i}", feedback_type="complaint", category="quality", channel="hotline",
@@ -80,11 +74,11 @@ def seeded(app, database):
             state = TaskState.CANCELLED if n % 23 == 0 else TaskState.COMPLETED
             code = DEPARTMENTS[n % 4] if n % 9 else None
             session.add(HumanTask(
-                id=f"t{n}", instance_id=instance.id, case_id=None if n % 29 == 0 else cases[n % 5].id,
+                id=f"t{n}", instance_id=world.instance_id, case_id=None if n % 29 == 0 else cases[n % 5].id,
                 process_key="t", element_id="x", title="x", stage=STAGES[n % 5] if n % 13 else None,
                 department_id=dept[code] if code else None, state=state, created_at=completed - took,
                 completed_at=completed, context={}))
-        session.add(HumanTask(id="open1", instance_id=instance.id, case_id=cases[0].id, process_key="t",
+        session.add(HumanTask(id="open1", instance_id=world.instance_id, case_id=cases[0].id, process_key="t",
                               element_id="x", title="x", stage="核实", department_id=dept["production"],
                               state=TaskState.OPEN, created_at=NOW - timedelta(hours=2, minutes=15), context={}))
     return app
