@@ -24,7 +24,7 @@ from app.formkit.definition import sample_data
 #: What a deployed diagram and its instances create: emptied between two files (the
 #: organisation, API tokens and settings stay).
 PROCESS_TABLES = {
-    "apscheduler_jobs", "audit_event", "feedback_case", "form_definition", "process_definition", "notification",
+    "audit_event", "feedback_case", "form_definition", "process_definition", "notification",
     "process_instance", "survey_response", "email_outbox", "human_task", "task_delegation", "task_escalation",
     "task_lateness", "public_submission", "audit_chain_head", "audit_export",
 }

@@ -7,33 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
-    Table,
     Text,
-    Unicode,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.data.db import Base
 from app.data.types import JSONType, UTCDateTime
-
-#: The table of APScheduler's SQLAlchemyJobStore (its own layout: float UTC timestamps and
-#: pickled job state). The timer hook writes ``timer:<instance id>`` rows in the workflow
-#: transaction; the scheduler process reads them.
-scheduler_jobs = Table(
-    "apscheduler_jobs",
-    Base.metadata,
-    Column("id", Unicode(191), primary_key=True),
-    Column("next_run_time", Float(25), index=True),
-    Column("job_state", LargeBinary, nullable=False),
-)
 
 
 class NotificationKind:
@@ -156,5 +140,4 @@ __all__ = [
     "OutboxStatus",
     "TaskEscalation",
     "TaskLateness",
-    "scheduler_jobs",
 ]
