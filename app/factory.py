@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, session
+from flask import Flask, g, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -100,6 +100,10 @@ def build_app(config: Any = None) -> Flask:
 
     @app.before_request
     def remember_locale() -> None:
+        # An API request's language is chosen by its endpoint wrapper (app.api.auth), which
+        # sets g.locale itself: choosing it here too would load the session's user for nothing.
+        if request.blueprint == "api":
+            return
         g.locale = str(get_locale())
 
     from app.web import register_web

@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import jsonify, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
-from app.api.tasks import task_items
-from app.data.models import HumanTask, ProcessDefinition, ProcessInstance, TaskState
+from app.api.tasks import task_entry
+from app.data.models import Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
 from app.engine.errors import NotFound
 from app.engine.limits import translate_incident
 from app.extensions import db, lateness_basis, runtime
@@ -136,26 +136,44 @@ def start_instance(key: str):
     return response
 
 
+#: The instance read (``GET /instances/<id>``, every client's poll for its next task): the
+#: columns the answer shows and the definition's version as one row, built once with a bound
+#: id — not the ORM objects, which would bring the instance's stored state and the diagram's
+#: XML for nothing. Then its open tasks, oldest first, with their department's code and
+#: assignee's username joined (not every department read in a statement of its own).
+_INSTANCE = (
+    select(ProcessInstance.id, ProcessInstance.process_key, ProcessDefinition.version,
+           ProcessInstance.definition_id, ProcessInstance.case_id, ProcessInstance.status,
+           ProcessInstance.started_at, ProcessInstance.completed_at, ProcessInstance.next_due_at,
+           ProcessInstance.incident_message)
+    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    .where(ProcessInstance.id == bindparam("instance_id"))
+)
+_OPEN_TASKS = (
+    select(HumanTask, Department.code, User.username)
+    .outerjoin(Department, Department.id == HumanTask.department_id)
+    .outerjoin(User, User.id == HumanTask.assignee_id)
+    .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN)
+    .order_by(HumanTask.created_at)
+)
+
+
 @bp.get("/instances/<int:instance_id>")
 @endpoint()
 def get_instance(instance_id: int):
     """Status (running, completed, incident, cancelled), open tasks, next timer due time, incident."""
     _require(policy.may_view_instances(api_user()))
     number = int_id(instance_id)
-    instance = db.session.get(ProcessInstance, number) if number else None
+    instance = db.session.execute(_INSTANCE, {"instance_id": number}).first() if number else None
     if instance is None:
         raise NotFound(N_("The process instance does not exist."))
-    open_tasks = list(
-        db.session.scalars(
-            select(HumanTask)
-            .where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
-            .order_by(HumanTask.created_at)
-        )
-    )
+    locale = api_locale()
+    open_tasks = [task_entry(task, locale, department, assignee)
+                  for task, department, assignee in db.session.execute(_OPEN_TASKS, {"instance_id": instance.id})]
     return jsonify(
         id=instance.id,
         process_key=instance.process_key,
-        version=instance.definition.version,
+        version=instance.version,
         definition_id=instance.definition_id,
         case_id=instance.case_id,
         status=instance.status,
@@ -163,5 +181,5 @@ def get_instance(instance_id: int):
         completed_at=iso(instance.completed_at),
         next_timer_due_at=iso(instance.next_due_at),
         incident_message=translate_incident(instance.incident_message, _) or None,
-        open_tasks=task_items(open_tasks, api_locale()),
+        open_tasks=open_tasks,
     )

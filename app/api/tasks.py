@@ -57,22 +57,28 @@ def task_items(tasks: Iterable[HumanTask], locale: str) -> list[dict[str, Any]]:
     items = []
     for task in tasks:
         department = departments.get(task.department_id) if task.department_id is not None else None
-        items.append({
-            "id": task.id,
-            "case_id": task.case_id,
-            "case_number": task.case_number,
-            "name": task_title(task, locale),
-            "element_id": task.element_id,
-            "form_key": task.form_key,
-            "department": department.code if department is not None else None,
-            "assignee": users.get(task.assignee_id) if task.assignee_id is not None else None,
-            "status": task.state,
-            "due_at": iso(task.due_at),
-            "created_at": iso(task.created_at),
-            "completed_at": iso(task.completed_at),
-            "customer_name": task.customer_name,
-        })
+        items.append(task_entry(task, locale, department.code if department is not None else None,
+                                users.get(task.assignee_id) if task.assignee_id is not None else None))
     return items
+
+
+def task_entry(task: HumanTask, locale: str, department: str | None, assignee: str | None) -> dict[str, Any]:
+    """The API shape of one task whose department code and assignee's username are known."""
+    return {
+        "id": task.id,
+        "case_id": task.case_id,
+        "case_number": task.case_number,
+        "name": task_title(task, locale),
+        "element_id": task.element_id,
+        "form_key": task.form_key,
+        "department": department,
+        "assignee": assignee,
+        "status": task.state,
+        "due_at": iso(task.due_at),
+        "created_at": iso(task.created_at),
+        "completed_at": iso(task.completed_at),
+        "customer_name": task.customer_name,
+    }
 
 
 def task_item(task: HumanTask, locale: str) -> dict[str, Any]:
