@@ -1,8 +1,8 @@
 """Fire timers in-process on a fresh PostgreSQL (or SQLite) database and report CPU time, wall
-time and SQL statements per fire for each way of firing this branch has: one instance at a time
-(``fire_one``), the old sweep (``fire_due_timers``) and, where it exists, the timer loop's rounds
-(``TimerLoop`` started on the due backlog) with 1 and 4 worker threads. ``--sql`` prints the statements of one
-fire, ``--profile`` a pyinstrument profile of the last path.
+time and SQL statements per fire for each way of firing: one instance at a time (``fire_one``)
+and the timer loop's rounds (``TimerLoop`` started on the due backlog) with 1 and 4 worker
+threads. ``--sql`` prints the statements of one fire, ``--profile`` a pyinstrument profile of the
+last path.
 
     .venv/bin/python bench/timer_profile.py [--backend postgres|sqlite] [--count 300] [--sql] [--profile]
 
@@ -96,13 +96,7 @@ def paths(f: Firing) -> list[tuple[str, Callable[[], Any]]]:
         for instance_id in due:
             timers.fire_one(f.database, f.runtime, instance_id)
 
-    def sweep() -> None:
-        while timers.fire_due_timers(f.database, f.runtime, 1000):
-            pass
-
-    found: list[tuple[str, Callable[[], Any]]] = [("fire_one per instance", one_by_one),
-                                                  ("fire_due_timers sweep", sweep)]
-    loop_class = getattr(timers, "TimerLoop", None)
+    found: list[tuple[str, Callable[[], Any]]] = [("fire_one per instance", one_by_one)]
 
     def left() -> int:  # running instances due (a raw connection: not among the counted statements)
         conn = f.database.engine.raw_connection()
@@ -114,8 +108,8 @@ def paths(f: Firing) -> list[tuple[str, Callable[[], Any]]]:
         finally:
             conn.close()
 
-    for workers in (1, 4) if loop_class is not None else ():
-        loop = loop_class(f.database, f.runtime, f.app, workers=workers)
+    for workers in (1, 4):
+        loop = timers.TimerLoop(f.database, f.runtime, f.app, workers=workers)
 
         def run_loop(loop: Any = loop) -> None:
             loop.start()

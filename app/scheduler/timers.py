@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -23,14 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from app.clock import clock
-from app.data.models import InstanceStatus, ProcessInstance
 from app.engine import audit
 from app.engine.audit import Origin
 from app.engine.errors import EngineError
-from app.engine.runtime import WorkflowRuntime, due_instance_ids
+from app.engine.runtime import WorkflowRuntime, due_timers
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +54,6 @@ def fire_one(database, runtime: WorkflowRuntime, instance_id: int) -> bool:
     return False
 
 
-def fire_due_timers(database, runtime: WorkflowRuntime, limit: int = 100) -> int:
-    """Fire every running instance whose ``next_due_at`` has passed; returns how many moved."""
-    with database.session() as session:
-        due = due_instance_ids(session, clock.now(), limit)
-    return sum(1 for instance_id in due if fire_one(database, runtime, instance_id))
-
-
-def upcoming_timers(session, until: datetime, limit: int) -> list[tuple[int, datetime]]:
-    """``(id, next_due_at)`` of the running instances due by ``until``, earliest first (one
-    statement on the ``status, next_due_at`` index)."""
-    rows = session.execute(
-        select(ProcessInstance.id, ProcessInstance.next_due_at)
-        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_due_at <= until)
-        .order_by(ProcessInstance.next_due_at)
-        .limit(limit)
-    )
-    return [(row.id, row.next_due_at) for row in rows]
-
-
 class TimerLoop:
     """The active scheduler's timer loop (see the module docstring); :meth:`start` and :meth:`stop`.
 
@@ -86,7 +65,6 @@ class TimerLoop:
 
     #: how many instances not yet handed out one look-up reads, beyond those in flight
     ROUND = 16
-
 
     def __init__(self, database, runtime: WorkflowRuntime, app: Any = None, *, workers: int = 4,
                  batch: int = 16, poll_seconds: float = 1.0) -> None:
@@ -161,7 +139,7 @@ class TimerLoop:
             busy = len(self._in_flight)
         limit = busy + self.ROUND
         with self.database.session() as session:
-            rows = upcoming_timers(session, now + timedelta(seconds=self.poll_seconds), limit)
+            rows = due_timers(session, now + timedelta(seconds=self.poll_seconds), limit)
         self._known = []
         with self._lock:
             self._done = {i: at for i, at in self._done.items() if at > looked}
@@ -232,14 +210,10 @@ class TimerLoop:
     def _fire(self, instance_id: int) -> bool:
         if self._stopping.is_set():
             return False
-        if self.app is not None:
-            with self.app.app_context(), audit.origin(SCHEDULER):
-                moved = fire_one(self.database, self.runtime, instance_id)
-        else:
-            with audit.origin(SCHEDULER):
-                moved = fire_one(self.database, self.runtime, instance_id)
+        with self.app.app_context() if self.app is not None else contextlib.nullcontext(), audit.origin(SCHEDULER):
+            moved = fire_one(self.database, self.runtime, instance_id)
         log.info("timer of instance %s: %s", instance_id, "fired" if moved else "nothing due")
         return moved
 
 
-__all__ = ["SCHEDULER", "TIMER_EPSILON", "TimerLoop", "fire_due_timers", "fire_one", "upcoming_timers"]
+__all__ = ["SCHEDULER", "TIMER_EPSILON", "TimerLoop", "fire_one"]
