@@ -16,7 +16,7 @@ own form validates the values) and add an ``approval_decision`` audit event with
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,39 +109,35 @@ def _visible_items(session: Session, user: User, standing: policy.StandIn) -> li
     return found
 
 
-def _requests_of(session: Session, tasks: Collection[HumanTask]) -> dict[int, dict[str, Any]]:
-    """The latest verify submission per instance of ``tasks``, in one query (the badge counts
-    every open shipment item: one query each was the cost of every page a decider opened)."""
-    found: dict[int, dict[str, Any]] = {}
-    instance_ids = {task.instance_id for task in tasks}
+def _latest_verify(session: Session, instance_ids: Collection[int], value: Any,
+                   keep: Callable[[Any], bool] = lambda _value: True) -> dict[int, Any]:
+    """``value`` (a column of the audit event) of the latest verify submission per instance, in
+    one query (the badge counts every open shipment item: one query each was the cost of every
+    page a decider opened); an event whose value ``keep`` refuses gives way to an older one."""
+    found: dict[int, Any] = {}
     if not instance_ids:
         return found
     rows = session.execute(
-        select(AuditEvent.instance_id, AuditEvent.data_after)
+        select(AuditEvent.instance_id, value)
         .where(AuditEvent.instance_id.in_(instance_ids), AuditEvent.element == "verify",
                AuditEvent.action == "task_completed")
         .order_by(AuditEvent.id.desc()))
     for instance_id, data in rows:
-        if instance_id is not None and instance_id not in found and isinstance(data, dict):
+        if instance_id is not None and instance_id not in found and keep(data):
             found[instance_id] = data
     return found
 
 
+def _requests_of(session: Session, tasks: Collection[HumanTask]) -> dict[int, dict[str, Any]]:
+    """The latest verify submission per instance of ``tasks``."""
+    return _latest_verify(session, {task.instance_id for task in tasks}, AuditEvent.data_after,
+                          lambda data: isinstance(data, dict))
+
+
 def _request_types_of(session: Session, instance_ids: Collection[int]) -> dict[int, str | None]:
-    """The request type of the latest verify submission per instance (as :func:`_requests_of`,
-    without reading the submissions whole)."""
-    found: dict[int, str | None] = {}
-    if not instance_ids:
-        return found
-    rows = session.execute(
-        select(AuditEvent.instance_id, AuditEvent.data_after["request_type"].as_string())
-        .where(AuditEvent.instance_id.in_(instance_ids), AuditEvent.element == "verify",
-               AuditEvent.action == "task_completed")
-        .order_by(AuditEvent.id.desc()))
-    for instance_id, request_type in rows:
-        if instance_id is not None and instance_id not in found:
-            found[instance_id] = request_type
-    return found
+    """The request type of the latest verify submission per instance (without reading the
+    submissions whole)."""
+    return _latest_verify(session, instance_ids, AuditEvent.data_after["request_type"].as_string())
 
 
 def _asks_nothing(request_type: str | None) -> bool:

@@ -44,11 +44,18 @@ def open_approval_tasks(session: Session, department_ids: Collection[int] | None
                         assignee_ids: Collection[int] = ()) -> Sequence[HumanTask]:
     """Open tasks with an approval kind, by due time; with ``department_ids``, only those of
     these departments or assigned to one of ``assignee_ids`` (an index narrows it, not Python)."""
-    query = select(HumanTask).where(HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN)
-    if department_ids is not None:
-        query = query.where(or_(HumanTask.department_id.in_(list(department_ids)),
-                                HumanTask.assignee_id.in_(list(assignee_ids))))
+    query = select(HumanTask).where(*_open_approvals(department_ids, assignee_ids))
     return session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)).all()
+
+
+def _open_approvals(department_ids: Collection[int] | None, assignee_ids: Collection[int]) -> list[Any]:
+    """Open tasks with an approval kind; with ``department_ids``, only those of these departments
+    or assigned to one of ``assignee_ids``."""
+    conditions: list[Any] = [HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN]
+    if department_ids is not None:
+        conditions.append(or_(HumanTask.department_id.in_(list(department_ids)),
+                              HumanTask.assignee_id.in_(list(assignee_ids))))
+    return conditions
 
 
 def open_approval_rule_rows(session: Session, department_ids: Collection[int],
@@ -56,11 +63,7 @@ def open_approval_rule_rows(session: Session, department_ids: Collection[int],
     """The :data:`APPROVAL_RULE_COLUMNS` of the open approval tasks of ``department_ids`` or
     assigned to one of ``assignee_ids``, as plain rows (the badge counts them on every page:
     building hundreds of ORM objects for a count was most of its cost)."""
-    return session.execute(
-        select(*APPROVAL_RULE_COLUMNS).where(
-            HumanTask.approval.is_not(None), HumanTask.state == TaskState.OPEN,
-            or_(HumanTask.department_id.in_(list(department_ids)), HumanTask.assignee_id.in_(list(assignee_ids))))
-    ).all()
+    return session.execute(select(*APPROVAL_RULE_COLUMNS).where(*_open_approvals(department_ids, assignee_ids))).all()
 
 
 def approval_department_ids(session: Session) -> set[int]:
