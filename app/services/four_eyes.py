@@ -6,7 +6,6 @@ approvals screen need it, and approvals builds on completion.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,8 +23,7 @@ SUBMITTERS_KEY = transaction_key("four_eyes.submitters")
 def remember_submitters(session: Session, task_id: str, found: Any) -> None:
     """Keep for the transaction what :func:`app.data.queries.history.submitters_column` read with
     the task (a JSON array of user ids, or null for none)."""
-    ids = json.loads(found) if isinstance(found, str) else (found or [])
-    session.info.setdefault(SUBMITTERS_KEY, {})[task_id] = {user_id for user_id in ids if user_id}
+    session.info.setdefault(SUBMITTERS_KEY, {})[task_id] = {user_id for user_id in found or () if user_id}
 
 
 def submitter_ids(session: Session, task: HumanTask) -> set[int]:

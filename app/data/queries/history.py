@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import JSON, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.data.models import AuditEvent, HumanTask, TaskState
@@ -67,7 +67,8 @@ def submitters_column(dialect: str) -> Any:
 
     done, peer = aliased(HumanTask), aliased(HumanTask)
     latest = select(func.max(peer.completed_at)).where(*completed(peer)).correlate(HumanTask).scalar_subquery()
-    return (select(aggregate(done.completed_by_id)).where(*completed(done), done.completed_at == latest)
+    # typed JSON, so both drivers' results come back decoded (SQLite gives the aggregate as text)
+    return (select(aggregate(done.completed_by_id, type_=JSON)).where(*completed(done), done.completed_at == latest)
             .correlate(HumanTask).scalar_subquery().label("submitters"))
 
 

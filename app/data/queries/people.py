@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import JSON, event, func, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -48,12 +47,13 @@ def departments_column(dialect: str) -> Any:
     """Every department as one JSON array of ``[id, code, name_zh, name_en, active]`` rows, a
     scalar subquery to add to a statement an operation makes anyway (the completion's task read):
     :func:`adopt_departments` then puts them in the session for :func:`departments_by_id`."""
+    # typed JSON, so both drivers' results come back decoded (SQLite gives the aggregate as text)
     if dialect == "postgresql":
         rows = func.json_agg(func.json_build_array(Department.id, Department.code, Department.name_zh,
-                                                   Department.name_en, Department.active))
+                                                   Department.name_en, Department.active), type_=JSON)
     else:
         rows = func.json_group_array(func.json_array(Department.id, Department.code, Department.name_zh,
-                                                     Department.name_en, Department.active))
+                                                     Department.name_en, Department.active), type_=JSON)
     return select(rows).scalar_subquery().label("departments")
 
 
@@ -63,9 +63,8 @@ def adopt_departments(session: Session, found: Any) -> None:
     from the values read, as a query would have loaded it, without a statement."""
     if session.info.get(DEPARTMENTS_KEY) is not None or found is None:
         return
-    rows = json.loads(found) if isinstance(found, str) else found
     departments: dict[int, Department] = {}
-    for dept_id, code, name_zh, name_en, active in rows or ():
+    for dept_id, code, name_zh, name_en, active in found:
         held = session.identity_map.get(identity_key(Department, dept_id))
         if held is None:
             held = Department(id=dept_id, code=code, name_zh=name_zh, name_en=name_en, active=bool(active))
