@@ -9,8 +9,8 @@ Over HTTP on gunicorn with ``APP_ENV=production`` and every runtime hook (case p
 notifications and their outbox rows, lateness, timers, the audit chain — the case hooks find no
 case here), each client starts instances by hand as ``admin`` (``POST
 /api/v1/process-definitions/bench_reference/start``) and completes their 8 tasks as Quality
-staff: per task the instance (``GET /api/v1/instances/<id>``, for the open task's id) and the
-submit (``POST /api/v1/tasks/<id>/complete``).
+staff (``POST /api/v1/tasks/<id>/complete``), each next task's id taken from the previous answer;
+``read_each`` adds the instance read before each submit (``GET /api/v1/instances/<id>``).
 """
 
 from __future__ import annotations
@@ -84,33 +84,39 @@ def deploy_into(url: str) -> None:
 # ---------------------------------------------------------------- clients over HTTP
 
 class Client(ApiClient):
-    """One simulated client: admin starts instances, Quality staff complete the tasks."""
+    """One simulated client: admin starts instances, Quality staff complete the tasks. The next
+    task comes with the answer to the start and to each submit (``open_tasks``,
+    ``instance_open_tasks``); with ``read_each`` the client reads the instance before every
+    submit instead (``GET /api/v1/instances/<id>``), as it had to before the answers carried it."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, read_each: bool = False) -> None:
         super().__init__(base, Timings(), users=("admin", "quality"))
+        self.read_each = read_each
 
     def run_instance(self) -> int:
         """Start one instance and complete its tasks; how many were completed."""
         response = self.call("start", "POST", f"/api/v1/process-definitions/{KEY}/start", "admin", json={})
         if response.status_code != 201:
             return 0
-        instance_id = response.json()["instance_id"]
+        started = response.json()
+        instance_id, todo = started["instance_id"], started["open_tasks"]
         done = 0
         while True:
-            found = self.call("instance", "GET", f"/api/v1/instances/{instance_id}", "admin").json()
-            todo = found.get("open_tasks") or []
+            if self.read_each:
+                todo = self.call("instance", "GET", f"/api/v1/instances/{instance_id}", "admin").json()["open_tasks"]
             if not todo:
                 return done
             response = self.call("submit", "POST", f"/api/v1/tasks/{todo[0]['id']}/complete", "quality",
                                  json={"data": DATA})
             if response.status_code != 200:
                 return done
+            todo = response.json()["instance_open_tasks"]
             done += 1
 
 
-def run_clients(base: str, clients: int, instances_per_client: int) -> dict[str, Any]:
+def run_clients(base: str, clients: int, instances_per_client: int, read_each: bool = False) -> dict[str, Any]:
     """``clients`` threads each run ``instances_per_client`` instances; figures of the run."""
-    sessions = [Client(base) for _ in range(clients)]  # sign-in before the clock starts
+    sessions = [Client(base, read_each) for _ in range(clients)]  # sign-in before the clock starts
     for _ in range(2):  # warm-up: both workers' imports, parsed spec, connections
         sessions[0].run_instance()
     for client in sessions:
@@ -197,6 +203,9 @@ def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
             out["clients_8"] = run_clients(base, 8, n8)
             log(f"reference: 8 clients {out['clients_8']['completions_per_s']} completions/s, "
                 f"{out['clients_8']['errors']} errors")
+            out["clients_8_read_each"] = run_clients(base, 8, n8, read_each=True)
+            log(f"reference: 8 clients reading the instance before each submit "
+                f"{out['clients_8_read_each']['completions_per_s']} completions/s")
         finally:
             proc.stop()
             sched.stop()
@@ -225,6 +234,8 @@ def summary(ref: dict[str, Any]) -> dict[str, Any]:
         "reference_engine_floor_ms": floor,
         "reference_completions_per_s_postgres": ref["clients_8"]["completions_per_s"],
         "reference_completions_per_s_postgres_1_client": ref["clients_1"]["completions_per_s"],
+        "reference_completions_per_s_postgres_read_each": (ref.get("clients_8_read_each") or {}).get(
+            "completions_per_s"),
         "reference_ms_per_completion_postgres": one.get("p50"),
         "reference_submit_p95_ms_postgres_1_client": one.get("p95"),
         "reference_submit_p50_ms_postgres_8_clients": eight.get("p50"),

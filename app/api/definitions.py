@@ -14,8 +14,8 @@ from sqlalchemy import bindparam, select
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
-from app.api.tasks import task_entry
-from app.data.models import Department, HumanTask, ProcessDefinition, ProcessInstance, TaskState, User
+from app.api.tasks import instance_open_tasks, task_items
+from app.data.models import ProcessDefinition, ProcessInstance
 from app.engine.errors import NotFound
 from app.engine.limits import translate_incident
 from app.extensions import db, lateness_basis, runtime
@@ -127,20 +127,24 @@ def start_instance(key: str):
                                   lateness_basis=lateness_basis())
     if not result.ok or result.instance is None:
         raise validation_error(result.errors)
-    db.session.commit()
     instance = result.instance
+    locale = api_locale()
+    # before the commit: the rows as the start left them, with the departments it read
+    open_tasks = (task_items(result.open_tasks, locale) if result.open_tasks is not None
+                  else instance_open_tasks(instance.id, locale))
+    db.session.commit()
     response = jsonify(instance_id=instance.id, process_key=instance.process_key,
-                       version=instance.definition.version, status=instance.status, created=result.created)
+                       version=instance.definition.version, status=instance.status, created=result.created,
+                       open_tasks=open_tasks)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = url_for("api.get_instance", instance_id=instance.id)
     return response
 
 
-#: The instance read (``GET /instances/<id>``, every client's poll for its next task): the
-#: columns the answer shows and the definition's version as one row, built once with a bound
-#: id — not the ORM objects, which would bring the instance's stored state and the diagram's
-#: XML for nothing. Then its open tasks, oldest first, with their department's code and
-#: assignee's username joined (not every department read in a statement of its own).
+#: The instance read (``GET /instances/<id>``): the columns the answer shows and the
+#: definition's version as one row, built once with a bound id — not the ORM objects, which
+#: would bring the instance's stored state and the diagram's XML for nothing. Then its open
+#: tasks (:func:`app.api.tasks.instance_open_tasks`).
 _INSTANCE = (
     select(ProcessInstance.id, ProcessInstance.process_key, ProcessDefinition.version,
            ProcessInstance.definition_id, ProcessInstance.case_id, ProcessInstance.status,
@@ -148,13 +152,6 @@ _INSTANCE = (
            ProcessInstance.incident_message)
     .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
     .where(ProcessInstance.id == bindparam("instance_id"))
-)
-_OPEN_TASKS = (
-    select(HumanTask, Department.code, User.username)
-    .outerjoin(Department, Department.id == HumanTask.department_id)
-    .outerjoin(User, User.id == HumanTask.assignee_id)
-    .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN)
-    .order_by(HumanTask.created_at)
 )
 
 
@@ -168,8 +165,7 @@ def get_instance(instance_id: int):
     if instance is None:
         raise NotFound(N_("The process instance does not exist."))
     locale = api_locale()
-    open_tasks = [task_entry(task, locale, department, assignee)
-                  for task, department, assignee in db.session.execute(_OPEN_TASKS, {"instance_id": instance.id})]
+    open_tasks = instance_open_tasks(instance.id, locale)
     return jsonify(
         id=instance.id,
         process_key=instance.process_key,

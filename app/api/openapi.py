@@ -563,7 +563,9 @@ PATHS: dict[str, Any] = {
                 }},
             }},
             "responses": {
-                "200": _json(_ref("Task"), "The completed task (status completed)."),
+                "200": _json(_ref("CompletedTask"), "The completed task (status completed), with its instance's "
+                                                    "open tasks after the completion: the next step, without "
+                                                    "reading the instance again."),
                 **_errors(400, 401, 403, 404, 409, 413, 422),
             },
         }
@@ -698,6 +700,19 @@ SCHEMAS.update({
                        "are refused): either the object itself or {\"data\": {...}}.",
         "additionalProperties": True,
     },
+    "CompletedTask": {
+        "allOf": [
+            _ref("Task"),
+            {
+                "type": "object",
+                "properties": {
+                    "instance_open_tasks": {"type": "array", "items": _ref("Task"),
+                                            "description": "The instance's open tasks after the completion, "
+                                                           "oldest first (as GET /instances/{id})."},
+                },
+            },
+        ]
+    },
     "StartedInstance": {
         "type": "object",
         "required": ["instance_id", "created"],
@@ -707,6 +722,8 @@ SCHEMAS.update({
             "version": {"type": "integer"},
             "status": {"type": "string"},
             "created": {"type": "boolean", "description": "False: an idempotent start found the instance."},
+            "open_tasks": {"type": "array", "items": _ref("Task"),
+                           "description": "The instance's open tasks, oldest first (as GET /instances/{id})."},
         },
     },
     "AssessmentStart": {

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, select
 
 from app.api import bp
 from app.api.auth import (
@@ -23,7 +24,7 @@ from app.api.auth import (
     validation_error,
 )
 from app.api.errors import ApiError
-from app.data.models import HumanTask, TaskState
+from app.data.models import Department, HumanTask, TaskState, User
 from app.data.queries.inbox import TASK_SCOPES, open_tasks
 from app.data.queries.people import departments_by_id, usernames
 from app.engine.errors import NotFound
@@ -83,6 +84,25 @@ def task_entry(task: HumanTask, locale: str, department: str | None, assignee: s
 
 def task_item(task: HumanTask, locale: str) -> dict[str, Any]:
     return task_items([task], locale)[0]
+
+
+#: An instance's open tasks, oldest first (ties by id, as
+#: :meth:`app.engine.runtime.WorkflowRuntime.open_tasks_after` orders them), with their department's
+#: code and assignee's username joined (not every department read in a statement of its own);
+#: built once with a bound id.
+_OPEN_TASKS = (
+    select(HumanTask, Department.code, User.username)
+    .outerjoin(Department, Department.id == HumanTask.department_id)
+    .outerjoin(User, User.id == HumanTask.assignee_id)
+    .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN)
+    .order_by(HumanTask.created_at, HumanTask.id)
+)
+
+
+def instance_open_tasks(instance_id: int, locale: str) -> list[dict[str, Any]]:
+    """The API shape of an instance's open tasks, read."""
+    return [task_entry(task, locale, department, assignee)
+            for task, department, assignee in db.session.execute(_OPEN_TASKS, {"instance_id": instance_id})]
 
 
 def _jsonable(value: Any) -> Any:
@@ -189,6 +209,10 @@ def complete_task(task_id: str):
     )
     if not result.ok:
         raise validation_error(result.errors)
-    item = task_item(result.task, locale)  # before the commit: with the departments this transaction read
+    # before the commit: with the departments this transaction read; the instance's open tasks as
+    # the completion left them, so a client goes on to the next one without reading the instance
+    item = task_item(result.task, locale)
+    item["instance_open_tasks"] = (task_items(result.open_tasks, locale) if result.open_tasks is not None
+                          else instance_open_tasks(result.task.instance_id, locale))
     db.session.commit()
     return jsonify(item)

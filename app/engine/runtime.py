@@ -63,6 +63,9 @@ LOADED_KEY = "engine.loaded_workflow"
 #: ``Session.info`` key: by task id, the instance :meth:`WorkflowRuntime.task_data` locked for the
 #: task's completion that follows in the transaction, with its tasks read under the lock
 LOCKED_KEY = transaction_key("engine.locked_for_completion")
+#: ``Session.info`` key: by instance id, its open human tasks as the transaction's last save of it
+#: left them (:meth:`WorkflowRuntime.open_tasks_after`)
+OPEN_AFTER_KEY = transaction_key("engine.open_after_save")
 
 
 #: the rows an operation updates together: the completed task and its instance, the case and its
@@ -180,6 +183,16 @@ class WorkflowRuntime:
         ))
         return instance, tasks
 
+    @staticmethod
+    def open_tasks_after(session: Session, instance_id: int) -> list[HumanTask] | None:
+        """The instance's open human tasks, oldest first (ties by id), as this transaction's last save of it
+        left them — what a client asks next after a start or a completion, known without a
+        query; None when the transaction saved no such instance."""
+        rows = session.info.get(OPEN_AFTER_KEY, {}).get(instance_id)
+        if rows is None:
+            return None
+        return sorted((row for row in rows if row.state == TaskState.OPEN), key=lambda row: (row.created_at, row.id))
+
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
         parsed = load_spec(session, instance.definition)
         return codec.loads(instance.state, parsed.spec, parsed.subprocess_specs, self.script_engine(),
@@ -269,6 +282,7 @@ class WorkflowRuntime:
         for hook in self.hooks:
             hook(session, instance, workflow, ctx)
         self._flush(session)
+        session.info.setdefault(OPEN_AFTER_KEY, {})[instance.id] = list(open_rows)
 
     @staticmethod
     def _flush(session: Session) -> None:

@@ -65,6 +65,8 @@ class Completion:
     files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     repeated: bool = False
+    #: the instance's open tasks after the completion, when it saved the instance (None else)
+    open_tasks: list[HumanTask] | None = None
 
     @property
     def ok(self) -> bool:
@@ -135,6 +137,7 @@ def complete_task(
         result.task = runtime.complete_task(session, task.id, result.data, actor_for(user, task), submit_token)
     except TaskNotOpen as exc:
         raise TaskNotOpen(ALREADY_DONE) from exc
+    result.open_tasks = runtime.open_tasks_after(session, result.task.instance_id)
     if has_drafts(session, task.id):  # read with the task: most tasks have none
         discard_drafts(session, task.id)
     return result

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import FormDefinition, ProcessDefinition, ProcessInstance, User
+from app.data.models import FormDefinition, HumanTask, ProcessDefinition, ProcessInstance, User
 from app.engine.context import Actor
 from app.engine.definitions.lookup import (
     ManualStart,
@@ -70,6 +70,8 @@ class Started:
     created: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
     form: Any = None
+    #: the new instance's open tasks (None when no instance was created)
+    open_tasks: list[HumanTask] | None = None
 
     @property
     def ok(self) -> bool:
@@ -158,6 +160,7 @@ def start_by_hand(
             result.instance = runtime.start(session, found.definition.key, validation.data, actor,
                                             definition=found.definition)
             result.created = True
+            result.open_tasks = runtime.open_tasks_after(session, result.instance.id)
     except InvalidInput as exc:
         name = exc.details.get("field")
         if not isinstance(name, str):
