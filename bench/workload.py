@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+from bench.lean_http import Http, Response
 from tests.process_http.payloads import CLOSE_ACCEPTED, EIGHT_D, REVIEW_NONE, analysis, intake, verify_ok
 
 USERS = ("marketing", "technical", "quality", "production")
@@ -44,25 +45,23 @@ class Timings:
 
 
 class ApiClient:
-    """One simulated client: a requests session per user, bearer tokens, timings."""
+    """One simulated client: one kept-alive connection (bench/lean_http.py), bearer tokens per user,
+    timings."""
 
     def __init__(self, base: str, timings: Timings, users: tuple[str, ...] = USERS) -> None:
-        import requests
-
         self.base = base
         self.timings = timings
-        self.http = requests.Session()
+        self.http = Http(base)
         self.tokens: dict[str, str] = {}
         for user in users:
-            response = self.http.post(f"{base}/api/v1/auth/token", json={"username": user, "password": "demo"},
-                                      timeout=60)
+            response = self.http.post("/api/v1/auth/token", json={"username": user, "password": "demo"})
             response.raise_for_status()
             self.tokens[user] = response.json()["token"]
 
-    def call(self, kind: str, method: str, path: str, user: str, **kwargs: Any):
+    def call(self, kind: str, method: str, path: str, user: str, **kwargs: Any) -> Response:
         start = time.perf_counter()
-        response = self.http.request(method, f"{self.base}{path}", timeout=120,
-                                     headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kwargs)
+        response = self.http.request(method, path, headers={"Authorization": f"Bearer {self.tokens[user]}"},
+                                     **kwargs)
         self.timings.add(kind, (time.perf_counter() - start) * 1000)
         if response.status_code >= 400:
             self.timings.errors.append(f"{kind} {path}: {response.status_code} {response.text[:300]}")
