@@ -64,18 +64,51 @@ def make_engine(url: str, **kwargs) -> Engine:
 
             kwargs.setdefault("poolclass", StaticPool)
     else:
-        # Every statement planned for its own values: psycopg prepares a statement after a few
-        # runs on a connection, and PostgreSQL then switches to a generic plan that cannot see
-        # the LIMIT or a search's pattern — a case search went from 15 ms to 800 ms on its
-        # eleventh run. Planning costs far less than such a plan.
-        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_custom_plan"})
+        # PostgreSQL's default plan cache (a statement psycopg prepared after a few runs may get a
+        # generic plan), except for reads that search or rank: see _execute.
+        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=auto"})
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "do_execute", _execute)
     return engine
+
+
+#: what makes a read one that searches or ranks
+_SEARCHES = (" LIKE ", " ILIKE ", "@@", " OFFSET ")
+_WRITES = ("INSERT INTO ", "UPDATE ", "DELETE FROM ")
+
+
+def plans_per_run(statement: str, options: Any) -> bool:
+    """Whether PostgreSQL must plan ``statement`` for its own values on every run: a read that
+    searches (a pattern, a full-text match), pages or ranks (``ORDER BY`` with ``LIMIT``) — or any
+    statement executed with ``execution_options(plan_per_run=True)``.
+
+    Such a read's generic plan cannot see the pattern or the LIMIT: a case search went from 15 ms
+    to 800 ms once psycopg had prepared it and PostgreSQL switched to that plan. Every other
+    statement (key look-ups, the writes of an operation) may be prepared and its plan reused:
+    planning the audit seal and the completion's reads each time was a third of PostgreSQL's CPU
+    per completion (docs/benchmarks.md, "CPU per completion, third round")."""
+    if options.get("plan_per_run"):
+        return True
+    head = statement[:12].split(None, 1)[0].upper() if statement.strip() else ""
+    if head in ("INSERT", "UPDATE", "DELETE") or (head == "WITH" and any(w in statement for w in _WRITES)):
+        return False
+    return any(marker in statement for marker in _SEARCHES) or ("ORDER BY" in statement and "LIMIT" in statement)
+
+
+def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    """psycopg runs ``statement`` unprepared when it must be planned per run (an unnamed statement
+    is always planned with its parameters), else as it chooses (prepared after a few runs)."""
+    if plans_per_run(statement, context.execution_options):
+        cursor.execute(statement, parameters, prepare=False)
+    else:
+        cursor.execute(statement, parameters)
+    return True
 
 
 class Database:
