@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -93,8 +94,11 @@ def plans_per_run(statement: str, options: Any) -> bool:
     statement (key look-ups, the writes of an operation) may be prepared and its plan reused:
     planning the audit seal and the completion's reads each time was a third of PostgreSQL's CPU
     per completion (docs/benchmarks.md, "CPU per completion, third round")."""
-    if options.get("plan_per_run"):
-        return True
+    return bool(options.get("plan_per_run")) or _searches_or_ranks(statement)
+
+
+@functools.lru_cache(maxsize=4096)  # a statement's text is the compiled cache's: the same few recur
+def _searches_or_ranks(statement: str) -> bool:
     head = statement[:12].split(None, 1)[0].upper() if statement.strip() else ""
     if head in ("INSERT", "UPDATE", "DELETE") or (head == "WITH" and any(w in statement for w in _WRITES)):
         return False
