@@ -32,6 +32,9 @@ def test_a_read_that_searches_or_ranks_is_planned_for_its_own_values_every_time(
                 conn.execute(ranked).all()
                 conn.execute(lookup).all()
                 conn.execute(select(Case.id).where(Case.id == 2).execution_options(plan_per_run=True)).all()
+            # a streamed read (a server-side cursor) that searches: planned for its values as well
+            streamed = conn.execution_options(stream_results=True).execute(search)
+            assert len(streamed.all()) == len(conn.execute(search).all())
             statements = prepared(conn)
             assert not [s for s in statements if "ILIKE" in s or "LIMIT" in s]
             assert [s for s in statements if "case_number" in s or "number" in s]  # the look-up

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from psycopg import ServerCursor
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -107,8 +108,9 @@ def _searches_or_ranks(statement: str) -> bool:
 
 def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     """psycopg runs ``statement`` unprepared when it must be planned per run (an unnamed statement
-    is always planned with its parameters), else as it chooses (prepared after a few runs)."""
-    if plans_per_run(statement, context.execution_options):
+    is always planned with its parameters), else as it chooses (prepared after a few runs). A
+    streamed read's server-side cursor (``DECLARE``) is never prepared: it takes no such choice."""
+    if plans_per_run(statement, context.execution_options) and not isinstance(cursor, ServerCursor):
         cursor.execute(statement, parameters, prepare=False)
     else:
         cursor.execute(statement, parameters)
