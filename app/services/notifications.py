@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import Select, TextClause, and_, bindparam, func, insert, select, text, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from app.clock import clock, local_zone
 from app.data.db import Database, rowcount
@@ -91,36 +91,70 @@ def users_with_role(session: Session, role: str) -> list[User]:
     )))
 
 
-def task_recipients(session: Session, task: HumanTask) -> list[User]:
+class Addressee(Protocol):
+    """What a notification needs of its recipient: a :class:`User`, or a :class:`Recipient`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def locale(self) -> str: ...
+
+
+class Recipient(NamedTuple):
+    """A department member a notification goes to, read as plain columns (loading each as a
+    :class:`User` entity cost more than the rest of working out the notifications)."""
+
+    id: int
+    email: str | None
+    locale: str
+
+
+#: the active members of some departments with their opt-outs of some kinds (none for an empty
+#: list), by user id. Built once (building it anew cost as much CPU as running it), of the tables'
+#: columns: a Core statement skips the ORM's per-execution set-up, and no entity is wanted.
+_USERS, _MEMBERSHIPS, _OPT_OUTS = User.__table__, Membership.__table__, NotificationOptOut.__table__
+_MEMBERS = (
+    select(_USERS.c.id, _USERS.c.email, _USERS.c.locale, _MEMBERSHIPS.c.department_id,
+           _OPT_OUTS.c.kind, _OPT_OUTS.c.channel)
+    .select_from(_USERS.join(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _USERS.c.id).outerjoin(
+        _OPT_OUTS, and_(_OPT_OUTS.c.user_id == _USERS.c.id,
+                        _OPT_OUTS.c.kind.in_(bindparam("kinds", expanding=True)))))
+    .where(_MEMBERSHIPS.c.department_id.in_(bindparam("departments", expanding=True)), _USERS.c.active.is_(True))
+    .order_by(_USERS.c.id)
+)
+
+
+def task_recipients(session: Session, task: HumanTask) -> list[Addressee]:
     """Who works on ``task``: its assignee, or else the members of its department."""
     return tasks_recipients(session, [task])[task.id]
 
 
 def tasks_recipients(session: Session, tasks: Sequence[HumanTask],
-                     opt_outs: OptOuts | None = None) -> dict[str, list[User]]:
-    """:func:`task_recipients` of several tasks, by task id: one query for all the departments
-    (the users' memberships and roles are not loaded: a notification needs neither). With
-    ``opt_outs``, the same query fills it with the members' opt-outs of its kinds."""
+                     opt_outs: OptOuts | None = None) -> dict[str, list[Addressee]]:
+    """:func:`task_recipients` of several tasks, by task id: one query for all the departments,
+    whose members come as :class:`Recipient` rows (an assignee as the session's :class:`User`).
+    With ``opt_outs``, the same query fills it with the members' opt-outs of its kinds."""
     departments = {t.department_id for t in tasks if t.assignee_id is None and t.department_id is not None}
-    members: dict[int, list[User]] = {d: [] for d in departments}
+    members: dict[int, list[Addressee]] = {d: [] for d in departments}
     if departments:
-        stmt = (select(User, Membership.department_id).join(Membership, Membership.user_id == User.id)
-                .where(Membership.department_id.in_(sorted(departments)))
-                .options(lazyload(User.memberships), lazyload(User.roles)))
-        if opt_outs is not None:
-            stmt = stmt.add_columns(NotificationOptOut.kind, NotificationOptOut.channel).outerjoin(
-                NotificationOptOut, and_(NotificationOptOut.user_id == User.id,
-                                         NotificationOptOut.kind.in_(sorted(opt_outs.kinds))))
+        kinds = sorted(opt_outs.kinds) if opt_outs is not None else []
+        if session.autoflush:  # as the ORM query this was did: pending rows flushed here, not later
+            session.flush()
         seen: set[tuple[int, int]] = set()
-        for user, department_id, *opt_out in session.execute(_active(stmt)):
+        for user_id, email, locale, department_id, kind, channel in session.execute(
+                _MEMBERS, {"departments": sorted(departments), "kinds": kinds}):
             if opt_outs is not None:
-                opt_outs.users.add(user.id)
-                if opt_out[0] is not None:
-                    opt_outs.found.add((user.id, opt_out[0], opt_out[1]))
-            if (user.id, department_id) not in seen:
-                seen.add((user.id, department_id))
-                members[department_id].append(user)
-    found: dict[str, list[User]] = {}
+                opt_outs.users.add(user_id)
+                if kind is not None:
+                    opt_outs.found.add((user_id, kind, channel))
+            if (user_id, department_id) not in seen:
+                seen.add((user_id, department_id))
+                members[department_id].append(Recipient(user_id, email, locale))
+    found: dict[str, list[Addressee]] = {}
     for task in tasks:
         if task.assignee_id is not None:
             user = session.get(User, task.assignee_id)
@@ -150,7 +184,7 @@ def task_params(session: Session, task: HumanTask, extra: Mapping[str, Any] | No
     return params
 
 
-def user_locale(user: User | None) -> str:
+def user_locale(user: Addressee | None) -> str:
     locale = getattr(user, "locale", None)
     return locale if locale in LOCALES else "zh"
 
@@ -244,10 +278,10 @@ TASK_KINDS = frozenset((NotificationKind.NEW_TASK, NotificationKind.ASSIGNED, No
 
 
 #: one notice to send: to whom, what kind, about which task, extra text parameters
-Notice = tuple[Sequence[User], str, HumanTask, Mapping[str, Any] | None]
+Notice = tuple[Sequence[Addressee], str, HumanTask, Mapping[str, Any] | None]
 
 
-def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
+def notify(session: Session, users: Sequence[Addressee], kind: str, task: HumanTask,
            extra: Mapping[str, Any] | None = None) -> int:
     """In-app notifications and queued e-mails for ``users``, respecting their opt-outs;
     how many notifications."""
@@ -259,7 +293,7 @@ class Batch:
     """Notifications ready to insert: their rows, and who of them gets an e-mail."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
-    mail_to: dict[tuple[int, str, str], User] = field(default_factory=dict)
+    mail_to: dict[tuple[int, str, str], Addressee] = field(default_factory=dict)
 
     def insert(self, session: Session) -> int:
         """One INSERT for all the notifications (returning their ids) and one for all the outbox

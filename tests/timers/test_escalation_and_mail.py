@@ -244,3 +244,42 @@ def test_opt_out_settings_page_and_mark_read(app, client):
     assert client.post(f"/notifications/{note_id}/read", data={"csrf_token": token}).status_code == 302
     with app.extensions["database"].session() as session:
         assert notifications.unread_count(session, user_id(session, "marketing")) == 0
+
+
+def test_task_recipients_are_the_active_members_with_their_opt_outs(app):
+    """The department members come as plain rows (id, e-mail, language) read with their opt-outs
+    of the asked kinds: each member once per department even with several opt-outs, inactive
+    users left out, an opted-out member still a recipient (plan() drops the channel), other
+    kinds' opt-outs not taken; an assignee comes as the session's user."""
+    from app.data.models import Department, Membership
+
+    with app.extensions["database"].transaction() as session:
+        quality = session.scalars(select(Department).where(Department.code == "quality")).one()
+        marketing = session.scalars(select(Department).where(Department.code == "marketing")).one()
+        head = session.get(User, user_id(session, "quality_head"))
+        head.locale = "en"
+        session.add(Membership(user_id=head.id, department_id=marketing.id, is_head=False))
+        session.get(User, user_id(session, "marketing_head")).active = False
+        notifications.set_opt_outs(session, head.id, {("new_task", "email"), ("new_task", "in_app"),
+                                                      ("rework", "email"), ("overdue", "email")})
+        tasks = [HumanTask(id="t-quality", department_id=quality.id), HumanTask(id="t-marketing",
+                                                                                 department_id=marketing.id),
+                 HumanTask(id="t-assigned", department_id=quality.id, assignee_id=user_id(session, "marketing")),
+                 HumanTask(id="t-nowhere")]
+        known = notifications.OptOuts(notifications.TASK_KINDS)
+        found = notifications.tasks_recipients(session, tasks, known)
+        ids = {name: user_id(session, name) for name in ("quality", "quality_head", "marketing")}
+        assert found["t-quality"] == [(ids["quality"], "quality@example.com", "zh"),
+                                      (ids["quality_head"], "quality_head@example.com", "en")]
+        assert found["t-marketing"] == [(ids["marketing"], "marketing@example.com", "zh"),
+                                        (ids["quality_head"], "quality_head@example.com", "en")]
+        assert found["t-assigned"] == [session.get(User, ids["marketing"])]
+        assert found["t-nowhere"] == []
+        assert known.users == {ids["quality"], ids["quality_head"], ids["marketing"]}
+        assert known.found == {(ids["quality_head"], "new_task", "email"), (ids["quality_head"], "new_task", "in_app"),
+                               (ids["quality_head"], "rework", "email")}
+        assert notifications.task_recipients(session, tasks[0]) == found["t-quality"]
+        batch = notifications.plan(session, [(found["t-quality"], NotificationKind.NEW_TASK, tasks[0], None)], known)
+        assert [(row["user_id"], row["in_app"]) for row in batch.rows] == [(ids["quality"], True)]
+        assert list(batch.mail_to) == [(ids["quality"], NotificationKind.NEW_TASK, "t-quality")]
+        session.rollback()
