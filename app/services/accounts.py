@@ -130,7 +130,7 @@ def user_for_token(session: Session, token: str) -> User | None:
     row = session.execute(_TOKEN_USER, {"token_hash": _token_hash(token)}).unique().first()
     if row is None:
         return None
-    user, expires_at = row.tuple()
+    user, expires_at = row
     return user if expires_at > clock.now() and user.active else None
 
 
