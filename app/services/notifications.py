@@ -467,29 +467,117 @@ def rework_params(session: Session, task: HumanTask,
 
 def notify_opened(session: Session, opened: Sequence[HumanTask],
                   just_completed: Mapping[str, Mapping[str, Any]] | None = None,
-                  workflow: Any = None) -> Batch:
+                  workflow: Any = None) -> Batch | DepartmentNotices:
     """The notifications about the tasks an operation opened, ready to insert; ``just_completed``:
     the data of the tasks it completed, by id (their completion is recorded after this runs);
-    ``workflow``: the instance's workflow, which tells which tasks cannot be reworks."""
+    ``workflow``: the instance's workflow, which tells which tasks cannot be reworks. On
+    PostgreSQL, when every task is its department's (no assignee), who gets what is worked out
+    by the statement that inserts them (:class:`DepartmentNotices`)."""
     tasks = [task for task in opened if task.state == TaskState.OPEN]
     if not tasks:
         return Batch()
     maybe = tasks if workflow is None else _reached_before(workflow, tasks)
     reworked = reworked_tasks(session, maybe) if maybe else set()
+    if session.get_bind().dialect.name == "postgresql" and all(task.assignee_id is None for task in tasks):
+        if session.autoflush:  # where reading the recipients flushed the pending rows
+            session.flush()
+        departments_by_id(session)  # task_params reads departments: once for all
+        found = DepartmentNotices(now=clock.now())
+        for task in tasks:
+            kind, extra = _kind_of(session, task, reworked, just_completed)
+            found.notes.append((task, kind, task_params(session, task, extra)))
+        return found
     known = OptOuts(TASK_KINDS)
     recipients = tasks_recipients(session, tasks, known)
     notices: list[Notice] = []
     for task in tasks:
-        extra: dict[str, Any] = {}
-        if task.id in reworked:
-            kind = NotificationKind.REWORK
-            extra = rework_params(session, task, just_completed)
-        elif task.assignee_id is not None:
-            kind = NotificationKind.ASSIGNED
-        else:
-            kind = NotificationKind.NEW_TASK
+        kind, extra = _kind_of(session, task, reworked, just_completed)
         notices.append((recipients[task.id], kind, task, extra))
     return plan(session, notices, known)
+
+
+def _kind_of(session: Session, task: HumanTask, reworked: set[str],
+             just_completed: Mapping[str, Mapping[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    """The kind of notification about an opened task, and its extra text parameters."""
+    if task.id in reworked:
+        return NotificationKind.REWORK, rework_params(session, task, just_completed)
+    if task.assignee_id is not None:
+        return NotificationKind.ASSIGNED, {}
+    return NotificationKind.NEW_TASK, {}
+
+
+@dataclass
+class DepartmentNotices:
+    """PostgreSQL: notifications about department tasks (kind and text parameters per task),
+    inserted by one statement that also works out who gets them — :func:`plan`'s rules in SQL:
+    the department's active members, in-app unless they opted out of it, an e-mail (outbox row)
+    to a non-empty address unless they opted out of that, nothing for someone opted out of both
+    — so the recipients' read is not a statement of its own."""
+
+    now: datetime
+    notes: list[tuple[HumanTask, str, dict[str, Any]]] = field(default_factory=list)
+
+    def insert(self, session: Session) -> int:
+        """Insert the notifications and their outbox rows; returns how many notifications."""
+        if not self.notes:
+            return 0
+        session.flush()  # the task rows the notifications refer to
+        params: dict[str, Any] = {"pending": OutboxStatus.PENDING, "now": self.now,
+                                  "in_app": "in_app", "email": "email"}
+        for i, (task, kind, note_params) in enumerate(self.notes):
+            params.update({f"seq_{i}": i, f"task_id_{i}": task.id, f"kind_{i}": kind,
+                           f"department_id_{i}": task.department_id, f"case_id_{i}": task.case_id,
+                           f"case_number_{i}": task.case_number, f"params_{i}": note_params})
+        return int(session.execute(_department_notices(len(self.notes)), params).scalar_one())
+
+
+_DEPARTMENT_NOTICES = """
+WITH tasks (seq, task_id, kind, department_id, case_id, case_number, params) AS (VALUES {tasks}),
+recipients AS (
+    SELECT tasks.seq, tasks.task_id, tasks.kind, tasks.case_id, tasks.case_number, tasks.params,
+           user_account.id AS user_id, user_account.email,
+           CASE WHEN user_account.locale IN ('zh', 'en') THEN user_account.locale ELSE 'zh' END AS locale,
+           NOT EXISTS (SELECT 1 FROM notification_opt_out AS o WHERE o.user_id = user_account.id
+                       AND o.kind = tasks.kind AND o.channel = CAST(:in_app AS VARCHAR)) AS in_app,
+           COALESCE(user_account.email, '') <> '' AND NOT EXISTS (
+               SELECT 1 FROM notification_opt_out AS o WHERE o.user_id = user_account.id
+               AND o.kind = tasks.kind AND o.channel = CAST(:email AS VARCHAR)) AS by_mail
+    FROM tasks JOIN membership ON membership.department_id = tasks.department_id
+    JOIN user_account ON user_account.id = membership.user_id
+    WHERE user_account.active
+),
+notes AS (
+    INSERT INTO notification (user_id, kind, task_id, case_id, case_number, params, in_app, created_at)
+    SELECT user_id, kind, task_id, case_id, case_number, params, in_app, CAST(:now AS TIMESTAMP WITHOUT TIME ZONE)
+    FROM recipients WHERE in_app OR by_mail ORDER BY seq, user_id
+    RETURNING notification.id, notification.user_id, notification.kind, notification.task_id
+),
+mails AS (
+    INSERT INTO email_outbox (notification_id, to_address, subject, body, locale, status, attempts, next_attempt_at,
+                              created_at)
+    SELECT notes.id, recipients.email, '', '', recipients.locale, CAST(:pending AS VARCHAR), 0,
+           CAST(:now AS TIMESTAMP WITHOUT TIME ZONE), CAST(:now AS TIMESTAMP WITHOUT TIME ZONE)
+    FROM notes JOIN recipients ON recipients.user_id = notes.user_id AND recipients.kind = notes.kind
+        AND recipients.task_id = notes.task_id
+    WHERE recipients.by_mail
+)
+SELECT count(*) FROM notes
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _department_notices(tasks: int) -> TextClause:
+    """The statement of :meth:`DepartmentNotices.insert` for ``tasks`` tasks (text cached per
+    number of tasks: a multi-row VALUES construct has no cache key)."""
+    rows = ", ".join(
+        f"(CAST(:seq_{i} AS INTEGER), CAST(:task_id_{i} AS VARCHAR), CAST(:kind_{i} AS VARCHAR), "
+        f"CAST(:department_id_{i} AS INTEGER), CAST(:case_id_{i} AS INTEGER), "
+        f"CAST(:case_number_{i} AS VARCHAR), CAST(:params_{i} AS JSONB))" for i in range(tasks))
+    params_type, instant = Notification.__table__.c.params.type, UTCDateTime()
+    return text(_DEPARTMENT_NOTICES.format(tasks=rows)).bindparams(
+        *(bindparam(f"params_{i}", type_=params_type) for i in range(tasks)),
+        bindparam("now", type_=instant),
+    )
 
 
 def _reached_before(workflow: Any, tasks: Sequence[HumanTask]) -> list[HumanTask]:
@@ -514,8 +602,9 @@ def notification_hook(app: Any) -> Hook:
 
     The rows are part of the operation's transaction. Working out who gets what only reads:
     whatever goes wrong there is logged and the operation goes on without notifications (no
-    savepoint needed); the rows are then inserted in bulk. Nothing is rendered here: the outbox
-    sender renders the e-mails.
+    savepoint needed); the rows are then inserted in bulk (on PostgreSQL, department tasks'
+    recipients are read by that INSERT: :class:`DepartmentNotices`). Nothing is rendered here:
+    the outbox sender renders the e-mails.
     """
 
     def hook(session: Session, instance: Any, workflow: Any, ctx: RunContext) -> None:
