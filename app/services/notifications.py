@@ -481,11 +481,12 @@ def notify_opened(session: Session, opened: Sequence[HumanTask],
     if session.get_bind().dialect.name == "postgresql" and all(task.assignee_id is None for task in tasks):
         if session.autoflush:  # where reading the recipients flushed the pending rows
             session.flush()
-        departments_by_id(session)  # task_params reads departments: once for all
+        kinds = [(task, *_kind_of(session, task, reworked, just_completed)) for task in tasks]
         found = DepartmentNotices(now=clock.now())
-        for task in tasks:
-            kind, extra = _kind_of(session, task, reworked, just_completed)
-            found.notes.append((task, kind, task_params(session, task, extra)))
+        if any(task.department_id is not None for task in tasks):  # a task without one has no recipients
+            departments_by_id(session)  # task_params reads departments: once for all
+            found.notes = [(task, kind, task_params(session, task, extra))
+                           for task, kind, extra in kinds if task.department_id is not None]
         return found
     known = OptOuts(TASK_KINDS)
     recipients = tasks_recipients(session, tasks, known)
