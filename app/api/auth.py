@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any
 
+from babel import Locale
 from flask import current_app, g, jsonify, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -32,6 +33,8 @@ DEFAULT_MAX_BODY = 1024 * 1024
 #: largest value of an INTEGER primary key (PostgreSQL refuses anything bigger)
 MAX_ID = 2**31 - 1
 TASK_ID_RE = re.compile(r"^[0-9A-Za-z-]{1,36}$")
+#: the languages parsed once: force_locale parses a code anew on every call, twice a request
+_PARSED = {code: Locale.parse(code) for code in LOCALES}
 
 
 def header_locale() -> str | None:
@@ -75,7 +78,7 @@ def endpoint(auth: bool = True) -> Callable:
         @wraps(view)
         def wrapper(**kwargs: Any):
             asked = header_locale()
-            with force_locale(asked or "zh"):
+            with force_locale(_PARSED[asked or "zh"]):
                 try:
                     user = _bearer_user() if auth else None
                 except Exception as exc:  # noqa: BLE001 - answered by the blueprint's handlers
@@ -83,7 +86,7 @@ def endpoint(auth: bool = True) -> Callable:
             locale = asked or (user.locale if user is not None and user.locale in LOCALES else "zh")
             g.api_user = user
             g.api_locale = g.locale = locale
-            with force_locale(locale):
+            with force_locale(_PARSED[locale]):
                 try:
                     return view(**kwargs)
                 except Exception as exc:  # noqa: BLE001 - answered by the blueprint's handlers

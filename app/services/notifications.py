@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import Select, TextClause, and_, bindparam, func, insert, select, text, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from app.clock import clock, local_zone
 from app.data.db import Database, rowcount
@@ -91,36 +91,70 @@ def users_with_role(session: Session, role: str) -> list[User]:
     )))
 
 
-def task_recipients(session: Session, task: HumanTask) -> list[User]:
+class Addressee(Protocol):
+    """What a notification needs of its recipient: a :class:`User`, or a :class:`Recipient`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def locale(self) -> str: ...
+
+
+class Recipient(NamedTuple):
+    """A department member a notification goes to, read as plain columns (loading each as a
+    :class:`User` entity cost more than the rest of working out the notifications)."""
+
+    id: int
+    email: str | None
+    locale: str
+
+
+#: the active members of some departments with their opt-outs of some kinds (none for an empty
+#: list), by user id. Built once (building it anew cost as much CPU as running it), of the tables'
+#: columns: a Core statement skips the ORM's per-execution set-up, and no entity is wanted.
+_USERS, _MEMBERSHIPS, _OPT_OUTS = User.__table__, Membership.__table__, NotificationOptOut.__table__
+_MEMBERS = (
+    select(_USERS.c.id, _USERS.c.email, _USERS.c.locale, _MEMBERSHIPS.c.department_id,
+           _OPT_OUTS.c.kind, _OPT_OUTS.c.channel)
+    .select_from(_USERS.join(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _USERS.c.id).outerjoin(
+        _OPT_OUTS, and_(_OPT_OUTS.c.user_id == _USERS.c.id,
+                        _OPT_OUTS.c.kind.in_(bindparam("kinds", expanding=True)))))
+    .where(_MEMBERSHIPS.c.department_id.in_(bindparam("departments", expanding=True)), _USERS.c.active.is_(True))
+    .order_by(_USERS.c.id)
+)
+
+
+def task_recipients(session: Session, task: HumanTask) -> list[Addressee]:
     """Who works on ``task``: its assignee, or else the members of its department."""
     return tasks_recipients(session, [task])[task.id]
 
 
 def tasks_recipients(session: Session, tasks: Sequence[HumanTask],
-                     opt_outs: OptOuts | None = None) -> dict[str, list[User]]:
-    """:func:`task_recipients` of several tasks, by task id: one query for all the departments
-    (the users' memberships and roles are not loaded: a notification needs neither). With
-    ``opt_outs``, the same query fills it with the members' opt-outs of its kinds."""
+                     opt_outs: OptOuts | None = None) -> dict[str, list[Addressee]]:
+    """:func:`task_recipients` of several tasks, by task id: one query for all the departments,
+    whose members come as :class:`Recipient` rows (an assignee as the session's :class:`User`).
+    With ``opt_outs``, the same query fills it with the members' opt-outs of its kinds."""
     departments = {t.department_id for t in tasks if t.assignee_id is None and t.department_id is not None}
-    members: dict[int, list[User]] = {d: [] for d in departments}
+    members: dict[int, list[Addressee]] = {d: [] for d in departments}
     if departments:
-        stmt = (select(User, Membership.department_id).join(Membership, Membership.user_id == User.id)
-                .where(Membership.department_id.in_(sorted(departments)))
-                .options(lazyload(User.memberships), lazyload(User.roles)))
-        if opt_outs is not None:
-            stmt = stmt.add_columns(NotificationOptOut.kind, NotificationOptOut.channel).outerjoin(
-                NotificationOptOut, and_(NotificationOptOut.user_id == User.id,
-                                         NotificationOptOut.kind.in_(sorted(opt_outs.kinds))))
+        kinds = sorted(opt_outs.kinds) if opt_outs is not None else []
+        if session.autoflush:  # as the ORM query this was did: pending rows flushed here, not later
+            session.flush()
         seen: set[tuple[int, int]] = set()
-        for user, department_id, *opt_out in session.execute(_active(stmt)):
+        for user_id, email, locale, department_id, kind, channel in session.execute(
+                _MEMBERS, {"departments": sorted(departments), "kinds": kinds}):
             if opt_outs is not None:
-                opt_outs.users.add(user.id)
-                if opt_out[0] is not None:
-                    opt_outs.found.add((user.id, opt_out[0], opt_out[1]))
-            if (user.id, department_id) not in seen:
-                seen.add((user.id, department_id))
-                members[department_id].append(user)
-    found: dict[str, list[User]] = {}
+                opt_outs.users.add(user_id)
+                if kind is not None:
+                    opt_outs.found.add((user_id, kind, channel))
+            if (user_id, department_id) not in seen:
+                seen.add((user_id, department_id))
+                members[department_id].append(Recipient(user_id, email, locale))
+    found: dict[str, list[Addressee]] = {}
     for task in tasks:
         if task.assignee_id is not None:
             user = session.get(User, task.assignee_id)
@@ -150,7 +184,7 @@ def task_params(session: Session, task: HumanTask, extra: Mapping[str, Any] | No
     return params
 
 
-def user_locale(user: User | None) -> str:
+def user_locale(user: Addressee | None) -> str:
     locale = getattr(user, "locale", None)
     return locale if locale in LOCALES else "zh"
 
@@ -244,10 +278,10 @@ TASK_KINDS = frozenset((NotificationKind.NEW_TASK, NotificationKind.ASSIGNED, No
 
 
 #: one notice to send: to whom, what kind, about which task, extra text parameters
-Notice = tuple[Sequence[User], str, HumanTask, Mapping[str, Any] | None]
+Notice = tuple[Sequence[Addressee], str, HumanTask, Mapping[str, Any] | None]
 
 
-def notify(session: Session, users: Sequence[User], kind: str, task: HumanTask,
+def notify(session: Session, users: Sequence[Addressee], kind: str, task: HumanTask,
            extra: Mapping[str, Any] | None = None) -> int:
     """In-app notifications and queued e-mails for ``users``, respecting their opt-outs;
     how many notifications."""
@@ -259,7 +293,7 @@ class Batch:
     """Notifications ready to insert: their rows, and who of them gets an e-mail."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
-    mail_to: dict[tuple[int, str, str], User] = field(default_factory=dict)
+    mail_to: dict[tuple[int, str, str], Addressee] = field(default_factory=dict)
 
     def insert(self, session: Session) -> int:
         """One INSERT for all the notifications (returning their ids) and one for all the outbox
@@ -433,29 +467,118 @@ def rework_params(session: Session, task: HumanTask,
 
 def notify_opened(session: Session, opened: Sequence[HumanTask],
                   just_completed: Mapping[str, Mapping[str, Any]] | None = None,
-                  workflow: Any = None) -> Batch:
+                  workflow: Any = None) -> Batch | DepartmentNotices:
     """The notifications about the tasks an operation opened, ready to insert; ``just_completed``:
     the data of the tasks it completed, by id (their completion is recorded after this runs);
-    ``workflow``: the instance's workflow, which tells which tasks cannot be reworks."""
+    ``workflow``: the instance's workflow, which tells which tasks cannot be reworks. On
+    PostgreSQL, when every task is its department's (no assignee), who gets what is worked out
+    by the statement that inserts them (:class:`DepartmentNotices`)."""
     tasks = [task for task in opened if task.state == TaskState.OPEN]
     if not tasks:
         return Batch()
     maybe = tasks if workflow is None else _reached_before(workflow, tasks)
     reworked = reworked_tasks(session, maybe) if maybe else set()
+    if session.get_bind().dialect.name == "postgresql" and all(task.assignee_id is None for task in tasks):
+        if session.autoflush:  # where reading the recipients flushed the pending rows
+            session.flush()
+        kinds = [(task, *_kind_of(session, task, reworked, just_completed)) for task in tasks]
+        found = DepartmentNotices(now=clock.now())
+        if any(task.department_id is not None for task in tasks):  # a task without one has no recipients
+            departments_by_id(session)  # task_params reads departments: once for all
+            found.notes = [(task, kind, task_params(session, task, extra))
+                           for task, kind, extra in kinds if task.department_id is not None]
+        return found
     known = OptOuts(TASK_KINDS)
     recipients = tasks_recipients(session, tasks, known)
     notices: list[Notice] = []
     for task in tasks:
-        extra: dict[str, Any] = {}
-        if task.id in reworked:
-            kind = NotificationKind.REWORK
-            extra = rework_params(session, task, just_completed)
-        elif task.assignee_id is not None:
-            kind = NotificationKind.ASSIGNED
-        else:
-            kind = NotificationKind.NEW_TASK
+        kind, extra = _kind_of(session, task, reworked, just_completed)
         notices.append((recipients[task.id], kind, task, extra))
     return plan(session, notices, known)
+
+
+def _kind_of(session: Session, task: HumanTask, reworked: set[str],
+             just_completed: Mapping[str, Mapping[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    """The kind of notification about an opened task, and its extra text parameters."""
+    if task.id in reworked:
+        return NotificationKind.REWORK, rework_params(session, task, just_completed)
+    if task.assignee_id is not None:
+        return NotificationKind.ASSIGNED, {}
+    return NotificationKind.NEW_TASK, {}
+
+
+@dataclass
+class DepartmentNotices:
+    """PostgreSQL: notifications about department tasks (kind and text parameters per task),
+    inserted by one statement that also works out who gets them — :func:`plan`'s rules in SQL:
+    the department's active members, in-app unless they opted out of it, an e-mail (outbox row)
+    to a non-empty address unless they opted out of that, nothing for someone opted out of both
+    — so the recipients' read is not a statement of its own."""
+
+    now: datetime
+    notes: list[tuple[HumanTask, str, dict[str, Any]]] = field(default_factory=list)
+
+    def insert(self, session: Session) -> int:
+        """Insert the notifications and their outbox rows; returns how many notifications."""
+        if not self.notes:
+            return 0
+        session.flush()  # the task rows the notifications refer to
+        params: dict[str, Any] = {"pending": OutboxStatus.PENDING, "now": self.now,
+                                  "in_app": "in_app", "email": "email"}
+        for i, (task, kind, note_params) in enumerate(self.notes):
+            params.update({f"seq_{i}": i, f"task_id_{i}": task.id, f"kind_{i}": kind,
+                           f"department_id_{i}": task.department_id, f"case_id_{i}": task.case_id,
+                           f"case_number_{i}": task.case_number, f"params_{i}": note_params})
+        return int(session.execute(_department_notices(len(self.notes)), params).scalar_one())
+
+
+_DEPARTMENT_NOTICES = """
+WITH tasks (seq, task_id, kind, department_id, case_id, case_number, params) AS (VALUES {tasks}),
+recipients AS (
+    SELECT tasks.seq, tasks.task_id, tasks.kind, tasks.case_id, tasks.case_number, tasks.params,
+           user_account.id AS user_id, user_account.email,
+           CASE WHEN user_account.locale IN ('zh', 'en') THEN user_account.locale ELSE 'zh' END AS locale,
+           NOT EXISTS (SELECT 1 FROM notification_opt_out AS o WHERE o.user_id = user_account.id
+                       AND o.kind = tasks.kind AND o.channel = CAST(:in_app AS VARCHAR)) AS in_app,
+           COALESCE(user_account.email, '') <> '' AND NOT EXISTS (
+               SELECT 1 FROM notification_opt_out AS o WHERE o.user_id = user_account.id
+               AND o.kind = tasks.kind AND o.channel = CAST(:email AS VARCHAR)) AS by_mail
+    FROM tasks JOIN membership ON membership.department_id = tasks.department_id
+    JOIN user_account ON user_account.id = membership.user_id
+    WHERE user_account.active
+),
+notes AS (
+    INSERT INTO notification (user_id, kind, task_id, case_id, case_number, params, in_app, created_at)
+    SELECT user_id, kind, task_id, case_id, case_number, params, in_app, CAST(:now AS TIMESTAMP WITHOUT TIME ZONE)
+    FROM recipients WHERE in_app OR by_mail ORDER BY seq, user_id
+    RETURNING notification.id, notification.user_id, notification.kind, notification.task_id
+),
+mails AS (
+    INSERT INTO email_outbox (notification_id, to_address, subject, body, locale, status, attempts, next_attempt_at,
+                              created_at)
+    SELECT notes.id, recipients.email, '', '', recipients.locale, CAST(:pending AS VARCHAR), 0,
+           CAST(:now AS TIMESTAMP WITHOUT TIME ZONE), CAST(:now AS TIMESTAMP WITHOUT TIME ZONE)
+    FROM notes JOIN recipients ON recipients.user_id = notes.user_id AND recipients.kind = notes.kind
+        AND recipients.task_id = notes.task_id
+    WHERE recipients.by_mail
+)
+SELECT count(*) FROM notes
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _department_notices(tasks: int) -> TextClause:
+    """The statement of :meth:`DepartmentNotices.insert` for ``tasks`` tasks (text cached per
+    number of tasks: a multi-row VALUES construct has no cache key)."""
+    rows = ", ".join(
+        f"(CAST(:seq_{i} AS INTEGER), CAST(:task_id_{i} AS VARCHAR), CAST(:kind_{i} AS VARCHAR), "
+        f"CAST(:department_id_{i} AS INTEGER), CAST(:case_id_{i} AS INTEGER), "
+        f"CAST(:case_number_{i} AS VARCHAR), CAST(:params_{i} AS JSONB))" for i in range(tasks))
+    params_type, instant = Notification.__table__.c.params.type, UTCDateTime()
+    return text(_DEPARTMENT_NOTICES.format(tasks=rows)).bindparams(
+        *(bindparam(f"params_{i}", type_=params_type) for i in range(tasks)),
+        bindparam("now", type_=instant),
+    )
 
 
 def _reached_before(workflow: Any, tasks: Sequence[HumanTask]) -> list[HumanTask]:
@@ -480,8 +603,9 @@ def notification_hook(app: Any) -> Hook:
 
     The rows are part of the operation's transaction. Working out who gets what only reads:
     whatever goes wrong there is logged and the operation goes on without notifications (no
-    savepoint needed); the rows are then inserted in bulk. Nothing is rendered here: the outbox
-    sender renders the e-mails.
+    savepoint needed); the rows are then inserted in bulk (on PostgreSQL, department tasks'
+    recipients are read by that INSERT: :class:`DepartmentNotices`). Nothing is rendered here:
+    the outbox sender renders the e-mails.
     """
 
     def hook(session: Session, instance: Any, workflow: Any, ctx: RunContext) -> None:

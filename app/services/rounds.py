@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, TaskState
@@ -56,18 +56,24 @@ def earlier_rounds(session: Session, task: HumanTask) -> list[HumanTask]:
     return [row for row in rows if _about(row) == _about(task)]
 
 
+#: the completed tasks of some instances' steps, built once with expanding lists (an ORM
+#: statement: its autoflush puts the operation's just-completed tasks in what it reads)
+_COMPLETED_OF_STEPS = select(
+    HumanTask.id, HumanTask.instance_id, HumanTask.element_id, HumanTask.department_id, HumanTask.context,
+).where(
+    HumanTask.instance_id.in_(bindparam("instance_ids", expanding=True)),
+    HumanTask.element_id.in_(bindparam("element_ids", expanding=True)),
+    HumanTask.state == TaskState.COMPLETED,
+)
+
+
 def earlier_rounds_of(session: Session, tasks: Sequence[HumanTask]) -> set[str]:
     """The ids of those of ``tasks`` (of one operation) that have an earlier round
     (:func:`earlier_rounds` is not empty), in one query."""
     if not tasks:
         return set()
-    rows = session.execute(select(
-        HumanTask.id, HumanTask.instance_id, HumanTask.element_id, HumanTask.department_id, HumanTask.context,
-    ).where(
-        HumanTask.instance_id.in_(sorted({t.instance_id for t in tasks})),
-        HumanTask.element_id.in_(sorted({t.element_id for t in tasks})),
-        HumanTask.state == TaskState.COMPLETED,
-    )).all()
+    rows = session.execute(_COMPLETED_OF_STEPS, {"instance_ids": sorted({t.instance_id for t in tasks}),
+                                                 "element_ids": sorted({t.element_id for t in tasks})}).all()
     found = set()
     for task in tasks:
         for row in rows:

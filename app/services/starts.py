@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import clock
 from app.data.models import FormDefinition, HumanTask, ProcessDefinition, ProcessInstance, User
+from app.data.transaction_memo import transaction_key
 from app.engine.context import Actor
 from app.engine.definitions.lookup import (
     ManualStart,
@@ -89,16 +90,24 @@ def _start_form(session: Session, definition: ProcessDefinition, key: str | None
     return row.content
 
 
+#: ``Session.info`` key: the plans :func:`plan` found in this transaction, by process key (an
+#: entry point authorizes before it reads its input, then starts: one look-up, not two)
+PLANS_KEY = transaction_key("starts.plans")
+
+
 def plan(session: Session, key: str) -> StartPlan | None:
     """How the live version of process ``key`` is started by hand; None when it is not (NotFound
-    when it is not deployed)."""
+    when it is not deployed). Remembered for the transaction."""
+    plans: dict[str, StartPlan | None] = session.info.setdefault(PLANS_KEY, {})
+    if key in plans:
+        return plans[key]
     definition = latest_definition(session, key) if len(key) <= 100 else None
     if definition is None:
         raise NotFound(N_("The process is not deployed."))
     rule = manual_start(load_spec(session, definition).spec)
-    if rule is None:
-        return None
-    return StartPlan(definition, rule, _start_form(session, definition, rule.form_key))
+    found = StartPlan(definition, rule, _start_form(session, definition, rule.form_key)) if rule is not None else None
+    plans[key] = found
+    return found
 
 
 def plan_for(session: Session, user: User, key: str) -> StartPlan | None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app.clock import clock
-from app.data.models import HumanTask, ProcessInstance
+from app.data.models import HumanTask, ProcessInstance, User
 from tests.conftest import csrf_token
 from tests.process_http.payloads import analysis, intake, verify_ok
 
@@ -157,3 +157,31 @@ def test_the_head_of_quality_starts_the_previous_week_from_the_assessments_page(
     response = admin.post("/assessments/start", data={"csrf_token": csrf_token(admin, "/assessments/"),
                                                       "week": "2026-W10"})
     assert response.status_code == 302 and len(assessments(flow)) == 2
+
+
+def test_a_start_looks_its_process_up_once_per_transaction(flow):
+    """An entry point authorizes before it reads its input, then starts: the plan found first is
+    the one started (one look-up of the live version), and a new transaction looks again."""
+    from sqlalchemy import event
+
+    from app.services import starts
+
+    engine = flow.database.engine
+    looked: list[str] = []
+
+    def count(_conn, _cursor, statement, *_rest):
+        if "FROM process_definition" in statement:
+            looked.append(statement)
+
+    with flow.database.transaction() as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            first = starts.authorize(session, admin, "weekly_assessment")
+            assert starts.plan(session, "weekly_assessment") is first
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(looked) == 1
+    with flow.database.transaction() as session:
+        again = starts.plan(session, "weekly_assessment")
+        assert again is not None and again is not first and again.definition.id == first.definition.id

@@ -244,3 +244,117 @@ def test_opt_out_settings_page_and_mark_read(app, client):
     assert client.post(f"/notifications/{note_id}/read", data={"csrf_token": token}).status_code == 302
     with app.extensions["database"].session() as session:
         assert notifications.unread_count(session, user_id(session, "marketing")) == 0
+
+
+def test_task_recipients_are_the_active_members_with_their_opt_outs(app):
+    """The department members come as plain rows (id, e-mail, language) read with their opt-outs
+    of the asked kinds: each member once per department even with several opt-outs, inactive
+    users left out, an opted-out member still a recipient (plan() drops the channel), other
+    kinds' opt-outs not taken; an assignee comes as the session's user."""
+    from app.data.models import Department, Membership
+
+    with app.extensions["database"].transaction() as session:
+        quality = session.scalars(select(Department).where(Department.code == "quality")).one()
+        marketing = session.scalars(select(Department).where(Department.code == "marketing")).one()
+        head = session.get(User, user_id(session, "quality_head"))
+        head.locale = "en"
+        session.add(Membership(user_id=head.id, department_id=marketing.id, is_head=False))
+        session.get(User, user_id(session, "marketing_head")).active = False
+        notifications.set_opt_outs(session, head.id, {("new_task", "email"), ("new_task", "in_app"),
+                                                      ("rework", "email"), ("overdue", "email")})
+        tasks = [HumanTask(id="t-quality", department_id=quality.id), HumanTask(id="t-marketing",
+                                                                                 department_id=marketing.id),
+                 HumanTask(id="t-assigned", department_id=quality.id, assignee_id=user_id(session, "marketing")),
+                 HumanTask(id="t-nowhere")]
+        known = notifications.OptOuts(notifications.TASK_KINDS)
+        found = notifications.tasks_recipients(session, tasks, known)
+        ids = {name: user_id(session, name) for name in ("quality", "quality_head", "marketing")}
+        assert found["t-quality"] == [(ids["quality"], "quality@example.com", "zh"),
+                                      (ids["quality_head"], "quality_head@example.com", "en")]
+        assert found["t-marketing"] == [(ids["marketing"], "marketing@example.com", "zh"),
+                                        (ids["quality_head"], "quality_head@example.com", "en")]
+        assert found["t-assigned"] == [session.get(User, ids["marketing"])]
+        assert found["t-nowhere"] == []
+        assert known.users == {ids["quality"], ids["quality_head"], ids["marketing"]}
+        assert known.found == {(ids["quality_head"], "new_task", "email"), (ids["quality_head"], "new_task", "in_app"),
+                               (ids["quality_head"], "rework", "email")}
+        assert notifications.task_recipients(session, tasks[0]) == found["t-quality"]
+        batch = notifications.plan(session, [(found["t-quality"], NotificationKind.NEW_TASK, tasks[0], None)], known)
+        assert [(row["user_id"], row["in_app"]) for row in batch.rows] == [(ids["quality"], True)]
+        assert list(batch.mail_to) == [(ids["quality"], NotificationKind.NEW_TASK, "t-quality")]
+        session.rollback()
+
+
+def test_department_notices_in_one_statement_are_those_plan_makes(app):
+    """PostgreSQL works out a department task's recipients in the statement that inserts the
+    notifications (DepartmentNotices): the same rows, in the same order, and the same outbox rows
+    as plan() + Batch.insert — opt-outs of one channel or both, an inactive member, a member
+    without an address, a language other than zh/en, a member of two departments, a department
+    without anyone."""
+    import pytest
+
+    from app.data.models import Department, Membership
+    from tests.conftest import BACKEND
+
+    if BACKEND != "postgres":
+        pytest.skip("the one-statement notifications are PostgreSQL's")
+    database = app.extensions["database"]
+    with database.transaction() as session:
+        quality, marketing, management = (
+            session.scalars(select(Department).where(Department.code == code)).one()
+            for code in ("quality", "marketing", "management"))
+        head = session.get(User, user_id(session, "quality_head"))
+        head.locale = "fr"
+        session.add(Membership(user_id=head.id, department_id=marketing.id, is_head=False))
+        session.get(User, user_id(session, "marketing_head")).active = False
+        session.get(User, user_id(session, "marketing")).email = ""
+        notifications.set_opt_outs(session, head.id, {("new_task", "in_app"), ("rework", "email"),
+                                                      ("rework", "in_app")})
+        notifications.set_opt_outs(session, user_id(session, "quality"), {("rework", "in_app")})
+        for member in session.scalars(select(Membership).where(Membership.department_id == management.id)):
+            session.delete(member)
+    instance_id, _task_id = start_simple(app)
+    clock.set(MONDAY_0900)
+
+    def made(one_statement: bool) -> tuple[list[tuple], list[tuple]]:
+        with database.session() as session:
+            tasks = [HumanTask(id=f"t-{i}", instance_id=instance_id, process_key="simple", element_id="enter",
+                               title=f"任务 {i}", state=TaskState.OPEN, department_id=dept.id, case_number=f"FB-{i}",
+                               created_at=MONDAY_0900) for i, dept in enumerate((quality, marketing, management))]
+            session.add_all(tasks)
+            session.flush()
+            kinds = [NotificationKind.NEW_TASK, NotificationKind.REWORK, NotificationKind.NEW_TASK]
+            if one_statement:
+                found = notifications.DepartmentNotices(now=MONDAY_0900, notes=[
+                    (task, kind, notifications.task_params(session, task, {"n": i}))
+                    for i, (task, kind) in enumerate(zip(tasks, kinds, strict=True))])
+            else:
+                known = notifications.OptOuts(notifications.TASK_KINDS)
+                recipients = notifications.tasks_recipients(session, tasks, known)
+                found = notifications.plan(session, [(recipients[task.id], kind, task, {"n": i})
+                                                     for i, (task, kind) in enumerate(zip(tasks, kinds, strict=True))],
+                                           known)
+            count = found.insert(session)
+            notes = session.execute(select(
+                Notification.id, Notification.user_id, Notification.kind, Notification.task_id,
+                Notification.case_number, Notification.params, Notification.in_app, Notification.created_at,
+            ).order_by(Notification.id)).all()
+            mails = session.execute(select(EmailOutbox.notification_id, EmailOutbox.to_address, EmailOutbox.locale,
+                                           EmailOutbox.status, EmailOutbox.subject, EmailOutbox.body,
+                                           EmailOutbox.attempts, EmailOutbox.next_attempt_at)
+                                    .order_by(EmailOutbox.notification_id)).all()
+            session.rollback()
+            assert count == len(notes)
+            first = notes[0].id
+            return ([(n.id - first, *n[1:]) for n in notes], [(m.notification_id - first, *m[1:]) for m in mails])
+
+    with database.session() as session:
+        session.execute(EmailOutbox.__table__.delete())
+        session.execute(Notification.__table__.delete())
+        session.commit()
+    assert made(True) == made(False)
+    notes, mails = made(True)
+    # quality's (in-app and e-mail), their head's (e-mail only, in Chinese), marketing's (no address: in-app)
+    assert [(n[2], n[3], n[6]) for n in notes] == [("new_task", "t-0", True), ("new_task", "t-0", False),
+                                                   ("rework", "t-1", True)]
+    assert [(m[1], m[2]) for m in mails] == [("quality@example.com", "zh"), ("quality_head@example.com", "zh")]
