@@ -24,7 +24,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import Integer, String, bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
@@ -82,6 +82,10 @@ def _forget_loaded(session: Session, _previous: Any) -> None:
 _INSTANCE_ID = bindparam("instance_id", type_=Integer)
 #: the human tasks read with the lock: the one being completed and the instance's open ones
 _WANTED = (HumanTask.id == bindparam("task_id", type_=String)) | (HumanTask.state == TaskState.OPEN)
+#: the instance's definition comes with it (the relationship is joined), but not its BPMN source: a
+#: definition is immutable, its parsed spec is cached, and the source is the widest value of all
+#: (tens of kB on production diagrams, TOASTed), read and decoded again on every lock otherwise
+_DEFINITION = joinedload(ProcessInstance.definition).defer(ProcessDefinition.bpmn_xml)
 #: SQLite: a no-op write takes the database write lock
 _touch = (update(ProcessInstance).where(ProcessInstance.id == _INSTANCE_ID)
           .values(lock_version=ProcessInstance.lock_version))
@@ -89,16 +93,17 @@ _TOUCH = _touch.execution_options(synchronize_session=False)
 _TOUCH_RETURNING = _touch.returning(ProcessInstance).execution_options(populate_existing=True)
 _WITH_TASKS = (select(ProcessInstance, HumanTask)
                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & _WANTED)
-               .where(ProcessInstance.id == _INSTANCE_ID).execution_options(populate_existing=True))
+               .where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
+               .execution_options(populate_existing=True))
 #: PostgreSQL: the row lock, alone or with the tasks and the version the statement's snapshot saw
-_LOCK = (select(ProcessInstance).where(ProcessInstance.id == _INSTANCE_ID)
+_LOCK = (select(ProcessInstance).where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
          .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
 _seen = aliased(ProcessInstance)
 _LOCK_WITH_TASKS = (
     select(ProcessInstance, HumanTask,
            select(_seen.lock_version).where(_seen.id == _INSTANCE_ID).scalar_subquery().label("seen_version"))
     .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & _WANTED)
-    .where(ProcessInstance.id == _INSTANCE_ID)
+    .where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
     .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
 )
 #: the tasks again, when a save committed while the lock was awaited
