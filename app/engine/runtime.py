@@ -106,6 +106,9 @@ _LOCK_WITH_TASKS = (
     .where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
     .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
 )
+#: the instance's open human tasks, read fresh
+_OPEN_TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, HumanTask.state == TaskState.OPEN)
+               .execution_options(populate_existing=True))
 #: the tasks again, when a save committed while the lock was awaited
 _TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, _WANTED)
           .execution_options(populate_existing=True))
@@ -499,10 +502,7 @@ class WorkflowRuntime:
         instance = self.lock(session, instance_id)
         if instance.status != InstanceStatus.RUNNING:
             return []
-        open_rows = list(session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
-            .execution_options(populate_existing=True)
-        ))
+        open_rows = list(session.scalars(_OPEN_TASKS, {"instance_id": instance.id}))
         workflow = self.load(session, instance)
         moves = recompute(workflow, open_rows)
         if not moves:
@@ -580,13 +580,14 @@ class WorkflowRuntime:
 def due_timers(session: Session, until: datetime, limit: int = 100) -> list[tuple[int, datetime]]:
     """``(id, next_due_at)`` of the running instances whose next timer is due by ``until``,
     earliest first (one statement on the ``status, next_due_at`` index)."""
-    rows = session.execute(
-        select(ProcessInstance.id, ProcessInstance.next_due_at)
-        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_due_at <= until)
-        .order_by(ProcessInstance.next_due_at)
-        .limit(limit)
-    )
+    rows = session.execute(_DUE_TIMERS, {"until": until, "limit": limit})
     return [(row.id, row.next_due_at) for row in rows]
+
+
+_DUE_TIMERS = (select(ProcessInstance.id, ProcessInstance.next_due_at)
+               .where(ProcessInstance.status == InstanceStatus.RUNNING,
+                      ProcessInstance.next_due_at <= bindparam("until"))
+               .order_by(ProcessInstance.next_due_at).limit(bindparam("limit", type_=Integer)))
 
 
 def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:
