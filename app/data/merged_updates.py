@@ -173,11 +173,13 @@ def _write(session: Session, rows: list[tuple[Any, Any, _Model, dict[str, Any]]]
                 f"UPDATE statement on table '{model.table.name}' expected to update 1 row(s); {count} were matched.")
         for key, value in found.items():
             set_committed_value(obj, key, value)
-    # A row with nothing left to write (no other attribute, no relationship changed) is marked
-    # clean as the flush marks the rows it wrote, and remembered as changed in the transaction (a
-    # savepoint's rollback expires it): the unit of work then has no work for it at all — with no
-    # other row to write, the flush ends here instead of going through its whole machinery.
-    written = [state for _obj, state, _model, _found in rows if not state.committed_state]
+    # A row with nothing left to write is marked clean as the flush marks the rows it wrote, and
+    # remembered as changed in the transaction (a savepoint's rollback expires it): the unit of
+    # work then has no work for it at all — with no other row to write, the flush ends here
+    # instead of going through its whole machinery. Left: only columns set to the value they had
+    # (which the unit of work would not write either); a changed relationship stays its business.
+    written = [state for _obj, state, model, _found in rows
+               if all(key in model.columns for key in state.committed_state)]
     if written:
         InstanceState._commit_all_states(((state, state.dict) for state in written), session.identity_map)
         session._register_altered(written)
