@@ -6,9 +6,10 @@ search document — each of which the unit of work sends as a statement of its o
 flush (:func:`_merge_before_flush`), the changed column values of the dirty rows of the models
 registered here are written by one statement: each row's ``UPDATE … RETURNING`` is a
 data-modifying CTE, and the statement returns how many rows each one changed. The rows' values
-are then marked as stored (as the flush marks them), so the unit of work finds nothing left to
-write for them and goes on with the rest (inserts, deletes, other tables) as before, in the same
-transaction.
+are then marked as stored (as the flush marks them): a row with nothing else changed is marked
+clean, so the unit of work does not handle it at all (a flush with no other row to write ends
+there), and one with more (a relationship) goes on to it with only that left; the rest (inserts,
+deletes, other tables) is written as before, in the same transaction.
 
 What the unit of work would have done is kept: the values it would have sent (an ``onupdate``
 column such as ``updated_at`` included); the version counter of a versioned model (the row is
@@ -30,8 +31,9 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, event, func, inspect, literal_column, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.state import InstanceState
 
 #: at most this many rows in one statement (an operation's few rows; a flush of many rows of one
 #: table — a cancellation closing all tasks — is left to the unit of work's batched UPDATE)
@@ -126,13 +128,14 @@ def _merge_before_flush(session: Session, _context: Any, _instances: Any) -> Non
     candidates = [obj for obj in session.dirty if type(obj) in _MODELS]
     if not 2 <= len(candidates) <= MAX_ROWS:
         return
-    new_tables = {table for obj in session.new for table in inspect(obj).mapper.tables}
+    added = session.new
+    new_tables: set[Any] = {table for obj in added for table in instance_state(obj).mapper.tables} if added else set()
     deleted = session.deleted
     rows: list[tuple[Any, Any, _Model, dict[str, Any]]] = []
     for obj in candidates:
         if obj in deleted:
             continue
-        state = inspect(obj)
+        state = instance_state(obj)
         model = _MODELS[type(obj)]
         found = _changes(state, model, new_tables)
         if found is None:
@@ -147,6 +150,11 @@ def _merge_before_flush(session: Session, _context: Any, _instances: Any) -> Non
             rows.append((obj, state, model, found))
     if len(rows) < 2:
         return
+    _write(session, rows)
+
+
+def _write(session: Session, rows: list[tuple[Any, Any, _Model, dict[str, Any]]]) -> None:
+    """Send the rows' UPDATEs as one statement and mark what they wrote as stored."""
     rows.sort(key=lambda row: (type(row[0]).__name__, str(row[1].identity)))
     params: dict[str, Any] = {}
     shape = []
@@ -165,6 +173,16 @@ def _merge_before_flush(session: Session, _context: Any, _instances: Any) -> Non
                 f"UPDATE statement on table '{model.table.name}' expected to update 1 row(s); {count} were matched.")
         for key, value in found.items():
             set_committed_value(obj, key, value)
+    # A row with nothing left to write is marked clean as the flush marks the rows it wrote, and
+    # remembered as changed in the transaction (a savepoint's rollback expires it): the unit of
+    # work then has no work for it at all — with no other row to write, the flush ends here
+    # instead of going through its whole machinery. Left: only columns set to the value they had
+    # (which the unit of work would not write either); a changed relationship stays its business.
+    written = [state for _obj, state, model, _found in rows
+               if all(key in model.columns for key in state.committed_state)]
+    if written:
+        InstanceState._commit_all_states(((state, state.dict) for state in written), session.identity_map)
+        session._register_altered(written)
 
 
 event.listen(Session, "before_flush", _merge_before_flush)

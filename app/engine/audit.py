@@ -18,7 +18,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.clock import clock
 from app.data.models import AuditEvent, ProcessInstance
@@ -93,7 +93,11 @@ def _definition_id(session: Session, instance: ProcessInstance | None, task: Hum
     if task is None or getattr(task, "instance_id", None) is None:
         return None
     with session.no_autoflush:
-        return session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == task.instance_id))
+        return session.scalar(_DEFINITION_ID, {"instance_id": task.instance_id})
+
+
+#: the process version an instance runs (built once)
+_DEFINITION_ID = select(ProcessInstance.definition_id).where(ProcessInstance.id == bindparam("instance_id"))
 
 
 def _stored(value: Any) -> Any:

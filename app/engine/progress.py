@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEv
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, ProcessInstance, TaskState, User
@@ -76,18 +76,20 @@ def refresh_conditions(workflow: BpmnWorkflow) -> bool:
     return fired
 
 
+#: an instance's open human tasks; which of some users are active (built once)
+_OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                     HumanTask.state == TaskState.OPEN)
+_ACTIVE_USERS = select(User.id).where(User.id.in_(bindparam("ids", expanding=True)), User.active.is_(True))
+
+
 def _actionable(session: Session, instance: ProcessInstance,
                 rows: list[HumanTask] | None = None) -> tuple[list[HumanTask], list[HumanTask]]:
     """The instance's open human tasks: those someone can act on (a known department's members,
     present or future, or an active assignee), and those nobody can."""
     if rows is None:
-        rows = list(session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
-        ))
+        rows = list(session.scalars(_OPEN_ROWS, {"instance_id": instance.id}))
     assignees = {r.assignee_id for r in rows if r.department_id is None and r.assignee_id is not None}
-    active = set(session.scalars(
-        select(User.id).where(User.id.in_(assignees), User.active.is_(True))
-    )) if assignees else set()
+    active = set(session.scalars(_ACTIVE_USERS, {"ids": sorted(assignees)})) if assignees else set()
     able = [r for r in rows if r.department_id is not None or r.assignee_id in active]
     return able, [r for r in rows if r not in able]
 
@@ -95,8 +97,9 @@ def _actionable(session: Session, instance: ProcessInstance,
 def stall_reason(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow,
                  open_rows: list[HumanTask] | None = None) -> str | None:
     """Why a running, unfinished instance can make no progress, or None when it can
-    (``open_rows``: the instance's open human tasks, when the caller has them)."""
-    if workflow.is_completed() or instance.next_due_at is not None:
+    (``open_rows``: the instance's open human tasks, when the caller has them). The caller has
+    found the workflow not completed (the save's status): walking its tasks again is not needed."""
+    if instance.next_due_at is not None:
         return None
     able, unable = _actionable(session, instance, open_rows)
     if able:

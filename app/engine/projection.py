@@ -157,7 +157,10 @@ class _Lookups:
     def user_id(self, username: str | None) -> int | None:
         if not username:
             return None
-        return self.session.scalars(select(User.id).where(User.username == str(username))).first()
+        return self.session.scalars(_USER_ID, {"username": str(username)}).first()
+
+
+_USER_ID = select(User.id).where(User.username == bindparam("username"))
 
 
 def _evaluate(workflow: BpmnWorkflow, task: Any, value: str, external: dict[str, Any] | None = None) -> Any:
@@ -200,6 +203,15 @@ def pinned_now(instant: datetime) -> Callable[[], str]:
     """A ``now()`` for diagram expressions that always answers ``instant`` (ISO, UTC)."""
     text = instant.astimezone(UTC).isoformat()
     return lambda: text
+
+
+#: the projection's reads of an instance's rows (built once): those of some tasks, and the open ones
+#: with those of some tasks (an empty list matches nothing)
+_ROWS_OF_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                         HumanTask.id.in_(bindparam("ids", expanding=True)))
+_OPEN_OR_READY_ROWS = select(HumanTask).where(
+    HumanTask.instance_id == bindparam("instance_id"),
+    or_(HumanTask.state == TaskState.OPEN, HumanTask.id.in_(bindparam("ids", expanding=True))))
 
 
 class TaskProjector:
@@ -254,13 +266,9 @@ class TaskProjector:
             maybe = [task_id for task_id, task in ready.items() if task_id not in ctx.prefetched
                      and ctx.states_before.get(task.id, 0) & _REACHED]
             if maybe:
-                rows += session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                                HumanTask.id.in_(sorted(maybe))))
+                rows += session.scalars(_ROWS_OF_TASKS, {"instance_id": instance.id, "ids": sorted(maybe)})
             return rows
-        wanted = HumanTask.state == TaskState.OPEN
-        if ready:
-            wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
-        return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted)))
+        return list(session.scalars(_OPEN_OR_READY_ROWS, {"instance_id": instance.id, "ids": sorted(ready)}))
 
     def _fill(self, row: HumanTask, instance: ProcessInstance, workflow: BpmnWorkflow,
               task: Any, case: Case | None, lookups: _Lookups, now: datetime) -> None:

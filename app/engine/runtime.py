@@ -22,9 +22,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import Integer, String, bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
@@ -80,6 +80,43 @@ def _forget_loaded(session: Session, _previous: Any) -> None:
     session.info.pop(LOADED_KEY, None)
 
 
+# The statements of WorkflowRuntime._lock, built once (building them, the alias above all, was
+# most of the lock's Python cost); parameters ``instance_id`` and ``task_id``.
+_INSTANCE_ID = bindparam("instance_id", type_=Integer)
+#: the human tasks read with the lock: the one being completed and the instance's open ones
+_WANTED = (HumanTask.id == bindparam("task_id", type_=String)) | (HumanTask.state == TaskState.OPEN)
+#: the instance's definition comes with it (the relationship is joined), but not its BPMN source: a
+#: definition is immutable, its parsed spec is cached, and the source is the widest value of all
+#: (tens of kB on production diagrams, TOASTed), read and decoded again on every lock otherwise
+_DEFINITION = joinedload(ProcessInstance.definition).defer(ProcessDefinition.bpmn_xml)
+#: SQLite: a no-op write takes the database write lock
+_touch = (update(ProcessInstance).where(ProcessInstance.id == _INSTANCE_ID)
+          .values(lock_version=ProcessInstance.lock_version))
+_TOUCH = _touch.execution_options(synchronize_session=False)
+_TOUCH_RETURNING = _touch.returning(ProcessInstance).execution_options(populate_existing=True)
+_WITH_TASKS = (select(ProcessInstance, HumanTask)
+               .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & _WANTED)
+               .where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
+               .execution_options(populate_existing=True))
+#: PostgreSQL: the row lock, alone or with the tasks and the version the statement's snapshot saw
+_LOCK = (select(ProcessInstance).where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
+         .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
+_seen = aliased(ProcessInstance)
+_LOCK_WITH_TASKS = (
+    select(ProcessInstance, HumanTask,
+           select(_seen.lock_version).where(_seen.id == _INSTANCE_ID).scalar_subquery().label("seen_version"))
+    .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & _WANTED)
+    .where(ProcessInstance.id == _INSTANCE_ID).options(_DEFINITION)
+    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+)
+#: the instance's open human tasks, read fresh
+_OPEN_TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, HumanTask.state == TaskState.OPEN)
+               .execution_options(populate_existing=True))
+#: the tasks again, when a save committed while the lock was awaited
+_TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, _WANTED)
+          .execution_options(populate_existing=True))
+
+
 #: How often conditional events are re-evaluated after the steps of one operation (a condition
 #: that keeps firing in a loop must not run for ever).
 MAX_CONDITION_ROUNDS = 20
@@ -125,36 +162,23 @@ class WorkflowRuntime:
         """Lock the instance row and read it fresh — with ``task_id``: and, read after the lock is
         held, that human task (if it is the instance's) and the instance's open human tasks, which
         the projection then starts from instead of reading them again."""
-        fresh = {"populate_existing": True}
-        wanted = (HumanTask.id == task_id) | (HumanTask.state == TaskState.OPEN)
+        params = {"instance_id": instance_id, "task_id": task_id}
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a no-op write takes the database write lock now,
             # so a competing writer waits (busy timeout) instead of failing later; every
             # read after it sees the last commit, so the tasks come with the instance.
-            stmt = (
-                update(ProcessInstance)
-                .where(ProcessInstance.id == instance_id)
-                .values(lock_version=ProcessInstance.lock_version)
-            )
             if task_id is None:  # one statement: the write that locks returns the row
-                found = session.scalars(stmt.returning(ProcessInstance).execution_options(**fresh)).first()
+                found = session.scalars(_TOUCH_RETURNING, params).first()
                 if found is None:
                     raise NotFound(f"process instance {instance_id} not found")
                 return found, []
-            session.execute(stmt.execution_options(synchronize_session=False))
-            rows = session.execute(
-                select(ProcessInstance, HumanTask)
-                .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & wanted)
-                .where(ProcessInstance.id == instance_id).execution_options(**fresh)
-            ).all()
+            session.execute(_TOUCH, params)
+            rows = session.execute(_WITH_TASKS, params).all()
             if not rows:
                 raise NotFound(f"process instance {instance_id} not found")
             return rows[0][0], [row[1] for row in rows if row[1] is not None]
         if task_id is None:
-            instance = session.scalars(
-                select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                .with_for_update(of=ProcessInstance).execution_options(**fresh)
-            ).first()
+            instance = session.scalars(_LOCK, params).first()
             if instance is None:
                 raise NotFound(f"process instance {instance_id} not found")
             return instance, []
@@ -162,14 +186,7 @@ class WorkflowRuntime:
         # statement's snapshot saw it: after waiting for the lock, READ COMMITTED re-reads only
         # the locked row, so the joined tasks are current only if no save of the instance (each
         # bumps lock_version, and the tasks change only in saves) committed in between.
-        seen = aliased(ProcessInstance)
-        seen_version = select(seen.lock_version).where(seen.id == instance_id).scalar_subquery()
-        joined = session.execute(
-            select(ProcessInstance, HumanTask, seen_version.label("seen_version"))
-            .outerjoin(HumanTask, (HumanTask.instance_id == ProcessInstance.id) & wanted)
-            .where(ProcessInstance.id == instance_id)
-            .with_for_update(of=ProcessInstance).execution_options(**fresh)
-        ).all()
+        joined = session.execute(_LOCK_WITH_TASKS, params).all()
         if not joined:
             raise NotFound(f"process instance {instance_id} not found")
         instance = joined[0][0]
@@ -178,10 +195,7 @@ class WorkflowRuntime:
             return instance, tasks
         for stale in tasks:  # read before the save we waited for: not to be trusted later
             session.expire(stale)
-        tasks = list(session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance_id, wanted).execution_options(**fresh)
-        ))
-        return instance, tasks
+        return instance, list(session.scalars(_TASKS, params))
 
     @staticmethod
     def open_tasks_after(session: Session, instance_id: int) -> list[HumanTask] | None:
@@ -502,10 +516,7 @@ class WorkflowRuntime:
         instance = self.lock(session, instance_id)
         if instance.status != InstanceStatus.RUNNING:
             return []
-        open_rows = list(session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.OPEN)
-            .execution_options(populate_existing=True)
-        ))
+        open_rows = list(session.scalars(_OPEN_TASKS, {"instance_id": instance.id}))
         workflow = self.load(session, instance)
         moves = recompute(workflow, open_rows)
         if not moves:
@@ -583,13 +594,14 @@ class WorkflowRuntime:
 def due_timers(session: Session, until: datetime, limit: int = 100) -> list[tuple[int, datetime]]:
     """``(id, next_due_at)`` of the running instances whose next timer is due by ``until``,
     earliest first (one statement on the ``status, next_due_at`` index)."""
-    rows = session.execute(
-        select(ProcessInstance.id, ProcessInstance.next_due_at)
-        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_due_at <= until)
-        .order_by(ProcessInstance.next_due_at)
-        .limit(limit)
-    )
+    rows = session.execute(_DUE_TIMERS, {"until": until, "limit": limit})
     return [(row.id, row.next_due_at) for row in rows]
+
+
+_DUE_TIMERS = (select(ProcessInstance.id, ProcessInstance.next_due_at)
+               .where(ProcessInstance.status == InstanceStatus.RUNNING,
+                      ProcessInstance.next_due_at <= bindparam("until"))
+               .order_by(ProcessInstance.next_due_at).limit(bindparam("limit", type_=Integer)))
 
 
 def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:

@@ -97,3 +97,57 @@ def test_a_column_updated_on_every_write_is_written_as_the_unit_of_work_writes_i
         assert _MODELS[ProcessInstance].version == "lock_version" and _MODELS[HumanTask].version is None
     finally:
         clock.reset()
+
+
+def test_rows_fully_written_by_the_merge_leave_nothing_to_the_unit_of_work(
+        session, runtime, actor, deploy_sources, database):
+    started, task = _started(session, runtime, actor, deploy_sources)
+    session.expire_all()
+    instance = session.get(ProcessInstance, started.id)
+    row = session.get(HumanTask, task.id)
+    row.state = TaskState.COMPLETED
+    instance.state = instance.state + " "
+    instance.status = instance.status  # set to the value it had: nothing to write, as for the unit of work
+    flushes: list[int] = []
+    event.listen(session, "after_flush", lambda *_args: flushes.append(1))
+    session.flush()
+    assert not session.dirty and instance.state.endswith(" ") and row.state == TaskState.COMPLETED
+    # PostgreSQL: written by the merged statement, so the unit of work had no work (no after_flush)
+    assert flushes == ([] if database.dialect == "postgresql" else [1])
+    session.commit()
+    with database.session() as other:
+        assert other.get(HumanTask, task.id).state == TaskState.COMPLETED
+        assert other.get(ProcessInstance, started.id).state == instance.state
+
+
+def test_a_savepoint_rolled_back_expires_the_rows_the_merge_wrote(session, runtime, actor, deploy_sources):
+    started, task = _started(session, runtime, actor, deploy_sources)
+    instance = session.get(ProcessInstance, started.id)
+    row = session.get(HumanTask, task.id)
+    version = instance.lock_version
+    savepoint = session.begin_nested()
+    row.state = TaskState.COMPLETED
+    instance.state = instance.state + " "
+    session.flush()
+    savepoint.rollback()
+    # as after the unit of work's own UPDATEs: the rows are read again, as the database has them
+    assert row.state == TaskState.OPEN and instance.lock_version == version
+    assert not instance.state.endswith(" ")
+
+
+def test_a_row_with_a_relationship_changed_stays_with_the_unit_of_work(
+        session, runtime, actor, deploy_sources, database):
+    started, task = _started(session, runtime, actor, deploy_sources)
+    session.expire_all()
+    instance = session.get(ProcessInstance, started.id)
+    row = session.get(HumanTask, task.id)
+    definition = instance.definition
+    row.state = TaskState.COMPLETED
+    instance.state = instance.state + " "
+    instance.definition = definition  # a relationship set: the unit of work's business
+    session.flush()
+    assert not session.dirty
+    session.commit()
+    with database.session() as other:
+        assert other.get(HumanTask, task.id).state == TaskState.COMPLETED
+        assert other.get(ProcessInstance, started.id).state == instance.state

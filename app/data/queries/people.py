@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, event, func, or_, select
+from sqlalchemy import JSON, event, func, inspect, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -64,14 +64,21 @@ def adopt_departments(session: Session, found: Any) -> None:
     if session.info.get(DEPARTMENTS_KEY) is not None or found is None:
         return
     departments: dict[int, Department] = {}
+    held_by_key = session.identity_map
     for dept_id, code, name_zh, name_en, active in found:
-        held = session.identity_map.get(identity_key(Department, dept_id))
+        held = held_by_key.get(identity_key(Department, dept_id))
         if held is None:
-            held = Department(id=dept_id, code=code, name_zh=name_zh, name_en=name_en, active=bool(active))
+            # as a query loads a row: the values put in place (not set through the attributes,
+            # which would record them as changes only for make_transient_to_detached to drop)
+            held = _DEPARTMENT_CLASS.new_instance()
+            held.__dict__.update(id=dept_id, code=code, name_zh=name_zh, name_en=name_en, active=bool(active))
             make_transient_to_detached(held)
             session.add(held)
         departments[dept_id] = held
     session.info[DEPARTMENTS_KEY] = departments
+
+
+_DEPARTMENT_CLASS = inspect(Department).class_manager
 
 
 @event.listens_for(Session, "after_flush")

@@ -10,7 +10,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.data.models import FormDefinition, ProcessDefinition
@@ -29,19 +29,19 @@ def is_user_task(task_spec: Any) -> bool:
     return isinstance(task_spec, UserTask) or getattr(task_spec, "manual", False)
 
 
+#: the latest version of a form or a process by key (built once: every start reads the process's)
+_LATEST_FORM = (select(FormDefinition).where(FormDefinition.key == bindparam("key"))
+                .order_by(FormDefinition.version.desc()).limit(1))
+_LATEST_DEFINITION = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
+                      .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
 def latest_form(session: Session, key: str) -> FormDefinition | None:
-    return session.scalars(
-        select(FormDefinition).where(FormDefinition.key == key).order_by(FormDefinition.version.desc()).limit(1)
-    ).first()
+    return session.scalars(_LATEST_FORM, {"key": key}).first()
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
-    return session.scalars(
-        select(ProcessDefinition)
-        .where(ProcessDefinition.key == key)
-        .order_by(ProcessDefinition.version.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(_LATEST_DEFINITION, {"key": key}).first()
 
 
 def get_definition(session: Session, definition_id: int) -> ProcessDefinition:

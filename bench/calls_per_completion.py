@@ -1,0 +1,91 @@
+"""Python function calls (and CPU) per completion of the reference workload, in-process.
+
+    .venv/bin/python -m bench.calls_per_completion [instances] [repeats]
+
+Run from the tree to measure (the current directory comes first on ``sys.path``; to measure
+another tree, run this file by its path from that tree). A fresh
+PostgreSQL database (dropped at the end), the production configuration, one thread driving the
+app through Flask's test client exactly as ``bench.reference``'s clients do over HTTP (per task
+the instance read and the submit; admin starts, Quality completes). Prints JSON: the thread's CPU
+per completion for each repeat (still inflated by a loaded machine) and cProfile's count of
+Python function calls per completion, which does not depend on the load at all — the steady
+figure to compare two trees by when the machine is shared (the Python work of SQLAlchemy,
+psycopg and the app is what it counts; the database's own CPU is not in it).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.getcwd())
+
+
+def _measure(instances: int, repeats: int) -> dict[str, Any]:
+    from app import create_app
+    from bench import reference
+
+    client = create_app().test_client()
+    headers = {}
+    for user in ("admin", "quality"):
+        token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"}).get_json()["token"]
+        headers[user] = {"Authorization": f"Bearer {token}"}
+
+    def run_instance() -> int:
+        started = client.post(f"/api/v1/process-definitions/{reference.KEY}/start", json={}, headers=headers["admin"])
+        if started.status_code != 201:
+            raise RuntimeError(started.get_data(as_text=True))
+        instance_id, done = started.get_json()["instance_id"], 0
+        while True:
+            found = client.get(f"/api/v1/instances/{instance_id}", headers=headers["admin"]).get_json()
+            if not found.get("open_tasks"):
+                return done
+            task_id = found["open_tasks"][0]["id"]
+            answer = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": reference.DATA},
+                                 headers=headers["quality"])
+            if answer.status_code != 200:
+                raise RuntimeError(answer.get_data(as_text=True))
+            done += 1
+
+    for _ in range(3):  # warm-up: parsed spec, compiled statements, connections
+        run_instance()
+    cpu = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        done = sum(run_instance() for _ in range(instances))
+        cpu.append(round(1000 * (time.thread_time() - start) / done, 3))
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    done = sum(run_instance() for _ in range(instances))
+    profile.disable()
+    stats = pstats.Stats(profile)
+    return {"completions": done, "cpu_ms_per_completion": cpu,
+            "calls_per_completion": round(stats.total_calls / done)}  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    args = [arg for arg in sys.argv[1:] if arg != "--in-app"]
+    instances, repeats = (int(args[0]) if args else 5), (int(args[1]) if len(args) > 1 else 3)
+    if "--in-app" in sys.argv:  # the child: its configuration comes from the environment
+        print(json.dumps(_measure(instances, repeats)))
+        return
+    from bench import reference, servers
+
+    db = servers.Db("postgres")
+    try:
+        reference.deploy_into(db.url)
+        env = {**db.env(), "PYTHONPATH": os.getcwd()}
+        # by path: the script also measures a tree that does not have it (cwd = that tree)
+        subprocess.run([sys.executable, __file__, str(instances), str(repeats), "--in-app"], env=env, check=True)
+    finally:
+        db.drop()
+
+
+if __name__ == "__main__":
+    main()
