@@ -29,9 +29,11 @@ from bench.reference import summary as reference_summary  # noqa: E402
 
 SCALES: dict[str, dict[str, Any]] = {
     "small": {"floor_repeat": 5, "cases_1": 2, "cases_8": 1, "sql_cases": 1, "bulk": (1_000, 10_000),
+              "reference_instances": (4, 6),
               "page_repeat": 20, "timers": 300, "timer_window_s": 30, "rss_requests": 1_000,
               "rss_budget_s": 120, "page_budget_s": 15},
     "full": {"floor_repeat": 20, "cases_1": 10, "cases_8": 4, "sql_cases": 3, "bulk": (10_000, 100_000),
+             "reference_instances": (10, 20),
              "page_repeat": 100, "timers": 10_000, "timer_window_s": 180, "rss_requests": 10_000,
              "rss_budget_s": 900, "page_budget_s": 60},
 }

@@ -714,21 +714,81 @@ def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
     return smtp
 
 
-def _texts_of(session: Session, row: EmailOutbox, config: Mapping[str, Any]) -> tuple[str, str]:
+class _Queued(NamedTuple):
+    """An outbox row to send, with what rendering a staff e-mail's text needs: its notification's
+    kind, parameters and task, and its user's time zone and name (None when gone)."""
+
+    row: EmailOutbox
+    kind: str | None
+    params: Mapping[str, Any] | None
+    task_id: str | None
+    has_notification: bool
+    timezone: str | None
+    name: str | None
+
+
+def _texts_of(queued: _Queued, config: Mapping[str, Any]) -> tuple[str, str]:
     """The subject and body of an outbox row: as queued, or — a staff e-mail queued without its
     text — rendered now from its notification in the row's language."""
+    row = queued.row
     if row.body:
         return row.subject, row.body
-    if row.notification_id is None:  # its notification was deleted before the e-mail went out
+    if not queued.has_notification or queued.kind is None:  # deleted before the e-mail went out
         raise ValueError("an e-mail without text whose notification is gone")
-    note = session.get_one(Notification, row.notification_id)
-    user = session.get(User, note.user_id)
-    timezone = user.timezone if user is not None else None
-    params = note.params or {}
-    subject = render_subject(note.kind, params, row.locale, timezone)[:300]
-    body = render_body(note.kind, params, row.locale, timezone, task_link(note.task_id, config),
-                       user.display_name if user is not None else "")
+    params = queued.params or {}
+    subject = render_subject(queued.kind, params, row.locale, queued.timezone)[:300]
+    body = render_body(queued.kind, params, row.locale, queued.timezone, task_link(queued.task_id, config),
+                       queued.name or "")
     return subject, body
+
+
+#: the due rows of the outbox, oldest first
+_DUE = (
+    select(EmailOutbox.id)
+    .where(EmailOutbox.status == OutboxStatus.PENDING, EmailOutbox.next_attempt_at <= bindparam("now"))
+    .order_by(EmailOutbox.next_attempt_at, EmailOutbox.id)
+    .limit(bindparam("limit"))
+)
+#: lease the due rows found: a row another sender leased (or sent) meanwhile no longer matches
+_LEASE = (
+    update(EmailOutbox)
+    .where(EmailOutbox.id.in_(bindparam("ids", expanding=True)), EmailOutbox.status == OutboxStatus.PENDING,
+           EmailOutbox.next_attempt_at <= bindparam("now"))
+    .values(next_attempt_at=bindparam("lease"))
+    .returning(EmailOutbox.id)
+)
+#: the leased rows with what their texts need, in one statement
+_QUEUED = (
+    select(EmailOutbox, Notification.id, Notification.kind, Notification.params, Notification.task_id,
+           User.timezone, User.display_name)
+    .outerjoin(Notification, Notification.id == EmailOutbox.notification_id)
+    .outerjoin(User, User.id == Notification.user_id)
+    .where(EmailOutbox.id.in_(bindparam("ids", expanding=True)))
+)
+#: what was sent, recorded as soon as the server took it
+_SENT = (
+    update(EmailOutbox)
+    .where(EmailOutbox.id == bindparam("outbox_id"))
+    .values(status=OutboxStatus.SENT, subject=bindparam("subject"), body=bindparam("body"),
+            sent_at=bindparam("sent_at"), attempts=EmailOutbox.attempts + 1, last_error=None)
+)
+
+
+def _lease(database: Database, now: datetime, lease: datetime, limit: int) -> list[int]:
+    """Lease up to ``limit`` due rows (one transaction, two statements); their ids, oldest first."""
+    with database.transaction() as session:
+        due = list(session.scalars(_DUE, {"now": now, "limit": limit}))
+        if not due:
+            return []
+        leased = set(session.scalars(_LEASE, {"ids": due, "now": now, "lease": lease}))
+    return [outbox_id for outbox_id in due if outbox_id in leased]
+
+
+def _queued(database: Database, claimed: Sequence[int]) -> dict[int, _Queued]:
+    with database.session() as session:
+        return {row.id: _Queued(row, kind, params, task_id, notification_id is not None, timezone, name)
+                for row, notification_id, kind, params, task_id, timezone, name
+                in session.execute(_QUEUED, {"ids": list(claimed)})}
 
 
 def _message(row: EmailOutbox, subject: str, body: str, config: Mapping[str, Any]) -> EmailMessage:
@@ -770,26 +830,8 @@ def _record_failure(database: Database, outbox_id: int, error: BaseException, co
 def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50) -> tuple[int, int]:
     """Send due e-mails of the outbox; returns (sent, failed attempts)."""
     now = clock.now()
-    with database.session() as session:
-        candidates = session.scalars(
-            select(EmailOutbox.id)
-            .where(EmailOutbox.status == OutboxStatus.PENDING, EmailOutbox.next_attempt_at <= now)
-            .order_by(EmailOutbox.next_attempt_at, EmailOutbox.id)
-            .limit(limit)
-        ).all()
     lease = now + timedelta(seconds=float(config.get("OUTBOX_LEASE_SECONDS", 300)))
-    claimed: list[int] = []
-    for outbox_id in candidates:
-        with database.transaction() as session:
-            result = session.execute(
-                update(EmailOutbox)
-                .where(EmailOutbox.id == outbox_id, EmailOutbox.status == OutboxStatus.PENDING,
-                       EmailOutbox.next_attempt_at <= now)
-                .values(next_attempt_at=lease)
-                .execution_options(synchronize_session=False)
-            )
-            if rowcount(result) == 1:
-                claimed.append(outbox_id)
+    claimed = _lease(database, now, lease, limit)
     if not claimed:
         return 0, 0
     sent = failed = 0
@@ -800,12 +842,12 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
             _record_failure(database, outbox_id, exc, config)
         return 0, len(claimed)
     try:
+        queued = _queued(database, claimed)
         for outbox_id in claimed:
             try:
-                with database.session() as session:
-                    row = session.get_one(EmailOutbox, outbox_id)
-                    subject, body = _texts_of(session, row, config)
-                    message = _message(row, subject, body, config)
+                item = queued[outbox_id]
+                subject, body = _texts_of(item, config)
+                message = _message(item.row, subject, body, config)
             except Exception as exc:  # noqa: BLE001 - a text that cannot be rendered is a failed attempt
                 log.exception("cannot render e-mail %s", outbox_id)
                 _record_failure(database, outbox_id, exc, config)
@@ -826,13 +868,9 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
                             failed += 1
                         return sent, failed
                 continue
-            with database.transaction() as session:
-                row = session.get_one(EmailOutbox, outbox_id)
-                row.status = OutboxStatus.SENT
-                row.subject, row.body = subject, body  # what was sent
-                row.sent_at = clock.now()
-                row.attempts += 1
-                row.last_error = None
+            with database.transaction() as session:  # at once: a crash now must not send it again
+                session.execute(_SENT, {"outbox_id": outbox_id, "subject": subject, "body": body,
+                                        "sent_at": clock.now()})
             sent += 1
     finally:
         try:
