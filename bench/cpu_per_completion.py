@@ -1,6 +1,6 @@
 """The machine's CPU per completion of the reference workload over HTTP, by process.
 
-    BENCH_WORKERS=2 BENCH_THREADS=4 .venv/bin/python -m bench.cpu_per_completion [clients] [instances each]
+    BENCH_WORKERS=4 BENCH_THREADS=2 .venv/bin/python -m bench.cpu_per_completion [clients] [instances each]
 
 A fresh PostgreSQL database (dropped at the end), gunicorn with the production configuration,
 ``bench.reference``'s clients (8 × 3 instances of 8 tasks by default, signed in and warmed up

@@ -17,8 +17,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+#: gunicorn as README's "Several servers" recommends: two workers per core, two threads each —
+#: measured against 2 × 4 on the reference workload (docs/benchmarks.md, "third round")
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WORKDIR = Path(tempfile.mkdtemp(prefix="bench-"))
 
 
