@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from app.services import calendar_admin
 from tests.conftest import BACKEND
 from tests.web.helpers import user_client
 
@@ -27,7 +28,11 @@ PAGES = (
 
 
 @pytest.mark.parametrize(("username", "path", "sqlite", "postgres"), PAGES)
-def test_signed_in_pages_stay_within_their_statement_budget(app, username, path, sqlite, postgres) -> None:
+def test_signed_in_pages_stay_within_their_statement_budget(app, username, path, sqlite, postgres,
+                                                            monkeypatch) -> None:
+    # the working calendar's version is checked at most once a second per process: on a busy
+    # machine the counted request could come a second after the first and count that check too
+    monkeypatch.setattr(calendar_admin, "CHECK_EVERY_SECONDS", 3600)
     limit = postgres if BACKEND == "postgres" else sqlite
     client = user_client(app, username)
     assert client.get(path).status_code == 200  # first request: per-process caches filled
