@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from app.api import bp
 from app.api.auth import api_locale, api_user, endpoint, int_id, iso, json_body, validation_error
 from app.api.errors import ApiError
-from app.api.tasks import instance_open_tasks, task_items
+from app.api.tasks import instance_open_tasks
 from app.data.models import ProcessDefinition, ProcessInstance
 from app.engine.errors import NotFound
 from app.engine.limits import translate_incident
@@ -130,8 +130,7 @@ def start_instance(key: str):
     instance = result.instance
     locale = api_locale()
     # before the commit: the rows as the start left them, with the departments it read
-    open_tasks = (task_items(result.open_tasks, locale) if result.open_tasks is not None
-                  else instance_open_tasks(instance.id, locale))
+    open_tasks = instance_open_tasks(instance.id, locale, result.open_tasks)
     db.session.commit()
     response = jsonify(instance_id=instance.id, process_key=instance.process_key,
                        version=instance.definition.version, status=instance.status, created=result.created,

@@ -99,8 +99,12 @@ _OPEN_TASKS = (
 )
 
 
-def instance_open_tasks(instance_id: int, locale: str) -> list[dict[str, Any]]:
-    """The API shape of an instance's open tasks, read."""
+def instance_open_tasks(instance_id: int, locale: str, left: list[HumanTask] | None = None) -> list[dict[str, Any]]:
+    """The API shape of an instance's open tasks: ``left``, as the operation of this transaction
+    left them (:meth:`WorkflowRuntime.open_tasks_after`), or else read. Before the commit: the
+    rows and the departments are the transaction's."""
+    if left is not None:
+        return task_items(left, locale)
     return [task_entry(task, locale, department, assignee)
             for task, department, assignee in db.session.execute(_OPEN_TASKS, {"instance_id": instance_id})]
 
@@ -212,7 +216,6 @@ def complete_task(task_id: str):
     # before the commit: with the departments this transaction read; the instance's open tasks as
     # the completion left them, so a client goes on to the next one without reading the instance
     item = task_item(result.task, locale)
-    item["instance_open_tasks"] = (task_items(result.open_tasks, locale) if result.open_tasks is not None
-                          else instance_open_tasks(result.task.instance_id, locale))
+    item["instance_open_tasks"] = instance_open_tasks(result.task.instance_id, locale, result.open_tasks)
     db.session.commit()
     return jsonify(item)
