@@ -716,13 +716,12 @@ def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
 
 class _Queued(NamedTuple):
     """An outbox row to send, with what rendering a staff e-mail's text needs: its notification's
-    kind, parameters and task, and its user's time zone and name (None when gone)."""
+    kind (None when it is gone), parameters and task, and its user's time zone and name."""
 
     row: EmailOutbox
     kind: str | None
     params: Mapping[str, Any] | None
     task_id: str | None
-    has_notification: bool
     timezone: str | None
     name: str | None
 
@@ -733,7 +732,7 @@ def _texts_of(queued: _Queued, config: Mapping[str, Any]) -> tuple[str, str]:
     row = queued.row
     if row.body:
         return row.subject, row.body
-    if not queued.has_notification or queued.kind is None:  # deleted before the e-mail went out
+    if queued.kind is None:  # its notification was deleted before the e-mail went out
         raise ValueError("an e-mail without text whose notification is gone")
     params = queued.params or {}
     subject = render_subject(queued.kind, params, row.locale, queued.timezone)[:300]
@@ -759,7 +758,7 @@ _LEASE = (
 )
 #: the leased rows with what their texts need, in one statement
 _QUEUED = (
-    select(EmailOutbox, Notification.id, Notification.kind, Notification.params, Notification.task_id,
+    select(EmailOutbox, Notification.kind, Notification.params, Notification.task_id,
            User.timezone, User.display_name)
     .outerjoin(Notification, Notification.id == EmailOutbox.notification_id)
     .outerjoin(User, User.id == Notification.user_id)
@@ -786,9 +785,7 @@ def _lease(database: Database, now: datetime, lease: datetime, limit: int) -> li
 
 def _queued(database: Database, claimed: Sequence[int]) -> dict[int, _Queued]:
     with database.session() as session:
-        return {row.id: _Queued(row, kind, params, task_id, notification_id is not None, timezone, name)
-                for row, notification_id, kind, params, task_id, timezone, name
-                in session.execute(_QUEUED, {"ids": list(claimed)})}
+        return {row.id: _Queued(row, *texts) for row, *texts in session.execute(_QUEUED, {"ids": list(claimed)})}
 
 
 def _message(row: EmailOutbox, subject: str, body: str, config: Mapping[str, Any]) -> EmailMessage:
