@@ -76,9 +76,10 @@ def refresh_conditions(workflow: BpmnWorkflow) -> bool:
     return fired
 
 
-#: an instance's open human tasks; which of some users are active (built once)
-_OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
-                                     HumanTask.state == TaskState.OPEN)
+#: an instance's open human tasks (the runtime reads them fresh with it); which of some users are
+#: active (built once)
+OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                    HumanTask.state == TaskState.OPEN)
 _ACTIVE_USERS = select(User.id).where(User.id.in_(bindparam("ids", expanding=True)), User.active.is_(True))
 
 
@@ -87,7 +88,7 @@ def _actionable(session: Session, instance: ProcessInstance,
     """The instance's open human tasks: those someone can act on (a known department's members,
     present or future, or an active assignee), and those nobody can."""
     if rows is None:
-        rows = list(session.scalars(_OPEN_ROWS, {"instance_id": instance.id}))
+        rows = list(session.scalars(OPEN_ROWS, {"instance_id": instance.id}))
     assignees = {r.assignee_id for r in rows if r.department_id is None and r.assignee_id is not None}
     active = set(session.scalars(_ACTIVE_USERS, {"ids": sorted(assignees)})) if assignees else set()
     able = [r for r in rows if r.department_id is not None or r.assignee_id in active]

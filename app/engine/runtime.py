@@ -47,7 +47,7 @@ from app.engine.deadlines import DeadlineMove, DeadlineRecordingEngine, recomput
 from app.engine.definitions.lookup import latest_definition, load_spec, message_start_processes, start_message
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
-from app.engine.progress import refresh_conditions, stall_reason
+from app.engine.progress import OPEN_ROWS, refresh_conditions, stall_reason
 from app.engine.projection import TaskProjector, next_timer_due, task_states
 from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
@@ -110,8 +110,7 @@ _LOCK_WITH_TASKS = (
     .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
 )
 #: the instance's open human tasks, read fresh
-_OPEN_TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, HumanTask.state == TaskState.OPEN)
-               .execution_options(populate_existing=True))
+_OPEN_TASKS = OPEN_ROWS.execution_options(populate_existing=True)
 #: the tasks again, when a save committed while the lock was awaited
 _TASKS = (select(HumanTask).where(HumanTask.instance_id == _INSTANCE_ID, _WANTED)
           .execution_options(populate_existing=True))
