@@ -60,3 +60,39 @@ def test_a_read_that_searches_or_ranks_is_planned_for_its_own_values_every_time(
 def test_which_statements_are_planned_per_run(sql, per_run):
     assert plans_per_run(sql, {}) is per_run
     assert plans_per_run(sql, {"plan_per_run": True}) is True
+
+
+def test_a_result_is_described_only_when_asked_and_as_psycopg_describes_it(database):
+    """SQLAlchemy reads ``cursor.description`` after every statement but, for a statement whose
+    result layout it has cached, only checks that there is one: the columns are built on first
+    use (app/data/pg_cursor.py), the same columns psycopg's own cursor gives, even when the
+    cursor has run another statement in between."""
+    if database.dialect != "postgresql":
+        pytest.skip("a PostgreSQL cursor (TEST_DB=postgres)")
+    import psycopg
+
+    from app.data.pg_cursor import LazyDescription, LazyDescriptionCursor
+
+    sql = "SELECT 1 AS one, 'x'::varchar(12) AS name, now() AS at, NULL::numeric(8, 2) AS amount"
+    with database.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cursor = raw.cursor()
+        assert isinstance(cursor, LazyDescriptionCursor)
+        cursor.execute(sql)
+        described = cursor.description
+        assert isinstance(described, LazyDescription) and len(described) == 4
+        cursor.execute("SELECT 2 AS two")  # the first result's description still describes it
+        plain = psycopg.Cursor(raw)
+        plain.execute(sql)
+        expected = plain.description
+        assert [tuple(c) for c in described] == [tuple(c) for c in expected]
+        assert [c.name for c in described[-2:]] == ["at", "amount"]
+        assert described[1].type_display == expected[1].type_display == "varchar(12)"
+        cursor.execute("SET LOCAL work_mem = '4MB'")
+        assert cursor.description is None and plain.description is not None
+        cursor.execute("SELECT")  # no columns, but a result: described, and empty
+        assert cursor.description is not None and len(cursor.description) == 0
+        # SQLAlchemy on top: a text statement's columns (not cached) come from the description
+        result = conn.execute(text(sql))
+        assert list(result.keys()) == ["one", "name", "at", "amount"]
+        assert result.one()[0] == 1

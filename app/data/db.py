@@ -14,6 +14,8 @@ from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.data.pg_cursor import LazyDescriptionCursor
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -68,7 +70,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     else:
         # PostgreSQL's default plan cache (a statement psycopg prepared after a few runs may get a
         # generic plan), except for reads that search or rank: see _execute.
-        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=auto"})
+        # Its cursors describe a result's columns only when asked (app/data/pg_cursor.py).
+        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=auto",
+                                           "cursor_factory": LazyDescriptionCursor})
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
