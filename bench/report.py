@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.reference import ISSUE_FLOOR_MS
+
 HEADLINE = (
     ("engine_floor_ms_per_task", "engine floor, ms per task (SpiffWorkflow alone, real complaint process)"),
     ("app_completions_per_s_sqlite", "completions/s, SQLite, 8 clients"),
@@ -51,6 +53,9 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              f"{result.get('engine_floor_ms_per_task')} |",
              f"| completions/s, 8 clients | {result.get('reference_completions_per_s_postgres')} | "
              f"{result.get('app_completions_per_s_postgres')} |",
+             f"| completions/s, 8 clients, scaled to the issue's machine (floor {ISSUE_FLOOR_MS} ms; this "
+             f"machine {result.get('reference_machine_speed_vs_issue')}× its speed) | "
+             f"{result.get('reference_completions_per_s_postgres_at_issue_speed')} | |",
              f"| completions/s, 8 clients, reading the instance before each submit | "
              f"{result.get('reference_completions_per_s_postgres_read_each')} | |",
              f"| completions/s, 1 client | {result.get('reference_completions_per_s_postgres_1_client')} | "

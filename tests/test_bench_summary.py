@@ -1,0 +1,31 @@
+"""The benchmark's reference summary: machines of different speeds compared through the floor."""
+
+from __future__ import annotations
+
+from bench.reference import ISSUE_FLOOR_MS, summary
+from bench.report import _reference_lines
+
+
+def _run(per_s: float) -> dict:
+    return {"completions_per_s": per_s, "errors": 0,
+            "latency_ms": {"submit": {"n": 10, "p50": 12.0, "p95": 20.0, "p99": 25.0}}}
+
+
+def test_throughput_is_scaled_to_the_issue_machine_by_the_engine_floor():
+    ref = {"engine_floor": {"ms_per_task": 0.27}, "clients_1": _run(40.0), "clients_8": _run(160.0),
+           "sql_statements_per_completion": 7.0}
+    result = summary(ref)
+    assert result["reference_completions_per_s_postgres"] == 160.0  # the target's figure: as measured
+    assert result["reference_machine_speed_vs_issue"] == round(ISSUE_FLOOR_MS / 0.27, 2) == 2.0
+    assert result["reference_completions_per_s_postgres_at_issue_speed"] == 80.0
+    assert result["reference_ratio_completion_to_floor_postgres"] == round(12.0 / 0.27, 2)
+    lines = "\n".join(_reference_lines(result, {"reference": ref}))
+    assert "scaled to the issue's machine (floor 0.54 ms; this machine 2.0× its speed) | 80.0 |" in lines
+
+
+def test_no_floor_no_scaled_figure():
+    ref = {"engine_floor": {"ms_per_task": 0}, "clients_1": _run(40.0), "clients_8": _run(0.0),
+           "sql_statements_per_completion": 7.0}
+    result = summary(ref)
+    assert result["reference_machine_speed_vs_issue"] is None
+    assert result["reference_completions_per_s_postgres_at_issue_speed"] is None
