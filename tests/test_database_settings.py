@@ -60,6 +60,31 @@ def test_a_read_that_searches_or_ranks_is_planned_for_its_own_values_every_time(
 def test_which_statements_are_planned_per_run(sql, per_run):
     assert plans_per_run(sql, {}) is per_run
     assert plans_per_run(sql, {"plan_per_run": True}) is True
+    assert plans_per_run(sql, {"plan_per_run": False}) is False
+
+
+def test_key_look_ups_that_look_like_rankings_keep_their_plans(database):
+    """The newest version of a key and the completion's task read (its newest-delegation subquery
+    has ORDER BY … LIMIT 1) are key look-ups: marked ``plan_per_run=False``, psycopg prepares
+    them like any other look-up, so PostgreSQL stops planning them on every run."""
+    if database.dialect != "postgresql":
+        pytest.skip("a PostgreSQL setting (TEST_DB=postgres)")
+    from app.engine.definitions.lookup import _LATEST_DEFINITION, _LATEST_FORM
+    from app.services.tasks import _completion_read
+
+    other = Database(database.url)
+    try:
+        with other.session() as session:
+            for _ in range(8):
+                session.execute(_LATEST_DEFINITION, {"key": "complaint"}).all()
+                session.execute(_LATEST_FORM, {"key": "verify"}).all()
+                session.execute(_completion_read("postgresql"), {"task_id": "none"}).all()
+            statements = prepared(session.connection())
+            assert len([s for s in statements if "FROM process_definition" in s and "LIMIT" in s]) == 1
+            assert len([s for s in statements if "FROM form_definition" in s and "LIMIT" in s]) == 1
+            assert len([s for s in statements if "task_delegation" in s and "FROM human_task" in s]) == 1
+    finally:
+        other.dispose()
 
 
 def test_a_result_is_described_only_when_asked_and_as_psycopg_describes_it(database):

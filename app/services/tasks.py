@@ -99,6 +99,9 @@ def _completion_read(dialect: str) -> Select[Any]:
         .outerjoin(TaskDelegation, TaskDelegation.id == newest)
         .outerjoin(FormDefinition, FormDefinition.id == HumanTask.form_id)
         .where(HumanTask.id == task_id)
+        # a key look-up, though its newest-delegation subquery ranks (ORDER BY … LIMIT 1): the
+        # plan may be kept (app/data/db.py, plans_per_run)
+        .execution_options(plan_per_run=False)
     )
 
 

@@ -29,11 +29,13 @@ def is_user_task(task_spec: Any) -> bool:
     return isinstance(task_spec, UserTask) or getattr(task_spec, "manual", False)
 
 
-#: the latest version of a form or a process by key (built once: every start reads the process's)
+#: the latest version of a form or a process by key (built once: every start reads the process's);
+#: key look-ups on the (key, version) index, so their plans may be kept although they rank
+#: (app/data/db.py, plans_per_run)
 _LATEST_FORM = (select(FormDefinition).where(FormDefinition.key == bindparam("key"))
-                .order_by(FormDefinition.version.desc()).limit(1))
+                .order_by(FormDefinition.version.desc()).limit(1).execution_options(plan_per_run=False))
 _LATEST_DEFINITION = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
-                      .order_by(ProcessDefinition.version.desc()).limit(1))
+                      .order_by(ProcessDefinition.version.desc()).limit(1).execution_options(plan_per_run=False))
 
 
 def latest_form(session: Session, key: str) -> FormDefinition | None:
