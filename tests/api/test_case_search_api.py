@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.clock import clock
+from app.clock import clock, local_now
 from tests.api.helpers import VERIFY_OK, assert_error, auth, complete, create_case, the_task
 
 
@@ -33,7 +33,7 @@ def test_api_search_finds_a_case_by_serial_number_and_measures(client):
     # the filters of the case list
     assert listed(client, marketing, stage="eight_d") == []
     assert listed(client, marketing, stage="核实") == [other["number"]]
-    today = clock.now().date().isoformat()
+    today = local_now().date().isoformat()
     assert len(listed(client, marketing, received_from=today, received_until=today)) == 2
     assert listed(client, marketing, overdue="true") == []
     assert set(listed(client, marketing, overdue="false")) == {case["number"], other["number"]}
@@ -47,5 +47,5 @@ def test_api_case_filters_refuse_bad_values(client):
         assert_error(client.get("/api/v1/cases", query_string=params, headers=marketing), 400)
     clock.set(clock.now() + timedelta(days=1))
     marketing = auth(client, "marketing")  # the earlier token has expired by then
-    assert listed(client, marketing, received_from=clock.now().date().isoformat()) == []
+    assert listed(client, marketing, received_from=local_now().date().isoformat()) == []
     clock.reset()

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.clock import clock
+from app.clock import clock, local_now
 from app.data.models import Case, ProcessInstance
 from app.services.setup import deploy_folder
 from tests.browser.conftest import ARTIFACTS
@@ -135,7 +135,7 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
         assert app.extensions["runtime"].fire_timers(session, instance_id)
 
     marketing.open_task(number, "客户回访")
-    page.fill("#visit_on", clock.now().date().isoformat())
+    page.fill("#visit_on", local_now().date().isoformat())
     page.check('input[name=customer_satisfied][value=yes]')
     marketing.submit("8-return-visit")
 
@@ -150,7 +150,7 @@ def test_complaint_from_intake_to_closure(app, live_server, browser):
     form = production.page
     assert form.input_value('[name="actions-0-action"]') == "增加炉温点检"
     assert form.input_value('[name="actions-0-due_date"]') == due_date
-    form.fill('[name="actions-0-executed_on"]', clock.now().date().isoformat())
+    form.fill('[name="actions-0-executed_on"]', local_now().date().isoformat())
     form.fill('[name="actions-0-result"]', "已每班点检炉温")
     production.submit("10-execute")
     quality.open_task(number, "验证措施执行")

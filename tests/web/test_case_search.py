@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, select
 from sqlalchemy import text as sql
 
-from app.clock import clock
+from app.clock import clock, local_now
 from app.data.models import AppSetting, Case, CaseSearch
 from app.services import case_search
 from tests.web.helpers import VERIFY_OK, create_case, form_tokens, open_task, submit_task, text, user_client
@@ -142,7 +142,7 @@ def test_case_list_filters_like_the_inbox(app, database):
 
         production_id = s.scalar(select(Department.id).where(Department.code == "production"))
     assert numbers(quality.get(f"/cases/?department={production_id}")) == [first]
-    today = clock.now().date()
+    today = local_now().date()
     assert len(numbers(quality.get(f"/cases/?from={today}&to={today}"))) == 2
     assert numbers(quality.get(f"/cases/?from={today + timedelta(days=1)}")) == []
     assert numbers(quality.get("/cases/?overdue=1")) == []
