@@ -3,7 +3,7 @@
 psycopg builds ``cursor.description`` (one ``Column`` per result column, each decoding its name
 and looking up its type) on every access. SQLAlchemy reads it after every statement, but for a
 compiled statement whose result layout it has cached it only checks that there is one: about 90
-columns per reference completion were described for nothing, 5 % of a worker's CPU
+columns per reference completion were described for nothing, 9 % of its Python calls
 (docs/benchmarks.md, "CPU per completion, fourth round")."""
 
 from __future__ import annotations
