@@ -92,16 +92,18 @@ _WRITES = ("INSERT INTO ", "UPDATE ", "DELETE FROM ")
 def plans_per_run(statement: str, options: Any) -> bool:
     """Whether PostgreSQL must plan ``statement`` for its own values on every run: a read that
     searches (a pattern, a full-text match), pages or ranks (``ORDER BY`` with ``LIMIT``) — or any
-    statement executed with ``execution_options(plan_per_run=True)``. ``plan_per_run=False`` keeps
-    the plan of a key look-up that only looks like a ranking (the newest row of one key:
-    ``ORDER BY version DESC LIMIT 1``); the completion's task read, planned on every run for its
-    newest-delegation subquery, was its slowest statement (1.2 → 2.7 ms).
+    statement executed with ``execution_options(plan_per_run=True)``.
 
     Such a read's generic plan cannot see the pattern or the LIMIT: a case search went from 15 ms
     to 800 ms once psycopg had prepared it and PostgreSQL switched to that plan. Every other
     statement (key look-ups, the writes of an operation) may be prepared and its plan reused:
     planning the audit seal and the completion's reads each time was a third of PostgreSQL's CPU
-    per completion (docs/benchmarks.md, "CPU per completion, third round")."""
+    per completion (docs/benchmarks.md, "CPU per completion, third round").
+
+    ``plan_per_run=False`` keeps the plan of a key look-up that only looks like a ranking (the
+    newest row of one key: ``ORDER BY version DESC LIMIT 1``): the completion's task read, planned
+    on every run for its newest-delegation subquery, was its slowest statement (2.7 ms, 1.2 ms
+    with its plan kept; docs/benchmarks.md, "fourth round")."""
     chosen = options.get("plan_per_run")
     return bool(chosen) if chosen is not None else _searches_or_ranks(statement)
 
