@@ -184,8 +184,9 @@ def engine_floor(repeat: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- the phase
 
 def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
-    """The reference workload on PostgreSQL: engine floor, 1 and 8 clients, SQL statements per
-    completion (one client, the bench's counting wrapper). Returns the details."""
+    """The reference workload on PostgreSQL: engine floor, 1 and 8 clients, the stack's bound with
+    8 clients, SQL statements per completion (one client, the bench's counting wrapper). Returns
+    the details."""
     from bench import servers
 
     out: dict[str, Any] = {"engine_floor": engine_floor(p.get("floor_repeat", 5) * 4)}
@@ -209,6 +210,13 @@ def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
         finally:
             proc.stop()
             sched.stop()
+        # the same clients on the stack's bound (bench/stack_bound.py), same database and server settings
+        proc, base = servers.gunicorn(db, app="bench.stack_bound:app", BENCH_STACK_BOUND="six-statements")
+        try:
+            out["stack_bound_8"] = run_clients(base, 8, n8)
+            log(f"reference: the stack's bound, 8 clients {out['stack_bound_8']['completions_per_s']} completions/s")
+        finally:
+            proc.stop()
         counts = servers.WORKDIR / "reference-sql-count.txt"
         counts.write_text("")
         proc, base = servers.gunicorn(db, app="bench.sqlcount_wsgi:app", workers=1, threads=1,
@@ -234,9 +242,11 @@ def summary(ref: dict[str, Any]) -> dict[str, Any]:
     ~1.8× from session to session (the floor: 0.30 to 0.54 ms); ``…_at_issue_speed`` scales the
     throughput by the floor to the issue's machine, so that runs on different machines compare.
     It is an estimate (the database's CPU need not scale like the interpreter's); the target is
-    judged on the measured figure."""
+    judged on the measured figure. ``…_share_of_stack_bound`` needs no such estimate: the app's
+    throughput over the bound's (bench/stack_bound.py), both measured in this run on this machine."""
     floor = ref["engine_floor"]["ms_per_task"]
     throughput = ref["clients_8"]["completions_per_s"]
+    bound = (ref.get("stack_bound_8") or {}).get("completions_per_s")
     one = ref["clients_1"]["latency_ms"].get("submit", {})
     eight = ref["clients_8"]["latency_ms"].get("submit", {})
     return {
@@ -245,6 +255,8 @@ def summary(ref: dict[str, Any]) -> dict[str, Any]:
         "reference_machine_speed_vs_issue": round(ISSUE_FLOOR_MS / floor, 2) if floor else None,
         "reference_completions_per_s_postgres_at_issue_speed": (
             round(throughput * floor / ISSUE_FLOOR_MS, 1) if floor and throughput else None),
+        "reference_stack_bound_completions_per_s_postgres": bound,
+        "reference_share_of_stack_bound": round(throughput / bound, 2) if bound and throughput else None,
         "reference_completions_per_s_postgres_1_client": ref["clients_1"]["completions_per_s"],
         "reference_completions_per_s_postgres_read_each": (ref.get("clients_8_read_each") or {}).get(
             "completions_per_s"),

@@ -56,6 +56,11 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              f"| completions/s, 8 clients, scaled to the issue's machine (floor {ISSUE_FLOOR_MS} ms; this "
              f"machine {result.get('reference_machine_speed_vs_issue')}× its speed) | "
              f"{result.get('reference_completions_per_s_postgres_at_issue_speed')} | |",
+             f"| the stack's bound, completions/s, 8 clients (bench/stack_bound.py: bare Flask, SQLAlchemy "
+             f"Core, SpiffWorkflow, six statements, no hooks) | "
+             f"{result.get('reference_stack_bound_completions_per_s_postgres')} | |",
+             f"| the app's share of the stack's bound (same run, same machine) | "
+             f"{result.get('reference_share_of_stack_bound')} | |",
              f"| completions/s, 8 clients, reading the instance before each submit | "
              f"{result.get('reference_completions_per_s_postgres_read_each')} | |",
              f"| completions/s, 1 client | {result.get('reference_completions_per_s_postgres_1_client')} | "
@@ -67,7 +72,8 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              f"| SQL statements per completion | {result.get('reference_sql_statements_per_completion')} | "
              f"{result.get('sql_statements_per_completion')} |",
              "", "| clients | request | n | p50 | p95 | p99 |", "|---|---|---|---|---|---|"]
-    for name, label in (("clients_1", "1"), ("clients_8", "8"), ("clients_8_read_each", "8, reading each")):
+    for name, label in (("clients_1", "1"), ("clients_8", "8"), ("clients_8_read_each", "8, reading each"),
+                        ("stack_bound_8", "8, the stack's bound")):
         run = ref.get(name)
         if run is None:
             continue

@@ -19,7 +19,7 @@ Six statements, a BEGIN and a COMMIT, no ORM. Left out, because the bound is the
 a smaller app's: the notifications and their outbox rows, the case projection, lateness, timers,
 the audit hash chain, form definitions and their versions, four-eyes, delegation, drafts, the
 rate limiter, the language, every request hook. Its tables (``bound_*``) sit beside the app's in
-the same fresh database; users, passwords and tokens are the app's.
+the same fresh database (made by the first worker); users, passwords and tokens are the app's.
 
 ``main`` runs it beside the app, interleaved, each on its own gunicorn (the README's 4 workers ×
 2 threads), with bench/cpu_per_completion.py's clients and CPU accounting; it prints JSON: the
@@ -43,7 +43,7 @@ from uuid import UUID
 from flask import Flask, Response, g, request
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, text
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -157,6 +157,9 @@ class Bound:
     def __init__(self, url: str, one_write: bool = False) -> None:
         self.engine = make_engine(url)
         self.one_write = one_write
+        with self.engine.begin() as conn:  # the tables, made once by whichever worker comes first
+            conn.execute(text("SELECT pg_advisory_xact_lock(16016)"))
+            metadata.create_all(conn)
         _spec()  # parsed, and everything the requests use imported, before the first request
         _script_engine()
 
@@ -281,14 +284,6 @@ def create_bound_app(url: str, one_write: bool = False) -> Flask:
     return app
 
 
-def create_tables(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        metadata.create_all(engine)
-    finally:
-        engine.dispose()
-
-
 # gunicorn's "bench.stack_bound:app" (the database from DATABASE_URL, as the app's own)
 _MODE = os.environ.get("BENCH_STACK_BOUND")
 app = create_bound_app(os.environ["DATABASE_URL"], one_write=_MODE == "one-write") if _MODE else None
@@ -307,7 +302,6 @@ def main() -> int:
             db = servers.Db("postgres")
             try:
                 reference.deploy_into(db.url)
-                create_tables(db.url)
                 if name != "app":
                     mode = "one-write" if name == "bound_one_write" else "six-statements"
                     proc, base = servers.gunicorn(db, app="bench.stack_bound:app", BENCH_STACK_BOUND=mode)

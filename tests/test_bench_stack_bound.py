@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bench import reference
-from bench.stack_bound import create_bound_app, create_tables
+from bench.stack_bound import create_bound_app
 
 pytestmark = [
     pytest.mark.postgres,
@@ -31,7 +31,6 @@ def _token(client, username: str) -> dict[str, str]:
 def test_the_bound_runs_the_reference_workload_and_refuses_what_the_app_refuses(app, database, one_write):
     with database.transaction() as session:
         reference.deploy_reference(session)
-    create_tables(database.url)
     bound = create_bound_app(database.url, one_write=one_write)
     client = bound.test_client()
     admin, quality = _token(client, "admin"), _token(client, "quality")

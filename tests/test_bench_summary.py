@@ -1,4 +1,5 @@
-"""The benchmark's reference summary: machines of different speeds compared through the floor."""
+"""The benchmark's reference summary: machines of different speeds compared through the floor, and
+the app against the stack's bound of the same run."""
 
 from __future__ import annotations
 
@@ -21,6 +22,20 @@ def test_throughput_is_scaled_to_the_issue_machine_by_the_engine_floor():
     assert result["reference_ratio_completion_to_floor_postgres"] == round(12.0 / 0.27, 2)
     lines = "\n".join(_reference_lines(result, {"reference": ref}))
     assert "scaled to the issue's machine (floor 0.54 ms; this machine 2.0× its speed) | 80.0 |" in lines
+    assert result["reference_stack_bound_completions_per_s_postgres"] is None  # a run without the bound
+    assert result["reference_share_of_stack_bound"] is None
+
+
+def test_the_app_is_read_against_the_stack_bound_of_the_same_run():
+    ref = {"engine_floor": {"ms_per_task": 0.5}, "clients_1": _run(40.0), "clients_8": _run(70.0),
+           "stack_bound_8": {**_run(175.0), "clients": 8}, "sql_statements_per_completion": 7.0}
+    result = summary(ref)
+    assert result["reference_stack_bound_completions_per_s_postgres"] == 175.0
+    assert result["reference_share_of_stack_bound"] == 0.4
+    lines = "\n".join(_reference_lines(result, {"reference": ref}))
+    assert "no hooks) | 175.0 |" in lines
+    assert "the app's share of the stack's bound (same run, same machine) | 0.4 |" in lines
+    assert "| 8, the stack's bound | submit | 10 | 12.0 | 20.0 | 25.0 |" in lines
 
 
 def test_no_floor_no_scaled_figure():
