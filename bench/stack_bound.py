@@ -15,16 +15,19 @@ only what a completion cannot do without, in one transaction:
 - the instance's state saved, the task closed, the next one opened, one audit row: four writes;
 - the commit; the answer carries the instance's open tasks, as the app's does.
 
-Six statements, a BEGIN and a COMMIT, no ORM. Left out, because the bound is the stack's and not
+Six statements, a BEGIN and a COMMIT, no ORM (``BENCH_STACK_BOUND=one-write``: the four writes as
+one statement of data-modifying CTEs, three statements in all). Left out, because the bound is the stack's and not
 a smaller app's: the notifications and their outbox rows, the case projection, lateness, timers,
 the audit hash chain, form definitions and their versions, four-eyes, delegation, drafts, the
 rate limiter, the language, every request hook. Its tables (``bound_*``) sit beside the app's in
 the same fresh database (made by the first worker); users, passwords and tokens are the app's.
 
-``main`` runs it beside the app, interleaved, each on its own gunicorn (the README's 4 workers ×
-2 threads), with bench/cpu_per_completion.py's clients and CPU accounting; it prints JSON: the
-completions per second and the CPU per completion of each, per round, and the engine floor of
-the same run (bench/reference.py), to read the machine's speed against the issue's.
+``main`` runs both variants beside the app, interleaved, each on its own gunicorn (the README's 4
+workers × 2 threads), with bench/cpu_per_completion.py's clients and CPU accounting; it prints
+JSON: the completions per second and the CPU per completion of each, per round, and the engine
+floor of the same run (bench/reference.py), to read the machine's speed against the issue's.
+The benchmark's reference phase runs the six-statement variant after the app, on the same
+database (``reference_share_of_stack_bound``). Figures: docs/benchmarks.md, "fifth round".
 """
 
 from __future__ import annotations
@@ -52,9 +55,8 @@ from app.engine import codec  # noqa: E402
 from app.engine.parser import build_specs, parse_sources  # noqa: E402
 from app.engine.runtime import WorkflowRuntime  # noqa: E402
 from app.services.accounts import verify_password  # noqa: E402
-from bench.reference import diagram  # noqa: E402
+from bench.reference import KEY, diagram  # noqa: E402
 
-KEY = "bench_reference"
 metadata = MetaData()
 Table("bound_instance", metadata,
       Column("id", Integer, primary_key=True),
