@@ -143,13 +143,18 @@ def _ready_user_tasks(workflow: Any) -> list[Any]:
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
+def _new_tasks(workflow: Any, known: set[str]) -> list[dict[str, str]]:
+    """The ready user tasks not in ``known`` (ids): id, name and lane of each."""
+    return [{"id": str(task.id), "name": task.task_spec.bpmn_name or task.task_spec.name, "lane": task.task_spec.lane}
+            for task in _ready_user_tasks(workflow) if str(task.id) not in known]
+
+
 def _open(conn: Any, workflow: Any, instance_id: int, now: datetime, known: set[str]) -> list[dict[str, str]]:
-    rows = [{"id": str(task.id), "instance_id": instance_id, "name": task.task_spec.bpmn_name or task.task_spec.name,
-             "lane": task.task_spec.lane, "now": now} for task in _ready_user_tasks(workflow)
-            if str(task.id) not in known]
-    if rows:
-        conn.execute(OPEN_TASK, rows)
-    return [{"id": row["id"], "name": row["name"]} for row in rows]
+    """Insert the rows of the ready user tasks not in ``known``; their ids and names."""
+    new = _new_tasks(workflow, known)
+    if new:
+        conn.execute(OPEN_TASK, [{**task, "instance_id": instance_id, "now": now} for task in new])
+    return [{"id": task["id"], "name": task["name"]} for task in new]
 
 
 class Bound:
@@ -253,14 +258,13 @@ class Bound:
             c.execute(AUDIT, {**values, "actor_id": values["user_id"], "action": "task_completed",
                               "instance_id": values["id"], "detail": values["data"]})
             return opened
-        new = [task for task in _ready_user_tasks(workflow) if str(task.id) not in before]
-        opened = [{"id": str(task.id), "name": task.task_spec.bpmn_name or task.task_spec.name} for task in new]
-        saved = c.execute(WRITE_ALL, {**values, "ids": [row["id"] for row in opened],
-                                      "names": [row["name"] for row in opened],
-                                      "lanes": [task.task_spec.lane for task in new]})
+        new = _new_tasks(workflow, before)
+        saved = c.execute(WRITE_ALL, {**values, "ids": [task["id"] for task in new],
+                                      "names": [task["name"] for task in new],
+                                      "lanes": [task["lane"] for task in new]})
         if saved.first() is None:
             raise Refused(409, "The process was changed by someone else")
-        return opened
+        return [{"id": task["id"], "name": task["name"]} for task in new]
 
 
 def create_bound_app(url: str, one_write: bool = False) -> Flask:
