@@ -22,16 +22,21 @@ import pstats
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.getcwd())
 
 
-def _measure(instances: int, repeats: int) -> dict[str, Any]:
-    from app import create_app
+def reference_driver(client: Any, read_each: bool = True) -> Callable[[], int]:
+    """Sign ``admin`` and ``quality`` in on the app's test ``client``; returns a function that
+    starts one reference instance and completes its tasks as ``bench.reference``'s clients do
+    over HTTP (admin starts, Quality completes), returning how many it completed. ``read_each``:
+    the instance is read before each submit for its next task (``GET /api/v1/instances/<id>``),
+    else the next task comes with the answer. Kept in this file, not in ``bench.reference``: the
+    script also measures trees whose ``bench`` has no such function."""
     from bench import reference
 
-    client = create_app().test_client()
     headers = {}
     for user in ("admin", "quality"):
         token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"}).get_json()["token"]
@@ -41,18 +46,29 @@ def _measure(instances: int, repeats: int) -> dict[str, Any]:
         started = client.post(f"/api/v1/process-definitions/{reference.KEY}/start", json={}, headers=headers["admin"])
         if started.status_code != 201:
             raise RuntimeError(started.get_data(as_text=True))
-        instance_id, done = started.get_json()["instance_id"], 0
+        body = started.get_json()
+        instance_id, todo, done = body["instance_id"], body["open_tasks"], 0
         while True:
-            found = client.get(f"/api/v1/instances/{instance_id}", headers=headers["admin"]).get_json()
-            if not found.get("open_tasks"):
+            if read_each:
+                todo = client.get(f"/api/v1/instances/{instance_id}", headers=headers["admin"]).get_json().get(
+                    "open_tasks")
+            if not todo:
                 return done
-            task_id = found["open_tasks"][0]["id"]
-            answer = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": reference.DATA},
+            answer = client.post(f"/api/v1/tasks/{todo[0]['id']}/complete", json={"data": reference.DATA},
                                  headers=headers["quality"])
             if answer.status_code != 200:
                 raise RuntimeError(answer.get_data(as_text=True))
             done += 1
+            if not read_each:  # the next task comes with the answer
+                todo = answer.get_json()["instance_open_tasks"]
 
+    return run_instance
+
+
+def _measure(instances: int, repeats: int) -> dict[str, Any]:
+    from app import create_app
+
+    run_instance = reference_driver(create_app().test_client())
     for _ in range(3):  # warm-up: parsed spec, compiled statements, connections
         run_instance()
     cpu = []

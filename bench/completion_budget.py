@@ -106,29 +106,12 @@ def _measure(instances: int) -> dict[str, Any]:
     from sqlalchemy import event
 
     from app import create_app
-    from bench import reference
+    from bench.calls_per_completion import reference_driver
 
     budget = Budget()
     budget.install()  # before the app is built: its blueprints import some steps by name
     app = create_app()
-    client = app.test_client()
-    headers = {}
-    for user in ("admin", "quality"):
-        token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"}).get_json()["token"]
-        headers[user] = {"Authorization": f"Bearer {token}"}
-
-    def run_instance() -> int:
-        started = client.post(f"/api/v1/process-definitions/{reference.KEY}/start", json={}, headers=headers["admin"])
-        if started.status_code != 201:
-            raise RuntimeError(started.get_data(as_text=True))
-        todo, done = started.get_json()["open_tasks"], 0
-        while todo:
-            answer = client.post(f"/api/v1/tasks/{todo[0]['id']}/complete", json={"data": reference.DATA},
-                                 headers=headers["quality"])
-            if answer.status_code != 200:
-                raise RuntimeError(answer.get_data(as_text=True))
-            todo, done = answer.get_json()["instance_open_tasks"], done + 1
-        return done
+    run_instance = reference_driver(app.test_client(), read_each=False)
 
     for _ in range(5):  # warm-up: parsed spec, compiled and prepared statements, connections
         run_instance()
