@@ -77,21 +77,27 @@ def measure(base: str, db: servers.Db, workers: list[int], clients: int, each: i
     }
 
 
-def main() -> int:
-    clients = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    each = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+def measured_run(clients: int, each: int, app: str = "wsgi:app", **env: str) -> dict[str, Any]:
+    """:func:`measure` on a fresh PostgreSQL database (dropped afterwards) with the reference
+    workload deployed, served by gunicorn running ``app`` (``env`` added to its environment),
+    after one instance has warmed the workers up."""
     db = servers.Db("postgres")
     try:
         reference.deploy_into(db.url)
-        proc, base = servers.gunicorn(db)
+        proc, base = servers.gunicorn(db, app=app, **env)
         try:
             reference.Client(base).run_instance()  # the workers' imports and parsed spec
-            result = measure(base, db, servers.worker_pids(proc.pid), clients, each)
+            return measure(base, db, servers.worker_pids(proc.pid), clients, each)
         finally:
             proc.stop()
     finally:
         db.drop()
-    print(json.dumps(result, indent=1))
+
+
+def main() -> int:
+    clients = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    each = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    print(json.dumps(measured_run(clients, each), indent=1))
     return 0
 
 

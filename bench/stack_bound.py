@@ -296,30 +296,18 @@ app = create_bound_app(os.environ["DATABASE_URL"], one_write=_MODE == "one-write
 
 
 def main() -> int:
-    from bench import reference, servers
-    from bench.cpu_per_completion import measure
+    from bench import reference
+    from bench.cpu_per_completion import measured_run
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     each = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     floor = reference.engine_floor(20)["ms_per_task"]
-    runs: dict[str, list[dict[str, Any]]] = {"bound": [], "bound_one_write": [], "app": []}
+    modes = {"bound": "six-statements", "bound_one_write": "one-write", "app": None}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in modes}
     for _round in range(rounds):
-        for name in runs:
-            db = servers.Db("postgres")
-            try:
-                reference.deploy_into(db.url)
-                if name != "app":
-                    mode = "one-write" if name == "bound_one_write" else "six-statements"
-                    proc, base = servers.gunicorn(db, app="bench.stack_bound:app", BENCH_STACK_BOUND=mode)
-                else:
-                    proc, base = servers.gunicorn(db)
-                try:
-                    reference.Client(base).run_instance()  # imports, parsed spec, connections
-                    runs[name].append(measure(base, db, servers.worker_pids(proc.pid), 8, each))
-                finally:
-                    proc.stop()
-            finally:
-                db.drop()
+        for name, mode in modes.items():
+            runs[name].append(measured_run(8, each, "bench.stack_bound:app", BENCH_STACK_BOUND=mode) if mode
+                              else measured_run(8, each))
     print(json.dumps({"engine_floor_ms_per_task": floor, **runs}, indent=1))
     return 0
 
