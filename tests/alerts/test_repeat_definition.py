@@ -208,3 +208,24 @@ def test_the_stored_flags_follow_earlier_cases_added_or_corrected_later(world):
         # P3 keeps P2 only before it on PQRS: no longer a repeat
         assert _flagged(s) == _by_definition(s) == (EXPECTED | {"M2"}) - {"P3"}
         assert metrics.repeat_rate(s, MARCH, Labels(s))["repeats"] == len(_repeats(s)) == 5
+
+
+def test_one_statement_serves_every_case(world):
+    """A case's flag refresh is the same statement for every case (its id a parameter, the
+    definition built once per rule set): compiled once, not for each new case."""
+    since, until = at(2026, 3, 1), at(2026, 4, 1)
+    keys, prefixes = [("model", "M-5"), ("serial", "ABCD-1")], ["PQRS"]
+    first = q.sharing_keys(1, since, until, keys, prefixes)
+    second = q.sharing_keys(2, since, until, [("model", "X-1"), ("serial", "ZZZZ-9")], ["ABCD"])
+    assert first._generate_cache_key() == second._generate_cache_key()
+    with world.transaction() as s:
+        rules = alert_rules.rules(s)
+        on = alert_rules.repeat_rules(rules)
+        assert q.repeat_condition(s, on, rules.types) is q.repeat_condition(s, list(on), list(rules.types))
+        fewer = [rule for rule in on if rule.dimension != "batch"]
+        assert q.repeat_condition(s, fewer, rules.types) is not q.repeat_condition(s, on, rules.types)
+        # the flags the shared statement stores for two cases are each their own
+        ids = {c.number: c.id for c in s.scalars(select(Case).where(Case.number.in_(["M3", "M2"])))}
+        for number in ("M3", "M2"):
+            q.refresh_repeats(s, q.sharing_keys(ids[number], since, since, (), ()), on, rules.types)
+        assert _flagged(s) == EXPECTED

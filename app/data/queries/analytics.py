@@ -13,6 +13,7 @@ period's cycle times add up the counts of its sealed months (``cycle_rollup``, w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -32,6 +33,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -520,19 +522,19 @@ class RepeatRule:
     prefix_length: int = 0  # serial_prefix only
 
 
-def _since(session: Session, moment: Any, days: int) -> Any:
+def _since(postgres: bool, moment: Any, days: int) -> Any:
     """``moment`` minus ``days`` days, exactly, in the database (SQLite keeps the stored microseconds)."""
-    if is_postgres(session):
+    if postgres:
         return moment - func.make_interval(0, 0, 0, days)
     return func.datetime(moment, f"-{int(days)} days").op("||")(func.substr(moment, 20))
 
 
-def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> Any:
+def _earlier_count(postgres: bool, rule: RepeatRule, types: tuple[str, ...]) -> Any:
     """How many (up to ``rule.earlier``) earlier cases of ``types`` match the outer ``feedback_case`` on
     the rule's dimension within its window — received within the window before it, or at the same
     instant and opened before it. The definition the early warning uses (``queries.alerts.earlier_matches``)."""
     earlier = aliased(Case)
-    timing = and_(earlier.received_at >= _since(session, Case.received_at, rule.window_days),
+    timing = and_(earlier.received_at >= _since(postgres, Case.received_at, rule.window_days),
                   or_(earlier.received_at < Case.received_at,
                       and_(earlier.received_at == Case.received_at, earlier.id < Case.id)),
                   earlier.feedback_type.in_(list(types)))
@@ -557,10 +559,19 @@ def _earlier_count(session: Session, rule: RepeatRule, types: Sequence[str]) -> 
 def repeat_condition(session: Session, rules: Sequence[RepeatRule], types: Sequence[str]) -> Any:
     """``feedback_case`` (the outer row) is a repeat: of a counted type, with at least ``earlier``
     earlier matching cases on one of the ``rules``' dimensions."""
+    return _repeat_condition(is_postgres(session), tuple(rules), tuple(types))
+
+
+@functools.lru_cache(maxsize=32)
+def _repeat_condition(postgres: bool, rules: tuple[RepeatRule, ...], types: tuple[str, ...]) -> Any:
+    """:func:`repeat_condition`, built once per database kind and rule set: it holds no values of a
+    case, and building its aliases and correlated subqueries was half the CPU of opening a case
+    (docs/benchmarks.md, "Opening a case"). A finished construct is only read when a statement
+    is compiled, so the threads of a process share it."""
     if not rules:
         return Case.id.is_(None)  # nothing is switched on: no case is a repeat
     return and_(Case.feedback_type.in_(list(types)),
-                or_(*(_earlier_count(session, rule, types) >= rule.earlier for rule in rules)))
+                or_(*(_earlier_count(postgres, rule, types) >= rule.earlier for rule in rules)))
 
 
 def _earlier_by_window(rule: RepeatRule, types: Sequence[str]) -> Select:
@@ -623,7 +634,8 @@ def sharing_keys(case_id: int, since: datetime, until: datetime, keys: Collectio
                             func.substr(CaseMatchKey.value, 1, len(prefix)) == prefix))
     later = select(CaseMatchKey.case_id).where(CaseMatchKey.received_at >= since, CaseMatchKey.received_at <= until,
                                                or_(*matches) if matches else false())
-    ids = union(select(literal_column(str(int(case_id))).label("case_id")), later).subquery()
+    # the case's id as a parameter, not in the text: one compiled statement for every case
+    ids = union(select(literal(int(case_id), Integer).label("case_id")), later).subquery()
     return select(ids.c.case_id)
 
 
