@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.clock import clock
@@ -34,6 +34,7 @@ from app.data.models import (
 )
 from app.data.models.notifications import NotificationKind
 from app.data.queries import alerts as queries
+from app.data.queries import analytics as analytics_queries
 from app.engine import audit
 from app.engine.context import Actor
 from app.engine.errors import NotFound
@@ -87,14 +88,16 @@ def project_intake(session: Session, case: Case) -> None:
 # ---------------------------------------------------------------------------- matching
 
 
-def case_keys(session: Session, case: Case, rules: Rules) -> list[tuple[str, str]]:
-    """(dimension, key) pairs of ``case`` under the enabled rules."""
+def case_keys(session: Session, case: Case, rules: Rules, serials: list[str] | None = None) -> list[tuple[str, str]]:
+    """(dimension, key) pairs of ``case`` under the enabled rules (``serials``: the case's, if
+    already read)."""
     keys: list[tuple[str, str]] = []
     if case.product_model and rules.model.threshold:
         keys.append((AlertDimension.MODEL, case.product_model))
     if case.batch_no and rules.batch.threshold:
         keys.append((AlertDimension.BATCH, case.batch_no))
-    serials = queries.case_serials(session, case.id)
+    if serials is None:
+        serials = queries.case_serials(session, case.id)
     if rules.serial.threshold:
         keys += [(AlertDimension.SERIAL, serial) for serial in serials]
     length = rules.prefix_length
@@ -104,11 +107,17 @@ def case_keys(session: Session, case: Case, rules: Rules) -> list[tuple[str, str
     return keys
 
 
-def _lock(session: Session, dimension: str, key: str) -> None:
-    """Serialize evaluations of one (dimension, key), so concurrent cases make one cluster: an
-    advisory transaction lock on PostgreSQL (SQLite writes one transaction at a time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"alert:{dimension}:{key}"})
+#: the order in which every transaction takes the early warning's key locks (two transactions
+#: taking two keys in opposite orders could deadlock)
+LOCK_ORDER = (AlertDimension.MODEL, AlertDimension.BATCH, AlertDimension.SERIAL, AlertDimension.SERIAL_PREFIX)
+
+
+def lock_keys(session: Session, pairs: Iterable[tuple[str, str]]) -> None:
+    """Serialize the work on each (dimension, key), so concurrent cases make one cluster and see
+    each other's flags: advisory transaction locks on PostgreSQL, all in one statement, in
+    :data:`LOCK_ORDER` and then by key (SQLite writes one transaction at a time)."""
+    ordered = sorted(set(pairs), key=lambda pair: (LOCK_ORDER.index(pair[0]), pair[1]))
+    analytics_queries.lock_keys(session, [f"alert:{dimension}:{key}" for dimension, key in ordered])
 
 
 def still_matches(case: Case, serials: list[str], cluster: RepeatCluster, types: tuple[str, ...]) -> bool:
@@ -125,16 +134,19 @@ def still_matches(case: Case, serials: list[str], cluster: RepeatCluster, types:
     return any(len(s) > len(cluster.key) and s.startswith(cluster.key) for s in serials)
 
 
-def _leave_stale(session: Session, case: Case, rules: Rules, actor: Actor) -> None:
+def _leave_stale(session: Session, case: Case, serials: list[str], rules: Rules,
+                 actor: Actor) -> set[tuple[str, str]]:
     """Take ``case`` out of the clusters it no longer matches (reclassified to a type that does not
-    count, or its model, batch or serial numbers corrected)."""
-    clusters = queries.clusters_of_case(session, case.id)
-    if not clusters:
-        return
-    serials = queries.case_serials(session, case.id)
-    for cluster in clusters:
-        if not still_matches(case, serials, cluster, rules.types):
+    count, or its model, batch or serial numbers corrected); the (dimension, key) of the clusters
+    it stays in. (Only this case's own evaluation adds it to a cluster, and it runs in the
+    transaction that opens or changes the case: what is read here holds until it ends.)"""
+    stays = set()
+    for cluster in queries.clusters_of_case(session, case.id):
+        if still_matches(case, serials, cluster, rules.types):
+            stays.add((cluster.dimension, cluster.key))
+        else:
             _leave(session, cluster, case, actor)
+    return stays
 
 
 def _leave(session: Session, cluster: RepeatCluster, case: Case, actor: Actor) -> None:
@@ -168,34 +180,38 @@ def evaluate(session: Session, case: Case, actor: Actor) -> list[RepeatCluster]:
     form clusters. Returns the clusters formed now (each alerted). Calling it again for the same
     case changes nothing."""
     rules = alert_rules.rules(session)
-    _leave_stale(session, case, rules, actor)
+    serials = queries.case_serials(session, case.id)
+    stays = _leave_stale(session, case, serials, rules, actor)
     if case.feedback_type not in rules.types:
         return []
+    # every key's lock in one statement, then every key's active cluster in one read (a key at a
+    # time was five statements per key)
+    todo = [pair for pair in case_keys(session, case, rules, serials) if pair not in stays]
+    lock_keys(session, todo)
+    since = {dimension: case.received_at - timedelta(days=rules.rule(dimension).window_days) for dimension, _k in todo}
+    active = queries.active_clusters(session, todo, since)
     formed = []
-    for dimension, key in case_keys(session, case, rules):
-        rule = rules.rule(dimension)
-        _lock(session, dimension, key)
-        if queries.in_cluster(session, dimension, key, case.id):
-            continue
-        since = case.received_at - timedelta(days=rule.window_days)
-        cluster = queries.active_cluster(session, dimension, key, since)
+    for dimension, key in todo:
+        cluster = active.get((dimension, key))
         if cluster is not None:
             _join(session, cluster, case, actor)
             continue
-        earlier = queries.earlier_matches(session, dimension, key, case, since, rules.types)
+        rule = rules.rule(dimension)
+        earlier = queries.earlier_matches(session, dimension, key, case, since[dimension], rules.types)
         if len(earlier) + 1 >= rule.threshold:
             formed.append(_form(session, dimension, key, rule, [*earlier, case], actor))
+    session.flush()  # the joins' rows, written together
     return formed
 
 
 def _add(session: Session, cluster: RepeatCluster, cases: Iterable[Case]) -> None:
+    """The cases join ``cluster`` (written with the operation's next flush)."""
     now = clock.now()
     for case in cases:
         session.add(RepeatClusterCase(cluster_id=cluster.id, case_id=case.id, joined_at=now))
         cluster.case_count = (cluster.case_count or 0) + 1
         if case.received_at >= cluster.last_at:
             cluster.last_at, cluster.last_case_id = case.received_at, case.id
-    session.flush()
 
 
 def _form(session: Session, dimension: str, key: str, rule: alert_rules.Rule, cases: list[Case],

@@ -4,11 +4,11 @@ their cases. Every query reads indexed columns (``feedback_case.product_model``/
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension, Case, CaseSerial, HumanTask, RepeatCluster, RepeatClusterCase
@@ -47,22 +47,22 @@ def earlier_matches(session: Session, dimension: str, key: str, case: Case, sinc
     return session.scalars(stmt.limit(limit) if limit else stmt).all()
 
 
-def active_cluster(session: Session, dimension: str, key: str, since: datetime) -> RepeatCluster | None:
-    """The cluster of ``dimension``/``key`` whose latest case arrived at or after ``since``."""
-    return session.scalars(
+def active_clusters(session: Session, pairs: Sequence[tuple[str, str]],
+                    since: Mapping[str, datetime]) -> dict[tuple[str, str], RepeatCluster]:
+    """For each (dimension, key) of ``pairs``: its cluster whose latest case arrived at or after
+    ``since[dimension]`` (the latest such), in one read."""
+    if not pairs:
+        return {}
+    found: dict[tuple[str, str], RepeatCluster] = {}
+    for cluster in session.scalars(
         select(RepeatCluster)
-        .where(RepeatCluster.dimension == dimension, RepeatCluster.key == key, RepeatCluster.last_at >= since)
-        .order_by(RepeatCluster.last_at.desc(), RepeatCluster.id.desc()).limit(1)
-    ).first()
-
-
-def in_cluster(session: Session, dimension: str, key: str, case_id: int) -> bool:
-    return session.scalar(
-        select(RepeatClusterCase.cluster_id)
-        .join(RepeatCluster, RepeatCluster.id == RepeatClusterCase.cluster_id)
-        .where(RepeatClusterCase.case_id == case_id, RepeatCluster.dimension == dimension,
-               RepeatCluster.key == key).limit(1)
-    ) is not None
+        .where(tuple_(RepeatCluster.dimension, RepeatCluster.key).in_(list(pairs)),
+               RepeatCluster.last_at >= min(since[dimension] for dimension, _key in pairs))
+        .order_by(RepeatCluster.last_at.desc(), RepeatCluster.id.desc())
+    ):
+        if cluster.last_at >= since[cluster.dimension]:
+            found.setdefault((cluster.dimension, cluster.key), cluster)
+    return found
 
 
 def clusters_query(status: str | None = None, dimension: str | None = None) -> Select:

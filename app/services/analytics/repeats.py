@@ -23,10 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension, Case
 from app.data.queries import analytics as q
-from app.services import alert_rules
-
-#: the early warning's dimensions in the order it takes their locks (``alerts.case_keys``)
-_LOCK_ORDER = (AlertDimension.MODEL, AlertDimension.BATCH, AlertDimension.SERIAL, AlertDimension.SERIAL_PREFIX)
+from app.services import alert_rules, alerts
 
 
 def refresh_case(session: Session, case: Case, keys: Collection[tuple[str, str]], since: datetime) -> None:
@@ -43,9 +40,7 @@ def refresh_case(session: Session, case: Case, keys: Collection[tuple[str, str]]
     serials = sorted({value for kind, value in keys if kind == "serial"})
     length = rules.prefix_length if AlertDimension.SERIAL_PREFIX in enabled else 0
     prefixes = sorted({s[:length] for s in serials if len(s) > length}) if length else []
-    locks = [(dimension, value) for dimension, value in matched] + [(AlertDimension.SERIAL_PREFIX, p) for p in prefixes]
-    locks.sort(key=lambda pair: (_LOCK_ORDER.index(pair[0]), pair[1]))
-    q.lock_keys(session, [f"alert:{dimension}:{value}" for dimension, value in locks])
+    alerts.lock_keys(session, [*matched, *((AlertDimension.SERIAL_PREFIX, p) for p in prefixes)])
     until = since + timedelta(days=max(rule.window_days for rule in on))
     q.refresh_repeats(session, q.sharing_keys(case.id, since, until, matched, prefixes), on, rules.types)
 
