@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.data.models import AlertDimension
 from app.data.queries.analytics import RULES_LOCK, RepeatRule, lock_keys, refresh_repeats
+from app.data.transaction_memo import transaction_key
 from app.engine.context import Actor
 from app.i18n import N_
 from app.services import settings
@@ -124,8 +125,28 @@ def repeat_rules(r: Rules) -> list[RepeatRule]:
     return out
 
 
+#: ``Session.info`` key: the rules read under their shared lock in this transaction
+#: (:func:`locked_rules`): no change of the rules can commit before the transaction ends
+LOCKED_KEY = transaction_key("alert_rules.locked")
+
+
 def rules(session: Session) -> Rules:
-    """The rules in force (the defaults while none are stored, or if the stored ones are unreadable)."""
+    """The rules in force (the defaults while none are stored, or if the stored ones are unreadable);
+    those this transaction read under the rules' lock, if it did."""
+    held: Rules | None = session.info.get(LOCKED_KEY)
+    return held if held is not None else _stored(session)
+
+
+def locked_rules(session: Session) -> Rules:
+    """The rules in force, with their lock held shared until the transaction ends (a change of the
+    rules waits for it, and this transaction for a change being made): what the repeat flags are
+    worked out by. Remembered for the transaction."""
+    lock_keys(session, [RULES_LOCK], shared=True)
+    found = session.info[LOCKED_KEY] = _stored(session)
+    return found
+
+
+def _stored(session: Session) -> Rules:
     row = settings.setting_row(session, KEY)
     if row is None or not isinstance(row.value, Mapping):
         return DEFAULT
@@ -142,10 +163,11 @@ def set_rules(session: Session, data: Mapping[str, Any], actor: Actor) -> Rules:
     lock_keys(session, [RULES_LOCK])  # cases flagged meanwhile wait, then use the new rules
     old = rules(session)
     settings.change(session, KEY, new.as_json(), actor, default=DEFAULT.as_json())
+    session.info.pop(LOCKED_KEY, None)  # read again from the row just written
     if new != old:
         refresh_repeats(session, None, repeat_rules(new), new.types)
     return new
 
 
-__all__ = ["DEFAULT", "FEEDBACK_TYPES", "KEY", "Rule", "Rules", "earlier_needed", "parse", "repeat_rules", "rules",
-           "set_rules"]
+__all__ = ["DEFAULT", "FEEDBACK_TYPES", "KEY", "Rule", "Rules", "earlier_needed", "locked_rules", "parse",
+           "repeat_rules", "rules", "set_rules"]

@@ -200,8 +200,7 @@ def evaluate(session: Session, case: Case, actor: Actor) -> list[RepeatCluster]:
         earlier = queries.earlier_matches(session, dimension, key, case, since[dimension], rules.types)
         if len(earlier) + 1 >= rule.threshold:
             formed.append(_form(session, dimension, key, rule, [*earlier, case], actor))
-    session.flush()  # the joins' rows, written together
-    return formed
+    return formed  # the joins' rows go with the operation's next flush, together
 
 
 def _add(session: Session, cluster: RepeatCluster, cases: Iterable[Case]) -> None:

@@ -29,8 +29,7 @@ from app.services import alert_rules, alerts
 def refresh_case(session: Session, case: Case, keys: Collection[tuple[str, str]], since: datetime) -> None:
     """Work out again the flags of ``case`` and of the later cases its ``keys`` (old and new
     ``case_match_key`` pairs) may concern, from ``since`` (its earliest receipt) on."""
-    q.lock_keys(session, [q.RULES_LOCK], shared=True)  # rules being changed: after they are, by them
-    rules = alert_rules.rules(session)
+    rules = alert_rules.locked_rules(session)  # rules being changed: after they are, by them
     on = alert_rules.repeat_rules(rules)
     if not on:
         q.refresh_repeats(session, q.sharing_keys(case.id, since, since, (), ()), on, rules.types)
