@@ -75,6 +75,7 @@ def build_app(config: Any = None) -> Flask:
 
     from app.engine.calendar import days_late_helper
     from app.services.analytics.projection import analytics_hook
+    from app.services.approvals import facts_hook as approval_facts_hook
     from app.services.assessment_math import DIAGRAM_HELPERS as ASSESSMENT_HELPERS
     from app.services.case_search import search_hook
     from app.services.customer_mail import customer_mail_hook
@@ -85,7 +86,7 @@ def build_app(config: Any = None) -> Flask:
     limits.configure(app.config["MAX_MULTI_INSTANCE"], app.config["SCRIPT_CPU_BUDGET_SECONDS"])
     app.extensions["runtime"] = WorkflowRuntime(
         hooks=[case_projection_hook, analytics_hook, search_hook, customer_mail_hook(app), lateness_hook(ladder),
-               notification_hook(app)],
+               notification_hook(app), approval_facts_hook],
         script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
         # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names; the
         # weekly assessment computes its money with the Decimal arithmetic of assessment_math

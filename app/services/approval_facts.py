@@ -1,11 +1,17 @@
 """What the approver decides on, per approval kind, read from the task's data (read-only):
-one function per kind, so a new kind adds a function and a row in ``FACTS``."""
+one function per kind, so a new kind adds a function and a row in ``FACTS`` and ``FIELDS``.
+
+The screen lists items without loading their workflows: when an item opens, the task data its
+kind's facts read (``FIELDS``) is kept with its ``human_task`` row (:func:`kept_data`), and the
+facts are built from that. An open task's data does not change until it is completed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from app.engine.codec import jsonable
 
 Facts = dict[str, Any]
 
@@ -91,6 +97,27 @@ FACTS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], Facts]] = {
     "sign_quality": lambda data, request: sign_off(data, request, after_quality=False),
     "sign_gm": lambda data, request: sign_off(data, request, after_quality=True),
 }
+
+
+_SIGN_OFF = ("assessment_totals", "week_start", "week_end", "assessment_items", "unmatched_logistics",
+             "quality_sign_off", "rejections")
+#: the task data each kind's facts are built from (the keys its function in FACTS reads)
+FIELDS: dict[str, tuple[str, ...]] = {
+    "shipment": ("request_type", "request_items", "request_reason", "return_arrangement", "freight_cost"),
+    "eight_d": ("dept", "eight_d_round", "measure_late_days", "eight_d_overdue", "d4_occurrence_cause",
+                "d4_escape_cause", "d5_corrective", "eight_d_attachments"),
+    "execution": ("dept", "execution_round", "execution_due_at", "execution_reports", "execution_overdue",
+                  "actions", "execution_attachments"),
+    "closure": ("eight_d_results", "freight_cost", "close_rounds"),
+    "sign_quality": _SIGN_OFF,
+    "sign_gm": _SIGN_OFF,
+}
+
+
+def kept_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a task's ``data`` the facts of ``kind`` are built from, as plain JSON (dates as
+    ISO text, decimals as text: the facts and the screen read them alike)."""
+    return {name: jsonable(data[name]) for name in FIELDS.get(kind, ()) if name in data}
 
 
 def facts_for(kind: str, data: dict[str, Any], request: dict[str, Any] | None) -> Facts:

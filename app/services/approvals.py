@@ -19,26 +19,29 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import AuditEvent, HumanTask, TaskState, User
-from app.data.queries.tasks import approval_department_ids, open_approval_rule_rows, open_approval_tasks
+from app.data.queries.tasks import approval_department_ids, open_approval_rows, open_approval_rule_rows, tasks_by_id
 from app.engine import audit
 from app.engine.errors import TaskNotOpen
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
 from app.i18n import N_
 from app.services import policy
-from app.services.approval_facts import facts_for
+from app.services.approval_facts import facts_for, kept_data
 from app.services.errors import InvalidInput, NotAnApproval, ReasonRequired
-from app.services.four_eyes import submitter_ids
+from app.services.four_eyes import read_submitters, submitter_ids
 from app.services.tasks import actor_for
 
 log = logging.getLogger(__name__)
 
 APPROVE, REJECT = "approve", "reject"
+#: ``human_task.context`` key: the task data an approval item's facts are built from (facts_hook)
+FACTS_DATA = "facts_data"
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,12 @@ class ApprovalItem:
     blocked: str | None  # why the user may not decide (shown on the row)
 
 
-def _visible_items(session: Session, user: User, standing: policy.StandIn) -> list[tuple[HumanTask, ApprovalKind]]:
-    """Open approval tasks ``user`` may see, with their kinds, by due time (no workflow loads)."""
-    found = []
-    for task in open_approval_tasks(session):
-        task_kind = kind_of(session, task)
-        if task_kind is not None and policy.may_see_approval(user, task, standing):
-            found.append((task, task_kind))
-    return found
+def _visible_rows(session: Session, user: User, standing: policy.StandIn) -> list[tuple[Any, ApprovalKind]]:
+    """Open approval tasks ``user`` may see, with their kinds, by due time: plain rows of the
+    columns the rule reads (no workflow loads, no entities for items not shown)."""
+    sees = policy.approval_viewer(user, standing)
+    return [(row, task_kind) for row in open_approval_rows(session)
+            if (task_kind := KINDS.get(row.approval or "")) is not None and sees(row)]
 
 
 def _latest_verify(session: Session, instance_ids: Collection[int], value: Any,
@@ -128,10 +129,9 @@ def _latest_verify(session: Session, instance_ids: Collection[int], value: Any,
     return found
 
 
-def _requests_of(session: Session, tasks: Collection[HumanTask]) -> dict[int, dict[str, Any]]:
-    """The latest verify submission per instance of ``tasks``."""
-    return _latest_verify(session, {task.instance_id for task in tasks}, AuditEvent.data_after,
-                          lambda data: isinstance(data, dict))
+def _requests_of(session: Session, instance_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """The latest verify submission per instance of ``instance_ids``."""
+    return _latest_verify(session, instance_ids, AuditEvent.data_after, lambda data: isinstance(data, dict))
 
 
 def _request_types_of(session: Session, instance_ids: Collection[int]) -> dict[int, str | None]:
@@ -149,41 +149,63 @@ def _asks_nothing_in(request: dict[str, Any] | None) -> bool:
     return _asks_nothing(request.get("request_type") if request is not None else None)
 
 
-def visible_kinds(session: Session, user: User) -> list[ApprovalKind]:
-    """The kinds of the open items ``user`` may see (for the filter)."""
-    keys = {kind.key for _task, kind in _visible_items(session, user, policy.stand_in(user))}
-    return [kind for key, kind in KINDS.items() if key in keys]
+@dataclass
+class Screen:
+    """The approvals screen: the items shown, and the kinds of every item the user may see."""
+
+    items: list[ApprovalItem]
+    kinds: list[ApprovalKind]
 
 
-def pending(session: Session, runtime: WorkflowRuntime, user: User, kind: str | None = None,
-            limit: int = 50) -> list[ApprovalItem]:
-    """The open approval items ``user`` may see (deciders, plus overseers read-only)."""
-    items: list[ApprovalItem] = []
+def screen(session: Session, runtime: WorkflowRuntime, user: User, kind: str | None = None,
+           limit: int = 50) -> Screen:
+    """The open approval items ``user`` may see (deciders, plus overseers read-only), of ``kind``
+    if given, at most ``limit``; and the kinds of all they may see (for the filter)."""
     standing = policy.stand_in(user)
-    visible = [(task, task_kind) for task, task_kind in _visible_items(session, user, standing)
-               if not kind or task_kind.key == kind]
-    requests = _requests_of(session, [task for task, task_kind in visible
-                                      if task_kind.key == "shipment" or task_kind.needs_request])
-    for task, task_kind in visible:
+    visible = _visible_rows(session, user, standing)
+    kinds = {task_kind.key for _row, task_kind in visible}
+    chosen = [(row, task_kind) for row, task_kind in visible if not kind or task_kind.key == kind]
+    requests = _requests_of(session, {row.instance_id for row, task_kind in chosen
+                                      if task_kind.key == "shipment" or task_kind.needs_request})
+    shown = [(row, task_kind) for row, task_kind in chosen
+             if not (task_kind.needs_request and _asks_nothing_in(requests.get(row.instance_id)))][:limit]
+    tasks = tasks_by_id(session, [row.id for row, _kind in shown])
+    read_submitters(session, tasks)
+    items = []
+    for task in tasks:
+        task_kind = KINDS[task.approval or ""]
         request = requests.get(task.instance_id) if task_kind.key == "shipment" else None
-        if task_kind.needs_request and _asks_nothing_in(requests.get(task.instance_id)):
-            continue
-        try:
-            data = runtime.task_data(session, task.id)
-        except AppError:
-            log.exception("cannot read the data of approval task %s", task.id)
-            data = {}
         submitters = submitter_ids(session, task)
         blocked = None
         if not policy.passes_four_eyes(user, submitters):
             blocked = N_("You submitted this item; someone else must decide.")
         elif not policy.may_decide(user, task, submitters, standing):
             blocked = N_("You may view this item but not decide on it.")
-        items.append(ApprovalItem(task, task_kind, facts_for(task_kind.key, data, request), submitters,
-                                  blocked is None, blocked))
-        if len(items) >= limit:
-            break
-    return items
+        items.append(ApprovalItem(task, task_kind, facts_for(task_kind.key, _data(session, runtime, task), request),
+                                  submitters, blocked is None, blocked))
+    return Screen(items, [found for key, found in KINDS.items() if key in kinds])
+
+
+def _data(session: Session, runtime: WorkflowRuntime, task: HumanTask) -> dict[str, Any]:
+    """The task data an item's facts are built from: kept with its row when it opened
+    (:func:`facts_hook`); an item opened before rows kept it is read from its workflow."""
+    kept = (task.context or {}).get(FACTS_DATA)
+    if isinstance(kept, dict):
+        return kept
+    try:
+        return runtime.task_data(session, task.id)
+    except AppError:
+        log.exception("cannot read the data of approval task %s", task.id)
+        return {}
+
+
+def facts_hook(session: Session, instance: Any, workflow: Any, ctx: Any) -> None:
+    """Keep with each approval item that opens the task data its facts are built from, so the
+    screen never loads a workflow to list the items (a runtime hook)."""
+    for row in ctx.opened:
+        if row.approval in KINDS:
+            task = workflow.get_task_from_id(UUID(row.id))
+            row.context = {**(row.context or {}), FACTS_DATA: kept_data(row.approval, task.data)}
 
 
 def count_pending(session: Session, user: User, standing: policy.StandIn | None = None) -> int:
@@ -252,6 +274,5 @@ def decide(session: Session, runtime: WorkflowRuntime, user: User, task_id: str,
 
 __all__ = [
     "KINDS", "ApprovalItem", "ApprovalKind", "Decision", "NotAnApproval", "ReasonRequired",
-    "count_pending", "decide", "kind_of", "may_use", "pending",
-    "visible_kinds",
+    "Screen", "count_pending", "decide", "kind_of", "may_use", "screen",
 ]

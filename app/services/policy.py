@@ -369,10 +369,17 @@ class InboxRights:
 def may_see_approval(user: User, task: HumanTask, standing: StandIn | None = None) -> bool:
     """An approval item is listed for overseers and for whoever would decide it if it were theirs
     (a member of its department, or their substitute, meeting its performer rule)."""
-    return oversees(user) or any(
-        task.department_id is not None and task.department_id in person.department_ids and performs(person, task)
-        for person, _own in _people(user, standing)
-    )
+    return approval_viewer(user, standing)(task)
+
+
+def approval_viewer(user: User, standing: StandIn | None = None) -> Callable[[RuleFacts], bool]:
+    """:func:`may_see_approval` for many items: the user's people built once (the approvals
+    screen asks it of every open approval item)."""
+    if oversees(user):
+        return lambda task: True
+    people = tuple(person for person, _own in _people(user, standing))
+    return lambda task: task.department_id is not None and any(
+        task.department_id in person.department_ids and performs(person, task) for person in people)
 
 
 def may_decide(user: User, task: HumanTask, submitters: Collection[int], standing: StandIn | None = None) -> bool:

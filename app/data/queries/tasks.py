@@ -40,14 +40,6 @@ APPROVAL_RULE_COLUMNS = (HumanTask.instance_id, HumanTask.approval, HumanTask.st
                          HumanTask.assignee_id, HumanTask.performer)
 
 
-def open_approval_tasks(session: Session, department_ids: Collection[int] | None = None,
-                        assignee_ids: Collection[int] = ()) -> Sequence[HumanTask]:
-    """Open tasks with an approval kind, by due time; with ``department_ids``, only those of
-    these departments or assigned to one of ``assignee_ids`` (an index narrows it, not Python)."""
-    query = select(HumanTask).where(*_open_approvals(department_ids, assignee_ids))
-    return session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)).all()
-
-
 def _open_approvals(department_ids: Collection[int] | None, assignee_ids: Collection[int]) -> list[Any]:
     """Open tasks with an approval kind; with ``department_ids``, only those of these departments
     or assigned to one of ``assignee_ids``."""
@@ -56,6 +48,19 @@ def _open_approvals(department_ids: Collection[int] | None, assignee_ids: Collec
         conditions.append(or_(HumanTask.department_id.in_(list(department_ids)),
                               HumanTask.assignee_id.in_(list(assignee_ids))))
     return conditions
+
+
+def open_approval_rows(session: Session) -> Sequence[Row[Any]]:
+    """Every open approval task's id and :data:`APPROVAL_RULE_COLUMNS`, as plain rows, by due time
+    (the screen decides which to show from these and loads only those)."""
+    return session.execute(select(HumanTask.id, *APPROVAL_RULE_COLUMNS).where(*_open_approvals(None, ()))
+                           .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)).all()
+
+
+def tasks_by_id(session: Session, task_ids: Sequence[str]) -> list[HumanTask]:
+    """The tasks ``task_ids`` in that order (those that exist)."""
+    found = {task.id: task for task in session.scalars(select(HumanTask).where(HumanTask.id.in_(list(task_ids))))}
+    return [found[task_id] for task_id in task_ids if task_id in found]
 
 
 def open_approval_rule_rows(session: Session, department_ids: Collection[int],

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from app.clock import clock
 from app.data.queries.people import departments_by_id, user_names
 from app.errors import AppError
 from app.extensions import db, runtime
@@ -18,7 +19,7 @@ from app.services import approvals as approval_service
 from app.services import tasks as task_service
 from app.services.errors import Forbidden
 from app.web.errors import rollback
-from app.web.shared.display import locale
+from app.web.shared.display import Formatter, locale
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -34,13 +35,18 @@ def index():
     kind = request.args.get("kind") or None
     if kind not in approval_service.KINDS:
         kind = None
-    items = approval_service.pending(db.session, runtime(), current_user, kind, limit=PAGE_LIMIT)
-    names = user_names(db.session, {uid for item in items for uid in item.submitters})
-    kinds = [(k.key, _(k.label)) for k in approval_service.visible_kinds(db.session, current_user)]
+    # the user object, not the request-local proxy: the policy reads it for every item
+    found = approval_service.screen(db.session, runtime(), current_user._get_current_object(), kind,
+                                    limit=PAGE_LIMIT)
+    names = user_names(db.session, {uid for item in found.items for uid in item.submitters})
+    kinds = [(k.key, _(k.label)) for k in found.kinds]
     loc = locale()
     departments = {d.code: d.name(loc) for d in departments_by_id(db.session).values()}
-    return render_template("approvals/index.html", title=_("Approvals"), items=items, names=names, kinds=kinds,
-                           kind=kind, request_types=REQUEST_TYPES, endpoints=set(current_app.view_functions),
+    # the items' helpers bound once to the language, translations, time zone and this instant
+    fmt = Formatter(clock.now())
+    return render_template("approvals/index.html", title=_("Approvals"), items=found.items, names=names,
+                           kinds=kinds, kind=kind, request_types=REQUEST_TYPES,
+                           endpoints=set(current_app.view_functions), fmt=fmt, _=fmt.template_gettext,
                            dept_label=lambda code: departments.get(str(code), code or "—"))
 
 
