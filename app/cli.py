@@ -22,6 +22,16 @@ def _index_cases(everything: bool) -> None:
         click.echo(f"case search: {count} case(s) indexed")
 
 
+def _list_assessments() -> None:
+    """Write the list row of every weekly assessment that has none (``assessment_week``)."""
+    from app.services.assessment_weeks import backfill
+
+    with audit.origin(CLI), db.database.transaction() as session:
+        count = backfill(session, current_app.extensions["runtime"])
+    if count:
+        click.echo(f"weekly assessments: {count} listed")
+
+
 def _register_search(app: Flask) -> None:
     @app.cli.command("search-reindex")
     def search_reindex_command() -> None:
@@ -50,6 +60,7 @@ def register_cli(app: Flask) -> None:
         upgrade(current_app.config["DATABASE_URL"])
         click.echo("database is up to date")
         _index_cases(everything=False)
+        _list_assessments()
 
     @app.cli.command("deploy")
     def deploy_command() -> None:

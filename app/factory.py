@@ -77,6 +77,7 @@ def build_app(config: Any = None) -> Flask:
     from app.services.analytics.projection import analytics_hook
     from app.services.approvals import facts_hook as approval_facts_hook
     from app.services.assessment_math import DIAGRAM_HELPERS as ASSESSMENT_HELPERS
+    from app.services.assessment_weeks import week_hook as assessment_week_hook
     from app.services.case_search import search_hook
     from app.services.customer_mail import customer_mail_hook
     from app.services.escalation import lateness_hook, settings_from_config
@@ -85,8 +86,9 @@ def build_app(config: Any = None) -> Flask:
     ladder = settings_from_config(app.config)
     limits.configure(app.config["MAX_MULTI_INSTANCE"], app.config["SCRIPT_CPU_BUDGET_SECONDS"])
     app.extensions["runtime"] = WorkflowRuntime(
-        hooks=[case_projection_hook, analytics_hook, search_hook, customer_mail_hook(app), lateness_hook(ladder),
-               notification_hook(app), approval_facts_hook],
+        # the approval items' facts first: on rows not written yet, before a hook's query flushes them
+        hooks=[approval_facts_hook, case_projection_hook, analytics_hook, search_hook, customer_mail_hook(app),
+               lateness_hook(ladder), notification_hook(app), assessment_week_hook],
         script_cpu_limit=app.config["SCRIPT_CPU_LIMIT_SECONDS"],
         # diagrams count days late in the basis the ESCALATION_LATENESS_DAYS setting names; the
         # weekly assessment computes its money with the Decimal arithmetic of assessment_math

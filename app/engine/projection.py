@@ -64,6 +64,13 @@ def task_data_change(workflow: BpmnWorkflow, task_id: str) -> tuple[dict[str, An
     return dict(task.parent.data), dict(task.data)
 
 
+def latest_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """An instance's latest data: as its last completed task left it (the workflow's data before
+    any), a copy."""
+    last = workflow.last_task
+    return dict(last.data) if last is not None else dict(workflow.data)
+
+
 #: task states of a step the workflow has been through (not merely predicted or waiting to run)
 _REACHED = SpiffState.READY | SpiffState.STARTED | SpiffState.COMPLETED | SpiffState.ERROR | SpiffState.CANCELLED
 

@@ -48,7 +48,7 @@ from app.engine.definitions.lookup import latest_definition, load_spec, message_
 from app.engine.errors import ConcurrentUpdate, EngineError, InstanceNotRunning, NotFound, TaskNotOpen
 from app.engine.helpers import helpers, to_datetime
 from app.engine.progress import OPEN_ROWS, refresh_conditions, stall_reason
-from app.engine.projection import TaskProjector, next_timer_due, task_states
+from app.engine.projection import TaskProjector, latest_data, next_timer_due, task_states
 from app.engine.sandbox import DEFAULT_CPU_LIMIT, make_script_engine
 from app.i18n import N_
 
@@ -585,9 +585,7 @@ class WorkflowRuntime:
         instance = session.get(ProcessInstance, instance_id)
         if instance is None:
             raise NotFound(f"process instance {instance_id} not found")
-        workflow = self.load(session, instance)
-        last = workflow.last_task
-        return dict(last.data) if last is not None else dict(workflow.data)
+        return latest_data(self.load(session, instance))
 
 
 def due_timers(session: Session, until: datetime, limit: int = 100) -> list[tuple[int, datetime]]:

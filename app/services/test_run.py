@@ -28,6 +28,7 @@ from app.engine.definitions.lookup import start_message, task_properties
 from app.engine.errors import DefinitionError, NotFound, Problem
 from app.engine.parser import called_processes, parse_sources, process_ids
 from app.engine.progress import waiting_events
+from app.engine.projection import latest_data
 from app.formkit.build import schema, validate_data
 from app.formkit.definition import sample_data
 from app.i18n import N_
@@ -120,8 +121,7 @@ def _describe(session: Session, built: BuiltProcess, workflow: BpmnWorkflow, fai
         })
     run.timers = sum(1 for e in waiting_events(workflow) if e.event_type.endswith("TimerEventDefinition"))
     run.thrown = [str(getattr(e.event_definition, "name", "") or "") for e in workflow.get_events()]
-    last = workflow.last_task
-    run.data = codec.jsonable(dict(last.data) if last is not None else dict(workflow.data))
+    run.data = codec.jsonable(latest_data(workflow))
     if failure:
         run.status = "stopped"
     elif workflow.is_completed():

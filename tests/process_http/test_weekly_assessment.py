@@ -391,3 +391,50 @@ def test_admin_chooses_the_basis_of_the_next_assessments(flow):
     page = flow.client("quality").get(f"/assessments/{iid}").get_data(as_text=True)
     assert 'data-testid="split-basis" data-basis="per_share"' in page
     assert 'data-testid="no-lateness"' in page
+
+
+def test_the_list_reads_each_assessments_row_not_its_workflow(flow, cases):
+    """Every save keeps the assessment's list row (week, status, computed, departments) as its data
+    says; the list shows them with every workflow unreadable; ``flask migrate`` writes the rows of
+    assessments that have none, and the list reads such an assessment from its workflow meanwhile."""
+    from sqlalchemy import delete, update
+
+    from app.data.models import AssessmentWeek, ProcessInstance
+    from app.services import assessment_weeks
+
+    iid = run_assessment(flow, cases)
+    runtime = flow.app.extensions["runtime"]
+
+    def rows() -> dict[int, tuple]:
+        with flow.database.session() as s:
+            return {r.instance_id: (str(r.week_start), str(r.week_end), r.status, r.computed, r.departments)
+                    for r in s.scalars(select(AssessmentWeek))}
+
+    data = flow.data(iid)
+    expected = ("2026-02-23", "2026-03-01", data.get("assessment_status"), True,
+                ["production", "purchasing", "technical", "warehouse"])
+    assert rows() == {iid: expected}
+    flow.complete("finance", "finance_confirm", {"confirmed": True, "applied_period": "2026-03"})
+    assert rows()[iid][2] == "confirmed"
+    with flow.database.session() as s:  # what the list shows: the row's, as the workflow gives it
+        [week] = assessment_weeks.listing(s, runtime)
+        assert (week.instance.id, week.status, week.computed) == (iid, "confirmed", True)
+        assert week.departments == assessment_weeks.departments_of(runtime.instance_data(s, iid))
+
+    with flow.database.transaction() as s:  # an assessment saved before the rows existed
+        s.execute(delete(AssessmentWeek))
+    with flow.database.session() as s:
+        [week] = assessment_weeks.listing(s, runtime)
+        assert (week.week_start.isoformat(), week.status, week.computed) == ("2026-02-23", "confirmed", True)
+    assert rows() == {}  # reading the list wrote nothing
+    with flow.database.transaction() as s:
+        assert assessment_weeks.backfill(s, runtime) == 1
+        assert assessment_weeks.backfill(s, runtime) == 0
+    assert rows()[iid][2:] == ("confirmed", True, expected[4])
+
+    with flow.database.transaction() as s:  # no workflow can be read any more: the list still shows it
+        s.execute(update(ProcessInstance).values(serializer_version="0.0-unreadable"))
+    for username in ("finance", "technical_head"):
+        listing = flow.client(username).get("/assessments/").get_data(as_text=True)
+        assert f'data-instance-id="{iid}"' in listing and "2026-02-23" in listing, username
+    assert f'data-instance-id="{iid}"' not in flow.client("marketing_head").get("/assessments/").get_data(as_text=True)

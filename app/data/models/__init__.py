@@ -4,6 +4,7 @@ from app.data.models.accounts import ROLES, ApiToken, Department, Membership, Us
 from app.data.models.alerts import AlertDimension, AlertStatus, CaseSerial, RepeatCluster, RepeatClusterCase
 from app.data.models.analytics import (
     AssessmentLine,
+    AssessmentWeek,
     CaseMatchKey,
     CaseRepeat,
     CaseRootCause,
@@ -46,6 +47,7 @@ __all__ = [
     "ApiToken",
     "AppSetting",
     "AssessmentLine",
+    "AssessmentWeek",
     "AuditChainHead",
     "AuditEvent",
     "AuditExport",

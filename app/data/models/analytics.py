@@ -15,6 +15,9 @@
   changed or deleted, so the reports read that month from the tasks again until it is filled anew.
 - :class:`AssessmentLine`: one line (case × department) of a weekly assessment: penalties and
   logistics cost, so costs per department and period are summed without loading workflows.
+- :class:`AssessmentWeek`: what the list of weekly assessments shows of each (its week, status,
+  whether its rows are computed, the departments it charges), kept by
+  ``app.services.assessment_weeks`` with every save of the assessment.
 
 Each row carries the case's ``received_at`` (or the week's Monday) so the dashboard's queries
 touch only the chosen period through an index.
@@ -24,15 +27,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.data.db import Base
 from app.data.models.cases import Case
 from app.data.models.process import HumanTask
-from app.data.types import UTCDateTime
+from app.data.types import JSONType, UTCDateTime
 
 
 class CaseRootCause(Base):
@@ -125,6 +129,22 @@ class AssessmentLine(Base):
     execution_penalty: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
     logistics_cost: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
 
+
+
+class AssessmentWeek(Base):
+    """One weekly assessment as its list shows it (the list reads these rows, not the workflows)."""
+
+    __tablename__ = "assessment_week"
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    week_start: Mapped[date | None] = mapped_column(Date)
+    week_end: Mapped[date | None] = mapped_column(Date)
+    #: the diagram's ``assessment_status`` (None while it sets none: open)
+    status: Mapped[str | None] = mapped_column(String(40))
+    #: whether the week's rows (``assessment_items``) have been computed
+    computed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the codes of the departments its rows charge (who may see the assessment)
+    departments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 # Indexes on the tables the dashboard filters by period (declared here, like ``inbox.py`` does, so the
 # model metadata and migration ``0012_dashboard`` agree without touching the other models' modules).

@@ -158,14 +158,6 @@ def case_processes(session: Session, case_id: int) -> dict[int, ProcessDefinitio
     return {row[0]: row[1] for row in rows}
 
 
-def process_instances(session: Session, process_key: str, limit: int = 200) -> Sequence[ProcessInstance]:
-    """Instances of ``process_key``, newest first."""
-    return session.scalars(
-        select(ProcessInstance).where(ProcessInstance.process_key == process_key)
-        .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()).limit(limit)
-    ).all()
-
-
 def incident_instances(session: Session) -> Sequence[ProcessInstance]:
     return session.scalars(
         select(ProcessInstance).where(ProcessInstance.status == InstanceStatus.INCIDENT)

@@ -38,7 +38,7 @@ from app.data.models import (
     TaskState,
 )
 from app.engine.context import Actor, RunContext
-from app.engine.projection import task_data_change
+from app.engine.projection import latest_data, task_data_change
 from app.services import alerts
 from app.services.analytics import repeats
 from app.services.analytics.labels import ROOT_CAUSES, STOCK_COUNT_CAUSES
@@ -52,7 +52,7 @@ MAX_KEYS = 200  # serial numbers of one case taken as repeat keys
 
 def analytics_hook(session: Session, instance: ProcessInstance, workflow: Any, ctx: RunContext) -> None:
     if instance.process_key == ASSESSMENT_PROCESS:
-        _assessment_lines(session, instance, _latest_data(workflow))
+        _assessment_lines(session, instance, latest_data(workflow))
     if instance.case_id is None:
         return
     case = session.get(Case, instance.case_id)
@@ -62,13 +62,8 @@ def analytics_hook(session: Session, instance: ProcessInstance, workflow: Any, c
         if row.state == TaskState.COMPLETED and row.form_key == EIGHT_D_FORM:
             _eight_d_cause(session, case, workflow, row)
     counted = any(row.form_key == STOCK_COUNT_FORM and row.state == TaskState.COMPLETED for row in ctx.closed)
-    record_stock_count_cause(session, case, _latest_data(workflow), counted)
+    record_stock_count_cause(session, case, latest_data(workflow), counted)
     refresh_match_keys(session, case, ctx.actor)
-
-
-def _latest_data(workflow: Any) -> dict[str, Any]:
-    last = workflow.last_task
-    return dict(last.data) if last is not None else dict(workflow.data)
 
 
 def _record_cause(session: Session, case: Case, category: str, source: str, department_id: int | None,

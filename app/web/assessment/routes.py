@@ -17,11 +17,11 @@ from flask_login import current_user, login_required
 
 from app.clock import clock
 from app.data.models import InstanceStatus, ProcessInstance
-from app.data.queries.cases import case_ids_by_number, process_instances
+from app.data.queries.cases import case_ids_by_number
 from app.data.queries.people import departments_by_id
 from app.errors import AppError
 from app.extensions import db, lateness_basis, runtime
-from app.services import audit_trail, policy, starts, weekly
+from app.services import assessment_weeks, audit_trail, policy, starts, weekly
 from app.services.assessment_export import (
     CHARGES,
     DAY_BASES,
@@ -54,14 +54,9 @@ def _data(instance: ProcessInstance) -> dict[str, Any]:
         return {}
 
 
-def _departments_of(data: dict[str, Any]) -> set[str]:
-    rows = data.get("assessment_items") or data.get("rows") or []
-    return {str(r.get("department")) for r in rows if isinstance(r, dict) and r.get("department")}
-
-
 def _scope(data: dict[str, Any]) -> set[str] | None:
     """The departments whose rows the current user may see (None: all); aborts with 403."""
-    scope = policy.assessment_scope(current_user, _departments_of(data))
+    scope = policy.assessment_scope(current_user, assessment_weeks.departments_of(data))
     if scope is not None and not scope:
         abort(403)
     return scope
@@ -89,7 +84,7 @@ def limited(data: dict[str, Any], departments: set[str] | None) -> dict[str, Any
 def _status(instance: ProcessInstance, data: dict[str, Any]) -> str:
     if instance.status == InstanceStatus.INCIDENT:
         return status_label("incident")
-    return status_label(data.get("assessment_status") or "open")
+    return status_label(data.get("assessment_status") or "open")  # as assessment_weeks.listing says
 
 
 def charges_by_line(data: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -112,14 +107,10 @@ def _case_links(data: dict[str, Any], external: bool = False) -> dict[str, str]:
 
 def _index(start_form: Any = None, invalid: bool = False) -> str:
     """The list, with the start form when the user may start a week (prefilled: the previous week)."""
-    rows = []
-    for instance in process_instances(db.session, PROCESS_KEY):
-        data = _data(instance)
-        if policy.assessment_scope(current_user, _departments_of(data)) == set():
-            continue
-        rows.append({"instance": instance, "week_start": data.get("week_start"), "week_end": data.get("week_end"),
-                     "status": _status(instance, data),
-                     "computed": bool(data.get("assessment_items"))})
+    rows = [{"instance": week.instance, "week_start": week.week_start, "week_end": week.week_end,
+             "status": status_label(week.status), "computed": week.computed}
+            for week in assessment_weeks.listing(db.session, runtime())
+            if policy.assessment_scope(current_user, set(week.departments)) != set()]
     plan = starts.plan_for(db.session, current_user, PROCESS_KEY)
     if plan is not None and start_form is None:
         start_form = build_form(plan.form, {"week": weekly.assessed_week(clock.now())[2]})
