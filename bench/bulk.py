@@ -23,8 +23,11 @@ A database grown to N cases (:meth:`Filler.grow_to`) holds three kinds of cases:
   departments write (phrases of :mod:`bench.case_search`).
 
 What the clones do not carry: the workflow state (a placeholder; the measured pages — inbox,
-case search, dashboard — never load a workflow, by the architecture's rule) and audit events
-(the hash chain cannot be forged in bulk). The case page is measured on real cases instead."""
+case search, dashboard — never load a workflow, by the architecture's rule) and the templates'
+audit events (the hash chain cannot be forged in bulk). So that reads of the trail by task meet
+a trail of production's size, every completed task gets one ``task_completed`` event
+(:meth:`Filler._completion_events`: the task's element, case and instance, an empty submission),
+written outside the chain (not sealed)."""
 
 from __future__ import annotations
 
@@ -127,6 +130,10 @@ class Filler:
             self._documents(conn)
         took["search_documents_s"] = round(time.perf_counter() - t, 1)
         t = time.perf_counter()
+        with self.engine.begin() as conn:
+            self._completion_events(conn)
+        took["completion_events_s"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE" if self.engine.dialect.name == "postgresql" else "ANALYZE"))
         took["analyze_s"] = round(time.perf_counter() - t, 1)
@@ -137,6 +144,21 @@ class Filler:
 
         with Session(self.engine) as session, session.begin():
             seed_analytics(session, cases=count, years=HISTORY_YEARS, seed=seed)
+
+    def _completion_events(self, conn) -> None:
+        """A ``task_completed`` audit event for every completed task that has none (unsealed)."""
+        conn.execute(text(
+            "INSERT INTO audit_event (at, actor_id, actor_label, channel, action, instance_id, case_id, task_id, "
+            "element, data_after) "
+            "SELECT t.completed_at, t.completed_by_id, 'bench', 'web', 'task_completed', t.instance_id, t.case_id, "
+            "t.id, t.element_id, '{}' FROM human_task t WHERE t.state = 'completed' AND NOT EXISTS "
+            "(SELECT 1 FROM audit_event e WHERE e.task_id = t.id AND e.action = 'task_completed')"))
+
+    def closed_case(self) -> int | None:
+        """The newest cloned closed case (its page is measured), if any."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.max(self.case_t.c.id)).where(
+                self.case_t.c.status == "closed", self.case_t.c.number.like("FB-B%")))
 
     def _documents(self, conn) -> None:
         """Search documents for the cases that have none (the seeded history), by the app's rule."""
@@ -243,6 +265,8 @@ class Filler:
                 "search_documents": count(self.meta.tables["case_search"]),
                 "root_causes": count(self.meta.tables["case_root_cause"]),
                 "survey_answers": count(self.meta.tables["survey_response"]),
+                "completion_events": count(self.meta.tables["audit_event"],
+                                           self.meta.tables["audit_event"].c.action == "task_completed"),
             }
 
 

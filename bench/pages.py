@@ -10,13 +10,17 @@ import requests
 from bench.load import percentiles
 
 #: (key, user, path) — the web inbox (the department's queue, and "my tasks", the page's default tab),
-#: the case search, the dashboard, the API inbox
+#: the case search, the dashboard, the API inbox; Quality's approvals screen; the page of a closed
+#: case (``{closed_case}``: the newest cloned closed case, with its task history and completion
+#: events — its document links read what each task was completed with)
 PAGES = (
     ("inbox", "marketing", "/inbox/?tab=department"),
     ("inbox_mine", "marketing", "/inbox/"),
     ("search", "quality", "/cases/?q=华东机电"),
     ("dashboard", "manager", "/dashboard/"),
     ("api_inbox", "marketing", "/api/v1/tasks?scope=department&limit=50"),
+    ("approvals", "quality", "/approvals/"),
+    ("case_page", "quality", "/cases/{closed_case}"),
 )
 
 
@@ -33,12 +37,17 @@ def web_session(base: str, username: str) -> requests.Session:
     return session
 
 
-def measure(base: str, repeat: int, budget_s: float = 60.0) -> dict[str, object]:
+def measure(base: str, repeat: int, budget_s: float = 60.0, **ids: object) -> dict[str, object]:
     """p50/p95/p99 of each page over ``repeat`` requests, or as many as fit in ``budget_s``
-    (at least 3): a page that takes seconds at volume must not hold the run up for hours."""
+    (at least 3): a page that takes seconds at volume must not hold the run up for hours.
+    ``ids`` fill the paths' placeholders (``closed_case``); a page whose id is missing is skipped."""
     sessions: dict[str, requests.Session] = {}
     found: dict[str, object] = {}
-    for key, user, path in PAGES:
+    for key, user, template in PAGES:
+        try:
+            path = template.format(**ids)
+        except KeyError:
+            continue
         session = sessions.get(user) or sessions.setdefault(user, web_session(base, user))
         headers = {"Authorization": f"Bearer {session.headers['X-Bench-Token']}"} if path.startswith("/api/") else {}
         first = session.get(f"{base}{path}", headers=headers, allow_redirects=False, timeout=120)

@@ -127,7 +127,7 @@ def markdown(result: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|"]
     for size in [key[len("pages_"):] for key in d if key.startswith("pages_")]:
         block = d[f"pages_{size}"]
-        for key in ("inbox", "inbox_mine", "search", "dashboard", "api_inbox"):
+        for key in ("inbox", "inbox_mine", "search", "dashboard", "api_inbox", "approvals", "case_page"):
             page = block.get(key)
             if page is None:
                 continue

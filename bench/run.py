@@ -159,7 +159,7 @@ def bulk_phase(p: dict[str, Any], out: dict[str, Any]) -> None:
             took = filler.grow_to(size)
             counts = filler.counts()
             log(f"bulk: {counts} in {time.perf_counter() - t:.0f} s ({took}); measuring pages")
-            measured = pages.measure(base, p["page_repeat"], p["page_budget_s"])
+            measured = pages.measure(base, p["page_repeat"], p["page_budget_s"], closed_case=filler.closed_case())
             log("pages: " + ", ".join(f"{k} p95 {v.get('p95')} ms" for k, v in measured.items()))
             out[f"pages_{size // 1000}k"] = {"counts": counts, "fill_s": took,
                                              "load_average": [round(x, 2) for x in os.getloadavg()], **measured}

@@ -8,6 +8,7 @@ one (diagram property ``about``, e.g. the 8D report a verification checks).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.history import completed_task_events, newest_completed_first
+from app.data.queries.history import completed_task_events, completion_data, newest_completed_first
 from app.errors import AppError
 from app.formkit.definition import context_entries
 from app.services.forms import definition_by_key, definition_for_task
@@ -88,14 +89,17 @@ def task_context(session: Session, task: HumanTask) -> list[ContextSection]:
     return sections
 
 
-def case_submissions(session: Session, case_id: int, key: str) -> list[tuple[HumanTask, dict[str, Any]]]:
-    """Every completed task of the case with form ``key``, newest first, each with the data it was
-    completed with (the printable documents read the same submissions this page shows)."""
-    stmt = select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.form_key == key,
+def case_submissions(session: Session, case_id: int,
+                     keys: Collection[str]) -> dict[str, list[tuple[HumanTask, dict[str, Any]]]]:
+    """For each form of ``keys``: every completed task of the case with it, newest first, each
+    with the data it was completed with (the printable documents read the same submissions this
+    page shows) — two statements for all the forms."""
+    stmt = select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.form_key.in_(sorted(keys)),
                                    HumanTask.state == TaskState.COMPLETED)
-    found = []
-    for row in session.scalars(newest_completed_first(stmt)):
-        events = completed_task_events(session, row.id)
-        if events:
-            found.append((row, dict(events[-1].data_after or {})))
+    rows = session.scalars(newest_completed_first(stmt)).all()
+    data = completion_data(session, {row.id for row in rows})
+    found: dict[str, list[tuple[HumanTask, dict[str, Any]]]] = {key: [] for key in keys}
+    for row in rows:
+        if row.id in data and row.form_key in found:
+            found[row.form_key].append((row, data[row.id]))
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -22,7 +22,13 @@ class AuditEvent(Base):
     set once, when the transaction that wrote the event commits."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_action_at", "action", "at"),)
+    __table_args__ = (
+        Index("ix_audit_event_action_at", "action", "at"),
+        #: a task's completion events (what it was completed with, which completion is the newest):
+        #: the documents, the task pages' earlier data, the 8D rounds and four-eyes read them by task
+        Index("ix_audit_event_task_completed", "task_id", "id",
+              postgresql_where=text("action = 'task_completed'"), sqlite_where=text("action = 'task_completed'")),
+    )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +29,31 @@ def completed_task_events(session: Session, task_id: str) -> Sequence[AuditEvent
     ).all()
 
 
+def completion_data(session: Session, task_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """What each of ``task_ids`` was completed with: its last completion event's data (tasks
+    without one are left out), for all in one statement."""
+    found: dict[str, dict[str, Any]] = {}
+    if not task_ids:
+        return found
+    for task_id, data in session.execute(
+        select(AuditEvent.task_id, AuditEvent.data_after)
+        .where(AuditEvent.task_id.in_(sorted(task_ids)), AuditEvent.action == "task_completed")
+        .order_by(AuditEvent.id)
+    ):
+        found[task_id] = dict(data or {})  # in id order: the last one stays
+    return found
+
+
 def newest_completed_first(stmt: Select[Any]) -> Select[Any]:
     """``stmt`` (a select of HumanTask) ordered newest completion first; completions at the same
-    instant (one request, or a frozen clock) in the reverse order their audit events were written."""
-    done = (select(AuditEvent.task_id, func.max(AuditEvent.id).label("event_id"))
-            .where(AuditEvent.action == "task_completed").group_by(AuditEvent.task_id).subquery())
-    return (stmt.outerjoin(done, done.c.task_id == HumanTask.id)
-            .order_by(HumanTask.completed_at.desc(), done.c.event_id.desc().nulls_last(), HumanTask.id))
+    instant (one request, or a frozen clock) in the reverse order their audit events were written.
+
+    Each task's last completion event is looked up for that task (``ix_audit_event_task_completed``):
+    a join on every task's latest event grouped the whole trail's completions on every call."""
+    last_event = (select(func.max(AuditEvent.id))
+                  .where(AuditEvent.task_id == HumanTask.id, AuditEvent.action == "task_completed")
+                  .correlate(HumanTask).scalar_subquery())
+    return stmt.order_by(HumanTask.completed_at.desc(), last_event.desc().nulls_last(), HumanTask.id)
 
 
 def latest_completion(session: Session, instance_id: int, element_ids: tuple[str, ...],

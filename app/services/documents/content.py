@@ -98,16 +98,22 @@ def _filled(session: Session, task: HumanTask, data: dict[str, Any]) -> Filled:
     return Filled(definition, data, task)
 
 
-def _latest(session: Session, case_id: int, key: str) -> Filled | None:
-    found = case_submissions(session, case_id, key)
-    return _filled(session, *found[0]) if found else None
+Submissions = dict[str, list[tuple[HumanTask, dict[str, Any]]]]
+#: the forms the documents print (their latest submission, or each department's)
+FORMS = ("verify_feedback", "preliminary_analysis", "assign_departments", "technical_reply", "shipment",
+         "eight_d_report", "verify_8d", "execute_actions", "verify_execution", "measures_summary", "close_case",
+         "answer_close")
 
 
-def _per_department(session: Session, case_id: int, key: str, *, about: bool = False) -> dict[int, Filled]:
+def _latest(session: Session, found: Submissions, key: str) -> Filled | None:
+    return _filled(session, *found[key][0]) if found.get(key) else None
+
+
+def _per_department(session: Session, found: Submissions, key: str, *, about: bool = False) -> dict[int, Filled]:
     """The newest submission of ``key`` for each department: the department that did the task,
     or (``about``) the department whose work it verifies (diagram property ``about``)."""
     newest: dict[int, Filled] = {}
-    for task, data in case_submissions(session, case_id, key):
+    for task, data in found.get(key, []):
         department = (task.context or {}).get("about_department_id") if about else task.department_id
         if isinstance(department, int) and department not in newest:
             newest[department] = _filled(session, task, data)
@@ -118,12 +124,12 @@ def intake(session: Session, case: Case) -> Filled:
     return Filled(_definition(session, INTAKE_FORM), dict(case.data or {}))
 
 
-def department_measures(session: Session, case: Case) -> list[DepartmentMeasures]:
+def department_measures(session: Session, found: Submissions) -> list[DepartmentMeasures]:
     """Every department that wrote an 8D for the case, in the order of their first report."""
-    reports = _per_department(session, case.id, "eight_d_report")
-    verified = _per_department(session, case.id, "verify_8d", about=True)
-    executed = _per_department(session, case.id, "execute_actions")
-    checked = _per_department(session, case.id, "verify_execution", about=True)
+    reports = _per_department(session, found, "eight_d_report")
+    verified = _per_department(session, found, "verify_8d", about=True)
+    executed = _per_department(session, found, "execute_actions")
+    checked = _per_department(session, found, "verify_execution", about=True)
     departments = departments_by_id(session)
     order = sorted(reports, key=lambda d: (getattr(reports[d].task, "created_at", None) or clock.now(), d))
     return [DepartmentMeasures(departments[d], reports[d], verified.get(d), executed.get(d), checked.get(d))
@@ -132,16 +138,17 @@ def department_measures(session: Session, case: Case) -> list[DepartmentMeasures
 
 def case_forms(session: Session, case: Case) -> CaseForms:
     """The forms the improvement form and the request print (the latest submission of each)."""
+    found = case_submissions(session, case.id, FORMS)
     return CaseForms(
         intake=intake(session, case),
-        verify=_latest(session, case.id, "verify_feedback"),
-        preliminary=_latest(session, case.id, "preliminary_analysis"),
-        assign=_latest(session, case.id, "assign_departments"),
-        technical=_latest(session, case.id, "technical_reply"),
-        shipments=[_filled(session, *found) for found in reversed(case_submissions(session, case.id, "shipment"))],
-        departments=department_measures(session, case),
-        summary=_latest(session, case.id, "measures_summary"),
-        close=_latest(session, case.id, "close_case") or _latest(session, case.id, "answer_close"),
+        verify=_latest(session, found, "verify_feedback"),
+        preliminary=_latest(session, found, "preliminary_analysis"),
+        assign=_latest(session, found, "assign_departments"),
+        technical=_latest(session, found, "technical_reply"),
+        shipments=[_filled(session, *submitted) for submitted in reversed(found["shipment"])],
+        departments=department_measures(session, found),
+        summary=_latest(session, found, "measures_summary"),
+        close=_latest(session, found, "close_case") or _latest(session, found, "answer_close"),
     )
 
 
