@@ -42,27 +42,34 @@ def _add(session, number: str, minute: int, serials: str | None = None) -> Case:
     return case
 
 
+def _held_uncommitted(database, work) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``work(session)`` in a transaction of another thread that stays open, uncommitted, for a
+    second after it (holding what it locked); returns once ``work`` is done."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with database.transaction() as s:
+                work(s)
+                done.set()
+                time.sleep(1.0)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+            done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert done.wait(30)
+    return thread, errors
+
+
 def test_a_case_flagged_during_an_earlier_uncommitted_case_waits_for_it(database):
     clock.set(NOW)
     with database.transaction() as s:  # the model rule: a second case within 30 days is a repeat
         alert_rules.set_rules(s, {**alert_rules.DEFAULT.as_json(), "model": {"threshold": 2, "window_days": 30}},
                               Actor.system("test"))
-    first_flagged = threading.Event()
-    errors: list[BaseException] = []
-
-    def earlier() -> None:
-        try:
-            with database.transaction() as s:
-                _add(s, "A1", 1)
-                first_flagged.set()
-                time.sleep(1.0)  # still uncommitted while the later case is flagged
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-            first_flagged.set()
-
-    thread = threading.Thread(target=earlier)
-    thread.start()
-    assert first_flagged.wait(30)
+    thread, errors = _held_uncommitted(database, lambda s: _add(s, "A1", 1))
     with database.transaction() as s:
         _add(s, "A2", 2)  # blocks on the key's lock until A1 commits, then sees it
     thread.join(30)
@@ -78,22 +85,7 @@ def test_cases_on_the_same_keys_at_the_same_time_make_one_cluster_per_key(databa
         alert_rules.set_rules(s, {**alert_rules.DEFAULT.as_json(), "model": {"threshold": 2, "window_days": 30}},
                               Actor.system("test"))
     actor = Actor.system("test")
-    held = threading.Event()
-    errors: list[BaseException] = []
-
-    def earlier() -> None:
-        try:
-            with database.transaction() as s:
-                alerts.evaluate(s, _add(s, "C1", 1, "SN-B\nSN-A"), actor)
-                held.set()
-                time.sleep(1.0)  # holds its keys' locks, uncommitted
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-            held.set()
-
-    thread = threading.Thread(target=earlier)
-    thread.start()
-    assert held.wait(30)
+    thread, errors = _held_uncommitted(database, lambda s: alerts.evaluate(s, _add(s, "C1", 1, "SN-B\nSN-A"), actor))
     with database.transaction() as s:
         formed = alerts.evaluate(s, _add(s, "C2", 2, "SN-A\nSN-B"), actor)  # waits for C1, then sees it
     thread.join(30)

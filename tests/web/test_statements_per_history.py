@@ -11,9 +11,9 @@ from sqlalchemy import event
 from app.clock import clock
 from app.services import calendar_admin
 from app.services.setup import deploy_folder
+from tests.approvals.test_approvals import case_at_verify_8d
 from tests.conftest import ROOT
 from tests.process_http.conftest import T0, Flow
-from tests.process_http.payloads import EIGHT_D, analysis, intake, verify_ok
 
 
 @pytest.fixture
@@ -45,30 +45,16 @@ def statements(flow: Flow, username: str, path: str) -> list[str]:
 def test_the_case_page_reads_the_same_statements_however_many_tasks_are_done(flow):
     """Two cases at the same stage with the same forms: one 8D report, and three (one per
     department, each completed): the page of the second reads no more."""
-    def case_with_reports(*departments: str) -> int:
-        case_id = flow.open_case(**intake())
-        flow.verify(case_id, verify_ok())
-        flow.complete("quality", "preliminary", analysis(responsible_departments=list(departments)), case_id)
-        for dept in departments:
-            flow.complete(dept, "report", EIGHT_D, case_id, dept=dept)
-        return case_id
-
-    one = statements(flow, "quality", f"/cases/{case_with_reports('production')}")
-    three = statements(flow, "quality", f"/cases/{case_with_reports('production', 'purchasing', 'technical')}")
+    one = statements(flow, "quality", f"/cases/{case_at_verify_8d(flow)}")
+    three = statements(flow, "quality", f"/cases/{case_at_verify_8d(flow, ('production', 'purchasing', 'technical'))}")
     assert len(three) == len(one), "\n".join(three)
 
 
 def test_the_approvals_screen_reads_the_same_statements_however_many_items_it_shows(flow):
-    def verification() -> None:
-        case_id = flow.open_case(**intake())
-        flow.verify(case_id, verify_ok(request_type="none", request_items=[]))
-        flow.complete("quality", "preliminary", analysis(responsible_departments=["production"]), case_id)
-        flow.complete("production", "report", EIGHT_D, case_id, dept="production")
-
-    verification()
+    case_at_verify_8d(flow)
     one = statements(flow, "quality_head", "/approvals/")
     for _ in range(3):
-        verification()
+        case_at_verify_8d(flow)
     page = flow.client("quality_head").get("/approvals/").get_data(as_text=True)
     assert page.count('data-testid="approval-item"') == 4
     assert len(statements(flow, "quality_head", "/approvals/")) == len(one)
