@@ -203,8 +203,7 @@ def facts_hook(session: Session, instance: Any, workflow: Any, ctx: Any) -> None
     """Keep with each approval item that opens the task data its facts are built from, so the
     screen never loads a workflow to list the items (a runtime hook)."""
     for row in ctx.opened:
-        if row.approval in KINDS:
-            task = workflow.get_task_from_id(UUID(row.id))
+        if row.approval in KINDS and (task := workflow.get_task_from_id(UUID(row.id))) is not None:
             row.context = {**(row.context or {}), FACTS_DATA: kept_data(row.approval, task.data)}
 
 

@@ -18,10 +18,10 @@ from app.engine.context import RunContext
 from app.engine.projection import latest_data
 from app.engine.runtime import WorkflowRuntime
 from app.errors import AppError
+from app.services.weekly import PROCESS_KEY
 
 log = logging.getLogger(__name__)
 
-PROCESS_KEY = "weekly_assessment"
 #: the newest assessments the list shows
 LIMIT = 200
 
@@ -108,4 +108,4 @@ def backfill(session: Session, runtime: WorkflowRuntime) -> int:
     return len(missing)
 
 
-__all__ = ["LIMIT", "PROCESS_KEY", "Week", "backfill", "departments_of", "listing", "week_hook"]
+__all__ = ["LIMIT", "Week", "backfill", "departments_of", "listing", "week_hook"]
