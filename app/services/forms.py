@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +41,18 @@ def remember_hash(session: Session, form_id: int | None, content_hash: str | Non
     the form from the process's cache of immutable versions without a statement."""
     if form_id is not None and content_hash:
         session.info.setdefault(HASH_KEY, {})[form_id] = content_hash
+
+
+def read_hashes(session: Session, form_ids: Collection[int | None]) -> None:
+    """Read the content hashes of the forms ``form_ids`` in one statement (those not known yet in
+    this transaction), so that :func:`definition_for_task` takes each from the process's cache
+    without a statement of its own (a case page shows the forms of all its tasks)."""
+    known = session.info.setdefault(HASH_KEY, {})
+    wanted = sorted({form_id for form_id in form_ids if form_id is not None and form_id not in known})
+    if wanted:
+        for form_id, content_hash in session.execute(
+                select(FormDefinition.id, FormDefinition.content_hash).where(FormDefinition.id.in_(wanted))):
+            remember_hash(session, form_id, content_hash)
 
 
 def _cached(key: tuple[int, str]) -> dict[str, Any] | None:

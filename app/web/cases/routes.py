@@ -34,7 +34,7 @@ from app.services import case_export, customer_clock, policy
 from app.services.cases import RECLASSIFIED, main_instance, open_case
 from app.services.customer_mail import case_mails
 from app.services.designer import instance_view
-from app.services.forms import definition_by_key, definition_for_task
+from app.services.forms import definition_by_key, definition_for_task, read_hashes
 from app.services.tasks import actor_for
 from app.web.shared.display import (
     AUDIT_ACTIONS,
@@ -277,6 +277,7 @@ def show(case_id: int):
     tasks = case_tasks(db.session, case.id)
     by_id: dict[str, HumanTask] = {t.id: t for t in tasks}
     definitions: dict[str, dict | None] = {}
+    read_hashes(db.session, {t.form_id for t in tasks})  # the timeline's forms: one statement for all
     try:
         intake_definition = definition_by_key(db.session, INTAKE_FORM)
     except NotFound:
