@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 APPROVE, REJECT = "approve", "reject"
 #: ``human_task.context`` key: the task data an approval item's facts are built from (facts_hook)
 FACTS_DATA = "facts_data"
+#: the request type an item kept when it opened (the verification's, which the item's data carries)
+_KEPT_REQUEST = HumanTask.context[FACTS_DATA]["request_type"].as_string().label("kept_request_type")
 
 
 @dataclass(frozen=True)
@@ -214,11 +216,14 @@ def count_pending(session: Session, user: User, standing: policy.StandIn | None 
     standing = standing if standing is not None else policy.stand_in(user)
     departments, assignees = policy.completion_reach(user, standing)
     decides = policy.completer(user, standing)
-    decidable = [(task, task_kind) for task in open_approval_rule_rows(session, departments, assignees)
+    decidable = [(task, task_kind) for task in open_approval_rule_rows(session, departments, assignees, _KEPT_REQUEST)
                  if (task_kind := KINDS.get(task.approval or "")) is not None and decides(task)]
-    asked = _request_types_of(session, {task.instance_id for task, task_kind in decidable if task_kind.needs_request})
-    return sum(1 for task, task_kind in decidable
-               if not (task_kind.needs_request and _asks_nothing(asked.get(task.instance_id))))
+    # what the case asked for: kept with the item when it opened; from the audit trail for an item
+    # opened before items kept it
+    asked = _request_types_of(session, {task.instance_id for task, task_kind in decidable
+                                        if task_kind.needs_request and task.kept_request_type is None})
+    return sum(1 for task, task_kind in decidable if not (task_kind.needs_request and _asks_nothing(
+        task.kept_request_type if task.kept_request_type is not None else asked.get(task.instance_id))))
 
 
 # ---------------------------------------------------------------------------- deciding

@@ -64,11 +64,12 @@ def tasks_by_id(session: Session, task_ids: Sequence[str]) -> list[HumanTask]:
 
 
 def open_approval_rule_rows(session: Session, department_ids: Collection[int],
-                            assignee_ids: Collection[int] = ()) -> Sequence[Row[Any]]:
-    """The :data:`APPROVAL_RULE_COLUMNS` of the open approval tasks of ``department_ids`` or
-    assigned to one of ``assignee_ids``, as plain rows (the badge counts them on every page:
-    building hundreds of ORM objects for a count was most of its cost)."""
-    return session.execute(select(*APPROVAL_RULE_COLUMNS).where(*_open_approvals(department_ids, assignee_ids))).all()
+                            assignee_ids: Collection[int] = (), *extra: Any) -> Sequence[Row[Any]]:
+    """The :data:`APPROVAL_RULE_COLUMNS` (and the ``extra`` columns) of the open approval tasks of
+    ``department_ids`` or assigned to one of ``assignee_ids``, as plain rows (the badge counts them
+    on every page: building hundreds of ORM objects for a count was most of its cost)."""
+    return session.execute(select(*APPROVAL_RULE_COLUMNS, *extra)
+                           .where(*_open_approvals(department_ids, assignee_ids))).all()
 
 
 def approval_department_ids(session: Session) -> set[int]:
