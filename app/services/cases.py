@@ -39,12 +39,14 @@ RECLASSIFIED = "case_reclassified"
 
 
 def next_counter(session: Session, name: str) -> int:
-    """Atomically increment and return the counter ``name`` (safe across processes)."""
+    """Atomically increment and return the counter ``name`` (safe across processes: the row is
+    locked until the transaction ends), created at 1 — one statement."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(Counter).values(name=name, value=0).on_conflict_do_nothing())
     return session.execute(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+        insert(Counter).values(name=name, value=1)
+        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+        .returning(Counter.value)
     ).scalar_one()
 
 
