@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.data.models import HumanTask, TaskState
-from app.data.queries.history import completed_task_events, newest_completed_first
+from app.data.queries.history import completion_data, newest_completed_first
 from app.errors import AppError
 from app.formkit.definition import decision_fields
 from app.services.forms import definition_for_task
@@ -96,8 +96,7 @@ def _decision(session: Session, task: HumanTask, submitted: Mapping[str, Any] | 
     if not names:
         return None
     if submitted is None:
-        events = completed_task_events(session, task.id)
-        submitted = (events[-1].data_after or {}) if events else {}
+        submitted = completion_data(session, [task.id]).get(task.id, {})
     data = {name: submitted.get(name) for name in names}
     return Decision(task, task.completed_by_id, task.completed_at, definition, data)
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.data.models import Case, HumanTask, TaskState
-from app.data.queries.history import completed_task_events, completion_data, newest_completed_first
+from app.data.queries.history import completion_data, newest_completed_first
 from app.errors import AppError
 from app.formkit.definition import context_entries
 from app.services.forms import definition_by_key, definition_for_task
@@ -56,9 +56,9 @@ def _submissions(session: Session, task: HumanTask, key: str,
         group = row.department_id if per_department else None
         if group in found:
             continue
-        events = completed_task_events(session, row.id)
-        if events:
-            found[group] = (row, dict(events[-1].data_after or {}))
+        submitted = completion_data(session, [row.id]).get(row.id)
+        if submitted is not None:
+            found[group] = (row, submitted)
             if not per_department:
                 break
     return list(found.values())
@@ -100,6 +100,6 @@ def case_submissions(session: Session, case_id: int,
     data = completion_data(session, {row.id for row in rows})
     found: dict[str, list[tuple[HumanTask, dict[str, Any]]]] = {key: [] for key in keys}
     for row in rows:
-        if row.id in data and row.form_key in found:
+        if row.id in data:
             found[row.form_key].append((row, data[row.id]))
     return found

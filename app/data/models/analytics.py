@@ -130,7 +130,6 @@ class AssessmentLine(Base):
     logistics_cost: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
 
 
-
 class AssessmentWeek(Base):
     """One weekly assessment as its list shows it (the list reads these rows, not the workflows)."""
 
@@ -145,6 +144,7 @@ class AssessmentWeek(Base):
     computed: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the codes of the departments its rows charge (who may see the assessment)
     departments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
 
 # Indexes on the tables the dashboard filters by period (declared here, like ``inbox.py`` does, so the
 # model metadata and migration ``0012_dashboard`` agree without touching the other models' modules).

@@ -22,16 +22,9 @@ def audit_events(session: Session, case_id: int | None = None, instance_id: int 
     return session.scalars(stmt.order_by(AuditEvent.at, AuditEvent.id).limit(limit)).all()
 
 
-def completed_task_events(session: Session, task_id: str) -> Sequence[AuditEvent]:
-    return session.scalars(
-        select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.action == "task_completed")
-        .order_by(AuditEvent.id)
-    ).all()
-
-
 def completion_data(session: Session, task_ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """What each of ``task_ids`` was completed with: its last completion event's data (tasks
-    without one are left out), for all in one statement."""
+    without one are left out), for all in one statement (one task: ``completion_data(s, [id])``)."""
     found: dict[str, dict[str, Any]] = {}
     if not task_ids:
         return found

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from app.data.models import Case, TaskState
-from app.data.queries.history import completed_task_events
+from app.data.queries.history import completion_data
 from app.errors import AppError
 from app.extensions import db, file_store, runtime
 from app.formkit.build import existing_files
@@ -68,8 +68,7 @@ def show(task_id: str):
     task = task_service.get_visible(db.session, current_user, task_id)
     definition = definition_for_task(db.session, task)
     if task.state != TaskState.OPEN:
-        events = completed_task_events(db.session, task.id)
-        submitted = readable(definition, events[-1].data_after) if events else []
+        submitted = readable(definition, completion_data(db.session, [task.id]).get(task.id))
         return render_template("tasks/show.html", title=task_title(task), task=task, case=_case(task), mode="closed",
                                definition=definition, submitted=submitted, form=None)
     try:
