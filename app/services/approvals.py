@@ -108,7 +108,7 @@ def _visible_rows(session: Session, user: User, standing: policy.StandIn) -> lis
     """Open approval tasks ``user`` may see, with their kinds, by due time: plain rows of the
     columns the rule reads (no workflow loads, no entities for items not shown)."""
     sees = policy.approval_viewer(user, standing)
-    return [(row, task_kind) for row in open_approval_rows(session)
+    return [(row, task_kind) for row in open_approval_rows(session, _KEPT_REQUEST)
             if (task_kind := KINDS.get(row.approval or "")) is not None and sees(row)]
 
 
@@ -147,8 +147,15 @@ def _asks_nothing(request_type: str | None) -> bool:
     return (request_type or "none") == "none"
 
 
-def _asks_nothing_in(request: dict[str, Any] | None) -> bool:
-    return _asks_nothing(request.get("request_type") if request is not None else None)
+def _items(session: Session, pairs: list[tuple[Any, ApprovalKind]]) -> list[tuple[Any, ApprovalKind]]:
+    """Of ``pairs`` (a row with ``kept_request_type``, its kind), those that are items: a kind that
+    needs a request counts only when the case asked for something — as the item kept it when it
+    opened, else (an item opened before items kept it) as the latest verification in the audit
+    trail says. The screen and the badge both count by this."""
+    asked = _request_types_of(session, {row.instance_id for row, task_kind in pairs
+                                        if task_kind.needs_request and row.kept_request_type is None})
+    return [(row, task_kind) for row, task_kind in pairs if not (task_kind.needs_request and _asks_nothing(
+        row.kept_request_type if row.kept_request_type is not None else asked.get(row.instance_id)))]
 
 
 @dataclass
@@ -167,10 +174,8 @@ def screen(session: Session, runtime: WorkflowRuntime, user: User, kind: str | N
     visible = _visible_rows(session, user, standing)
     kinds = {task_kind.key for _row, task_kind in visible}
     chosen = [(row, task_kind) for row, task_kind in visible if not kind or task_kind.key == kind]
-    requests = _requests_of(session, {row.instance_id for row, task_kind in chosen
-                                      if task_kind.key == "shipment" or task_kind.needs_request})
-    shown = [(row, task_kind) for row, task_kind in chosen
-             if not (task_kind.needs_request and _asks_nothing_in(requests.get(row.instance_id)))][:limit]
+    shown = _items(session, chosen)[:limit]
+    requests = _requests_of(session, {row.instance_id for row, task_kind in shown if task_kind.key == "shipment"})
     tasks = tasks_by_id(session, [row.id for row, _kind in shown])
     read_submitters(session, tasks)
     items = []
@@ -218,12 +223,7 @@ def count_pending(session: Session, user: User, standing: policy.StandIn | None 
     decides = policy.completer(user, standing)
     decidable = [(task, task_kind) for task in open_approval_rule_rows(session, departments, assignees, _KEPT_REQUEST)
                  if (task_kind := KINDS.get(task.approval or "")) is not None and decides(task)]
-    # what the case asked for: kept with the item when it opened; from the audit trail for an item
-    # opened before items kept it
-    asked = _request_types_of(session, {task.instance_id for task, task_kind in decidable
-                                        if task_kind.needs_request and task.kept_request_type is None})
-    return sum(1 for task, task_kind in decidable if not (task_kind.needs_request and _asks_nothing(
-        task.kept_request_type if task.kept_request_type is not None else asked.get(task.instance_id))))
+    return len(_items(session, decidable))
 
 
 # ---------------------------------------------------------------------------- deciding

@@ -324,8 +324,8 @@ def test_the_screen_builds_the_facts_from_the_rows_without_loading_workflows(flo
     page = text(flow.client("quality_head").get("/approvals/"))
     assert "控制板 CB-2 × 2" in page and "温度曲线未点检" in page and "¥40.00" in page and "¥50.00" in page
 
-    # the navigation's badge counts what the case asked for as the item kept it; an item opened
-    # before items kept their data is counted from the audit trail, alike
+    # the navigation's badge and the screen count what the case asked for as the item kept it; an
+    # item opened before items kept their data is counted from the audit trail, alike
     no_request = flow.open_case(**intake(customer_name="无诉求客户"))
     flow.verify(no_request, verify_ok(request_type="none", request_items=[]))
 
@@ -334,13 +334,14 @@ def test_the_screen_builds_the_facts_from_the_rows_without_loading_workflows(flo
             return {name: approvals.count_pending(s, s.scalars(select(User).where(User.username == name)).one())
                     for name in ("quality", "quality_head", "manager")}
 
-    kept = badges()
+    kept, listed = badges(), items(flow, "quality_head")
     # the shipment asked for, the two 8D verifications, the sign-off; not the shipment asking nothing
-    assert kept["quality_head"] == 4
+    assert kept["quality_head"] == 4 == len(listed)
     with flow.database.transaction() as s:
         for row in s.scalars(select(HumanTask).where(HumanTask.approval.is_not(None))):
             row.context = {k: v for k, v in (row.context or {}).items() if k != approvals.FACTS_DATA}
     assert badges() == kept
+    assert items(flow, "quality_head") == listed  # the screen lists the same items, by the same rule
 
 
 def test_each_kind_keeps_every_field_its_facts_read():

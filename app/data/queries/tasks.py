@@ -50,10 +50,10 @@ def _open_approvals(department_ids: Collection[int] | None, assignee_ids: Collec
     return conditions
 
 
-def open_approval_rows(session: Session) -> Sequence[Row[Any]]:
-    """Every open approval task's id and :data:`APPROVAL_RULE_COLUMNS`, as plain rows, by due time
-    (the screen decides which to show from these and loads only those)."""
-    return session.execute(select(HumanTask.id, *APPROVAL_RULE_COLUMNS).where(*_open_approvals(None, ()))
+def open_approval_rows(session: Session, *extra: Any) -> Sequence[Row[Any]]:
+    """Every open approval task's id and :data:`APPROVAL_RULE_COLUMNS` (and the ``extra`` columns),
+    as plain rows, by due time (the screen decides which to show from these and loads only those)."""
+    return session.execute(select(HumanTask.id, *APPROVAL_RULE_COLUMNS, *extra).where(*_open_approvals(None, ()))
                            .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)).all()
 
 
