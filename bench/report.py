@@ -40,6 +40,11 @@ def _latency_rows(label: str, run: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _rounds(run: dict[str, Any] | None) -> str:
+    """A run's rounds' throughputs, e.g. "141.2 / 150.3 / 128.9"."""
+    return " / ".join(str(r) for r in (run or {}).get("rounds_completions_per_s", [])) or "—"
+
+
 def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
     """The reference workload (bench/reference.py) beside the real one: the issue's 8 trivial tasks."""
     ref = d.get("reference")
@@ -51,13 +56,14 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              "| figure | reference (8 trivial tasks) | real complaint workload (7 tasks) |", "|---|---|---|",
              f"| engine floor, ms per task | {result.get('reference_engine_floor_ms')} | "
              f"{result.get('engine_floor_ms_per_task')} |",
-             f"| completions/s, 8 clients | {result.get('reference_completions_per_s_postgres')} | "
-             f"{result.get('app_completions_per_s_postgres')} |",
+             f"| completions/s, 8 clients (the median of rounds {_rounds(ref.get('clients_8'))}) | "
+             f"{result.get('reference_completions_per_s_postgres')} | {result.get('app_completions_per_s_postgres')} |",
              f"| completions/s, 8 clients, scaled to the issue's machine (floor {ISSUE_FLOOR_MS} ms; this "
              f"machine {result.get('reference_machine_speed_vs_issue')}× its speed) | "
              f"{result.get('reference_completions_per_s_postgres_at_issue_speed')} | |",
              f"| the stack's bound, completions/s, 8 clients (bench/stack_bound.py: bare Flask, SQLAlchemy "
-             f"Core, SpiffWorkflow, six statements, no hooks) | "
+             f"Core, SpiffWorkflow, six statements, no hooks; rounds {_rounds(ref.get('stack_bound_8'))}, "
+             "each after the app's round of the same number) | "
              f"{result.get('reference_stack_bound_completions_per_s_postgres')} | |",
              f"| the app's share of the stack's bound (same run, same machine) | "
              f"{result.get('reference_share_of_stack_bound')} | |",

@@ -33,7 +33,7 @@ def test_the_app_is_read_against_the_stack_bound_of_the_same_run():
     assert result["reference_stack_bound_completions_per_s_postgres"] == 175.0
     assert result["reference_share_of_stack_bound"] == 0.4
     lines = "\n".join(_reference_lines(result, {"reference": ref}))
-    assert "no hooks) | 175.0 |" in lines
+    assert "each after the app's round of the same number) | 175.0 |" in lines
     assert "the app's share of the stack's bound (same run, same machine) | 0.4 |" in lines
     assert "| 8, the stack's bound | submit | 10 | 12.0 | 20.0 | 25.0 |" in lines
 
@@ -44,3 +44,23 @@ def test_no_floor_no_scaled_figure():
     result = summary(ref)
     assert result["reference_machine_speed_vs_issue"] is None
     assert result["reference_completions_per_s_postgres_at_issue_speed"] is None
+
+
+def test_the_throughput_is_the_median_round_and_every_round_is_reported():
+    from bench.reference import median_round
+
+    rounds = [{**_run(v), "errors": e} for v, e in ((150.0, 0), (120.0, 1), (171.0, 2))]
+    app = median_round(rounds)
+    assert app["completions_per_s"] == 150.0
+    assert app["rounds_completions_per_s"] == [150.0, 120.0, 171.0]
+    assert app["errors"] == 3  # every round's, not the median round's
+    assert median_round([{**_run(v)} for v in (90.0, 100.0)])["completions_per_s"] == 90.0  # the lower middle
+    bound = median_round([{**_run(v)} for v in (400.0, 300.0, 350.0)])
+    ref = {"engine_floor": {"ms_per_task": 0.5}, "clients_1": _run(40.0), "clients_8": app,
+           "stack_bound_8": bound, "sql_statements_per_completion": 7.0}
+    result = summary(ref)
+    assert result["reference_completions_per_s_postgres"] == 150.0
+    assert result["reference_share_of_stack_bound"] == round(150.0 / 350.0, 2)
+    lines = "\n".join(_reference_lines(result, {"reference": ref}))
+    assert "the median of rounds 150.0 / 120.0 / 171.0) | 150.0 |" in lines
+    assert "rounds 400.0 / 300.0 / 350.0, each after the app's round" in lines
