@@ -195,6 +195,15 @@ def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "errors": sum(r["errors"] for r in rounds)}
 
 
+def outbox_counts(url: str) -> dict[str, int]:
+    """The e-mails the runs so far queued, by status: those still pending were not sent within
+    the runs (the scheduler sends the outbox while the app's rounds run)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM email_outbox GROUP BY status").fetchall())
+
+
 def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
     """The reference workload on PostgreSQL: engine floor, 1 client, then 8 clients on the app
     and on the stack's bound in interleaved rounds (``reference_rounds``, 3; each figure is its
@@ -227,6 +236,7 @@ def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
                 finally:
                     os.kill(sched.pid, signal.SIGCONT)
             out["clients_8"], out["stack_bound_8"] = median_round(app_rounds), median_round(bound_rounds)
+            out["outbox_after_8_clients"] = outbox_counts(db.url)
             log(f"reference: 8 clients {out['clients_8']['rounds_completions_per_s']} completions/s, "
                 f"{out['clients_8']['errors']} errors; the stack's bound, 8 clients "
                 f"{out['stack_bound_8']['rounds_completions_per_s']} completions/s")
@@ -287,6 +297,9 @@ def summary(ref: dict[str, Any]) -> dict[str, Any]:
         "reference_ratio_completion_to_floor_postgres": (
             round(one["p50"] / floor, 2) if one.get("p50") and floor else None),
         "reference_sql_statements_per_completion": ref["sql_statements_per_completion"],
+        "reference_emails_queued": sum((ref.get("outbox_after_8_clients") or {}).values()) or None,
+        "reference_emails_pending_after_8_clients": (ref.get("outbox_after_8_clients") or {}).get("pending", 0)
+        if "outbox_after_8_clients" in ref else None,
     }
 
 

@@ -74,25 +74,26 @@ def log(message: str) -> None:
 
 
 class SmtpSink:
-    """A local SMTP server that accepts the outbox's e-mails."""
+    """A local SMTP server that accepts the outbox's e-mails (``bench.smtp_sink``, its own process)."""
 
     def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
+        import socket
 
-        class Handler:
-            count = 0
-
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-                Handler.count += 1
-                return "250 OK"
-
-        self.handler = Handler()
         self.port = servers.free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
+        self.proc = servers.Proc([sys.executable, "-m", "bench.smtp_sink", str(self.port)], dict(os.environ),
+                                 "smtp-sink")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.proc.popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the SMTP sink did not start: {self.proc.log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
 
     def stop(self) -> None:
-        self.controller.stop()
+        self.proc.stop()
 
 
 def app_phase(backend: str, p: dict[str, Any], smtp: SmtpSink, out: dict[str, Any]) -> servers.Db:

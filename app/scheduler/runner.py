@@ -10,7 +10,8 @@ process adds its own:
 * ``calendar_refresh`` every ``CALENDAR_REFRESH_SECONDS`` (1 s): reloads the working calendar
   if an admin changed it in another process;
 * ``escalation`` every ``ESCALATION_INTERVAL_SECONDS``: the escalation ladder;
-* ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails;
+* ``outbox`` every ``OUTBOX_INTERVAL_SECONDS``: sends pending e-mails, a backlog batch after batch
+  within the interval;
 * ``customer_clock`` every ``CUSTOMER_CLOCK_INTERVAL_SECONDS``: moves the stored state of the
   customers' clocks (on track → at risk → breached) for lists, filters and reports;
 * ``monthly_report`` hourly: e-mails last month's management report once (admin setting);
@@ -105,9 +106,10 @@ def customer_clock_job(app: Flask) -> int:
 
 
 def outbox_job(app: Flask) -> tuple[int, int]:
-    from app.services.notifications import drain_outbox
+    from app.services.notifications import drain_backlog
 
-    return drain_outbox(app.extensions["database"], app.config)
+    return drain_backlog(app.extensions["database"], app.config,
+                         budget_s=float(app.config.get("OUTBOX_INTERVAL_SECONDS", 10)))
 
 
 def scheduled_start_job(app: Flask, process_key: str):
