@@ -64,3 +64,18 @@ def test_the_throughput_is_the_median_round_and_every_round_is_reported():
     lines = "\n".join(_reference_lines(result, {"reference": ref}))
     assert "the median of rounds 150.0 / 120.0 / 171.0) | 150.0 |" in lines
     assert "rounds 400.0 / 300.0 / 350.0, each after the app's round" in lines
+
+
+def test_the_emails_left_unsent_are_reported_beside_the_throughput():
+    from bench.reference import median_round
+
+    rounds = [{**_run(v), "emails_unsent_at_end": u, "emails_sent_after_s": t}
+              for v, u, t in ((150.0, 300, 1.5), (170.0, 500, 2.5), (160.0, 400, 2.0))]
+    app = median_round(rounds)
+    assert (app["completions_per_s"], app["emails_unsent_at_end"]) == (160.0, 400)  # the median round's
+    ref = {"engine_floor": {"ms_per_task": 0.5}, "clients_1": _run(40.0), "clients_8": app,
+           "sql_statements_per_completion": 7.0}
+    result = summary(ref)
+    assert (result["reference_emails_unsent_after_8_clients"], result["reference_emails_sent_after_s"]) == (400, 2.0)
+    lines = "\n".join(_reference_lines(result, {"reference": ref}))
+    assert "seconds until the scheduler had sent them | 400; 2.0 s | |" in lines
