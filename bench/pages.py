@@ -37,12 +37,26 @@ def web_session(base: str, username: str) -> requests.Session:
     return session
 
 
+def _health(base: str, repeat: int) -> dict[str, object]:
+    """``GET /api/v1/health`` (no token, one ``SELECT 1``): a request whose cost does not grow with
+    the data, measured at each size so that the machine's own drift between sizes shows."""
+    samples = []
+    with requests.Session() as session:
+        for _ in range(2):
+            session.get(f"{base}/api/v1/health", timeout=60)
+        for _ in range(repeat):
+            start = time.perf_counter()
+            assert session.get(f"{base}/api/v1/health", timeout=60).status_code == 200
+            samples.append((time.perf_counter() - start) * 1000)
+    return {"available": True, "path": "/api/v1/health", **percentiles(samples)}
+
+
 def measure(base: str, repeat: int, budget_s: float = 60.0, **ids: object) -> dict[str, object]:
     """p50/p95/p99 of each page over ``repeat`` requests, or as many as fit in ``budget_s``
     (at least 3): a page that takes seconds at volume must not hold the run up for hours.
     ``ids`` fill the paths' placeholders (``closed_case``); a page whose id is missing is skipped."""
     sessions: dict[str, requests.Session] = {}
-    found: dict[str, object] = {}
+    found: dict[str, object] = {"health": _health(base, repeat)}
     for key, user, template in PAGES:
         try:
             path = template.format(**ids)

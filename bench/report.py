@@ -21,6 +21,8 @@ HEADLINE = (
     ("inbox_p95_ms_100k", "inbox p95 at 100k cases, ms"),
     ("search_p95_ms_100k", "case search p95 at 100k cases, ms"),
     ("dashboard_p95_ms_100k", "dashboard p95 at 100k cases, ms"),
+    ("health_p50_ms_10k", "health check p50 at 10k cases, ms (no more work with more data: the machine's drift)"),
+    ("health_p50_ms_100k", "health check p50 at 100k cases, ms"),
     ("timer_lag_p95_s", "timer lag p95, s"),
     ("timer_double_fires", "timer double fires (two schedulers)"),
     ("worker_rss_growth_pct", "worker memory growth, %"),
@@ -137,7 +139,7 @@ def markdown(result: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|"]
     for size in [key[len("pages_"):] for key in d if key.startswith("pages_")]:
         block = d[f"pages_{size}"]
-        for key in ("inbox", "inbox_mine", "search", "dashboard", "api_inbox", "approvals", "case_page"):
+        for key in ("health", "inbox", "inbox_mine", "search", "dashboard", "api_inbox", "approvals", "case_page"):
             page = block.get(key)
             if page is None:
                 continue

@@ -251,6 +251,9 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
         "dashboard_p95_ms_100k": page("100k", "dashboard"),
         "inbox_growth_10k_to_100k": (round(page("100k", "inbox") / page("10k", "inbox"), 2)
                                      if page("10k", "inbox") and page("100k", "inbox") else None),
+        # a request that does no more work with more data: how much the machine itself drifted
+        "health_p50_ms_10k": (d.get("pages_10k", {}).get("health") or {}).get("p50"),
+        "health_p50_ms_100k": (d.get("pages_100k", {}).get("health") or {}).get("p50"),
         "timer_lag_p95_s": d["timers"]["lag_s"].get("p95"),
         "timer_double_fires": d["timers"]["double_fires"],
         "worker_rss_growth_pct": d["worker_memory"]["growth_pct"],
