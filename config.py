@@ -126,6 +126,9 @@ class Config:
     # E-mail outbox: drained every N seconds; a failure is retried after 60 s, 120 s, ...
     # (capped), and marked failed after OUTBOX_MAX_ATTEMPTS attempts.
     OUTBOX_INTERVAL_SECONDS = _int("OUTBOX_INTERVAL_SECONDS", 10)
+    # At most this many e-mails per run of the outbox job (0: as many as are due and the interval
+    # allows): a mail relay with a sending quota, e.g. 30 a minute, gets at most 30 per 60 s run.
+    OUTBOX_MAX_PER_RUN = _int("OUTBOX_MAX_PER_RUN", 0)
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
     OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)
     OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)

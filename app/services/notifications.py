@@ -887,13 +887,18 @@ def drain_backlog(database: Database, config: Mapping[str, Any], budget_s: float
     """Send the outbox's due e-mails batch after batch while a batch comes back full, no attempt
     failed and ``budget_s`` of wall time lasts (the scheduler gives it its interval): a backlog —
     a busy hour, a mail server back after an outage — goes out at the mail server's pace rather
-    than one batch per interval. Returns (sent, failed attempts) of all batches."""
+    than one batch per interval. ``OUTBOX_MAX_PER_RUN`` (if set) caps the e-mails tried in one
+    call, for a relay with a sending quota. Returns (sent, failed attempts) of all batches."""
     deadline = time.monotonic() + budget_s
+    cap = int(config.get("OUTBOX_MAX_PER_RUN") or 0)
     sent = failed = 0
     while True:
-        batch_sent, batch_failed = drain_outbox(database, config, batch)
+        size = min(batch, cap - sent - failed) if cap else batch
+        if size <= 0:
+            return sent, failed
+        batch_sent, batch_failed = drain_outbox(database, config, size)
         sent, failed = sent + batch_sent, failed + batch_failed
-        if batch_failed or batch_sent < batch or time.monotonic() >= deadline:
+        if batch_failed or batch_sent < size or time.monotonic() >= deadline:
             return sent, failed
 
 

@@ -49,3 +49,15 @@ def test_the_first_failed_attempt_ends_the_run(app, smtp_port):
     with database.session() as session:
         attempts = sorted(session.scalars(select(EmailOutbox.attempts)))
     assert attempts == [0] * (queued - 2) + [1, 1]  # the rest waits for the next run
+
+
+def test_a_cap_per_run_for_a_relay_with_a_quota(app, smtp_server):
+    database = app.extensions["database"]
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, OUTBOX_MAX_PER_RUN=5)
+    while _by_status(database).get("pending", 0) <= 10:
+        start_simple(app)
+    queued = _by_status(database)["pending"]
+    assert notifications.drain_backlog(database, app.config, budget_s=60, batch=2) == (5, 0)  # 2 + 2 + 1
+    assert len(smtp_server.inbox.messages) == 5
+    assert outbox_job(app) == (5, 0)
+    assert _by_status(database) == {"sent": 10, "pending": queued - 10}
