@@ -839,10 +839,11 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
         for outbox_id in claimed:
             _record_failure(database, outbox_id, exc, config)
         return 0, len(claimed)
-    # one connection marks the batch's e-mails sent, each in a transaction of its own: a
-    # connection checked out (and pinged) per e-mail cost as much as the e-mail's message
-    marks = database.engine.connect()
+    marks = None
     try:
+        # one connection marks the batch's e-mails sent, each in a transaction of its own: a
+        # connection checked out (and pinged) per e-mail cost as much as the e-mail's message
+        marks = database.engine.connect()
         queued = _queued(database, claimed)
         for outbox_id in claimed:
             try:
@@ -874,7 +875,8 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
             marks.commit()
             sent += 1
     finally:
-        marks.close()
+        if marks is not None:
+            marks.close()
         try:
             smtp.quit()
         except Exception:  # noqa: BLE001
