@@ -195,10 +195,9 @@ def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "errors": sum(r["errors"] for r in rounds)}
 
 
-def with_emails_sent(run: dict[str, Any], url: str, timeout_s: float = 120.0) -> dict[str, Any]:
-    """``run`` (just ended) with the e-mails it left unsent (the scheduler sends the outbox while
-    the clients run, at most once per ``OUTBOX_INTERVAL_SECONDS`` tick) and the seconds the
-    scheduler then took to send them; the next round starts after."""
+def wait_for_outbox(url: str, timeout_s: float = 120.0) -> tuple[int, float]:
+    """Until the scheduler has sent every queued e-mail: how many were unsent when called, and
+    the seconds it took."""
     import psycopg
 
     pending_sql = "SELECT count(*) FROM email_outbox WHERE status = 'pending'"
@@ -207,7 +206,15 @@ def with_emails_sent(run: dict[str, Any], url: str, timeout_s: float = 120.0) ->
         start = time.perf_counter()
         while conn.execute(pending_sql).fetchone()[0] and time.perf_counter() - start < timeout_s:
             time.sleep(0.05)
-    return {**run, "emails_unsent_at_end": unsent, "emails_sent_after_s": round(time.perf_counter() - start, 2)}
+    return unsent, round(time.perf_counter() - start, 2)
+
+
+def with_emails_sent(run: dict[str, Any], url: str) -> dict[str, Any]:
+    """``run`` (just ended) with the e-mails it left unsent (the scheduler sends the outbox while
+    the clients run, at most once per ``OUTBOX_INTERVAL_SECONDS`` tick) and the seconds the
+    scheduler then took to send them; the next round starts after."""
+    unsent, seconds = wait_for_outbox(url)
+    return {**run, "emails_unsent_at_end": unsent, "emails_sent_after_s": seconds}
 
 
 def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
@@ -236,7 +243,7 @@ def phase(p: dict[str, Any], smtp_port: int, log: Any) -> dict[str, Any]:
             # slowest of three in six runs of seven without it
             run_clients(base, 8, 1)
             run_clients(bound_base, 8, 1)
-            with_emails_sent({}, db.url)
+            wait_for_outbox(db.url)
             app_rounds, bound_rounds = [], []
             for _ in range(p.get("reference_rounds", 3)):
                 app_rounds.append(with_emails_sent(run_clients(base, 8, n8), db.url))

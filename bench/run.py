@@ -230,9 +230,9 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
     def sub(backend: str, clients: int) -> float:
         return d[backend][f"clients_{clients}"]["latency_ms"]["submit"]["p50"]
 
-    def page(size: str, key: str) -> float | None:
+    def page(size: str, key: str, percentile: str = "p95") -> float | None:
         found = d.get(f"pages_{size}", {}).get(key)
-        return found.get("p95") if found and found["available"] else None
+        return found.get(percentile) if found and found["available"] else None
 
     return {
         "engine_floor_ms_per_task": floor,
@@ -252,8 +252,8 @@ def summarize(d: dict[str, Any]) -> dict[str, Any]:
         "inbox_growth_10k_to_100k": (round(page("100k", "inbox") / page("10k", "inbox"), 2)
                                      if page("10k", "inbox") and page("100k", "inbox") else None),
         # a request that does no more work with more data: how much the machine itself drifted
-        "health_p50_ms_10k": (d.get("pages_10k", {}).get("health") or {}).get("p50"),
-        "health_p50_ms_100k": (d.get("pages_100k", {}).get("health") or {}).get("p50"),
+        "health_p50_ms_10k": page("10k", "health", "p50"),
+        "health_p50_ms_100k": page("100k", "health", "p50"),
         "timer_lag_p95_s": d["timers"]["lag_s"].get("p95"),
         "timer_double_fires": d["timers"]["double_fires"],
         "worker_rss_growth_pct": d["worker_memory"]["growth_pct"],

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from app.data.models import AuditEvent, ProcessInstance
+from app.data.models import AuditEvent, HumanTask, ProcessInstance
 from app.engine.calendar import set_default_calendar
 from app.engine.definitions.deploy import deploy
 from app.services.setup import known_department_names
@@ -92,6 +92,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_simple(app) -> tuple[int, str]:
+    """The fixture process "simple": its first task "enter" (marketing) is due in 4 hours."""
+    with app.extensions["database"].transaction() as session:
+        instance = app.extensions["runtime"].start(session, "simple", {})
+        task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+        return instance.id, task.id
 
 
 class Inbox:

@@ -23,17 +23,9 @@ from app.engine.context import Actor
 from app.services import notifications
 from app.services.escalation import LadderSettings, run_ladder
 from tests.conftest import login
-from tests.timers.conftest import SmtpServer
+from tests.timers.conftest import SmtpServer, start_simple
 
 MONDAY_0900 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 2 March 2026, 09:00 Shanghai
-
-
-def start_simple(app) -> tuple[int, str]:
-    """The fixture process "simple": its first task "enter" (marketing) is due in 4 hours."""
-    with app.extensions["database"].transaction() as session:
-        instance = app.extensions["runtime"].start(session, "simple", {})
-        task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
-        return instance.id, task.id
 
 
 def notes(session, kind: str | None = None) -> list[tuple[str, str]]:

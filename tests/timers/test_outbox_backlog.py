@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.data.models import EmailOutbox
 from app.scheduler.runner import outbox_job
 from app.services import notifications
-from tests.timers.test_escalation_and_mail import start_simple
+from tests.timers.conftest import start_simple
 
 
 def _by_status(database) -> dict[str, int]:
