@@ -24,8 +24,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -54,6 +52,7 @@ from app.data.types import UTCDateTime
 from app.engine.context import Hook, RunContext
 from app.engine.projection import elements_reached
 from app.services import attachments as stored_files
+from app.services.mail_message import Outgoing, compose
 from app.services.rounds import earlier_rounds, earlier_rounds_of, sent_back_by
 
 log = logging.getLogger(__name__)
@@ -789,23 +788,16 @@ def _queued(database: Database, claimed: Sequence[int]) -> dict[int, _Queued]:
         return {row.id: _Queued(row, *texts) for row, *texts in session.execute(_QUEUED, {"ids": list(claimed)})}
 
 
-def _message(row: EmailOutbox, subject: str, body: str, config: Mapping[str, Any]) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = config.get("MAIL_SENDER", "feedback@example.com")
-    message["To"] = row.to_address
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="feedback.local")
-    message.set_content(body)
-    # after set_content, which drops any Content-* header set before it
-    message["Content-Language"] = "zh-CN" if row.locale == "zh" else "en"
+def _outgoing(row: EmailOutbox, subject: str, body: str, config: Mapping[str, Any]) -> Outgoing:
+    attachments = []
     for item in row.attachments or []:  # e.g. the monthly management report's PDF
         path = stored_files.path_for(str(config.get("UPLOAD_DIR") or ""), str(item.get("sha256") or ""))
         if path is None:
             raise FileNotFoundError(f"attachment {item.get('name')!r} is not in the upload store")
-        maintype, _sep, subtype = str(item.get("content_type") or "application/octet-stream").partition("/")
-        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype or "octet-stream",
-                               filename=str(item.get("name") or "attachment"))
-    return message
+        attachments.append((str(item.get("name") or "attachment"),
+                            str(item.get("content_type") or "application/octet-stream"), path.read_bytes()))
+    return compose(sender=config.get("MAIL_SENDER", "feedback@example.com"), to_address=row.to_address,
+                   subject=subject, body=body, locale=row.locale, sent_at=clock.now(), attachments=attachments)
 
 
 def _record_failure(database: Database, outbox_id: int, error: BaseException, config: Mapping[str, Any]) -> bool:
@@ -849,14 +841,14 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
             try:
                 item = queued[outbox_id]
                 subject, body = _texts_of(item, config)
-                message = _message(item.row, subject, body, config)
+                outgoing = _outgoing(item.row, subject, body, config)
             except Exception as exc:  # noqa: BLE001 - a text that cannot be rendered is a failed attempt
                 log.exception("cannot render e-mail %s", outbox_id)
                 _record_failure(database, outbox_id, exc, config)
                 failed += 1
                 continue
             try:
-                smtp.send_message(message)
+                smtp.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data)
             except Exception as exc:  # noqa: BLE001
                 _record_failure(database, outbox_id, exc, config)
                 failed += 1

@@ -1,0 +1,84 @@
+"""An outbox e-mail as the bytes handed to the mail server.
+
+Built with the ``email`` package's compat32 classes (``MIMEText``, ``Header``): the modern
+``EmailMessage`` API parses and refolds every header it is given, which cost about 1 ms of the
+scheduler's CPU per e-mail — as much as sending it — for messages whose headers we write
+ourselves. Non-ASCII text is encoded as the standards ask: the subject and a sender's display name
+as RFC 2047 words, the body as base64 UTF-8, an attachment's file name as an RFC 2231 parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from typing import NamedTuple
+
+
+class Outgoing(NamedTuple):
+    """An e-mail ready for ``smtplib.SMTP.sendmail``: the envelope and the message's bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+def _address(value: str) -> tuple[str, str]:
+    """A header's form of an address (display name encoded when it is not ASCII) and the bare address."""
+    name, address = parseaddr(" ".join(value.splitlines()))
+    return formataddr((name, address), charset="utf-8"), address
+
+
+#: the lines of a message on the wire end in CRLF (``smtplib`` sends bytes as they are)
+_WIRE = compat32.clone(linesep="\r\n")
+
+#: ASCII text travels quoted-printable: readable, and its long lines (a link, a pasted paragraph)
+#: wrapped within the 998 characters a mail server accepts; anything else is UTF-8 in base64
+_READABLE = Charset("utf-8")
+_READABLE.body_encoding = QP
+
+
+def _text(body: str) -> MIMEText:
+    return MIMEText(body, "plain", _READABLE if body.isascii() else "utf-8")
+
+
+def _attachment(data: bytes, content_type: str, filename: str) -> MIMEBase:
+    maintype, _sep, subtype = content_type.partition("/")
+    part = MIMEBase(maintype or "application", subtype or "octet-stream")
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    name: str | tuple[str, str, str] = filename if filename.isascii() else ("utf-8", "", filename)
+    part.add_header("Content-Disposition", "attachment", filename=name)
+    return part
+
+
+def compose(*, sender: str, to_address: str, subject: str, body: str, locale: str, sent_at: datetime,
+            attachments: Sequence[tuple[str, str, bytes]] = ()) -> Outgoing:
+    """The e-mail from ``sender`` to ``to_address``; ``attachments`` as (file name, content type, data)."""
+    message: MIMEText | MIMEMultipart = _text(body)
+    if attachments:
+        mixed = MIMEMultipart("mixed")
+        mixed.attach(message)
+        for filename, content_type, data in attachments:
+            mixed.attach(_attachment(data, content_type, filename))
+        message = mixed
+    subject = " ".join(subject.splitlines())  # a line break in a header would start a header of its own
+    from_header, from_address = _address(sender)
+    to_header, to_address_only = _address(to_address)
+    message["From"] = from_header
+    message["To"] = to_header
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = make_msgid(domain="feedback.local")
+    message["Content-Language"] = "zh-CN" if locale == "zh" else "en"
+    return Outgoing(from_address, to_address_only, message.as_bytes(policy=_WIRE))
+
+
+__all__ = ["Outgoing", "compose"]
