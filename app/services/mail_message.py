@@ -1,6 +1,6 @@
 """An outbox e-mail as the bytes handed to the mail server.
 
-Built with the ``email`` package's compat32 classes (``MIMEText``, ``Header``): the modern
+Built with the ``email`` package's compat32 classes (``MIMENonMultipart``, ``Header``): the modern
 ``EmailMessage`` API parses and refolds every header it is given, which cost about 1 ms of the
 scheduler's CPU per e-mail — as much as sending it — for messages whose headers we write
 ourselves. Non-ASCII text is encoded as the standards ask: the subject and a sender's display name
@@ -16,10 +16,10 @@ from email.charset import QP, Charset
 from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Outgoing(NamedTuple):
@@ -45,8 +45,10 @@ _READABLE = Charset("utf-8")
 _READABLE.body_encoding = QP
 
 
-def _text(body: str) -> MIMEText:
-    return MIMEText(body, "plain", _READABLE if body.isascii() else "utf-8")
+def _text(body: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", "plain")
+    part.set_payload(body, _READABLE if body.isascii() else "utf-8")
+    return part
 
 
 def _attachment(data: bytes, content_type: str, filename: str) -> MIMEBase:
@@ -62,19 +64,21 @@ def _attachment(data: bytes, content_type: str, filename: str) -> MIMEBase:
 def compose(*, sender: str, to_address: str, subject: str, body: str, locale: str, sent_at: datetime,
             attachments: Sequence[tuple[str, str, bytes]] = ()) -> Outgoing:
     """The e-mail from ``sender`` to ``to_address``; ``attachments`` as (file name, content type, data)."""
-    message: MIMEText | MIMEMultipart = _text(body)
+    message: MIMENonMultipart | MIMEMultipart = _text(body)
     if attachments:
         mixed = MIMEMultipart("mixed")
         mixed.attach(message)
         for filename, content_type, data in attachments:
             mixed.attach(_attachment(data, content_type, filename))
         message = mixed
-    subject = " ".join(subject.splitlines())  # a line break in a header would start a header of its own
+    one_line = " ".join(subject.splitlines())  # a line break in a header would start a header of its own
     from_header, from_address = _address(sender)
     to_header, to_address_only = _address(to_address)
     message["From"] = from_header
     message["To"] = to_header
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    # compat32 takes a Header as a header's value (typeshed knows only str)
+    subject_header: Any = one_line if one_line.isascii() else Header(one_line, "utf-8")
+    message["Subject"] = subject_header
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = make_msgid(domain="feedback.local")
     message["Content-Language"] = "zh-CN" if locale == "zh" else "en"
