@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 import app.engine.calendar  # noqa: F401  (registers the working-time helpers)
 import app.engine.timeshim  # noqa: F401  (timers read the application clock)
 from app.clock import clock
-from app.data import merged_updates
+from app.data import core_insert, merged_updates
 from app.data.models import (
     Case,
     CaseSearch,
@@ -71,6 +71,8 @@ OPEN_AFTER_KEY = transaction_key("engine.open_after_save")
 #: the rows an operation updates together: the completed task and its instance, the case and its
 #: search document — one statement each pair on PostgreSQL
 merged_updates.register(ProcessInstance, HumanTask, Case, CaseSearch)
+#: the task rows an operation opens: one Core INSERT each flush instead of the unit of work's
+core_insert.register(HumanTask)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
