@@ -305,7 +305,7 @@ def world(db_url, tmp_path_factory):
         case_a.data = {**case_a.data, "photos": [photo]}
         params = {
             "case_id": cases[0], "instance_id": s.scalar(select(ProcessInstance.id).where(
-                ProcessInstance.case_id == cases[0])),
+                ProcessInstance.case_id == cases[0]).order_by(ProcessInstance.id).limit(1)),
             "definition_id": s.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == "feedback_case")
                                       .order_by(ProcessDefinition.version.desc()).limit(1)),
             "user_id": user["marketing"].id, "filter_id": saved.id, "export_id": export.id, "substitution_id": away.id,
