@@ -3,12 +3,16 @@
 Built with the ``email`` package's compat32 classes (``MIMENonMultipart``, ``Header``): the modern
 ``EmailMessage`` API parses and refolds every header it is given, which cost about 1 ms of the
 scheduler's CPU per e-mail — as much as sending it — for messages whose headers we write
-ourselves. Non-ASCII text is encoded as the standards ask: the subject and a sender's display name
+ourselves. For the same reason a header that is already one short line of ASCII is written as it
+is (:class:`_Wire`), the sender's address is worked out once, and a bare recipient address is not
+parsed. Non-ASCII text is encoded as the standards ask: the subject and a sender's display name
 as RFC 2047 words, the body as base64 UTF-8, an attachment's file name as an RFC 2231 parameter.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from email import encoders
@@ -17,7 +21,7 @@ from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any, NamedTuple
 
@@ -30,14 +34,32 @@ class Outgoing(NamedTuple):
     data: bytes
 
 
+#: an address with nothing to parse or encode: no display name, no quoting, ASCII
+_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+", re.ASCII)
+
+
+@functools.lru_cache(maxsize=16)  # the sender: one configured address
 def _address(value: str) -> tuple[str, str]:
     """A header's form of an address (display name encoded when it is not ASCII) and the bare address."""
+    if _BARE_ADDRESS.fullmatch(value):
+        return value, value
     name, address = parseaddr(" ".join(value.splitlines()))
     return formataddr((name, address), charset="utf-8"), address
 
 
-#: the lines of a message on the wire end in CRLF (``smtplib`` sends bytes as they are)
-_WIRE = compat32.clone(linesep="\r\n")
+class _Wire(Compat32):
+    """compat32 with the CRLF line ends of the wire (``smtplib`` sends bytes as they are), writing
+    a header that is one line of ASCII within 78 characters as it is: compat32 would run each
+    through ``Header`` to fold and encode what needs neither, most of a message's cost."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (isinstance(value, str) and value.isascii() and len(name) + len(value) <= 76
+                and "\n" not in value and "\r" not in value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _Wire(linesep="\r\n")
 
 #: ASCII text travels quoted-printable: readable, and its long lines (a link, a pasted paragraph)
 #: wrapped within the 998 characters a mail server accepts; anything else is UTF-8 in base64

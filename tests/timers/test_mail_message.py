@@ -69,3 +69,13 @@ def test_an_attachment_keeps_its_chinese_file_name_and_bytes():
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == "管理报告-2026-03.pdf"
     assert attachment.get_content() == pdf
+
+
+def test_a_long_ascii_subject_is_folded_and_reads_back_whole():
+    subject = "Your feedback CF-2026-000123 about the control board of the CB-2 line: our reply and the next steps"
+    out = compose(sender="Feedback Desk <feedback@example.com>", to_address="li@example.com", subject=subject,
+                  body="x", locale="en", sent_at=SENT)
+    assert max(len(line) for line in out.data.split(b"\r\n")) <= 78
+    message = _read(out.data)
+    assert message["Subject"] == subject
+    assert message["From"].addresses[0].display_name == "Feedback Desk"
