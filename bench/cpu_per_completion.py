@@ -25,24 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import reference, servers  # noqa: E402
 from bench.load import run_threads  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads) so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def backends(db: servers.Db) -> list[int]:
-    import psycopg
-
-    with psycopg.connect(servers.PG_ADMIN, autocommit=True) as conn:
-        return [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db.name,))]
-
 
 def measure(base: str, db: servers.Db, workers: list[int], clients: int, each: int) -> dict[str, Any]:
     sessions = [reference.Client(base) for _ in range(clients)]  # sign-ins (argon2) before counting
@@ -56,12 +38,12 @@ def measure(base: str, db: servers.Db, workers: list[int], clients: int, each: i
         for _ in range(each):
             done[index] += sessions[index].run_instance()
 
-    before = {pid: cpu_seconds(pid) for pid in workers + backends(db)}
+    before = {pid: servers.cpu_seconds(pid) for pid in workers + servers.backend_pids(db)}
     own = time.process_time()
     elapsed = run_threads(clients, work, barrier)
     own = time.process_time() - own
-    after_workers = {pid: cpu_seconds(pid) for pid in workers}
-    after_backends = {pid: cpu_seconds(pid) for pid in backends(db)}
+    after_workers = {pid: servers.cpu_seconds(pid) for pid in workers}
+    after_backends = {pid: servers.cpu_seconds(pid) for pid in servers.backend_pids(db)}
     n = sum(done)
     errors = sum(len(s.timings.errors) for s in sessions)
 

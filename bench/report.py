@@ -83,6 +83,12 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              f"the clients run); seconds until the scheduler had sent them | "
              f"{result.get('reference_emails_unsent_after_8_clients')}; "
              f"{result.get('reference_emails_sent_after_s')} s | |",
+             f"| CPU per completion sending its e-mails (the scheduler's; after the round, the database's "
+             f"too), ms | {result.get('reference_email_cpu_ms_per_completion')} | |",
+             f"| completions/s, 8 clients, with their e-mails sent (the CPU the sending took after the round "
+             f"spread over the cores and added to the round's time; the median of rounds "
+             f"{(ref.get('clients_8') or {}).get('rounds_completions_per_s_with_emails')}) | "
+             f"{result.get('reference_completions_per_s_postgres_with_emails')} | |",
              "", "| clients | request | n | p50 | p95 | p99 |", "|---|---|---|---|---|---|"]
     for name, label in (("clients_1", "1"), ("clients_8", "8"), ("clients_8_read_each", "8, reading each"),
                         ("stack_bound_8", "8, the stack's bound")):

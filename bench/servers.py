@@ -24,6 +24,21 @@ THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WORKDIR = Path(tempfile.mkdtemp(prefix="bench-"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far, from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(db: Db) -> list[int]:
+    """The PostgreSQL backends connected to ``db`` (their CPU: :func:`cpu_seconds`)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        return [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db.name,))]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

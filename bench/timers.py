@@ -8,9 +8,10 @@ import math
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
+
+from bench import servers
 
 NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
       'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"')
@@ -28,12 +29,6 @@ TIMER_BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>"""
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, object]:
@@ -71,7 +66,7 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
                 ProcessInstance.process_key == "bench_timer", ProcessInstance.next_due_at < first_due
                 + timedelta(seconds=window_s + 60))).all())
         last_due = max(due_at.values())
-        cpu_before = [_cpu_s(s.pid) for s in schedulers]
+        cpu_before = [servers.cpu_seconds(s.pid) for s in schedulers]
         load_before = os.getloadavg()[0]
         deadline = time.monotonic() + max(0.0, (last_due - datetime.now(UTC)).total_seconds()) + 180
         while time.monotonic() < deadline:
@@ -82,7 +77,7 @@ def timer_run(db, count: int, window_s: float, start_scheduler) -> dict[str, obj
                 break
             time.sleep(2)
         time.sleep(3)
-        cpu = [round(_cpu_s(s.pid) - c, 2) for s, c in zip(schedulers, cpu_before, strict=True)]
+        cpu = [round(servers.cpu_seconds(s.pid) - c, 2) for s, c in zip(schedulers, cpu_before, strict=True)]
         load_after = os.getloadavg()[0]
         with database.session() as session:
             fired = session.execute(select(AuditEvent.instance_id, AuditEvent.at).where(
