@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import smtplib
 from collections.abc import Sequence
 from datetime import datetime
 from email import encoders
@@ -27,11 +28,14 @@ from typing import Any, NamedTuple
 
 
 class Outgoing(NamedTuple):
-    """An e-mail ready for ``smtplib.SMTP.sendmail``: the envelope and the message's bytes."""
+    """An e-mail ready for ``smtplib.SMTP.sendmail``: the envelope and the message's bytes
+    (:func:`send` hands it over)."""
 
     sender: str
     recipient: str
     data: bytes
+    #: an address is not ASCII: the server must take it with the SMTPUTF8 extension
+    smtputf8: bool = False
 
 
 #: an address with nothing to parse or encode: no display name, no quoting, ASCII
@@ -50,16 +54,27 @@ def _address(value: str) -> tuple[str, str]:
 class _Wire(Compat32):
     """compat32 with the CRLF line ends of the wire (``smtplib`` sends bytes as they are), writing
     a header that is one line of ASCII within 78 characters as it is: compat32 would run each
-    through ``Header`` to fold and encode what needs neither, most of a message's cost."""
+    through ``Header`` to fold and encode what needs neither, most of a message's cost. With
+    ``utf8`` (an address that is not ASCII, sent with SMTPUTF8), the address headers are written
+    in UTF-8 as RFC 6532 asks: an address cannot be an encoded word."""
+
+    utf8 = False
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        if (isinstance(value, str) and value.isascii() and len(name) + len(value) <= 76
-                and "\n" not in value and "\r" not in value):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
+        if isinstance(value, str) and "\n" not in value and "\r" not in value:
+            if value.isascii() and len(name) + len(value) <= 76:
+                return f"{name}: {value}{self.linesep}".encode("ascii")
+            if self.utf8 and name in _ADDRESS_HEADERS:
+                return f"{name}: {value}{self.linesep}".encode()
         return super().fold_binary(name, value)
 
 
-_WIRE = _Wire(linesep="\r\n")
+_ADDRESS_HEADERS = ("From", "To")
+class _WireUtf8(_Wire):
+    utf8 = True
+
+
+_WIRE, _WIRE_UTF8 = _Wire(linesep="\r\n"), _WireUtf8(linesep="\r\n")
 
 #: ASCII text travels quoted-printable: readable, and its long lines (a link, a pasted paragraph)
 #: wrapped within the 998 characters a mail server accepts; anything else is UTF-8 in base64
@@ -104,7 +119,16 @@ def compose(*, sender: str, to_address: str, subject: str, body: str, locale: st
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = make_msgid(domain="feedback.local")
     message["Content-Language"] = "zh-CN" if locale == "zh" else "en"
-    return Outgoing(from_address, to_address_only, message.as_bytes(policy=_WIRE))
+    smtputf8 = not (from_address.isascii() and to_address_only.isascii())
+    return Outgoing(from_address, to_address_only, message.as_bytes(policy=_WIRE_UTF8 if smtputf8 else _WIRE),
+                    smtputf8)
 
 
-__all__ = ["Outgoing", "compose"]
+def send(smtp: smtplib.SMTP, outgoing: Outgoing) -> None:
+    """Hand ``outgoing`` to the mail server; an address that is not ASCII asks for SMTPUTF8 (a
+    server without it refuses the e-mail: ``SMTPNotSupportedError``, a failed attempt)."""
+    smtp.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data,
+                  mail_options=["SMTPUTF8"] if outgoing.smtputf8 else ())
+
+
+__all__ = ["Outgoing", "compose", "send"]

@@ -52,7 +52,7 @@ from app.data.types import UTCDateTime
 from app.engine.context import Hook, RunContext
 from app.engine.projection import elements_reached
 from app.services import attachments as stored_files
-from app.services.mail_message import Outgoing, compose
+from app.services.mail_message import Outgoing, compose, send
 from app.services.rounds import earlier_rounds, earlier_rounds_of, sent_back_by
 
 log = logging.getLogger(__name__)
@@ -848,7 +848,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
                 failed += 1
                 continue
             try:
-                smtp.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data)
+                send(smtp, outgoing)
             except Exception as exc:  # noqa: BLE001
                 _record_failure(database, outbox_id, exc, config)
                 failed += 1

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.data.models import AuditEvent, HumanTask, ProcessInstance, TaskState
 
@@ -19,6 +19,22 @@ NS = (
     'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 )
+
+
+def statements_during(session, call) -> list[str]:
+    """The SQL statements ``call()`` sends through ``session``'s engine, as sent."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_rest):
+        seen.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return seen
 
 
 def forms() -> dict[str, dict]:

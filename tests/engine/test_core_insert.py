@@ -7,27 +7,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 
 from app.data.models import HumanTask, ProcessInstance, TaskState
-from tests.engine import diagram
+from tests.engine import diagram, statements_during
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 
 
-def _statements(session, call):
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_rest):
-        seen.append(" ".join(statement.split()))
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return seen
+def _flat(statements: list[str]) -> list[str]:
+    return [" ".join(statement.split()) for statement in statements]
 
 
 def _started(session, runtime, actor, deploy_sources) -> ProcessInstance:
@@ -56,14 +45,14 @@ def test_an_opened_task_is_inserted_by_one_statement_and_held_as_stored(session,
     instance = _started(session, runtime, actor, deploy_sources)
     row = _task(instance)
     session.add(row)
-    statements = _statements(session, session.flush)
+    statements = _flat(statements_during(session, session.flush))
     assert [s for s in statements if s.startswith("INSERT")] == [statements[0]]
     assert statements[0].startswith("INSERT INTO human_task")
     state = inspect(row)
     assert state.persistent and not state.modified and row not in session.new
     # every column is held: reading them needs no statement
     values = {}
-    assert _statements(session, lambda: values.update(
+    assert statements_during(session, lambda: values.update(
         {c.key: getattr(row, c.key) for c in inspect(HumanTask).column_attrs})) == []
     assert values["due_at"] is None and values["customer_name"] == "ACME"
     session.commit()
@@ -78,7 +67,7 @@ def test_several_rows_of_one_flush_go_in_one_statement(session, runtime, actor, 
     instance = _started(session, runtime, actor, deploy_sources)
     rows = [_task(instance, element_id=f"extra_{n}") for n in range(3)]
     session.add_all(rows)
-    statements = _statements(session, session.flush)
+    statements = _flat(statements_during(session, session.flush))
     assert sum(s.startswith("INSERT INTO human_task") for s in statements) == 1
     session.commit()
     assert [_stored(database, row.id)["element_id"] for row in rows] == ["extra_0", "extra_1", "extra_2"]

@@ -12,24 +12,9 @@ from sqlalchemy import event, select
 from app.clock import clock
 from app.data.models import HumanTask, ProcessInstance, TaskState
 from app.engine.errors import ConcurrentUpdate
-from tests.engine import diagram, open_tasks
+from tests.engine import diagram, open_tasks, statements_during
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
-
-
-def _statements(session, call):
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_rest):
-        seen.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return seen
 
 
 def _started(session, runtime, actor, deploy_sources):
@@ -51,7 +36,7 @@ def test_the_task_and_its_instance_are_updated_together_with_the_version_check(
     try:
         row.state, row.completed_at = TaskState.COMPLETED, clock.now()
         instance.state, instance.updated_at = instance.state + " ", clock.now()
-        statements = _statements(session, session.flush)
+        statements = statements_during(session, session.flush)
     finally:
         clock.reset()
     updates = [s for s in statements if "UPDATE" in s]

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 
+import pytest
+
 from app.services.mail_message import compose
 
 SENT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -79,3 +81,41 @@ def test_a_long_ascii_subject_is_folded_and_reads_back_whole():
     message = _read(out.data)
     assert message["Subject"] == subject
     assert message["From"].addresses[0].display_name == "Feedback Desk"
+
+
+def test_an_address_that_is_not_ascii_is_written_in_utf8_for_smtputf8():
+    out = compose(sender="feedback@example.com", to_address="张三@公司.中国", subject="您的反馈",
+                  body="您好", locale="zh", sent_at=SENT)
+    assert out.smtputf8 and out.recipient == "张三@公司.中国"
+    assert "To: 张三@公司.中国\r\n".encode() in out.data  # an address cannot be an encoded word
+    assert _read(out.data)["To"] == "张三@公司.中国"
+    assert not compose(sender="feedback@example.com", to_address="li@example.com", subject="s", body="b",
+                       locale="en", sent_at=SENT).smtputf8
+
+
+def test_a_server_with_smtputf8_takes_it_and_one_without_refuses_it(smtp_port):
+    import smtplib
+
+    from aiosmtpd.controller import Controller
+
+    from app.services.mail_message import send
+    from tests.timers.conftest import Inbox
+
+    out = compose(sender="feedback@example.com", to_address="张三@公司.中国", subject="您的反馈",
+                  body="您好", locale="zh", sent_at=SENT)
+    for utf8 in (True, False):
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port, enable_SMTPUTF8=utf8)
+        controller.start()
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+                if utf8:
+                    send(smtp, out)
+                    [message] = inbox.to("张三@公司.中国")
+                    assert message["To"] == "张三@公司.中国" and message.get_content() == "您好"
+                else:
+                    with pytest.raises(smtplib.SMTPNotSupportedError):
+                        send(smtp, out)
+                    assert inbox.messages == []
+        finally:
+            controller.stop()
