@@ -6,7 +6,8 @@ scheduler's CPU per e-mail — as much as sending it — for messages whose head
 ourselves. For the same reason a header that is already one short line of ASCII is written as it
 is (:class:`_Wire`), the sender's address is worked out once, and a bare recipient address is not
 parsed. Non-ASCII text is encoded as the standards ask: the subject and a sender's display name
-as RFC 2047 words, the body as base64 UTF-8, an attachment's file name as an RFC 2231 parameter.
+as RFC 2047 words, the body as base64 UTF-8 (an ASCII body quoted-printable), an attachment's
+file name as an RFC 2231 parameter, an address in UTF-8 under SMTPUTF8.
 """
 
 from __future__ import annotations
@@ -38,17 +39,21 @@ class Outgoing(NamedTuple):
     smtputf8: bool = False
 
 
-#: an address with nothing to parse or encode: no display name, no quoting, ASCII
+#: an address with nothing to parse: no display name, no comment, no quoting
 _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+", re.ASCII)
 
 
-@functools.lru_cache(maxsize=16)  # the sender: one configured address
+@functools.lru_cache(maxsize=16)  # the sender's: one configured address, parsed once
 def _address(value: str) -> tuple[str, str]:
     """A header's form of an address (display name encoded when it is not ASCII) and the bare address."""
     if _BARE_ADDRESS.fullmatch(value):
         return value, value
     name, address = parseaddr(" ".join(value.splitlines()))
     return formataddr((name, address), charset="utf-8"), address
+
+
+#: the headers that carry the addresses (written in UTF-8 under SMTPUTF8)
+_ADDRESS_HEADERS = ("From", "To")
 
 
 class _Wire(Compat32):
@@ -69,8 +74,9 @@ class _Wire(Compat32):
         return super().fold_binary(name, value)
 
 
-_ADDRESS_HEADERS = ("From", "To")
 class _WireUtf8(_Wire):
+    """:class:`_Wire` for a message sent with SMTPUTF8."""
+
     utf8 = True
 
 
