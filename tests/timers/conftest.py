@@ -121,10 +121,11 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, **options) -> None:
+        """``options`` go to aiosmtpd's ``Controller`` (e.g. ``enable_SMTPUTF8``)."""
         self.port = port
         self.inbox = Inbox()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port, **options)
 
     def start(self) -> SmtpServer:
         self.controller.start()

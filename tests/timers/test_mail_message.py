@@ -96,26 +96,22 @@ def test_an_address_that_is_not_ascii_is_written_in_utf8_for_smtputf8():
 def test_a_server_with_smtputf8_takes_it_and_one_without_refuses_it(smtp_port):
     import smtplib
 
-    from aiosmtpd.controller import Controller
-
     from app.services.mail_message import send
-    from tests.timers.conftest import Inbox
+    from tests.timers.conftest import SmtpServer
 
     out = compose(sender="feedback@example.com", to_address="张三@公司.中国", subject="您的反馈",
                   body="您好", locale="zh", sent_at=SENT)
     for utf8 in (True, False):
-        inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port, enable_SMTPUTF8=utf8)
-        controller.start()
+        server = SmtpServer(smtp_port, enable_SMTPUTF8=utf8).start()
         try:
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
                 if utf8:
                     send(smtp, out)
-                    [message] = inbox.to("张三@公司.中国")
+                    [message] = server.inbox.to("张三@公司.中国")
                     assert message["To"] == "张三@公司.中国" and message.get_content() == "您好"
                 else:
                     with pytest.raises(smtplib.SMTPNotSupportedError):
                         send(smtp, out)
-                    assert inbox.messages == []
+                    assert server.inbox.messages == []
         finally:
-            controller.stop()
+            server.stop()
