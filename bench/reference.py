@@ -224,10 +224,10 @@ def with_emails(run_round: Any, db: Any, scheduler_pid: int) -> dict[str, Any]:
 
     ``completions_per_s_with_emails`` is the round's throughput with the e-mails it queued sent:
     the CPU spent on them after the round (the scheduler's and the database's), spread over the
-    machine's cores, is
-    added to the round's time (the round kept the machine busy: vmstat showed 0–10 % idle, so
-    that CPU, spent during the round, would have taken its share from the completions). A load
-    that lasted would have to send its e-mails: this is the rate it can sustain."""
+    machine's cores, is added to the round's time (the round kept the machine busy: vmstat showed
+    0–10 % idle, so that CPU, spent during the round, would have taken its share from the
+    completions). A load that lasted would have to send its e-mails: this is the rate it can
+    sustain."""
     cpu_start = servers.cpu_seconds(scheduler_pid)
     run = run_round()
     cpu_end = servers.cpu_seconds(scheduler_pid)
