@@ -12,12 +12,13 @@ file name as an RFC 2231 parameter, an address in UTF-8 under SMTPUTF8.
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import smtplib
 from collections.abc import Sequence
 from datetime import datetime
-from email import encoders
+from email import encoders, quoprimime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.base import MIMEBase
@@ -88,6 +89,49 @@ _READABLE = Charset("utf-8")
 _READABLE.body_encoding = QP
 
 
+#: the longest run of UTF-8 bytes in one encoded word of a subject: 56 characters of base64, a word
+#: of 68, and ``Subject: `` before the first, within the 78 characters of a line
+_WORD_BYTES = 42
+
+
+def _header_line(name: str, value: str, policy: _Wire) -> str:
+    return policy.fold_binary(name, value).decode("utf-8" if policy.utf8 else "ascii")
+
+
+def _subject_line(text: str, policy: _Wire) -> str:
+    """The Subject header of one line of text: ASCII as the policy writes it (folded at its
+    spaces when long), else RFC 2047 words (base64 UTF-8, never splitting a character), one per
+    folded line: written here, for ``Header`` took a third of an e-mail's CPU to do the same."""
+    if text.isascii():
+        return _header_line("Subject", text, policy)
+    words: list[bytes] = []
+    chunk = b""
+    for char in text:
+        encoded = char.encode()
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "Subject: " + "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words) + "\r\n"
+
+
+def _plain(headers: Sequence[tuple[str, str]], subject: str, body: str, policy: _Wire) -> bytes:
+    """A text/plain message without attachments, written line by line: what :func:`_text` and
+    the generator would write (same headers, same encodings) at a fraction of their CPU."""
+    if body.isascii():
+        encoding, payload = "quoted-printable", quoprimime.body_encode(body, eol="\r\n")
+    else:  # base64 lines of 76 characters, as email.base64mime writes them
+        encoding, payload = "base64", base64.encodebytes(body.encode()).decode("ascii").replace("\n", "\r\n")
+    lines = ["MIME-Version: 1.0\r\n", 'Content-Type: text/plain; charset="utf-8"\r\n',
+             f"Content-Transfer-Encoding: {encoding}\r\n"]
+    lines.extend(_header_line(name, value, policy) for name, value in headers)
+    lines.append(_subject_line(subject, policy))
+    lines.append("\r\n")
+    lines.append(payload)
+    return "".join(lines).encode("utf-8" if policy.utf8 else "ascii")
+
+
 def _text(body: str) -> MIMENonMultipart:
     part = MIMENonMultipart("text", "plain")
     part.set_payload(body, _READABLE if body.isascii() else "utf-8")
@@ -107,27 +151,53 @@ def _attachment(data: bytes, content_type: str, filename: str) -> MIMEBase:
 def compose(*, sender: str, to_address: str, subject: str, body: str, locale: str, sent_at: datetime,
             attachments: Sequence[tuple[str, str, bytes]] = ()) -> Outgoing:
     """The e-mail from ``sender`` to ``to_address``; ``attachments`` as (file name, content type, data)."""
-    message: MIMENonMultipart | MIMEMultipart = _text(body)
-    if attachments:
-        mixed = MIMEMultipart("mixed")
-        mixed.attach(message)
-        for filename, content_type, data in attachments:
-            mixed.attach(_attachment(data, content_type, filename))
-        message = mixed
     one_line = " ".join(subject.splitlines())  # a line break in a header would start a header of its own
     from_header, from_address = _address(sender)
     to_header, to_address_only = _address(to_address)
-    message["From"] = from_header
-    message["To"] = to_header
+    smtputf8 = not (from_address.isascii() and to_address_only.isascii())
+    policy = _WIRE_UTF8 if smtputf8 else _WIRE
+    headers = (("From", from_header), ("To", to_header), ("Date", format_datetime(sent_at)),
+               ("Message-ID", make_msgid(domain="feedback.local")),
+               ("Content-Language", "zh-CN" if locale == "zh" else "en"))
+    if not attachments:  # every staff notice and customer reply
+        return Outgoing(from_address, to_address_only, _plain(headers, one_line, body, policy), smtputf8)
+    message: MIMENonMultipart | MIMEMultipart = _text(body)
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(message)
+    for filename, content_type, data in attachments:
+        mixed.attach(_attachment(data, content_type, filename))
+    for name, value in headers:
+        mixed[name] = value
     # compat32 takes a Header as a header's value (typeshed knows only str)
     subject_header: Any = one_line if one_line.isascii() else Header(one_line, "utf-8")
-    message["Subject"] = subject_header
-    message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = make_msgid(domain="feedback.local")
-    message["Content-Language"] = "zh-CN" if locale == "zh" else "en"
-    smtputf8 = not (from_address.isascii() and to_address_only.isascii())
-    return Outgoing(from_address, to_address_only, message.as_bytes(policy=_WIRE_UTF8 if smtputf8 else _WIRE),
-                    smtputf8)
+    mixed["Subject"] = subject_header
+    return Outgoing(from_address, to_address_only, mixed.as_bytes(policy=policy), smtputf8)
+
+
+class SmtpClient(smtplib.SMTP):
+    """``smtplib.SMTP`` handed bare addresses (an :class:`Outgoing`'s envelope): ``MAIL FROM`` and
+    ``RCPT TO`` write them in angle brackets as they are, where smtplib would parse each again
+    (``quoteaddr``: a sixth of an e-mail's CPU). An address with anything around it is still parsed."""
+
+    @staticmethod
+    def _quoted(address: str) -> str:
+        return f"<{address}>" if _BARE_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        optionlist = ""
+        if options and self.does_esmtp:
+            if any(option.lower() == "smtputf8" for option in options):
+                if not self.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+                self.command_encoding = "utf-8"
+            optionlist = " " + " ".join(options)
+        self.putcmd("mail", f"FROM:{self._quoted(sender)}{optionlist}")
+        return self.getreply()
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        optionlist = " " + " ".join(options) if options and self.does_esmtp else ""
+        self.putcmd("rcpt", f"TO:{self._quoted(recip)}{optionlist}")
+        return self.getreply()
 
 
 def send(smtp: smtplib.SMTP, outgoing: Outgoing) -> None:
@@ -137,4 +207,4 @@ def send(smtp: smtplib.SMTP, outgoing: Outgoing) -> None:
                   mail_options=["SMTPUTF8"] if outgoing.smtputf8 else ())
 
 
-__all__ = ["Outgoing", "compose", "send"]
+__all__ = ["Outgoing", "SmtpClient", "compose", "send"]

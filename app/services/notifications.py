@@ -52,7 +52,7 @@ from app.data.types import UTCDateTime
 from app.engine.context import Hook, RunContext
 from app.engine.projection import elements_reached
 from app.services import attachments as stored_files
-from app.services.mail_message import Outgoing, compose, send
+from app.services.mail_message import Outgoing, SmtpClient, compose, send
 from app.services.rounds import earlier_rounds, earlier_rounds_of, sent_back_by
 
 log = logging.getLogger(__name__)
@@ -701,8 +701,8 @@ def _backoff(config: Mapping[str, Any], attempts: int) -> timedelta:
 
 
 def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(config.get("MAIL_SERVER", "127.0.0.1"), int(config.get("MAIL_PORT", 25)),
-                        timeout=float(config.get("MAIL_TIMEOUT", 10)))
+    smtp = SmtpClient(config.get("MAIL_SERVER", "127.0.0.1"), int(config.get("MAIL_PORT", 25)),
+                      timeout=float(config.get("MAIL_TIMEOUT", 10)))
     try:
         if config.get("MAIL_USE_TLS"):
             smtp.starttls()
@@ -833,9 +833,10 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
         return 0, len(claimed)
     marks = None
     try:
-        # one connection marks the batch's e-mails sent, each in a transaction of its own: a
-        # connection checked out (and pinged) per e-mail cost as much as the e-mail's message
-        marks = database.engine.connect()
+        # one connection marks the batch's e-mails sent, each UPDATE committed as it runs
+        # (autocommit: no BEGIN and COMMIT round trips around it): a connection checked out (and
+        # pinged) per e-mail cost as much as the e-mail's message
+        marks = database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         queued = _queued(database, claimed)
         for outbox_id in claimed:
             try:
@@ -864,7 +865,6 @@ def drain_outbox(database: Database, config: Mapping[str, Any], limit: int = 50)
                 continue
             # at once: a crash now must not send it again
             marks.execute(_SENT, {"outbox_id": outbox_id, "subject": subject, "body": body, "sent_at": clock.now()})
-            marks.commit()
             sent += 1
     finally:
         if marks is not None:

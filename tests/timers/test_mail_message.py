@@ -115,3 +115,40 @@ def test_a_server_with_smtputf8_takes_it_and_one_without_refuses_it(smtp_port):
                     assert server.inbox.messages == []
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize("subject", [
+    "您的反馈 CF-2026-000123：我们的答复" * 4,  # 3-byte characters and ASCII, over several words
+    "客户满意度调查 😀" * 9,  # 4-byte characters, never split between two words
+    "é" * 80,  # 2-byte characters
+])
+def test_a_long_subject_that_is_not_ascii_is_folded_into_words_that_read_back_whole(subject):
+    out = compose(sender="feedback@example.com", to_address="li@example.com", subject=subject, body="您好",
+                  locale="zh", sent_at=SENT)
+    lines = out.data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78
+    assert sum(line.startswith((b"Subject: =?utf-8?b?", b" =?utf-8?b?")) for line in lines) > 1
+    assert _read(out.data)["Subject"] == subject
+
+
+@pytest.mark.parametrize("body", ["", "a=b\n.\n..two dots\n" + "x" * 100 + " \n", "第一行\r\n第二行\n"])
+def test_bodies_with_what_encodings_must_escape_read_back_as_written(body):
+    out = compose(sender="feedback@example.com", to_address="li@example.com", subject="s", body=body,
+                  locale="zh", sent_at=SENT)
+    assert max(len(line) for line in out.data.split(b"\r\n")) <= 78
+    message = _read(out.data)
+    assert not message.defects
+    assert message.get_content().replace("\r\n", "\n") == body.replace("\r\n", "\n")
+
+
+def test_the_client_sends_bare_and_named_addresses_to_the_server(smtp_server):
+    from app.services.mail_message import SmtpClient, send
+
+    with SmtpClient("127.0.0.1", smtp_server.port, timeout=10) as smtp:
+        send(smtp, compose(sender="质量反馈中心 <feedback@example.com>", to_address="zhang.san@example.com",
+                           subject="您的反馈", body="您好", locale="zh", sent_at=SENT))
+        # a caller's own envelope with a display name is still parsed, as smtplib does
+        smtp.sendmail("Desk <feedback@example.com>", ["Li Wei <li@example.com>"], b"Subject: x\r\n\r\nx\r\n")
+    [message] = smtp_server.inbox.to("zhang.san@example.com")
+    assert message["Subject"] == "您的反馈" and message.get_content() == "您好"
+    assert len(smtp_server.inbox.to("li@example.com")) == 1
