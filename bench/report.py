@@ -61,7 +61,9 @@ def _reference_lines(result: dict[str, Any], d: dict[str, Any]) -> list[str]:
              f"| completions/s, 8 clients (the median of rounds {_rounds(ref.get('clients_8'))}) | "
              f"{result.get('reference_completions_per_s_postgres')} | {result.get('app_completions_per_s_postgres')} |",
              f"| completions/s, 8 clients, scaled to the issue's machine (floor {ISSUE_FLOOR_MS} ms; this "
-             f"machine {result.get('reference_machine_speed_vs_issue')}× its speed) | "
+             f"machine {result.get('reference_machine_speed_vs_issue')}× its speed; an estimate by the floor "
+             "alone, which moved unlike the throughput between sessions: the share of the stack's bound "
+             "below compares machines better) | "
              f"{result.get('reference_completions_per_s_postgres_at_issue_speed')} | |",
              f"| the stack's bound, completions/s, 8 clients (bench/stack_bound.py: bare Flask, SQLAlchemy "
              f"Core, SpiffWorkflow, six statements, no hooks; rounds {_rounds(ref.get('stack_bound_8'))}, "
