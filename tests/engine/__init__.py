@@ -21,14 +21,14 @@ NS = (
 )
 
 
-def statements_during(session, call) -> list[str]:
-    """The SQL statements ``call()`` sends through ``session``'s engine, as sent."""
+def statements_during(source, call) -> list[str]:
+    """The SQL statements ``call()`` sends through an engine (``source``, or a session's), as sent."""
     seen: list[str] = []
 
     def count(_conn, _cursor, statement, *_rest):
         seen.append(statement)
 
-    engine = session.get_bind()
+    engine = source.get_bind() if hasattr(source, "get_bind") else source
     event.listen(engine, "before_cursor_execute", count)
     try:
         call()

@@ -12,12 +12,13 @@ version: the first also reads the form (later ones take it from the cache of imm
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.data.models import AuditEvent, EmailOutbox, HumanTask, Notification, TaskState
 from app.services import calendar_admin
 from tests.api.helpers import INTAKE
 from tests.conftest import BACKEND, api_token
+from tests.engine import statements_during
 from tests.payloads import verify_ok
 
 #: SQL statements of one API completion of ``verify``: 24 after the first round of the cost work,
@@ -31,21 +32,6 @@ from tests.payloads import verify_ok
 #: in one (app/data/merged_updates.py). Then on PostgreSQL the opened department tasks' recipients
 #: worked out by the statement that inserts their notifications (notifications.DepartmentNotices).
 COMPLETION_STATEMENT_LIMIT = {"sqlite": 17, "postgres": 9}[BACKEND]
-
-
-def _statements_of(app, call):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_rest):
-        statements.append(statement)
-
-    engine = app.extensions["database"].engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return response, statements
 
 
 def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypatch):
@@ -67,8 +53,10 @@ def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypa
                        headers=marketing).status_code == 200
     case, verify = verify_task()
 
-    response, statements = _statements_of(prod_app, lambda: client.post(
-        f"/api/v1/tasks/{verify['id']}/complete", json={"data": verify_ok()}, headers=marketing))
+    answers = []
+    statements = statements_during(prod_app.extensions["database"].engine, lambda: answers.append(client.post(
+        f"/api/v1/tasks/{verify['id']}/complete", json={"data": verify_ok()}, headers=marketing)))
+    [response] = answers
 
     assert response.status_code == 200, response.get_json()
     assert len(statements) <= COMPLETION_STATEMENT_LIMIT, "\n".join(
