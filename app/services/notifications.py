@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session
 from app.clock import clock, local_zone
 from app.data.db import Database, rowcount
 from app.data.models import (
-    Department,
     EmailOutbox,
     HumanTask,
     Membership,
@@ -168,9 +167,10 @@ def tasks_recipients(session: Session, tasks: Sequence[HumanTask],
 
 
 def task_params(session: Session, task: HumanTask, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    department = session.get(Department, task.department_id) if task.department_id else None
+    departments = departments_by_id(session)
+    department = departments.get(task.department_id) if task.department_id else None
     about_id = (task.context or {}).get("about_department_id")
-    about = session.get(Department, about_id) if about_id else None  # whose work it is (e.g. one 8D)
+    about = departments.get(about_id) if about_id else None  # whose work it is (e.g. one 8D)
     params = {
         "title": f"{task.title} · {about.name_zh}" if about else task.title,
         "title_en": f"{task.title_en or task.title} · {about.name_en}" if about else task.title_en or task.title,

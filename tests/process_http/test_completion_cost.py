@@ -80,7 +80,7 @@ def test_one_api_completion_stays_within_its_statement_budget(prod_app, monkeypa
 def test_the_departments_read_with_the_task_are_the_current_ones(prod_app):
     """The completion reads the departments with its task (one statement fewer): a department
     renamed between two completions is named anew in the next one's notifications, and the
-    session's objects are the ones a query would have given."""
+    rows kept are the ones a query would have given, read without one."""
     from app.data.models import Department
     from app.data.queries.people import departments_by_id
     from app.services import tasks as task_service
@@ -109,7 +109,12 @@ def test_the_departments_read_with_the_task_are_the_current_ones(prod_app):
     with database.session() as session:
         task_id = session.scalars(select(HumanTask.id).where(HumanTask.state == TaskState.OPEN)).first()
         task_service.read_for_completion(session, task_id)
-        adopted = departments_by_id(session)
-        queried = {d.id: (d.code, d.name_zh, d.name_en, d.active) for d in session.scalars(select(Department))}
-        assert {d.id: (d.code, d.name_zh, d.name_en, d.active) for d in adopted.values()} == queried
-        assert all(session.get(Department, dept_id) is dept for dept_id, dept in adopted.items())
+        adopted = statements_during(session, lambda: departments_by_id(session))
+        assert adopted == []  # read with the task
+        queried = {d.id: (d.code, d.name_zh, d.name_en, d.active, d.name("en"), d.name("zh"))
+                   for d in session.scalars(select(Department))}
+        assert {d.id: (d.code, d.name_zh, d.name_en, d.active, d.name("en"), d.name("zh"))
+                for d in departments_by_id(session).values()} == queried
+    with database.session() as session:  # read on their own where no completion read them
+        assert {d.id: (d.code, d.name_en) for d in departments_by_id(session).values()} == {
+            d.id: (d.code, d.name_en) for d in session.scalars(select(Department))}

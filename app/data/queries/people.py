@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, event, func, inspect, or_, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import JSON, Table, event, func, or_, select
+from sqlalchemy.orm import Session
 
 from app.data.models import Department, Membership, Substitution, User
 from app.data.transaction_memo import transaction_key
@@ -31,22 +31,46 @@ def usernames(session: Session, ids: set[int]) -> dict[int, str]:
 DEPARTMENTS_KEY = transaction_key("people.departments")
 
 
-def departments_by_id(session: Session) -> dict[int, Department]:
+@dataclass(frozen=True, slots=True)
+class DepartmentRow:
+    """A department as read for display and lookups (its code and names): a plain row, not the
+    session's object — building the model's objects, registered in the session, cost a completion
+    4 % of its instructions (docs/benchmarks.md, *E-mails, second cut*). Change a department
+    through :class:`~app.data.models.Department`."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    active: bool
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+_department_table = cast(Table, Department.__table__)
+#: every department's row (Core: the columns, no objects)
+_DEPARTMENT_ROWS = select(_department_table.c.id, _department_table.c.code, _department_table.c.name_zh,
+                          _department_table.c.name_en, _department_table.c.active)
+
+
+def departments_by_id(session: Session) -> dict[int, DepartmentRow]:
     """Every department by id, read once per transaction: an operation's projection, its
-    notifications and its response all need them (the session keeps them, so ``session.get``
-    of a department hits its identity map); a completion reads them with its task
+    notifications and its response all need them; a completion reads them with its task
     (:func:`departments_column`). A change to a department in the session, a commit or a
     rollback forgets them."""
     cached = session.info.get(DEPARTMENTS_KEY)
     if cached is None:
-        cached = session.info[DEPARTMENTS_KEY] = {d.id: d for d in session.scalars(select(Department))}
+        cached = session.info[DEPARTMENTS_KEY] = {
+            row.id: DepartmentRow(row.id, row.code, row.name_zh, row.name_en, bool(row.active))
+            for row in session.execute(_DEPARTMENT_ROWS)}
     return dict(cached)
 
 
 def departments_column(dialect: str) -> Any:
     """Every department as one JSON array of ``[id, code, name_zh, name_en, active]`` rows, a
     scalar subquery to add to a statement an operation makes anyway (the completion's task read):
-    :func:`adopt_departments` then puts them in the session for :func:`departments_by_id`."""
+    :func:`adopt_departments` then keeps them for :func:`departments_by_id`."""
     # typed JSON, so both drivers' results come back decoded (SQLite gives the aggregate as text)
     if dialect == "postgresql":
         rows = func.json_agg(func.json_build_array(Department.id, Department.code, Department.name_zh,
@@ -59,26 +83,12 @@ def departments_column(dialect: str) -> Any:
 
 def adopt_departments(session: Session, found: Any) -> None:
     """Take the departments :func:`departments_column` read as this transaction's (unless it has
-    read them already): each is the session's object for its row — the one it holds, or one made
-    from the values read, as a query would have loaded it, without a statement."""
+    read them already), without a statement."""
     if session.info.get(DEPARTMENTS_KEY) is not None or found is None:
         return
-    departments: dict[int, Department] = {}
-    held_by_key = session.identity_map
-    for dept_id, code, name_zh, name_en, active in found:
-        held = held_by_key.get(identity_key(Department, dept_id))
-        if held is None:
-            # as a query loads a row: the values put in place (not set through the attributes,
-            # which would record them as changes only for make_transient_to_detached to drop)
-            held = _DEPARTMENT_CLASS.new_instance()
-            held.__dict__.update(id=dept_id, code=code, name_zh=name_zh, name_en=name_en, active=bool(active))
-            make_transient_to_detached(held)
-            session.add(held)
-        departments[dept_id] = held
-    session.info[DEPARTMENTS_KEY] = departments
-
-
-_DEPARTMENT_CLASS = inspect(Department).class_manager
+    session.info[DEPARTMENTS_KEY] = {
+        dept_id: DepartmentRow(dept_id, code, name_zh, name_en, bool(active))
+        for dept_id, code, name_zh, name_en, active in found}
 
 
 @event.listens_for(Session, "after_flush")

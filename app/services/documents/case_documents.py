@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import Case, Department, User
+from app.data.models import Case, User
+from app.data.queries.people import DepartmentRow
 from app.engine.errors import NotFound
 from app.i18n import N_
 from app.services import audit_trail, policy
@@ -48,7 +49,7 @@ class DocumentRef:
 
     key: str
     kind: str
-    department: Department | None = None
+    department: DepartmentRow | None = None
 
     @property
     def title(self) -> str:

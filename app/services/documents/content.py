@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.clock import clock
-from app.data.models import AuditEvent, Case, Department, HumanTask, SurveyResponse
+from app.data.models import AuditEvent, Case, HumanTask, SurveyResponse
 from app.data.queries.history import audit_events
-from app.data.queries.people import departments_by_id
+from app.data.queries.people import DepartmentRow, departments_by_id
 from app.data.queries.tasks import case_tasks
 from app.engine import audit_chain
 from app.errors import AppError
@@ -46,7 +46,7 @@ class DepartmentMeasures:
     """One responsible department's 8D report, its verification, and the corrective actions
     carried out with their verification (the latest of each)."""
 
-    department: Department
+    department: DepartmentRow
     report: Filled
     verification: Filled | None = None
     execution: Filled | None = None
