@@ -119,14 +119,20 @@ def _workflow_dict(workflow: Any) -> dict[str, Any]:
 
 def _tasks_dict(tasks: dict[UUID, Task]) -> dict[str, Any]:
     """TaskConverter.to_dict of every task: the data of the root, of the others what changed
-    from their parent's."""
+    from their parent's.
+
+    A task's id, its parent's and its children's are the same UUID objects as the keys of
+    ``tasks`` (:func:`_uuid` on load, the library's own on a new task), so ids are looked up by
+    object identity: hashing a UUID is a Python call, and a state's ids were hashed some 75
+    times a dump. An id that is an equal but other object is looked up by value."""
     convert = _writer.registry.convert
-    names: dict[UUID, str] = {}
+    by_identity = {id(task_id): task for task_id, task in tasks.items()}
+    names: dict[int, str] = {}
 
     def name(task_id: UUID) -> str:
-        text = names.get(task_id)
+        text = names.get(id(task_id))
         if text is None:
-            text = names[task_id] = str(task_id)
+            text = names[id(task_id)] = str(task_id)
         return text
 
     out: dict[str, Any] = {}
@@ -134,7 +140,8 @@ def _tasks_dict(tasks: dict[UUID, Task]) -> dict[str, Any]:
         if type(task) is not Task:
             out[name(task_id)] = convert(task)
             continue
-        parent = task.parent
+        parent_id = task._parent
+        parent = None if parent_id is None else by_identity.get(id(parent_id)) or tasks.get(parent_id)
         own = task.data
         if parent is None:
             data, delta = own, {}
@@ -151,7 +158,7 @@ def _tasks_dict(tasks: dict[UUID, Task]) -> dict[str, Any]:
             "state": task.state,
             "task_spec": task.task_spec.name,
             "triggered": task.triggered,
-            "internal_data": convert(task.internal_data),
+            "internal_data": convert(internal) if (internal := task.internal_data) else {},
             "data": data,
             "delta": delta,
             "typename": _TASK,
