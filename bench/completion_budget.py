@@ -83,17 +83,24 @@ class Budget:
     def install(self) -> None:
         """Wrap every step where it is defined and where a module imported it by name."""
         for module_name, path in STEPS:
-            owner: Any = importlib.import_module(module_name)
-            *parents, name = path.split(".")
-            for parent in parents:
-                owner = getattr(owner, parent)
-            original = getattr(owner, name)
-            wrapped = self.wrap(path, original)
-            setattr(owner, name, wrapped)
-            if not parents:
-                for module in list(sys.modules.values()):
-                    if getattr(module, "__name__", "").startswith("app.") and getattr(module, name, None) is original:
-                        setattr(module, name, wrapped)
+            replace_step(module_name, path, functools.partial(self.wrap, path))
+
+
+def replace_step(module_name: str, path: str, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace the callable at ``path`` (``name`` or ``Class.method``) of ``module_name`` by
+    ``wrap(original)``: where it is defined and, for a module-level function, in every ``app``
+    module that imported it by name (so call sites that hold it directly reach the wrapper too)."""
+    owner: Any = importlib.import_module(module_name)
+    *parents, name = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    original = getattr(owner, name)
+    wrapped = wrap(original)
+    setattr(owner, name, wrapped)
+    if not parents:
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("app.") and getattr(module, name, None) is original:
+                setattr(module, name, wrapped)
 
 
 def _backend_cpu_ns(pid: int) -> int:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import importlib
 import json
 import re
 import subprocess
@@ -44,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.completion_budget import replace_step  # noqa: E402
 
 KINDS = ("complete", "health", "list")
 
@@ -67,31 +68,26 @@ def _compile_helper(folder: str) -> str:
 def _wrap_step(step: str, toggle: Callable[[], None], measuring: list[bool]) -> None:
     """Collect inside ``step`` (``module:attribute``) while ``measuring[0]``, outermost calls only."""
     module_name, _sep, path = step.partition(":")
-    owner: Any = importlib.import_module(module_name)
-    *parents, name = path.split(".")
-    for parent in parents:
-        owner = getattr(owner, parent)
-    original = getattr(owner, name)
-    depth = [0]
 
-    @functools.wraps(original)
-    def collected(*args: Any, **kwargs: Any) -> Any:
-        outermost = measuring[0] and depth[0] == 0
-        depth[0] += 1
-        if outermost:
-            toggle()
-        try:
-            return original(*args, **kwargs)
-        finally:
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        depth = [0]
+
+        @functools.wraps(original)
+        def collected(*args: Any, **kwargs: Any) -> Any:
+            outermost = measuring[0] and depth[0] == 0
+            depth[0] += 1
             if outermost:
                 toggle()
-            depth[0] -= 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if outermost:
+                    toggle()
+                depth[0] -= 1
 
-    setattr(owner, name, collected)
-    if not parents:  # where the app imported it by name
-        for module in list(sys.modules.values()):
-            if getattr(module, "__name__", "").startswith("app.") and getattr(module, name, None) is original:
-                setattr(module, name, collected)
+        return collected
+
+    replace_step(module_name, path, wrap)
 
 
 def _child(kind: str, requests: int, step: str | None, library: str) -> None:
