@@ -164,9 +164,8 @@ def compose(*, sender: str, to_address: str, subject: str, body: str, locale: st
                ("Content-Language", "zh-CN" if locale == "zh" else "en"))
     if not attachments:  # every staff notice and customer reply
         return Outgoing(from_address, to_address_only, _plain(headers, one_line, body, policy), smtputf8)
-    message: MIMENonMultipart | MIMEMultipart = _text(body)
     mixed = MIMEMultipart("mixed")
-    mixed.attach(message)
+    mixed.attach(_text(body))
     for filename, content_type, data in attachments:
         mixed.attach(_attachment(data, content_type, filename))
     for name, value in headers:

@@ -383,7 +383,6 @@ def plan(session: Session, notices: Sequence[Notice], known: OptOuts | None = No
     if not wanted:
         return batch
     skip = opted_out(session, (u.id for users, *_ in wanted for u in users), (kind for _, kind, *_ in wanted), known)
-    departments_by_id(session)  # task_params reads departments: once for all
     now = clock.now()
     for users, kind, task, extra in wanted:
         params = task_params(session, task, extra)
@@ -483,10 +482,9 @@ def notify_opened(session: Session, opened: Sequence[HumanTask],
             session.flush()
         kinds = [(task, *_kind_of(session, task, reworked, just_completed)) for task in tasks]
         found = DepartmentNotices(now=clock.now())
-        if any(task.department_id is not None for task in tasks):  # a task without one has no recipients
-            departments_by_id(session)  # task_params reads departments: once for all
-            found.notes = [(task, kind, task_params(session, task, extra))
-                           for task, kind, extra in kinds if task.department_id is not None]
+        # a task without a department has no recipients
+        found.notes = [(task, kind, task_params(session, task, extra))
+                       for task, kind, extra in kinds if task.department_id is not None]
         return found
     known = OptOuts(TASK_KINDS)
     recipients = tasks_recipients(session, tasks, known)

@@ -47,6 +47,12 @@ class DepartmentRow:
     def name(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_zh
 
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> DepartmentRow:
+        """From ``(id, code, name_zh, name_en, active)`` as read (SQLite's JSON gives ``active`` as 0/1)."""
+        dept_id, code, name_zh, name_en, active = values
+        return cls(dept_id, code, name_zh, name_en, bool(active))
+
 
 _department_table = cast(Table, Department.__table__)
 #: every department's row (Core: the columns, no objects)
@@ -62,8 +68,7 @@ def departments_by_id(session: Session) -> dict[int, DepartmentRow]:
     cached = session.info.get(DEPARTMENTS_KEY)
     if cached is None:
         cached = session.info[DEPARTMENTS_KEY] = {
-            row.id: DepartmentRow(row.id, row.code, row.name_zh, row.name_en, bool(row.active))
-            for row in session.execute(_DEPARTMENT_ROWS)}
+            row.id: DepartmentRow.of(row) for row in session.execute(_DEPARTMENT_ROWS)}
     return dict(cached)
 
 
@@ -86,9 +91,7 @@ def adopt_departments(session: Session, found: Any) -> None:
     read them already), without a statement."""
     if session.info.get(DEPARTMENTS_KEY) is not None or found is None:
         return
-    session.info[DEPARTMENTS_KEY] = {
-        dept_id: DepartmentRow(dept_id, code, name_zh, name_en, bool(active))
-        for dept_id, code, name_zh, name_en, active in found}
+    session.info[DEPARTMENTS_KEY] = {row[0]: DepartmentRow.of(row) for row in found}
 
 
 @event.listens_for(Session, "after_flush")
